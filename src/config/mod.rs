@@ -1,0 +1,47 @@
+//! The file format: loading gateway.yaml or gateway.toml into the raw config types, with the
+//! position of every key kept for later diagnostics. Knows nothing of the rest of the gateway.
+
+pub mod de;
+pub mod diagnostic;
+pub mod env;
+pub mod raw;
+pub mod tree;
+
+use std::path::Path;
+
+pub use de::Positions;
+pub use diagnostic::{Diagnostic, Pos, Severity};
+pub use raw::Raw;
+
+/// A parsed file: the raw config, where each key was, and warnings found while reading.
+#[derive(Debug)]
+pub struct Loaded {
+    pub raw: Raw,
+    pub positions: Positions,
+    pub findings: Vec<Diagnostic>,
+}
+
+/// The format of a config file, from its extension (`.toml` is TOML, anything else YAML).
+pub fn is_toml(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+}
+
+/// Parses `text`, the content of `path`. Every diagnostic carries `path` as its file.
+pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let tree = if is_toml(path) { tree::parse_toml(text) } else { tree::parse_yaml(text) };
+    let tree = tree.map_err(|d| vec![d.in_file(path)])?;
+    match de::from_tree::<Raw>(&tree) {
+        Ok((raw, positions, findings)) => {
+            Ok(Loaded { raw, positions, findings: findings.into_iter().map(|d| d.in_file(path)).collect() })
+        }
+        Err(ds) => Err(ds.into_iter().map(|d| d.in_file(path)).collect()),
+    }
+}
+
+/// Reads and parses the file at `path`.
+pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic::error(Pos::default(), "", format!("cannot read the file: {e}")).in_file(path)]
+    })?;
+    parse(path, &text)
+}

@@ -1,0 +1,3 @@
+//! mcpgw: a declarative MCP gateway. See ARCHITECTURE.md for the map of these modules.
+pub mod config;
+pub mod model;

@@ -1,0 +1,2 @@
+//! The `mcpgw` binary.
+fn main() {}

@@ -1,0 +1,201 @@
+//! The checked, resolved config: every name validated, every `${VAR}` expanded, every default
+//! filled in. `validate` is pure: no I/O, no clock, no network.
+
+mod pattern;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use pattern::Pattern;
+pub use validate::validate;
+
+/// The address used when the file names none: loopback only, so nothing is exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4444";
+/// The virtual server served at `/mcp`.
+pub const DEFAULT_SERVER: &str = "default";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub listen: SocketAddr,
+    /// Placed between prefix and item name in public names.
+    pub separator: String,
+    /// In file order; that order breaks ties between colliding items.
+    pub upstreams: Vec<Upstream>,
+    pub virtual_servers: Vec<VirtualServer>,
+    pub serving: Serving,
+}
+
+impl Model {
+    pub fn upstream(&self, name: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.name == name)
+    }
+
+    pub fn virtual_server(&self, name: &str) -> Option<&VirtualServer> {
+        self.virtual_servers.iter().find(|v| v.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    pub name: String,
+    /// Prefix of public names; empty means unprefixed.
+    pub prefix: String,
+    pub transport: Transport,
+    pub tools: ItemFilter,
+    pub resources: ItemFilter,
+    pub prompts: ItemFilter,
+    /// Longest wait for one request to this upstream.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    Stdio(StdioCommand),
+    StreamableHttp { url: url::Url, headers: Vec<(String, Secret)> },
+}
+
+impl Transport {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transport::Stdio(_) => "stdio",
+            Transport::StreamableHttp { .. } => "streamable_http",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StdioCommand {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, Secret)>,
+    /// Absolute, or relative to the directory the gateway runs in.
+    pub cwd: PathBuf,
+}
+
+/// Which upstream-side items to expose and how to rename them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ItemFilter {
+    pub include: Vec<Pattern>,
+    pub exclude: Vec<Pattern>,
+    pub rename: Vec<(String, String)>,
+}
+
+impl ItemFilter {
+    /// The name to publish (before prefixing), or `None` when the item is filtered out.
+    pub fn apply<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        let included = self.include.is_empty() || self.include.iter().any(|p| p.matches(name));
+        if !included || self.exclude.iter().any(|p| p.matches(name)) {
+            return None;
+        }
+        Some(self.rename.iter().find(|(from, _)| from == name).map_or(name, |(_, to)| to.as_str()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualServer {
+    pub name: String,
+    pub tools: Vec<Pattern>,
+    /// Matches resource URIs and resource template URI templates.
+    pub resources: Vec<Pattern>,
+    pub prompts: Vec<Pattern>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Serving {
+    /// Browser origins allowed to call; empty means loopback origins only.
+    pub allowed_origins: Vec<String>,
+    /// Accepted Host names; `None` accepts any.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Items per page of list results.
+    pub page_size: usize,
+    /// Idle time after which a client session is forgotten.
+    pub session_idle_timeout: Duration,
+}
+
+/// A value that may hold a secret: it prints as written in the file (`${TOKEN}`), never expanded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    value: String,
+    reference: String,
+}
+
+impl Secret {
+    pub fn new(value: String, reference: String) -> Self {
+        Secret { value, reference }
+    }
+
+    /// The expanded value, for use on the wire only.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// The value as written in the file, safe to print.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.reference)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reference)
+    }
+}
+
+/// Parses `500ms`, `30s`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        "h" => Some(Duration::from_secs(n * 3600)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("30"), None);
+        assert_eq!(parse_duration("s"), None);
+    }
+
+    #[test]
+    fn secrets_print_their_reference() {
+        let s = Secret::new("hunter2".into(), "${PASS}".into());
+        assert_eq!(format!("{s:?} {s}"), "\"${PASS}\" ${PASS}");
+    }
+
+    #[test]
+    fn filter_includes_excludes_and_renames() {
+        let f = ItemFilter {
+            include: vec![Pattern::new("search*")],
+            exclude: vec![Pattern::new("*_admin")],
+            rename: vec![("search_docs".into(), "find".into())],
+        };
+        assert_eq!(f.apply("search_docs"), Some("find"));
+        assert_eq!(f.apply("search_all"), Some("search_all"));
+        assert_eq!(f.apply("search_admin"), None);
+        assert_eq!(f.apply("other"), None);
+    }
+}

@@ -1,0 +1,402 @@
+//! `validate`: raw config → `Model`, with every problem found in one pass.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::env::{Env, ExpandError, expand};
+use crate::config::raw::{RawFilter, RawServing, RawUpstream};
+use crate::config::{Diagnostic, Loaded, Positions};
+
+use super::{
+    DEFAULT_LISTEN, DEFAULT_SERVER, ItemFilter, Model, Pattern, Secret, Serving, StdioCommand, Transport, Upstream,
+    VirtualServer, parse_duration,
+};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Checks and resolves a loaded file. `base_dir` is the config file's directory (relative `cwd`s
+/// are taken from there). Returns the model only when there is no error; warnings come either way.
+pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Model>, Vec<Diagnostic>) {
+    let mut v = Validator { positions: &loaded.positions, env, out: Vec::new() };
+    let raw = &loaded.raw;
+
+    let listen = v.listen(raw.listen.as_deref());
+    let separator = raw.naming.as_ref().and_then(|n| n.separator.clone()).unwrap_or_else(|| "_".into());
+    if separator.chars().any(char::is_whitespace) {
+        v.error("naming.separator", format!("separator {separator:?} contains whitespace"), "use `_`, `.` or `-`");
+    }
+
+    let mut upstreams = Vec::new();
+    let mut prefixes = Vec::new();
+    if raw.upstreams.is_empty() {
+        v.warning("upstreams", "no upstreams are declared; every catalog is empty", "add an upstream under `upstreams:`");
+    }
+    for (name, up) in &raw.upstreams {
+        prefixes.push((name.clone(), up.prefix.clone().unwrap_or_else(|| name.clone())));
+        if let Some(u) = v.upstream(name, up, base_dir) {
+            upstreams.push(u);
+        }
+    }
+    v.prefixes(&prefixes, &separator);
+
+    let virtual_servers = match &raw.virtual_servers {
+        None => vec![VirtualServer {
+            name: DEFAULT_SERVER.into(),
+            tools: vec![Pattern::new("*")],
+            resources: vec![Pattern::new("*")],
+            prompts: vec![Pattern::new("*")],
+        }],
+        Some(servers) => {
+            let mut out = Vec::new();
+            for (name, s) in servers {
+                let path = format!("virtual_servers.{name}");
+                v.check_name(&path, name, "virtual server");
+                let mut patterns = |kind: &str, list: &Option<Vec<String>>| -> Vec<Pattern> {
+                    list.iter()
+                        .flatten()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            if p.is_empty() {
+                                v.error(&format!("{path}.{kind}[{i}]"), "empty pattern", "write a name or `*`");
+                            }
+                            Pattern::new(p)
+                        })
+                        .collect()
+                };
+                let vs = VirtualServer {
+                    name: name.clone(),
+                    tools: patterns("tools", &s.tools),
+                    resources: patterns("resources", &s.resources),
+                    prompts: patterns("prompts", &s.prompts),
+                };
+                v.literal_names_have_an_owner(&path, &vs, &upstreams, &separator);
+                out.push(vs);
+            }
+            if !servers.contains_key(DEFAULT_SERVER) {
+                v.warning(
+                    "virtual_servers",
+                    "no virtual server is named `default`, so `/mcp` serves nothing",
+                    "add `default:` or point clients at /servers/<name>/mcp",
+                );
+            }
+            out
+        }
+    };
+
+    let serving = v.serving(raw.serving.as_ref(), &listen);
+    v.out.sort_by_key(|d| (d.line, d.column));
+    let errors = v.out.iter().any(Diagnostic::is_error);
+    let model = (!errors).then(|| Model { listen, separator, upstreams, virtual_servers, serving });
+    (model, v.out)
+}
+
+struct Validator<'a> {
+    positions: &'a Positions,
+    env: &'a dyn Env,
+    out: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: &str, message: impl Into<String>, help: &str) {
+        self.out.push(Diagnostic::error(self.positions.of(path), path, message).with_help(help));
+    }
+
+    fn warning(&mut self, path: &str, message: impl Into<String>, help: &str) {
+        self.out.push(Diagnostic::warning(self.positions.of(path), path, message).with_help(help));
+    }
+
+    /// Expands `${VAR}` in a value; on failure reports it (by reference only) and returns `None`.
+    fn expand(&mut self, path: &str, text: &str) -> Option<String> {
+        match expand(text, self.env) {
+            Ok(v) => Some(v),
+            Err(ExpandError::Unset(var)) => {
+                self.error(
+                    path,
+                    format!("environment variable {var} is not set"),
+                    &format!("set {var}, or give a default: ${{{var}:-value}}"),
+                );
+                None
+            }
+            Err(ExpandError::Malformed(what)) => {
+                self.error(path, format!("malformed variable reference {what}"), "write ${NAME} or ${NAME:-default}; $$ is a literal $");
+                None
+            }
+        }
+    }
+
+    fn secret(&mut self, path: &str, text: &str) -> Option<Secret> {
+        self.expand(path, text).map(|v| Secret::new(v, text.to_string()))
+    }
+
+    fn listen(&mut self, text: Option<&str>) -> SocketAddr {
+        let fallback: SocketAddr = DEFAULT_LISTEN.parse().expect("default listen address parses");
+        let Some(text) = text else { return fallback };
+        let Some(expanded) = self.expand("listen", text) else { return fallback };
+        if let Ok(addr) = expanded.parse() {
+            return addr;
+        }
+        // Names such as `localhost:4444` resolve through the hosts file, not the network.
+        if let Some(("localhost", port)) = expanded.rsplit_once(':')
+            && let Ok(Some(addr)) = format!("127.0.0.1:{port}").to_socket_addrs().map(|mut a| a.next())
+        {
+            return addr;
+        }
+        self.error("listen", format!("\"{text}\" is not an address to listen on"), "write host:port, e.g. 127.0.0.1:4444 or 0.0.0.0:4444");
+        fallback
+    }
+
+    fn check_name(&mut self, path: &str, name: &str, what: &str) {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            self.error(path, format!("{what} name \"{name}\" has characters other than letters, digits, `_` and `-`"), "rename it; the name appears in URLs and item names");
+        }
+    }
+
+    fn upstream(&mut self, name: &str, up: &RawUpstream, base_dir: &Path) -> Option<Upstream> {
+        let path = format!("upstreams.{name}");
+        self.check_name(&path, name, "upstream");
+        let transport = match (&up.stdio, &up.url) {
+            (Some(stdio), None) => {
+                if up.headers.is_some() {
+                    self.error(&format!("{path}.headers"), "`headers` applies to `url` upstreams only", "remove it, or pass values through `stdio.env`");
+                }
+                let p = format!("{path}.stdio");
+                let command = self.expand(&format!("{p}.command"), &stdio.command);
+                if stdio.command.trim().is_empty() {
+                    self.error(&format!("{p}.command"), "the command is empty", "name the program to run, e.g. `uvx` or `node`");
+                }
+                let args: Vec<Option<String>> =
+                    stdio.args.iter().enumerate().map(|(i, a)| self.expand(&format!("{p}.args[{i}]"), a)).collect();
+                let env: Vec<Option<(String, Secret)>> = stdio
+                    .env
+                    .iter()
+                    .flatten()
+                    .map(|(k, val)| self.secret(&format!("{p}.env.{k}"), val).map(|s| (k.clone(), s)))
+                    .collect();
+                let cwd = match &stdio.cwd {
+                    Some(c) => self.expand(&format!("{p}.cwd"), c).map(|c| base_dir.join(c)),
+                    None => Some(base_dir.to_path_buf()),
+                };
+                Some(Transport::Stdio(StdioCommand {
+                    command: command?,
+                    args: args.into_iter().collect::<Option<_>>()?,
+                    env: env.into_iter().collect::<Option<_>>()?,
+                    cwd: cwd?,
+                }))
+            }
+            (None, Some(url)) => {
+                let p = format!("{path}.url");
+                let parsed = self.expand(&p, url).and_then(|u| match url::Url::parse(&u) {
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Some(parsed),
+                    _ => {
+                        self.error(&p, format!("\"{url}\" is not an http(s) URL"), "write the MCP endpoint, e.g. https://example.com/mcp");
+                        None
+                    }
+                });
+                let headers: Vec<Option<(String, Secret)>> = up
+                    .headers
+                    .iter()
+                    .flatten()
+                    .map(|(k, val)| self.secret(&format!("{path}.headers.{k}"), val).map(|s| (k.clone(), s)))
+                    .collect();
+                Some(Transport::StreamableHttp { url: parsed?, headers: headers.into_iter().collect::<Option<_>>()? })
+            }
+            (Some(_), Some(_)) => {
+                self.error(&path, "both `stdio` and `url` are given", "give exactly one of stdio, url");
+                None
+            }
+            (None, None) => {
+                self.error(&path, "no kind of upstream is given", "give exactly one of stdio, url");
+                None
+            }
+        };
+        let prefix = up.prefix.clone().unwrap_or_else(|| name.to_string());
+        if prefix.chars().any(char::is_whitespace) {
+            self.error(&format!("{path}.prefix"), format!("prefix {prefix:?} contains whitespace"), "use letters, digits, `_` or `-`");
+        }
+        let tools = self.filter(&format!("{path}.tools"), up.tools.as_ref(), true);
+        let resources = self.filter(&format!("{path}.resources"), up.resources.as_ref(), false);
+        let prompts = self.filter(&format!("{path}.prompts"), up.prompts.as_ref(), true);
+        let timeout = match &up.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(t) => match parse_duration(t) {
+                Some(d) if !d.is_zero() => d,
+                _ => {
+                    self.error(&format!("{path}.timeout"), format!("\"{t}\" is not a duration"), "write e.g. 500ms, 30s or 2m");
+                    DEFAULT_TIMEOUT
+                }
+            },
+        };
+        Some(Upstream { name: name.to_string(), prefix, transport: transport?, tools, resources, prompts, timeout })
+    }
+
+    fn filter(&mut self, path: &str, raw: Option<&RawFilter>, renamable: bool) -> ItemFilter {
+        let Some(raw) = raw else { return ItemFilter::default() };
+        let patterns = |list: &Option<Vec<String>>| list.iter().flatten().map(|p| Pattern::new(p)).collect();
+        let mut rename: Vec<(String, String)> = Vec::new();
+        if let Some(map) = &raw.rename {
+            if !renamable {
+                self.error(&format!("{path}.rename"), "resources keep their URIs and cannot be renamed", "remove `rename` here");
+            }
+            for (from, to) in map {
+                if let Some((other, _)) = rename.iter().find(|(_, t)| t == to) {
+                    self.error(&format!("{path}.rename.{from}"), format!("\"{from}\" and \"{other}\" are both renamed to \"{to}\""), "give each a different name");
+                }
+                if to.is_empty() {
+                    self.error(&format!("{path}.rename.{from}"), "the new name is empty", "give a name");
+                }
+                rename.push((from.clone(), to.clone()));
+            }
+        }
+        ItemFilter { include: patterns(&raw.include), exclude: patterns(&raw.exclude), rename }
+    }
+
+    /// Two upstreams with one prefix would publish colliding names, so that is an error;
+    /// prefixes that nest (`a` and `a_b`) or are empty only may collide, so they are warnings.
+    fn prefixes(&mut self, upstreams: &[(String, String)], separator: &str) {
+        struct Named<'a> {
+            name: &'a str,
+            prefix: &'a str,
+        }
+        let upstreams: Vec<Named<'_>> = upstreams.iter().map(|(n, p)| Named { name: n, prefix: p }).collect();
+        for (i, a) in upstreams.iter().enumerate() {
+            for b in &upstreams[..i] {
+                let path = format!("upstreams.{}.prefix", a.name);
+                if a.prefix == b.prefix && !a.prefix.is_empty() {
+                    self.error(&path, format!("upstreams \"{}\" and \"{}\" both use the prefix \"{}\"", b.name, a.name, a.prefix), "give one of them another `prefix:`");
+                } else if a.prefix.is_empty() && b.prefix.is_empty() {
+                    self.warning(&path, format!("upstreams \"{}\" and \"{}\" are both unprefixed, so their item names may collide", b.name, a.name), "on a collision the upstream listed first wins; set a `prefix:` to avoid it");
+                } else if !a.prefix.is_empty() && !b.prefix.is_empty() {
+                    let (short, long) = if a.prefix.len() < b.prefix.len() { (a, b) } else { (b, a) };
+                    if long.prefix.starts_with(&format!("{}{separator}", short.prefix)) && long.prefix != short.prefix {
+                        self.warning(&path, format!("prefix \"{}\" of \"{}\" starts with prefix \"{}\" of \"{}\", so their item names may collide", long.prefix, long.name, short.prefix, short.name), "on a collision the upstream listed first wins; pick prefixes that do not nest");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A literal tool or prompt name in a virtual server must start with some upstream's prefix.
+    fn literal_names_have_an_owner(&mut self, path: &str, vs: &VirtualServer, upstreams: &[Upstream], sep: &str) {
+        if upstreams.iter().any(|u| u.prefix.is_empty()) {
+            return;
+        }
+        for (kind, list) in [("tools", &vs.tools), ("prompts", &vs.prompts)] {
+            for (i, p) in list.iter().enumerate() {
+                let owned = upstreams.iter().any(|u| p.as_str().starts_with(&format!("{}{sep}", u.prefix)));
+                if p.is_literal() && !owned {
+                    let prefixes: Vec<String> = upstreams.iter().map(|u| format!("{}{sep}", u.prefix)).collect();
+                    self.error(
+                        &format!("{path}.{kind}[{i}]"),
+                        format!("no upstream provides \"{}\"", p.as_str()),
+                        &format!("public names are <prefix>{sep}<name>; prefixes here: {}", prefixes.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+
+    fn serving(&mut self, raw: Option<&RawServing>, listen: &SocketAddr) -> Serving {
+        let default = RawServing::default();
+        let raw = raw.unwrap_or(&default);
+        let idle = match &raw.session_idle_timeout {
+            None => Duration::from_secs(3600),
+            Some(t) => parse_duration(t).unwrap_or_else(|| {
+                self.error("serving.session_idle_timeout", format!("\"{t}\" is not a duration"), "write e.g. 30m or 1h");
+                Duration::from_secs(3600)
+            }),
+        };
+        let page_size = raw.page_size.unwrap_or(500) as usize;
+        if page_size == 0 {
+            self.error("serving.page_size", "page size 0 would never finish a listing", "use a positive number, e.g. 500");
+        }
+        let allowed_hosts = match &raw.allowed_hosts {
+            Some(h) => Some(h.clone()),
+            None if listen.ip().is_loopback() => {
+                Some(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()])
+            }
+            None => None,
+        };
+        Serving {
+            allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
+            allowed_hosts,
+            max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024) as usize,
+            page_size: page_size.max(1),
+            session_idle_timeout: idle,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config;
+
+    fn check(yaml: &str) -> (Option<Model>, Vec<String>) {
+        let loaded = config::parse(Path::new("g.yaml"), yaml).unwrap_or_else(|d| panic!("{d:?}"));
+        let env: HashMap<String, String> = [("TOKEN".to_string(), "s3cret".to_string())].into();
+        let (model, ds) = validate(&loaded, &env, Path::new("/etc/mcpgw"));
+        (model, ds.iter().map(|d| format!("{}:{} {}: {}", d.line, d.column, d.path, d.message)).collect())
+    }
+
+    #[test]
+    fn a_minimal_file_gets_defaults() {
+        let (model, ds) = check("upstreams:\n  time: { stdio: { command: uvx, cwd: sub } }\n");
+        assert!(ds.is_empty(), "{ds:?}");
+        let m = model.unwrap();
+        assert_eq!(m.listen.to_string(), "127.0.0.1:4444");
+        assert_eq!(m.upstreams[0].prefix, "time");
+        assert_eq!(m.virtual_servers[0].name, "default");
+        let Transport::Stdio(cmd) = &m.upstreams[0].transport else { panic!() };
+        assert_eq!(cmd.cwd, Path::new("/etc/mcpgw/sub"));
+    }
+
+    #[test]
+    fn secrets_expand_but_print_by_reference() {
+        let (model, _) = check("upstreams:\n  d: { url: 'http://h/mcp', headers: { A: 'Bearer ${TOKEN}' } }\n");
+        let Transport::StreamableHttp { headers, .. } = &model.unwrap().upstreams[0].transport else { panic!() };
+        assert_eq!(headers[0].1.expose(), "Bearer s3cret");
+        assert_eq!(format!("{:?}", headers[0].1), "\"Bearer ${TOKEN}\"");
+    }
+
+    #[test]
+    fn unset_variables_are_errors_naming_the_variable() {
+        let (model, ds) = check("upstreams:\n  d:\n    url: 'http://h/mcp'\n    headers: { A: '${NOPE}' }\n");
+        assert!(model.is_none());
+        assert_eq!(ds, ["4:19 upstreams.d.headers.A: environment variable NOPE is not set"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_one_pass() {
+        let (_, ds) = check(
+            "listen: nowhere\nupstreams:\n  a: { url: 'ftp://x' }\n  b: {}\n  c: { url: 'http://h', prefix: a }\n\
+             virtual_servers:\n  default: { tools: [jira_x] }\n",
+        );
+        assert_eq!(
+            ds,
+            [
+                "1:9 listen: \"nowhere\" is not an address to listen on",
+                "3:13 upstreams.a.url: \"ftp://x\" is not an http(s) URL",
+                "4:3 upstreams.b: no kind of upstream is given",
+                "5:33 upstreams.c.prefix: upstreams \"a\" and \"c\" both use the prefix \"a\"",
+                "7:22 virtual_servers.default.tools[0]: no upstream provides \"jira_x\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_prefixes_warn() {
+        let (model, ds) = check("upstreams:\n  a: { url: 'http://h' }\n  a_b: { url: 'http://h' }\n");
+        assert!(model.is_some());
+        assert_eq!(ds.len(), 1);
+        assert!(ds[0].contains("may collide"), "{ds:?}");
+    }
+
+    #[test]
+    fn non_loopback_listen_accepts_any_host() {
+        let (model, _) = check("listen: 0.0.0.0:80\n");
+        assert_eq!(model.unwrap().serving.allowed_hosts, None);
+    }
+}

@@ -1,0 +1,191 @@
+//! JSON-RPC 2.0 envelopes. Ids, params, results and errors are kept as raw JSON: the gateway
+//! reads what it routes on and forwards the rest byte for byte.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+pub type RawJson = Box<RawValue>;
+
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const METHOD_NOT_FOUND: i64 = -32601;
+pub const INVALID_PARAMS: i64 = -32602;
+pub const INTERNAL_ERROR: i64 = -32603;
+/// The upstream that owns the item is not connected.
+pub const UPSTREAM_UNAVAILABLE: i64 = -32010;
+/// The upstream did not answer in time.
+pub const UPSTREAM_TIMEOUT: i64 = -32011;
+/// The resource URI is not known to the gateway (the MCP "resource not found" code).
+pub const RESOURCE_NOT_FOUND: i64 = -32002;
+
+/// One JSON-RPC message, classified.
+#[derive(Debug)]
+pub enum Message {
+    Request { id: RawJson, method: String, params: Option<RawJson> },
+    Notification { method: String, params: Option<RawJson> },
+    Response { id: RawJson, outcome: Result<RawJson, RawJson> },
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    jsonrpc: Option<String>,
+    id: Option<RawJson>,
+    method: Option<String>,
+    params: Option<RawJson>,
+    result: Option<RawJson>,
+    error: Option<RawJson>,
+}
+
+impl Message {
+    /// Classifies one message. Never panics on untrusted input.
+    pub fn parse(bytes: &[u8]) -> Result<Message, RpcError> {
+        let env: Envelope = serde_json::from_slice(bytes).map_err(|e| {
+            if e.is_data() {
+                RpcError::new(INVALID_REQUEST, format!("not a JSON-RPC message: {e}"))
+            } else {
+                RpcError::new(PARSE_ERROR, format!("invalid JSON: {e}"))
+            }
+        })?;
+        Self::from_envelope(env)
+    }
+
+    fn from_envelope(env: Envelope) -> Result<Message, RpcError> {
+        if env.jsonrpc.as_deref() != Some("2.0") {
+            return Err(RpcError::new(INVALID_REQUEST, "`jsonrpc` must be \"2.0\""));
+        }
+        if let Some(id) = &env.id {
+            let first = id.get().as_bytes().first();
+            if !matches!(first, Some(b'"' | b'-' | b'0'..=b'9')) {
+                return Err(RpcError::new(INVALID_REQUEST, "`id` must be a string or a number"));
+            }
+        }
+        match (env.method, env.id, env.result, env.error) {
+            (Some(method), Some(id), None, None) => Ok(Message::Request { id, method, params: env.params }),
+            (Some(method), None, None, None) => Ok(Message::Notification { method, params: env.params }),
+            (None, Some(id), Some(result), None) => Ok(Message::Response { id, outcome: Ok(result) }),
+            (None, Some(id), None, Some(error)) => Ok(Message::Response { id, outcome: Err(error) }),
+            _ => Err(RpcError::new(INVALID_REQUEST, "a message has `method` (a request or notification) or `result`/`error` (a response)")),
+        }
+    }
+
+    /// Whether the body is a JSON array (a batch), judged by its first non-blank byte.
+    pub fn is_batch(bytes: &[u8]) -> bool {
+        bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+    }
+}
+
+/// An error to send as a JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    pub data: Option<serde_json::Value>,
+}
+
+impl RpcError {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError { code, message: message.into(), data: None }
+    }
+
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(METHOD_NOT_FOUND, format!("method not found: {method}"))
+    }
+
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(INVALID_PARAMS, message)
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut obj = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some(data) = &self.data {
+            obj["data"] = data.clone();
+        }
+        obj.to_string()
+    }
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+/// `{"jsonrpc":"2.0","id":…,"result":…}`
+pub fn encode_result(id: &RawValue, result: &RawValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + id.get().len() + result.get().len());
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(id.get().as_bytes());
+    out.extend_from_slice(b",\"result\":");
+    out.extend_from_slice(result.get().as_bytes());
+    out.push(b'}');
+    out
+}
+
+/// `{"jsonrpc":"2.0","id":…,"error":…}`; `id` is `null` when the request's id could not be read.
+pub fn encode_error(id: Option<&RawValue>, error: &str) -> Vec<u8> {
+    let id = id.map_or("null", |i| i.get());
+    format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}").into_bytes()
+}
+
+/// A request with a numeric id, as the gateway sends to upstreams.
+pub fn encode_request(id: u64, method: &str, params: Option<&RawValue>) -> Vec<u8> {
+    let method = serde_json::to_string(method).unwrap_or_default();
+    match params {
+        Some(p) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":{method},\"params\":{}}}", p.get()),
+        None => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":{method}}}"),
+    }
+    .into_bytes()
+}
+
+pub fn encode_notification(method: &str, params: Option<&RawValue>) -> Vec<u8> {
+    let method = serde_json::to_string(method).unwrap_or_default();
+    match params {
+        Some(p) => format!("{{\"jsonrpc\":\"2.0\",\"method\":{method},\"params\":{}}}", p.get()),
+        None => format!("{{\"jsonrpc\":\"2.0\",\"method\":{method}}}"),
+    }
+    .into_bytes()
+}
+
+/// Raw JSON from a serializable value.
+pub fn raw(value: &impl serde::Serialize) -> RawJson {
+    serde_json::value::to_raw_value(value).expect("in-memory JSON values serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(text: &str) -> String {
+        match Message::parse(text.as_bytes()) {
+            Ok(Message::Request { id, method, .. }) => format!("request {} {method}", id.get()),
+            Ok(Message::Notification { method, .. }) => format!("notification {method}"),
+            Ok(Message::Response { id, outcome }) => format!("response {} {}", id.get(), outcome.is_ok()),
+            Err(e) => format!("error {}", e.code),
+        }
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), "request 1 ping");
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":"a","method":"x","params":{}}"#), "request \"a\" x");
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), "notification notifications/initialized");
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":18446744073709551615,"result":{}}"#), "response 18446744073709551615 true");
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":2,"error":{"code":1,"message":"m"}}"#), "response 2 false");
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":2"#), "error -32700");
+        assert_eq!(kind(r#"[1,2]"#), "error -32600");
+        assert_eq!(kind(r#"{"id":1,"method":"ping"}"#), "error -32600");
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#), "error -32600");
+        assert_eq!(kind(r#"{"jsonrpc":"2.0"}"#), "error -32600");
+        assert_eq!(kind("\u{0}\u{1}"), "error -32700");
+    }
+
+    #[test]
+    fn encoding_keeps_ids_and_results_verbatim() {
+        let id = RawValue::from_string("\"abc\"".into()).unwrap();
+        let result = RawValue::from_string(r#"{"z":1,"a":[2]}"#.into()).unwrap();
+        assert_eq!(encode_result(&id, &result), br#"{"jsonrpc":"2.0","id":"abc","result":{"z":1,"a":[2]}}"#);
+        assert_eq!(encode_request(7, "ping", None), br#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#);
+    }
+}

@@ -1,0 +1,36 @@
+//! MCP protocol versions and the fixed parts of the gateway's own messages.
+
+/// Session-based protocol versions the gateway speaks on both sides, newest first.
+pub const SUPPORTED_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+pub const LATEST_VERSION: &str = SUPPORTED_VERSIONS[0];
+/// The version assumed when a streamable HTTP client sends no `MCP-Protocol-Version` header.
+pub const DEFAULT_HTTP_VERSION: &str = "2025-03-26";
+
+/// The version to answer an `initialize` with: the client's when we speak it, else our latest.
+pub fn negotiate(requested: Option<&str>) -> &'static str {
+    requested
+        .and_then(|r| SUPPORTED_VERSIONS.iter().find(|v| **v == r))
+        .copied()
+        .unwrap_or(LATEST_VERSION)
+}
+
+pub fn is_supported(version: &str) -> bool {
+    SUPPORTED_VERSIONS.contains(&version)
+}
+
+/// The gateway's name and version as it introduces itself to clients and upstreams.
+pub fn implementation() -> serde_json::Value {
+    serde_json::json!({ "name": "mcpgw", "version": env!("CARGO_PKG_VERSION") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(negotiate(Some("2025-03-26")), "2025-03-26");
+        assert_eq!(negotiate(Some("2099-01-01")), LATEST_VERSION);
+        assert_eq!(negotiate(None), LATEST_VERSION);
+    }
+}

@@ -1,0 +1,10 @@
+//! The wire vocabulary: JSON-RPC 2.0 envelopes, MCP versions and item lists, SSE framing.
+//! Message bodies stay raw JSON so fields the gateway does not own pass through untouched.
+
+pub mod items;
+pub mod jsonrpc;
+pub mod mcp;
+pub mod sse;
+
+pub use items::{Item, ItemKind, ItemSet};
+pub use jsonrpc::{Message, RawJson, RpcError};

@@ -1,0 +1,117 @@
+//! Server-sent events framing (the WHATWG event-stream format): an incremental decoder for
+//! streams read from upstreams, and the encoder for streams written to clients.
+
+/// One decoded event.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Event {
+    pub event: Option<String>,
+    pub data: String,
+    pub id: Option<String>,
+}
+
+/// Feeds bytes in, gets whole events out. Handles `\n`, `\r\n` and `\r` line ends split across chunks.
+#[derive(Default)]
+pub struct Decoder {
+    buffer: Vec<u8>,
+    current: Event,
+    has_data: bool,
+}
+
+impl Decoder {
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
+        self.buffer.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        let mut start = 0;
+        let mut i = 0;
+        while i < self.buffer.len() {
+            let b = self.buffer[i];
+            if b == b'\n' || b == b'\r' {
+                // A trailing `\r` may be the first half of `\r\n`: wait for more bytes.
+                if b == b'\r' && i + 1 == self.buffer.len() {
+                    break;
+                }
+                let line = String::from_utf8_lossy(&self.buffer[start..i]).into_owned();
+                if b == b'\r' && self.buffer.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                if let Some(event) = self.line(&line) {
+                    events.push(event);
+                }
+                start = i + 1;
+            }
+            i += 1;
+        }
+        self.buffer.drain(..start);
+        events
+    }
+
+    fn line(&mut self, line: &str) -> Option<Event> {
+        if line.is_empty() {
+            if !self.has_data {
+                self.current = Event::default();
+                return None;
+            }
+            self.has_data = false;
+            let mut event = std::mem::take(&mut self.current);
+            if event.data.ends_with('\n') {
+                event.data.pop();
+            }
+            return Some(event);
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "data" => {
+                self.current.data.push_str(value);
+                self.current.data.push('\n');
+                self.has_data = true;
+            }
+            "event" => self.current.event = Some(value.to_string()),
+            "id" => self.current.id = Some(value.to_string()),
+            _ => {}
+        }
+        None
+    }
+}
+
+/// One `message` event carrying `data` (which must not contain line breaks; JSON from serde never does).
+pub fn encode(data: &[u8], id: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 32);
+    if let Some(id) = id {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"event: message\ndata: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_events_split_across_chunks() {
+        let mut d = Decoder::default();
+        assert!(d.feed(b"event: message\r\ndata: {\"a\"").is_empty());
+        let events = d.feed(b":1}\r\n\r\n: keep-alive\n\ndata: x\ndata: y\n\n");
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].data, "{\"a\":1}");
+        assert_eq!(events[0].event.as_deref(), Some("message"));
+        assert_eq!(events[1].data, "x\ny");
+    }
+
+    #[test]
+    fn encoded_events_decode_back() {
+        let mut d = Decoder::default();
+        let events = d.feed(&encode(b"{\"k\":2}", Some("7")));
+        assert_eq!(events, [Event { event: Some("message".into()), data: "{\"k\":2}".into(), id: Some("7".into()) }]);
+    }
+}

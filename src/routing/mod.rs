@@ -1,0 +1,205 @@
+//! The routing table: every public item name of every virtual server → (upstream, upstream-side
+//! name), with each catalog's list results ready to serve. Built from the model and the items
+//! upstreams currently report; immutable once built.
+
+mod uri_template;
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::model::{Model, Pattern, Upstream};
+use crate::protocol::{ItemKind, ItemSet, RawJson};
+
+pub use uri_template::UriTemplate;
+
+/// Where one public item really lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub upstream: String,
+    /// The item's name (or URI, or URI template) on the upstream.
+    pub upstream_key: String,
+}
+
+/// One item as clients see it.
+#[derive(Debug)]
+pub struct Published {
+    pub kind: ItemKind,
+    /// Public name, or URI / URI template for resources.
+    pub public_key: String,
+    pub route: Route,
+    /// The item's JSON with the public name in place, serialized once.
+    pub json: RawJson,
+}
+
+/// The items one virtual server exposes.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    lists: [Vec<Arc<Published>>; 4],
+    by_key: [HashMap<String, Arc<Published>>; 4],
+    templates: Vec<(UriTemplate, Arc<Published>)>,
+    fingerprints: [u64; 4],
+}
+
+impl Catalog {
+    pub fn list(&self, kind: ItemKind) -> &[Arc<Published>] {
+        &self.lists[kind as usize]
+    }
+
+    /// The tool or prompt with this public name; the resource with this URI; the template with this URI template.
+    pub fn find(&self, kind: ItemKind, key: &str) -> Option<&Arc<Published>> {
+        self.by_key[kind as usize].get(key)
+    }
+
+    /// The resource or resource template that serves `uri`: an exact resource first, then templates in order.
+    pub fn resolve_uri(&self, uri: &str) -> Option<&Arc<Published>> {
+        self.find(ItemKind::Resource, uri)
+            .or_else(|| self.templates.iter().find(|(t, _)| t.matches(uri)).map(|(_, p)| p))
+    }
+
+    /// Changes exactly when the kind's list changes; compared across tables to send `list_changed`.
+    pub fn fingerprint(&self, kind: ItemKind) -> u64 {
+        self.fingerprints[kind as usize]
+    }
+
+    /// One page of a `*/list` result, starting at `offset`; `Err` when the offset is past the end.
+    pub fn page(&self, kind: ItemKind, offset: usize, page_size: usize) -> Result<RawJson, ()> {
+        let list = self.list(kind);
+        if offset > list.len() {
+            return Err(());
+        }
+        let end = (offset + page_size).min(list.len());
+        let mut out = String::with_capacity(64 + list[offset..end].iter().map(|p| p.json.get().len() + 1).sum::<usize>());
+        out.push_str("{\"");
+        out.push_str(kind.list_field());
+        out.push_str("\":[");
+        for (i, p) in list[offset..end].iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(p.json.get());
+        }
+        out.push(']');
+        if end < list.len() {
+            out.push_str(&format!(",\"nextCursor\":\"{end}\""));
+        }
+        out.push('}');
+        Ok(RawValue::from_string(out).expect("concatenated JSON items form valid JSON"))
+    }
+}
+
+/// Every catalog of one generation, plus what could not be published.
+#[derive(Debug, Default)]
+pub struct RoutingTable {
+    /// The config generation this table was built from.
+    pub generation: u64,
+    catalogs: HashMap<String, Arc<Catalog>>,
+    /// Human-readable notes on items dropped because their public name was taken.
+    pub collisions: Vec<String>,
+}
+
+impl RoutingTable {
+    pub fn catalog(&self, virtual_server: &str) -> Option<&Arc<Catalog>> {
+        self.catalogs.get(virtual_server)
+    }
+
+    pub fn virtual_servers(&self) -> impl Iterator<Item = &str> {
+        self.catalogs.keys().map(String::as_str)
+    }
+}
+
+/// Builds the table for `model` from the items each upstream currently reports (by upstream name;
+/// a missing upstream contributes nothing). Upstreams earlier in the file win name collisions.
+pub fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<ItemSet>>) -> RoutingTable {
+    let mut collisions = Vec::new();
+    let mut all: [Vec<Arc<Published>>; 4] = Default::default();
+    let mut owner: [HashMap<String, String>; 4] = Default::default();
+    for upstream in &model.upstreams {
+        let Some(set) = items.get(&upstream.name) else { continue };
+        for kind in ItemKind::ALL {
+            for item in set.of(kind) {
+                let Some(public) = public_key(model, upstream, kind, &item.key) else { continue };
+                if let Some(first) = owner[kind as usize].get(&public) {
+                    collisions.push(format!(
+                        "{} \"{public}\" of upstream \"{}\" is hidden by the one of upstream \"{first}\"",
+                        kind.key_field_label(),
+                        upstream.name
+                    ));
+                    continue;
+                }
+                owner[kind as usize].insert(public.clone(), upstream.name.clone());
+                let mut json = item.json.clone();
+                if matches!(kind, ItemKind::Tool | ItemKind::Prompt) {
+                    json.insert("name".into(), Value::String(public.clone()));
+                }
+                all[kind as usize].push(Arc::new(Published {
+                    kind,
+                    public_key: public,
+                    route: Route { upstream: upstream.name.clone(), upstream_key: item.key.clone() },
+                    json: crate::protocol::jsonrpc::raw(&json),
+                }));
+            }
+        }
+    }
+    let catalogs = model
+        .virtual_servers
+        .iter()
+        .map(|vs| {
+            let mut catalog = Catalog::default();
+            for kind in ItemKind::ALL {
+                let patterns: &[Pattern] = match kind {
+                    ItemKind::Tool => &vs.tools,
+                    ItemKind::Resource | ItemKind::ResourceTemplate => &vs.resources,
+                    ItemKind::Prompt => &vs.prompts,
+                };
+                let mut hasher = DefaultHasher::new();
+                for p in &all[kind as usize] {
+                    if patterns.iter().any(|pat| pat.matches(&p.public_key)) {
+                        p.json.get().hash(&mut hasher);
+                        catalog.lists[kind as usize].push(p.clone());
+                        catalog.by_key[kind as usize].insert(p.public_key.clone(), p.clone());
+                        if kind == ItemKind::ResourceTemplate {
+                            catalog.templates.push((UriTemplate::parse(&p.public_key), p.clone()));
+                        }
+                    }
+                }
+                catalog.fingerprints[kind as usize] = hasher.finish();
+            }
+            (vs.name.clone(), Arc::new(catalog))
+        })
+        .collect();
+    RoutingTable { generation, catalogs, collisions }
+}
+
+/// The public name of an upstream's item, or `None` when the upstream's filter hides it.
+/// Tools and prompts get `<prefix><separator><name>`; resources keep their URIs.
+fn public_key(model: &Model, upstream: &Upstream, kind: ItemKind, key: &str) -> Option<String> {
+    let filter = match kind {
+        ItemKind::Tool => &upstream.tools,
+        ItemKind::Resource | ItemKind::ResourceTemplate => &upstream.resources,
+        ItemKind::Prompt => &upstream.prompts,
+    };
+    let name = filter.apply(key)?;
+    match kind {
+        ItemKind::Resource | ItemKind::ResourceTemplate => Some(name.to_string()),
+        _ if upstream.prefix.is_empty() => Some(name.to_string()),
+        _ => Some(format!("{}{}{name}", upstream.prefix, model.separator)),
+    }
+}
+
+impl ItemKind {
+    fn key_field_label(self) -> &'static str {
+        match self {
+            ItemKind::Tool => "tool",
+            ItemKind::Resource => "resource",
+            ItemKind::ResourceTemplate => "resource template",
+            ItemKind::Prompt => "prompt",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,252 @@
+//! The consuming side: one `UpstreamHandle` per configured upstream, which keeps a connection
+//! alive (restarting with backoff), holds the upstream's current items, and forwards requests.
+
+mod connection;
+mod session;
+mod stdio;
+mod streamable_http;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use serde_json::value::RawValue;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::model;
+use crate::protocol::{ItemSet, RawJson};
+
+pub use connection::{Connection, Event};
+
+/// Why a request to an upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream \"{0}\" is not connected")]
+    Unavailable(String),
+    #[error("upstream \"{0}\" did not answer within {1:?}")]
+    Timeout(String, Duration),
+    /// The upstream answered with a JSON-RPC error object, forwarded as is.
+    #[error("upstream answered with an error")]
+    Rpc(RawJson),
+    #[error("upstream \"{0}\": {1}")]
+    Transport(String, String),
+}
+
+/// What the gateway knows of an upstream right now.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Status {
+    /// `connecting`, `up`, `down` or `stopped`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_info: Option<serde_json::Value>,
+    /// Consecutive failed attempts since the last success.
+    pub failures: u32,
+}
+
+/// A running upstream. Dropping the last handle does not stop it; call `stop`.
+pub struct UpstreamHandle {
+    pub spec: model::Upstream,
+    status: ArcSwap<Status>,
+    connection: ArcSwapOption<Connection>,
+    items: ArcSwap<ItemSet>,
+    first_attempt_done: AtomicBool,
+    stop: watch::Sender<bool>,
+    stopped: Notify,
+    /// Told whenever this upstream's items change, so the routing table is rebuilt.
+    on_items_changed: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl UpstreamHandle {
+    /// Starts connecting in the background and returns at once.
+    pub fn start(spec: model::Upstream, on_items_changed: Arc<dyn Fn() + Send + Sync>) -> Arc<Self> {
+        let (stop, _) = watch::channel(false);
+        let handle = Arc::new(UpstreamHandle {
+            spec,
+            status: ArcSwap::from_pointee(Status {
+                state: "connecting",
+                error: None,
+                protocol_version: None,
+                server_info: None,
+                failures: 0,
+            }),
+            connection: ArcSwapOption::empty(),
+            items: ArcSwap::from_pointee(ItemSet::default()),
+            first_attempt_done: AtomicBool::new(false),
+            stop,
+            stopped: Notify::new(),
+            on_items_changed,
+        });
+        tokio::spawn(supervise(handle.clone()));
+        handle
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn status(&self) -> Arc<Status> {
+        self.status.load_full()
+    }
+
+    pub fn items(&self) -> Arc<ItemSet> {
+        self.items.load_full()
+    }
+
+    /// Whether the first connection attempt has ended, either way.
+    pub fn settled(&self) -> bool {
+        self.first_attempt_done.load(Ordering::Acquire)
+    }
+
+    /// Sends one request and returns the upstream's `result`.
+    pub async fn request(&self, method: &str, params: Option<&RawValue>) -> Result<RawJson, UpstreamError> {
+        let Some(conn) = self.connection.load_full() else {
+            return Err(UpstreamError::Unavailable(self.spec.name.clone()));
+        };
+        conn.request(method, params, self.spec.timeout).await
+    }
+
+    /// Stops reconnecting and closes the connection once in-flight requests have finished
+    /// (or the upstream's timeout passed). Returns when the upstream is gone.
+    pub async fn stop(&self) {
+        let notified = self.stopped.notified();
+        if self.stop.send_replace(true) {
+            return;
+        }
+        notified.await;
+    }
+
+    fn set_status(&self, state: &'static str, error: Option<String>, failures: u32, session: Option<&session::Established>) {
+        self.status.store(Arc::new(Status {
+            state,
+            error,
+            protocol_version: session.map(|s| s.protocol_version.clone()),
+            server_info: session.and_then(|s| s.server_info.clone()),
+            failures,
+        }));
+    }
+
+    fn set_items(&self, items: ItemSet) {
+        if **self.items.load() != items {
+            self.items.store(Arc::new(items));
+            (self.on_items_changed)();
+        }
+    }
+}
+
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A connection that lived this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+async fn supervise(handle: Arc<UpstreamHandle>) {
+    let name = handle.spec.name.clone();
+    let mut stop = handle.stop.subscribe();
+    let mut backoff = BACKOFF_START;
+    let mut failures = 0u32;
+    while !*stop.borrow() {
+        let (events_tx, mut events) = mpsc::channel::<Event>(64);
+        let attempt = tokio::select! {
+            r = Connection::open(&handle.spec, events_tx) => r,
+            _ = stop.changed() => break,
+        };
+        match attempt {
+            Ok((conn, established)) => {
+                let conn = Arc::new(conn);
+                let items = tokio::select! {
+                    r = session::fetch_items(&conn, &established, &handle.spec) => r,
+                    _ = stop.changed() => { conn.shutdown().await; break }
+                };
+                match items {
+                    Ok(items) => {
+                        failures = 0;
+                        tracing::info!(upstream = %name, transport = handle.spec.transport.kind(),
+                            protocol_version = %established.protocol_version,
+                            tools = items.tools.len(), resources = items.resources.len(),
+                            prompts = items.prompts.len(), "upstream connected");
+                        handle.connection.store(Some(conn.clone()));
+                        handle.set_status("up", None, 0, Some(&established));
+                        handle.set_items(items);
+                        handle.first_attempt_done.store(true, Ordering::Release);
+                        let since = Instant::now();
+                        let stopping = serve_events(&handle, &conn, &established, &mut events, &mut stop).await;
+                        handle.connection.store(None);
+                        handle.set_items(ItemSet::default());
+                        if stopping {
+                            drain_and_close(&handle, conn).await;
+                            break;
+                        }
+                        conn.shutdown().await;
+                        tracing::warn!(upstream = %name, "upstream connection lost; reconnecting");
+                        handle.set_status("down", Some("connection lost".into()), 0, None);
+                        if since.elapsed() >= STABLE_AFTER {
+                            backoff = BACKOFF_START;
+                        }
+                    }
+                    Err(e) => {
+                        conn.shutdown().await;
+                        failures += 1;
+                        tracing::warn!(upstream = %name, error = %e, "listing the upstream's items failed");
+                        handle.set_status("down", Some(e.to_string()), failures, None);
+                        handle.first_attempt_done.store(true, Ordering::Release);
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(upstream = %name, error = %e, retry_in = ?backoff, "upstream unavailable");
+                handle.set_status("down", Some(e.to_string()), failures, None);
+                handle.first_attempt_done.store(true, Ordering::Release);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => break,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    handle.set_status("stopped", None, failures, None);
+    handle.stopped.notify_waiters();
+    tracing::info!(upstream = %name, "upstream stopped");
+}
+
+/// Handles notifications until the connection closes (returns false) or a stop is asked (true).
+async fn serve_events(
+    handle: &UpstreamHandle,
+    conn: &Arc<Connection>,
+    established: &session::Established,
+    events: &mut mpsc::Receiver<Event>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    loop {
+        tokio::select! {
+            _ = conn.closed() => return false,
+            _ = stop.changed() => return true,
+            event = events.recv() => match event {
+                None => return false,
+                Some(Event::Notification { method, .. }) if method.ends_with("/list_changed") => {
+                    match session::fetch_items(conn, established, &handle.spec).await {
+                        Ok(items) => handle.set_items(items),
+                        Err(e) => tracing::warn!(upstream = %handle.spec.name, error = %e, "refreshing items failed"),
+                    }
+                }
+                Some(Event::Notification { method, .. }) => {
+                    tracing::debug!(upstream = %handle.spec.name, %method, "upstream notification");
+                }
+            }
+        }
+    }
+}
+
+/// Lets requests already sent finish (each holds the connection), then closes it.
+async fn drain_and_close(handle: &UpstreamHandle, conn: Arc<Connection>) {
+    let deadline = Instant::now() + handle.spec.timeout;
+    while Arc::strong_count(&conn) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    conn.shutdown().await;
+}

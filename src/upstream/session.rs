@@ -1,0 +1,83 @@
+//! The MCP handshake with an upstream and the listing of its items (following pagination).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Connection, UpstreamError};
+use crate::model;
+use crate::protocol::jsonrpc::raw;
+use crate::protocol::{Item, ItemKind, ItemSet, mcp};
+
+/// Upper bound on pages followed for one list, so a looping cursor cannot hang a refresh.
+const MAX_PAGES: usize = 1000;
+
+/// What the upstream told us in its `initialize` result.
+#[derive(Debug, Clone)]
+pub(crate) struct Established {
+    pub protocol_version: String,
+    pub capabilities: serde_json::Map<String, Value>,
+    pub server_info: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitializeResult {
+    protocol_version: String,
+    #[serde(default)]
+    capabilities: serde_json::Map<String, Value>,
+    server_info: Option<Value>,
+}
+
+pub(super) async fn initialize(conn: &Connection, spec: &model::Upstream) -> Result<Established, UpstreamError> {
+    let params = raw(&serde_json::json!({
+        "protocolVersion": mcp::LATEST_VERSION,
+        "capabilities": {},
+        "clientInfo": mcp::implementation(),
+    }));
+    let result = conn.request("initialize", Some(&params), spec.timeout).await?;
+    let init: InitializeResult = serde_json::from_str(result.get())
+        .map_err(|e| UpstreamError::Transport(spec.name.clone(), format!("unreadable initialize result: {e}")))?;
+    if !mcp::is_supported(&init.protocol_version) {
+        return Err(UpstreamError::Transport(
+            spec.name.clone(),
+            format!("speaks protocol version {} which mcpgw does not", init.protocol_version),
+        ));
+    }
+    Ok(Established { protocol_version: init.protocol_version, capabilities: init.capabilities, server_info: init.server_info })
+}
+
+/// Lists every kind of item the upstream declared a capability for.
+pub(super) async fn fetch_items(
+    conn: &Connection,
+    established: &Established,
+    spec: &model::Upstream,
+) -> Result<ItemSet, UpstreamError> {
+    let mut set = ItemSet::default();
+    for kind in ItemKind::ALL {
+        if established.capabilities.contains_key(kind.capability()) {
+            *set.of_mut(kind) = list_all(conn, kind, spec).await?;
+        }
+    }
+    Ok(set)
+}
+
+async fn list_all(conn: &Connection, kind: ItemKind, spec: &model::Upstream) -> Result<Vec<Item>, UpstreamError> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = cursor.as_ref().map(|c| raw(&serde_json::json!({ "cursor": c })));
+        let result = conn.request(kind.list_method(), params.as_deref(), spec.timeout).await?;
+        let mut page: serde_json::Map<String, Value> = serde_json::from_str(result.get()).map_err(|e| {
+            UpstreamError::Transport(spec.name.clone(), format!("unreadable {} result: {e}", kind.list_method()))
+        })?;
+        if let Some(Value::Array(list)) = page.remove(kind.list_field()) {
+            items.extend(list.into_iter().filter_map(|v| Item::from_json(kind, v)));
+        }
+        match page.remove("nextCursor") {
+            Some(Value::String(next)) if !next.is_empty() => cursor = Some(next),
+            _ => return Ok(items),
+        }
+    }
+    tracing::warn!(upstream = %spec.name, method = kind.list_method(), "stopped following pagination after {MAX_PAGES} pages");
+    Ok(items)
+}

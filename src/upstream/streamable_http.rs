@@ -1,0 +1,295 @@
+//! Streamable HTTP upstreams: each request is a POST answered with JSON or an SSE stream; the
+//! session id and protocol version ride in headers; an expired session (404) is re-initialized.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, watch};
+
+use super::UpstreamError;
+use super::connection::{Event, route_incoming};
+use crate::model::Secret;
+use crate::protocol::jsonrpc::{self, Message, encode_notification, encode_request};
+use crate::protocol::{RawJson, mcp, sse};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+/// Longest excerpt of an error body quoted in an error message.
+const EXCERPT: usize = 200;
+
+pub struct HttpConnection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    client: reqwest::Client,
+    url: url::Url,
+    headers: HeaderMap,
+    session: RwLock<Option<HeaderValue>>,
+    protocol_version: RwLock<Option<HeaderValue>>,
+    next_id: AtomicU64,
+    events: mpsc::Sender<Event>,
+    closed: watch::Sender<bool>,
+    listening: AtomicBool,
+}
+
+impl HttpConnection {
+    pub(super) fn new(
+        name: &str,
+        url: &url::Url,
+        headers: &[(String, Secret)],
+        events: mpsc::Sender<Event>,
+    ) -> Result<Self, UpstreamError> {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            let key = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| UpstreamError::Transport(name.into(), format!("invalid header name {k:?}")))?;
+            let mut value = HeaderValue::from_str(v.expose())
+                .map_err(|_| UpstreamError::Transport(name.into(), format!("invalid value for header {k:?}: {v}")))?;
+            value.set_sensitive(true);
+            map.insert(key, value);
+        }
+        map.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| UpstreamError::Transport(name.into(), format!("build HTTP client: {e}")))?;
+        let (closed, _) = watch::channel(false);
+        Ok(HttpConnection {
+            inner: Arc::new(Inner {
+                name: name.into(),
+                client,
+                url: url.clone(),
+                headers: map,
+                session: RwLock::new(None),
+                protocol_version: RwLock::new(None),
+                next_id: AtomicU64::new(1),
+                events,
+                closed,
+                listening: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Called once `initialize` succeeded: later requests carry the version, and the GET stream opens.
+    pub(super) fn established(&self, version: &str) {
+        *self.inner.protocol_version.write().unwrap() = HeaderValue::from_str(version).ok();
+        if !self.inner.listening.swap(true, Ordering::AcqRel) {
+            tokio::spawn(listen(Arc::downgrade(&self.inner)));
+        }
+    }
+
+    pub(super) async fn request(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        timeout: Duration,
+    ) -> Result<RawJson, UpstreamError> {
+        let inner = &self.inner;
+        let work = async {
+            let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+            let body = encode_request(id, method, params);
+            let had_session = inner.session.read().unwrap().is_some();
+            let response = inner.post(body.clone(), method == "initialize").await?;
+            if response.status() == StatusCode::NOT_FOUND && had_session && method != "initialize" {
+                // The server forgot our session: start a new one and send the request again.
+                tracing::info!(upstream = %inner.name, "upstream session expired; initializing again");
+                inner.reinitialize(timeout).await?;
+                let response = inner.post(body, false).await?;
+                return inner.read_response(response, id).await;
+            }
+            inner.read_response(response, id).await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(UpstreamError::Timeout(inner.name.clone(), timeout)),
+        }
+    }
+
+    pub(super) async fn notify(&self, method: &str, params: Option<&RawValue>) {
+        if let Err(e) = self.inner.post(encode_notification(method, params), false).await {
+            tracing::debug!(upstream = %self.inner.name, error = %e, %method, "sending a notification failed");
+        }
+    }
+
+    pub(super) async fn closed(&self) {
+        let mut closed = self.inner.closed.subscribe();
+        let _ = closed.wait_for(|c| *c).await;
+    }
+
+    pub(super) async fn shutdown(&self) {
+        self.inner.closed.send_replace(true);
+        let session = self.inner.session.write().unwrap().take();
+        if let Some(session) = session {
+            let delete = self.inner.client.delete(self.inner.url.clone()).headers(self.inner.headers.clone()).header(SESSION_HEADER, session);
+            let _ = tokio::time::timeout(Duration::from_secs(1), delete.send()).await;
+        }
+    }
+}
+
+impl Inner {
+    async fn post(&self, body: Vec<u8>, initializing: bool) -> Result<reqwest::Response, UpstreamError> {
+        let mut request = self.client.post(self.url.clone()).headers(self.headers.clone()).header(CONTENT_TYPE, "application/json");
+        if !initializing {
+            if let Some(s) = self.session.read().unwrap().clone() {
+                request = request.header(SESSION_HEADER, s);
+            }
+            if let Some(v) = self.protocol_version.read().unwrap().clone() {
+                request = request.header(VERSION_HEADER, v);
+            }
+        }
+        request.body(body).send().await.map_err(|e| {
+            if e.is_connect() {
+                // Nobody is listening: let the supervisor mark the upstream down and reconnect.
+                self.closed.send_replace(true);
+                UpstreamError::Unavailable(self.name.clone())
+            } else {
+                UpstreamError::Transport(self.name.clone(), format!("POST {}: {e}", self.url))
+            }
+        })
+    }
+
+    async fn reinitialize(&self, timeout: Duration) -> Result<(), UpstreamError> {
+        *self.session.write().unwrap() = None;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let version = self.protocol_version.read().unwrap().clone();
+        let params = jsonrpc::raw(&serde_json::json!({
+            "protocolVersion": version.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(mcp::LATEST_VERSION),
+            "capabilities": {},
+            "clientInfo": mcp::implementation(),
+        }));
+        let response = tokio::time::timeout(timeout, self.post(encode_request(id, "initialize", Some(&params)), true))
+            .await
+            .map_err(|_| UpstreamError::Timeout(self.name.clone(), timeout))??;
+        self.read_response(response, id).await?;
+        let _ = self.post(encode_notification("notifications/initialized", None), false).await;
+        Ok(())
+    }
+
+    /// Reads the answer to request `id` from a POST response, JSON or SSE.
+    async fn read_response(&self, mut response: reqwest::Response, id: u64) -> Result<RawJson, UpstreamError> {
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            let excerpt: String = body.chars().take(EXCERPT).collect();
+            return Err(UpstreamError::Transport(self.name.clone(), format!("HTTP {status}: {excerpt}")));
+        }
+        if let Some(session) = response.headers().get(SESSION_HEADER) {
+            let mut current = self.session.write().unwrap();
+            if current.as_ref() != Some(session) {
+                *current = Some(session.clone());
+            }
+        }
+        let is_sse = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let mut answer: Option<Result<RawJson, RawJson>> = None;
+        if is_sse {
+            let mut decoder = sse::Decoder::default();
+            'read: while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| UpstreamError::Transport(self.name.clone(), format!("reading the event stream: {e}")))?
+            {
+                for event in decoder.feed(&chunk) {
+                    self.route(event.data.as_bytes(), id, &mut answer).await;
+                    if answer.is_some() {
+                        break 'read;
+                    }
+                }
+            }
+        } else {
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::Transport(self.name.clone(), format!("reading the response: {e}")))?;
+            if Message::is_batch(&body) {
+                let list: Vec<RawJson> = serde_json::from_slice(&body).unwrap_or_default();
+                for one in list {
+                    self.route(one.get().as_bytes(), id, &mut answer).await;
+                }
+            } else {
+                self.route(&body, id, &mut answer).await;
+            }
+        }
+        match answer {
+            Some(Ok(result)) => Ok(result),
+            Some(Err(error)) => Err(UpstreamError::Rpc(error)),
+            None => Err(UpstreamError::Transport(self.name.clone(), "the response did not answer the request".into())),
+        }
+    }
+
+    async fn route(&self, bytes: &[u8], id: u64, answer: &mut Option<Result<RawJson, RawJson>>) {
+        route_incoming(
+            &self.name,
+            bytes,
+            &self.events,
+            |rid, outcome| {
+                if rid.get().parse::<u64>().ok() == Some(id) {
+                    *answer = Some(outcome);
+                }
+            },
+            async |reply| {
+                let _ = self.post(reply, false).await;
+            },
+        )
+        .await;
+    }
+}
+
+/// The GET stream: the server's own notifications (list changes). Servers that do not offer one
+/// answer 405, and we stop asking.
+async fn listen(inner: std::sync::Weak<Inner>) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let Some(conn) = inner.upgrade() else { return };
+        if *conn.closed.borrow() {
+            return;
+        }
+        let mut request = conn.client.get(conn.url.clone()).headers(conn.headers.clone()).header(ACCEPT, "text/event-stream");
+        if let Some(s) = conn.session.read().unwrap().clone() {
+            request = request.header(SESSION_HEADER, s);
+        }
+        if let Some(v) = conn.protocol_version.read().unwrap().clone() {
+            request = request.header(VERSION_HEADER, v);
+        }
+        let mut closed = conn.closed.subscribe();
+        let response = tokio::select! {
+            r = request.send() => r,
+            _ = async { let _ = closed.wait_for(|c| *c).await; } => return,
+        };
+        match response {
+            Ok(mut r) if r.status().is_success() => {
+                delay = Duration::from_millis(500);
+                let mut decoder = sse::Decoder::default();
+                loop {
+                    let chunk = tokio::select! {
+                        c = r.chunk() => c,
+                        _ = async { let _ = closed.wait_for(|c| *c).await; } => return,
+                    };
+                    let Ok(Some(chunk)) = chunk else { break };
+                    for event in decoder.feed(&chunk) {
+                        let mut none = None;
+                        conn.route(event.data.as_bytes(), 0, &mut none).await;
+                    }
+                }
+            }
+            Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
+            Ok(r) => tracing::debug!(upstream = %conn.name, status = %r.status(), "GET stream refused"),
+            Err(e) => tracing::debug!(upstream = %conn.name, error = %e, "GET stream failed"),
+        }
+        drop(conn);
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}

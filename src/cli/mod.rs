@@ -1,0 +1,71 @@
+//! The commands (`serve`, `check`, `schema`) and every line they print.
+
+mod check;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+pub use check::OutputFormat;
+
+/// mcpgw: one MCP endpoint in front of many MCP servers, configured by one file.
+#[derive(Parser, Debug)]
+#[command(name = "mcpgw", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the gateway on a config file and serve until stopped; reloads when the file changes or on SIGHUP.
+    #[command(alias = "run")]
+    Serve {
+        /// The config file (YAML, or TOML when it ends in .toml).
+        #[arg(short, long, env = "MCPGW_CONFIG", default_value = "gateway.yaml")]
+        config: PathBuf,
+        /// Listen on this address instead of the file's `listen`, e.g. 127.0.0.1:0 for any free port.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Log as text or JSON lines (to stderr).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Check a config file exactly as `serve` would load it, without binding or connecting anything.
+    /// Exits 0 when valid, 1 when invalid, 2 on usage errors.
+    Check {
+        /// The config file.
+        #[arg(env = "MCPGW_CONFIG", default_value = "gateway.yaml")]
+        config: PathBuf,
+        /// Print diagnostics as text or as a JSON array.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Print the JSON Schema of the config file.
+    Schema,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve { config, listen, log_format } => serve::run(&config, listen.as_deref(), log_format),
+        Command::Check { config, format, deny_warnings } => check::run(&config, format, deny_warnings),
+        Command::Schema => {
+            println!("{}", schema_json());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The JSON Schema of gateway.yaml, as committed in `schema/gateway.schema.json`.
+pub fn schema_json() -> String {
+    let mut schema = schemars::schema_for!(crate::config::Raw);
+    schema.insert("title".into(), "mcpgw gateway.yaml".into());
+    serde_json::to_string_pretty(&schema).expect("schemas serialize") + "\n"
+}

@@ -1,0 +1,155 @@
+//! One client request from start to finish: take the live snapshot, answer locally or route to
+//! the owning upstream (rewriting only the names the gateway owns), and map failures to errors.
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::live::Snapshot;
+use crate::protocol::jsonrpc::{self, RpcError};
+use crate::protocol::{ItemKind, RawJson, mcp};
+use crate::routing::{Catalog, Published};
+use crate::upstream::UpstreamError;
+
+/// A failed request: the error object to send, either the gateway's own or an upstream's verbatim.
+pub type Failure = RawJson;
+
+fn fail(e: RpcError) -> Failure {
+    RawValue::from_string(e.to_json()).expect("error objects are valid JSON")
+}
+
+/// The result of `initialize` for a negotiated `version`.
+pub fn initialize_result(version: &str, virtual_server: &str) -> RawJson {
+    jsonrpc::raw(&serde_json::json!({
+        "protocolVersion": version,
+        "capabilities": {
+            "tools": { "listChanged": true },
+            "resources": { "listChanged": true },
+            "prompts": { "listChanged": true },
+            "completions": {},
+        },
+        "serverInfo": mcp::implementation(),
+        "instructions": format!("mcpgw virtual server \"{virtual_server}\": tools, resources and prompts of several MCP servers behind one endpoint."),
+    }))
+}
+
+/// Answers one request (anything but `initialize`) for a client of `virtual_server`.
+pub async fn handle(
+    snapshot: &Snapshot,
+    virtual_server: &str,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<RawJson, Failure> {
+    let Some(catalog) = snapshot.table.catalog(virtual_server) else {
+        return Err(fail(RpcError::new(
+            jsonrpc::INVALID_REQUEST,
+            format!("virtual server \"{virtual_server}\" is not configured"),
+        )));
+    };
+    let page_size = snapshot.model.serving.page_size;
+    match method {
+        "ping" => Ok(jsonrpc::raw(&serde_json::json!({}))),
+        "tools/list" => list(catalog, ItemKind::Tool, params, page_size),
+        "resources/list" => list(catalog, ItemKind::Resource, params, page_size),
+        "resources/templates/list" => list(catalog, ItemKind::ResourceTemplate, params, page_size),
+        "prompts/list" => list(catalog, ItemKind::Prompt, params, page_size),
+        "tools/call" => call_named(snapshot, catalog, ItemKind::Tool, method, params).await,
+        "prompts/get" => call_named(snapshot, catalog, ItemKind::Prompt, method, params).await,
+        "resources/read" => read_resource(snapshot, catalog, params).await,
+        "completion/complete" => complete(snapshot, catalog, params).await,
+        // Log levels are per upstream session, which clients share; accepting keeps clients working.
+        "logging/setLevel" => Ok(jsonrpc::raw(&serde_json::json!({}))),
+        other => Err(fail(RpcError::method_not_found(other))),
+    }
+}
+
+fn list(catalog: &Catalog, kind: ItemKind, params: Option<&RawValue>, page_size: usize) -> Result<RawJson, Failure> {
+    let params = object(params)?;
+    let offset = match params.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(c)) => c.parse().map_err(|_| fail(RpcError::invalid_params("invalid cursor")))?,
+        Some(_) => return Err(fail(RpcError::invalid_params("invalid cursor"))),
+    };
+    catalog.page(kind, offset, page_size).map_err(|_| fail(RpcError::invalid_params("invalid cursor")))
+}
+
+/// `tools/call` and `prompts/get`: find the item by public name, put the upstream's name in its place.
+async fn call_named(
+    snapshot: &Snapshot,
+    catalog: &Catalog,
+    kind: ItemKind,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<RawJson, Failure> {
+    let mut params = object(params)?;
+    let name = match params.get("name") {
+        Some(Value::String(n)) => n.as_str(),
+        _ => return Err(fail(RpcError::invalid_params("`name` is required"))),
+    };
+    let Some(item) = catalog.find(kind, name) else {
+        let what = if kind == ItemKind::Tool { "tool" } else { "prompt" };
+        return Err(fail(RpcError::invalid_params(format!("unknown {what}: {name}"))));
+    };
+    params.insert("name".into(), Value::String(item.route.upstream_key.clone()));
+    forward(snapshot, item, method, &jsonrpc::raw(&params)).await
+}
+
+async fn read_resource(snapshot: &Snapshot, catalog: &Catalog, params: Option<&RawValue>) -> Result<RawJson, Failure> {
+    let fields = object(params)?;
+    let Some(Value::String(uri)) = fields.get("uri") else {
+        return Err(fail(RpcError::invalid_params("`uri` is required")));
+    };
+    let Some(item) = catalog.resolve_uri(uri) else {
+        let mut e = RpcError::new(jsonrpc::RESOURCE_NOT_FOUND, "resource not found");
+        e.data = Some(serde_json::json!({ "uri": uri }));
+        return Err(fail(e));
+    };
+    let params = params.expect("a uri was read from the params");
+    forward(snapshot, item, "resources/read", params).await
+}
+
+async fn complete(snapshot: &Snapshot, catalog: &Catalog, params: Option<&RawValue>) -> Result<RawJson, Failure> {
+    let mut fields = object(params)?;
+    let Some(Value::Object(reference)) = fields.get_mut("ref") else {
+        return Err(fail(RpcError::invalid_params("`ref` is required")));
+    };
+    let item = match (reference.get("type").and_then(Value::as_str), reference.get("name"), reference.get("uri")) {
+        (Some("ref/prompt"), Some(Value::String(name)), _) => {
+            let item = catalog.find(ItemKind::Prompt, name);
+            if let Some(item) = item {
+                reference.insert("name".into(), Value::String(item.route.upstream_key.clone()));
+            }
+            item
+        }
+        (Some("ref/resource"), _, Some(Value::String(uri))) => {
+            catalog.find(ItemKind::ResourceTemplate, uri).or_else(|| catalog.resolve_uri(uri))
+        }
+        _ => return Err(fail(RpcError::invalid_params("`ref` must be a ref/prompt with a name or a ref/resource with a uri"))),
+    };
+    let Some(item) = item else {
+        return Err(fail(RpcError::invalid_params("`ref` names nothing this server offers")));
+    };
+    forward(snapshot, item, "completion/complete", &jsonrpc::raw(&fields)).await
+}
+
+async fn forward(snapshot: &Snapshot, item: &Published, method: &str, params: &RawValue) -> Result<RawJson, Failure> {
+    let Some(upstream) = snapshot.upstream(&item.route.upstream) else {
+        return Err(fail(RpcError::new(jsonrpc::UPSTREAM_UNAVAILABLE, format!("upstream \"{}\" is not configured", item.route.upstream))));
+    };
+    upstream.request(method, Some(params)).await.map_err(|e| match e {
+        UpstreamError::Rpc(error) => error,
+        UpstreamError::Unavailable(_) => fail(RpcError::new(jsonrpc::UPSTREAM_UNAVAILABLE, e.to_string())),
+        UpstreamError::Timeout(..) => fail(RpcError::new(jsonrpc::UPSTREAM_TIMEOUT, e.to_string())),
+        UpstreamError::Transport(..) => {
+            tracing::warn!(upstream = %item.route.upstream, %method, error = %e, "request to upstream failed");
+            fail(RpcError::new(jsonrpc::INTERNAL_ERROR, e.to_string()))
+        }
+    })
+}
+
+/// Params as a JSON object; absent params read as `{}`.
+fn object(params: Option<&RawValue>) -> Result<Map<String, Value>, Failure> {
+    match params {
+        None => Ok(Map::new()),
+        Some(p) => serde_json::from_str(p.get()).map_err(|_| fail(RpcError::invalid_params("params must be an object"))),
+    }
+}

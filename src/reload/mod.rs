@@ -1,0 +1,228 @@
+//! Turning the file into the live snapshot, at start and on every change: load → validate →
+//! build, then swap. A rejected file leaves the live snapshot untouched. Upstreams whose
+//! definition did not change keep running.
+
+mod watch;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Mutex, Notify};
+
+use crate::config::env::Env;
+use crate::config::{self, Diagnostic};
+use crate::live::{Live, ReloadStatus, Snapshot};
+use crate::model::{self, Model};
+use crate::routing::{self, RoutingTable};
+use crate::upstream::UpstreamHandle;
+
+pub use watch::watch;
+
+/// A config that passed every check, ready to serve.
+pub struct Prepared {
+    pub model: Model,
+    /// The table with no upstream items yet: what `check` can build without connecting.
+    pub table: RoutingTable,
+    /// Warnings (errors never reach here).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Load → validate → build. `mcpgw check`, start-up and every reload run exactly this.
+pub fn prepare(path: &Path, env: &dyn Env) -> Result<Prepared, Vec<Diagnostic>> {
+    let loaded = config::load(path)?;
+    let base_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (model, mut diagnostics) = model::validate(&loaded, env, &base_dir);
+    let mut all: Vec<Diagnostic> = loaded.findings;
+    all.append(&mut diagnostics);
+    let all: Vec<Diagnostic> = all.into_iter().map(|d| d.in_file(path)).collect();
+    match model {
+        Some(model) => {
+            let table = routing::build(0, &model, &HashMap::new());
+            Ok(Prepared { model, table, diagnostics: all })
+        }
+        None => Err(all),
+    }
+}
+
+/// Owns the live snapshot's lifecycle: the first load, reloads, table rebuilds when upstream
+/// items change, and stopping every upstream at exit.
+pub struct Reloader {
+    path: PathBuf,
+    env: Arc<dyn Env>,
+    pub live: Arc<Live>,
+    generation: AtomicU64,
+    /// Serializes reloads and rebuilds, so swaps happen one at a time.
+    swapping: Mutex<()>,
+    items_changed: Arc<Notify>,
+    /// Hash of the file content last tried, so a watch event for unchanged content is ignored.
+    last_content: std::sync::Mutex<Option<u64>>,
+}
+
+impl Reloader {
+    /// Loads the file and starts its upstreams. Fails (with diagnostics) when the file is invalid.
+    pub fn start(path: &Path, env: Arc<dyn Env>) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let prepared = prepare(path, env.as_ref())?;
+        let items_changed = Arc::new(Notify::new());
+        let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &items_changed);
+        let model = Arc::new(prepared.model);
+        let table = Arc::new(build_table(1, &model, &upstreams));
+        let live = Arc::new(Live::new(Snapshot { model, table, upstreams }));
+        live.set_reload_status(ReloadStatus { result: "ok", generation: 1, at: unix_now(), diagnostics: vec![] });
+        let reloader = Arc::new(Reloader {
+            path: path.to_path_buf(),
+            env,
+            live,
+            generation: AtomicU64::new(1),
+            swapping: Mutex::new(()),
+            items_changed,
+            last_content: std::sync::Mutex::new(content_hash(path)),
+        });
+        tokio::spawn(rebuild_on_item_changes(Arc::downgrade(&reloader)));
+        Ok((reloader, prepared.diagnostics))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reloads when the file's content differs from what was last tried.
+    pub async fn reload_if_changed(&self) {
+        let hash = content_hash(&self.path);
+        if hash.is_none() || *self.last_content.lock().unwrap() == hash {
+            return;
+        }
+        self.reload("file changed").await;
+    }
+
+    /// Load → validate → build → swap. Returns whether the new file was applied.
+    pub async fn reload(&self, reason: &str) -> bool {
+        let _one_at_a_time = self.swapping.lock().await;
+        let started = Instant::now();
+        *self.last_content.lock().unwrap() = content_hash(&self.path);
+        let prepared = match prepare(&self.path, self.env.as_ref()) {
+            Ok(p) => p,
+            Err(diagnostics) => {
+                let rendered: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+                tracing::error!(
+                    file = %self.path.display(), %reason, errors = diagnostics.iter().filter(|d| d.is_error()).count(),
+                    diagnostics = %rendered.join("\n"),
+                    "config rejected; still serving generation {}", self.generation.load(Ordering::Relaxed)
+                );
+                let current = self.generation.load(Ordering::Relaxed);
+                self.live.set_reload_status(ReloadStatus { result: "failed", generation: current, at: unix_now(), diagnostics: rendered });
+                return false;
+            }
+        };
+        for d in &prepared.diagnostics {
+            tracing::warn!(file = %self.path.display(), "{d}");
+        }
+        let previous = self.live.snapshot();
+        let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.items_changed);
+        let (added, removed, changed) = diff(&previous.model, &prepared.model);
+        for (name, old) in &previous.upstreams {
+            let kept = upstreams.get(name).is_some_and(|new| Arc::ptr_eq(new, old));
+            if !kept {
+                let old = old.clone();
+                // In-flight calls hold the old connection and finish on it; then it closes.
+                tokio::spawn(async move { old.stop().await });
+            }
+        }
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let model = Arc::new(prepared.model);
+        let table = Arc::new(build_table(generation, &model, &upstreams));
+        self.live.swap(Snapshot { model, table, upstreams });
+        tracing::info!(
+            generation, %reason, ?added, ?removed, ?changed, elapsed_us = started.elapsed().as_micros() as u64,
+            "config reloaded"
+        );
+        let rendered = prepared.diagnostics.iter().map(ToString::to_string).collect();
+        self.live.set_reload_status(ReloadStatus { result: "ok", generation, at: unix_now(), diagnostics: rendered });
+        true
+    }
+
+    /// Rebuilds the table of the current generation from the upstreams' current items.
+    async fn rebuild(&self) {
+        let _one_at_a_time = self.swapping.lock().await;
+        let current = self.live.snapshot();
+        let table = Arc::new(build_table(current.table.generation, &current.model, &current.upstreams));
+        self.live.swap(Snapshot { model: current.model.clone(), table, upstreams: current.upstreams.clone() });
+    }
+
+    /// Stops every upstream (children exit) and waits for them.
+    pub async fn shutdown(&self) {
+        let snapshot = self.live.snapshot();
+        let stops = snapshot.upstreams.values().map(|u| u.stop());
+        futures_util::future::join_all(stops).await;
+    }
+}
+
+/// Starts the upstreams of `model`, reusing a running handle whose definition is unchanged.
+fn start_upstreams(
+    model: &Model,
+    running: &HashMap<String, Arc<UpstreamHandle>>,
+    items_changed: &Arc<Notify>,
+) -> HashMap<String, Arc<UpstreamHandle>> {
+    model
+        .upstreams
+        .iter()
+        .map(|spec| {
+            let handle = match running.get(&spec.name) {
+                Some(h) if h.spec == *spec => h.clone(),
+                _ => {
+                    let notify = items_changed.clone();
+                    UpstreamHandle::start(spec.clone(), Arc::new(move || notify.notify_one()))
+                }
+            };
+            (spec.name.clone(), handle)
+        })
+        .collect()
+}
+
+fn build_table(generation: u64, model: &Model, upstreams: &HashMap<String, Arc<UpstreamHandle>>) -> RoutingTable {
+    let items = upstreams.iter().map(|(name, h)| (name.clone(), h.items())).collect();
+    let table = routing::build(generation, model, &items);
+    for note in &table.collisions {
+        tracing::warn!(generation, "name collision: {note}");
+    }
+    table
+}
+
+async fn rebuild_on_item_changes(reloader: std::sync::Weak<Reloader>) {
+    let Some(notify) = reloader.upgrade().map(|r| r.items_changed.clone()) else { return };
+    loop {
+        notify.notified().await;
+        let Some(r) = reloader.upgrade() else { return };
+        r.rebuild().await;
+    }
+}
+
+/// Names of upstreams added, removed and changed between two models.
+fn diff(old: &Model, new: &Model) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let added = new.upstreams.iter().filter(|u| old.upstream(&u.name).is_none()).map(|u| u.name.clone()).collect();
+    let removed = old.upstreams.iter().filter(|u| new.upstream(&u.name).is_none()).map(|u| u.name.clone()).collect();
+    let changed = new
+        .upstreams
+        .iter()
+        .filter(|u| old.upstream(&u.name).is_some_and(|o| o != *u))
+        .map(|u| u.name.clone())
+        .collect();
+    (added, removed, changed)
+}
+
+fn content_hash(path: &Path) -> Option<u64> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let bytes = std::fs::read(path).ok()?;
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    Some(h.finish())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

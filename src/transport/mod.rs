@@ -1,0 +1,32 @@
+//! The serving side: bytes on a wire binding ⇄ JSON-RPC messages, one file per binding.
+
+pub mod streamable_http;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use tokio::sync::watch;
+
+use crate::live::Live;
+use crate::session::Sessions;
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    http_body_util::Full::new(bytes.into()).boxed()
+}
+
+pub fn empty() -> Body {
+    http_body_util::Empty::new().boxed()
+}
+
+/// What every transport serves from.
+pub struct ServeContext {
+    pub live: Arc<Live>,
+    pub sessions: Sessions,
+    /// Becomes true when the gateway stops; long-lived streams end on it.
+    pub shutting_down: watch::Receiver<bool>,
+}

@@ -1,0 +1,258 @@
+//! Streamable HTTP (MCP 2025-11-25 transport): POST carries one message and is answered with
+//! JSON; GET opens a server-to-client event stream; DELETE ends the session. Origin and Host are
+//! checked against DNS rebinding.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use tokio::sync::broadcast;
+
+use super::{Body, ServeContext, empty, full};
+use crate::dispatch;
+use crate::model::Serving;
+use crate::protocol::jsonrpc::{self, Message, RpcError};
+use crate::protocol::{mcp, sse};
+use crate::session::Session;
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+pub const VERSION_HEADER: &str = "mcp-protocol-version";
+/// An idle event stream sends a comment this often so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// Serves one HTTP request to the MCP endpoint of `virtual_server`.
+pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+    let snapshot = ctx.live.snapshot();
+    if let Err(response) = check_origin_and_host(&request, &snapshot.model.serving) {
+        return response;
+    }
+    if snapshot.table.catalog(virtual_server).is_none() {
+        return rpc_error(StatusCode::NOT_FOUND, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\"")));
+    }
+    match *request.method() {
+        Method::POST => post(ctx, virtual_server, request).await,
+        Method::GET => get(ctx, virtual_server, request),
+        Method::DELETE => delete(&ctx, request),
+        _ => {
+            let mut r = status(StatusCode::METHOD_NOT_ALLOWED);
+            r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            r
+        }
+    }
+}
+
+async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+    let headers = request.headers();
+    if !header_has(headers.get(CONTENT_TYPE), "application/json") {
+        return rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Content-Type must be application/json"));
+    }
+    if let Some(accept) = headers.get(ACCEPT)
+        && !(header_has(Some(accept), "application/json") || header_has(Some(accept), "*/*"))
+    {
+        return rpc_error(StatusCode::NOT_ACCEPTABLE, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include application/json and text/event-stream"));
+    }
+    if let Some(version) = headers.get(VERSION_HEADER)
+        && !version.to_str().is_ok_and(mcp::is_supported)
+    {
+        return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("unsupported MCP-Protocol-Version {version:?}; supported: {}", mcp::SUPPORTED_VERSIONS.join(", "))));
+    }
+    let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let limit = ctx.live.snapshot().model.serving.max_body_bytes;
+    let body = match Limited::new(request.into_body(), limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("the request body is larger than {limit} bytes")));
+        }
+    };
+    if Message::is_batch(&body) {
+        return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(jsonrpc::INVALID_REQUEST, "JSON-RPC batches are not supported; send one message per request"));
+    }
+    let message = match Message::parse(&body) {
+        Ok(m) => m,
+        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
+    };
+    match message {
+        Message::Request { id, method, params } if method == "initialize" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Init {
+                protocol_version: Option<String>,
+            }
+            let requested = params.as_ref().and_then(|p| serde_json::from_str::<Init>(p.get()).ok()).and_then(|i| i.protocol_version);
+            let version = mcp::negotiate(requested.as_deref());
+            let session = ctx.sessions.create(virtual_server, version);
+            tracing::info!(session = %session.id, %virtual_server, version, "client session started");
+            let result = dispatch::initialize_result(version, virtual_server);
+            let mut response = json(StatusCode::OK, jsonrpc::encode_result(&id, &result));
+            response.headers_mut().insert(SESSION_HEADER, HeaderValue::from_str(&session.id).expect("hex ids are valid header values"));
+            response
+        }
+        Message::Request { id, method, params } => {
+            let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
+                Ok(s) => s,
+                Err(response) => return response,
+            };
+            let snapshot = ctx.live.snapshot();
+            let body = match dispatch::handle(&snapshot, &session.virtual_server, &method, params.as_deref()).await {
+                Ok(result) => jsonrpc::encode_result(&id, &result),
+                Err(error) => jsonrpc::encode_error(Some(&id), error.get()),
+            };
+            json(StatusCode::OK, body)
+        }
+        Message::Notification { method, .. } => {
+            let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
+                Ok(s) => s,
+                Err(response) => return response,
+            };
+            if method == "notifications/initialized" {
+                session.initialized.store(true, Ordering::Relaxed);
+            }
+            status(StatusCode::ACCEPTED)
+        }
+        Message::Response { .. } => match find_session(&ctx, session_id.as_deref(), virtual_server) {
+            Ok(_) => status(StatusCode::ACCEPTED),
+            Err(response) => response,
+        },
+    }
+}
+
+/// The server-to-client stream: list changes of this session's virtual server.
+fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+    if !header_has(request.headers().get(ACCEPT), "text/event-stream") {
+        return rpc_error(StatusCode::NOT_ACCEPTABLE, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include text/event-stream"));
+    }
+    let session_id = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok());
+    let session = match find_session(&ctx, session_id, virtual_server) {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let changes = ctx.live.subscribe();
+    let stream = futures_util::stream::unfold(
+        (ctx, session, changes),
+        |(ctx, session, mut changes)| async move {
+            let mut shutting_down = ctx.shutting_down.clone();
+            loop {
+                let next = tokio::select! {
+                    change = changes.recv() => change,
+                    _ = tokio::time::sleep(KEEP_ALIVE) => {
+                        if ctx.sessions.get(&session.id).is_none() {
+                            return None;
+                        }
+                        let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from_static(b": keep-alive\n\n")));
+                        return Some((frame, (ctx, session, changes)));
+                    }
+                    _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => return None,
+                };
+                match next {
+                    Ok(change) if change.virtual_server == session.virtual_server => {
+                        let note = jsonrpc::encode_notification(change.kind.list_changed(), None);
+                        let frame = Ok(Frame::data(Bytes::from(sse::encode(&note, None))));
+                        return Some((frame, (ctx, session, changes)));
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {
+    let Some(id) = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header is required"));
+    };
+    if ctx.sessions.remove(id) {
+        tracing::info!(session = %id, "client session ended");
+        status(StatusCode::NO_CONTENT)
+    } else {
+        status(StatusCode::NOT_FOUND)
+    }
+}
+
+fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> Result<Arc<Session>, Response<Body>> {
+    let Some(id) = id else {
+        return Err(rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header is required; send initialize first")));
+    };
+    match ctx.sessions.get(id) {
+        Some(s) if s.virtual_server == virtual_server => Ok(s),
+        _ => Err(rpc_error(StatusCode::NOT_FOUND, None, RpcError::new(jsonrpc::INVALID_REQUEST, "unknown or expired session; send initialize again"))),
+    }
+}
+
+/// DNS-rebinding defence: a browser page must not reach a local gateway through a name it controls.
+fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving) -> Result<(), Response<Body>> {
+    if let Some(origin) = request.headers().get(ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let allowed = if serving.allowed_origins.is_empty() {
+            url::Url::parse(origin).ok().and_then(|u| u.host_str().map(is_loopback_name)).unwrap_or(false)
+        } else {
+            serving.allowed_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+        };
+        if !allowed {
+            return Err(rpc_error(StatusCode::FORBIDDEN, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("origin {origin:?} is not allowed; list it under serving.allowed_origins"))));
+        }
+    }
+    if let Some(hosts) = &serving.allowed_hosts {
+        let host = request.headers().get(HOST).and_then(|h| h.to_str().ok()).or_else(|| request.uri().authority().map(|a| a.as_str()));
+        let name = host.map(strip_port).unwrap_or("");
+        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            return Err(rpc_error(StatusCode::FORBIDDEN, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("host {name:?} is not allowed; list it under serving.allowed_hosts"))));
+        }
+    }
+    Ok(())
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn header_has(value: Option<&HeaderValue>, wanted: &str) -> bool {
+    value.and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|part| part.trim().starts_with(wanted)))
+}
+
+fn json(code: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = code;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn rpc_error(code: StatusCode, id: Option<&serde_json::value::RawValue>, error: RpcError) -> Response<Body> {
+    json(code, jsonrpc::encode_error(id, &error.to_json()))
+}
+
+fn status(code: StatusCode) -> Response<Body> {
+    let mut r = Response::new(empty());
+    *r.status_mut() = code;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_lose_their_port() {
+        assert_eq!(strip_port("localhost:4444"), "localhost");
+        assert_eq!(strip_port("[::1]:4444"), "[::1]");
+        assert_eq!(strip_port("example.com"), "example.com");
+    }
+}

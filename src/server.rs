@@ -68,7 +68,9 @@ async fn route(ctx: Arc<ServeContext>, request: Request<Incoming>) -> Response<B
         _ => match path.strip_prefix("/servers/").and_then(|rest| rest.strip_suffix("/mcp")) {
             Some(name) if !name.is_empty() && !name.contains('/') => streamable_http::handle(ctx, name, request).await,
             _ => {
-                let mut r = Response::new(full(format!("no route for {path}; MCP is served at /mcp and /servers/<name>/mcp\n")));
+                let mut r = Response::new(full(format!(
+                    "no route for {path}; MCP is served at /mcp and /servers/<name>/mcp\n"
+                )));
                 *r.status_mut() = StatusCode::NOT_FOUND;
                 r
             }

@@ -17,7 +17,9 @@ pub fn readyz(live: &Live) -> Response<Body> {
     let snapshot = live.snapshot();
     let mut upstreams = serde_json::Map::new();
     for up in &snapshot.model.upstreams {
-        let Some(handle) = snapshot.upstream(&up.name) else { continue };
+        let Some(handle) = snapshot.upstream(&up.name) else {
+            continue;
+        };
         let items = handle.items();
         let mut entry = serde_json::to_value(&*handle.status()).unwrap_or_default();
         entry["transport"] = json!(up.transport.kind());

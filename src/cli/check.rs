@@ -16,7 +16,7 @@ pub enum OutputFormat {
 pub(super) fn run(path: &Path, format: OutputFormat, deny_warnings: bool) -> ExitCode {
     let (diagnostics, loaded) = match prepare(path, &ProcessEnv) {
         Ok(p) => {
-            let ok = !(deny_warnings && !p.diagnostics.is_empty());
+            let ok = !deny_warnings || p.diagnostics.is_empty();
             (p.diagnostics, ok)
         }
         Err(d) => (d, false),

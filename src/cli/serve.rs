@@ -63,7 +63,8 @@ async fn serve(path: &Path, listen: Option<&str>) -> ExitCode {
     reload::watch(&reloader);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let ctx = Arc::new(ServeContext { live: reloader.live.clone(), sessions: Sessions::default(), shutting_down: stop_rx });
+    let ctx =
+        Arc::new(ServeContext { live: reloader.live.clone(), sessions: Sessions::default(), shutting_down: stop_rx });
     let reaper = tokio::spawn(forget_idle_sessions(ctx.clone()));
     server::serve(listener, ctx, async move {
         shutdown_signal().await;

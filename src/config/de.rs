@@ -25,7 +25,9 @@ impl Positions {
             }
             match p.rfind(['.', '[']) {
                 Some(i) => p = &p[..i],
-                None => return self.0.get("").copied().unwrap_or(Pos { line: 1, column: 1 }),
+                None => {
+                    return self.0.get("").copied().unwrap_or(Pos { line: 1, column: 1 });
+                }
             }
         }
     }

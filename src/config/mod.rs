@@ -40,8 +40,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
 
 /// Reads and parses the file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::error(Pos::default(), "", format!("cannot read the file: {e}")).in_file(path)]
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![Diagnostic::error(Pos::default(), "", format!("cannot read the file: {e}")).in_file(path)])?;
     parse(path, &text)
 }

@@ -61,12 +61,8 @@ pub fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
         if let Event::DocumentStart(_) = event {
             documents += 1;
             if documents > 1 {
-                return Err(Diagnostic::error(
-                    start(&span),
-                    "",
-                    "the file holds more than one YAML document",
-                )
-                .with_help("keep one document: remove the second `---`"));
+                return Err(Diagnostic::error(start(&span), "", "the file holds more than one YAML document")
+                    .with_help("keep one document: remove the second `---`"));
             }
         }
         builder.on_event(event, span)?;
@@ -115,12 +111,7 @@ fn toml_value(value: &toml::de::DeValue<'_>, at: Pos, lines: &LineIndex) -> Node
         DeValue::Boolean(b) => (Value::Bool(*b), Some(b.to_string())),
         DeValue::Datetime(d) => (Value::Str(d.to_string()), None),
         DeValue::Array(items) => (
-            Value::Seq(
-                items
-                    .iter()
-                    .map(|v| toml_value(v.get_ref(), lines.pos(v.span().start), lines))
-                    .collect(),
-            ),
+            Value::Seq(items.iter().map(|v| toml_value(v.get_ref(), lines.pos(v.span().start), lines)).collect()),
             None,
         ),
         DeValue::Table(t) => return toml_table(t, at, lines),
@@ -222,14 +213,16 @@ impl YamlBuilder {
                         Value::Null => String::new(),
                         _ => match node.text {
                             Some(t) => t,
-                            None => return Err(Diagnostic::error(node.pos, "", "a mapping key must be a plain word")),
+                            None => {
+                                return Err(Diagnostic::error(node.pos, "", "a mapping key must be a plain word"));
+                            }
                         },
                     };
-                    if let Value::Map(entries) = &map.value {
-                        if entries.iter().any(|e| e.key == key) {
-                            return Err(Diagnostic::error(node.pos, "", format!("duplicate key \"{key}\""))
-                                .with_help("each key may appear once in a mapping: merge or remove one"));
-                        }
+                    if let Value::Map(entries) = &map.value
+                        && entries.iter().any(|e| e.key == key)
+                    {
+                        return Err(Diagnostic::error(node.pos, "", format!("duplicate key \"{key}\""))
+                            .with_help("each key may appear once in a mapping: merge or remove one"));
                     }
                     *pending_key = Some((key, node.pos));
                 }
@@ -260,7 +253,9 @@ fn scalar(text: Cow<'_, str>, style: ScalarStyle, at: Pos) -> Node {
         t => match parse_int(t) {
             Some(n) => Value::Int(n),
             None if looks_like_float(t) => t.parse().map(Value::Float).unwrap_or(Value::Str(text.clone())),
-            None => return Node { pos: at, value: Value::Str(text), text: None },
+            None => {
+                return Node { pos: at, value: Value::Str(text), text: None };
+            }
         },
     };
     Node { pos: at, value, text: Some(text) }

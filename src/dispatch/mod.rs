@@ -69,7 +69,7 @@ fn list(catalog: &Catalog, kind: ItemKind, params: Option<&RawValue>, page_size:
         Some(Value::String(c)) => c.parse().map_err(|_| fail(RpcError::invalid_params("invalid cursor")))?,
         Some(_) => return Err(fail(RpcError::invalid_params("invalid cursor"))),
     };
-    catalog.page(kind, offset, page_size).map_err(|_| fail(RpcError::invalid_params("invalid cursor")))
+    catalog.page(kind, offset, page_size).ok_or_else(|| fail(RpcError::invalid_params("invalid cursor")))
 }
 
 /// `tools/call` and `prompts/get`: find the item by public name, put the upstream's name in its place.
@@ -123,7 +123,11 @@ async fn complete(snapshot: &Snapshot, catalog: &Catalog, params: Option<&RawVal
         (Some("ref/resource"), _, Some(Value::String(uri))) => {
             catalog.find(ItemKind::ResourceTemplate, uri).or_else(|| catalog.resolve_uri(uri))
         }
-        _ => return Err(fail(RpcError::invalid_params("`ref` must be a ref/prompt with a name or a ref/resource with a uri"))),
+        _ => {
+            return Err(fail(RpcError::invalid_params(
+                "`ref` must be a ref/prompt with a name or a ref/resource with a uri",
+            )));
+        }
     };
     let Some(item) = item else {
         return Err(fail(RpcError::invalid_params("`ref` names nothing this server offers")));
@@ -133,7 +137,10 @@ async fn complete(snapshot: &Snapshot, catalog: &Catalog, params: Option<&RawVal
 
 async fn forward(snapshot: &Snapshot, item: &Published, method: &str, params: &RawValue) -> Result<RawJson, Failure> {
     let Some(upstream) = snapshot.upstream(&item.route.upstream) else {
-        return Err(fail(RpcError::new(jsonrpc::UPSTREAM_UNAVAILABLE, format!("upstream \"{}\" is not configured", item.route.upstream))));
+        return Err(fail(RpcError::new(
+            jsonrpc::UPSTREAM_UNAVAILABLE,
+            format!("upstream \"{}\" is not configured", item.route.upstream),
+        )));
     };
     upstream.request(method, Some(params)).await.map_err(|e| match e {
         UpstreamError::Rpc(error) => error,
@@ -150,6 +157,8 @@ async fn forward(snapshot: &Snapshot, item: &Published, method: &str, params: &R
 fn object(params: Option<&RawValue>) -> Result<Map<String, Value>, Failure> {
     match params {
         None => Ok(Map::new()),
-        Some(p) => serde_json::from_str(p.get()).map_err(|_| fail(RpcError::invalid_params("params must be an object"))),
+        Some(p) => {
+            serde_json::from_str(p.get()).map_err(|_| fail(RpcError::invalid_params("params must be an object")))
+        }
     }
 }

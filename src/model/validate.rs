@@ -30,7 +30,11 @@ pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Mode
     let mut upstreams = Vec::new();
     let mut prefixes = Vec::new();
     if raw.upstreams.is_empty() {
-        v.warning("upstreams", "no upstreams are declared; every catalog is empty", "add an upstream under `upstreams:`");
+        v.warning(
+            "upstreams",
+            "no upstreams are declared; every catalog is empty",
+            "add an upstream under `upstreams:`",
+        );
     }
     for (name, up) in &raw.upstreams {
         prefixes.push((name.clone(), up.prefix.clone().unwrap_or_else(|| name.clone())));
@@ -87,7 +91,7 @@ pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Mode
     let serving = v.serving(raw.serving.as_ref(), &listen);
     v.out.sort_by_key(|d| (d.line, d.column));
     let errors = v.out.iter().any(Diagnostic::is_error);
-    let model = (!errors).then(|| Model { listen, separator, upstreams, virtual_servers, serving });
+    let model = (!errors).then_some(Model { listen, separator, upstreams, virtual_servers, serving });
     (model, v.out)
 }
 
@@ -119,7 +123,11 @@ impl Validator<'_> {
                 None
             }
             Err(ExpandError::Malformed(what)) => {
-                self.error(path, format!("malformed variable reference {what}"), "write ${NAME} or ${NAME:-default}; $$ is a literal $");
+                self.error(
+                    path,
+                    format!("malformed variable reference {what}"),
+                    "write ${NAME} or ${NAME:-default}; $$ is a literal $",
+                );
                 None
             }
         }
@@ -132,7 +140,9 @@ impl Validator<'_> {
     fn listen(&mut self, text: Option<&str>) -> SocketAddr {
         let fallback: SocketAddr = DEFAULT_LISTEN.parse().expect("default listen address parses");
         let Some(text) = text else { return fallback };
-        let Some(expanded) = self.expand("listen", text) else { return fallback };
+        let Some(expanded) = self.expand("listen", text) else {
+            return fallback;
+        };
         if let Ok(addr) = expanded.parse() {
             return addr;
         }
@@ -142,13 +152,21 @@ impl Validator<'_> {
         {
             return addr;
         }
-        self.error("listen", format!("\"{text}\" is not an address to listen on"), "write host:port, e.g. 127.0.0.1:4444 or 0.0.0.0:4444");
+        self.error(
+            "listen",
+            format!("\"{text}\" is not an address to listen on"),
+            "write host:port, e.g. 127.0.0.1:4444 or 0.0.0.0:4444",
+        );
         fallback
     }
 
     fn check_name(&mut self, path: &str, name: &str, what: &str) {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            self.error(path, format!("{what} name \"{name}\" has characters other than letters, digits, `_` and `-`"), "rename it; the name appears in URLs and item names");
+            self.error(
+                path,
+                format!("{what} name \"{name}\" has characters other than letters, digits, `_` and `-`"),
+                "rename it; the name appears in URLs and item names",
+            );
         }
     }
 
@@ -158,12 +176,20 @@ impl Validator<'_> {
         let transport = match (&up.stdio, &up.url) {
             (Some(stdio), None) => {
                 if up.headers.is_some() {
-                    self.error(&format!("{path}.headers"), "`headers` applies to `url` upstreams only", "remove it, or pass values through `stdio.env`");
+                    self.error(
+                        &format!("{path}.headers"),
+                        "`headers` applies to `url` upstreams only",
+                        "remove it, or pass values through `stdio.env`",
+                    );
                 }
                 let p = format!("{path}.stdio");
                 let command = self.expand(&format!("{p}.command"), &stdio.command);
                 if stdio.command.trim().is_empty() {
-                    self.error(&format!("{p}.command"), "the command is empty", "name the program to run, e.g. `uvx` or `node`");
+                    self.error(
+                        &format!("{p}.command"),
+                        "the command is empty",
+                        "name the program to run, e.g. `uvx` or `node`",
+                    );
                 }
                 let args: Vec<Option<String>> =
                     stdio.args.iter().enumerate().map(|(i, a)| self.expand(&format!("{p}.args[{i}]"), a)).collect();
@@ -189,7 +215,11 @@ impl Validator<'_> {
                 let parsed = self.expand(&p, url).and_then(|u| match url::Url::parse(&u) {
                     Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Some(parsed),
                     _ => {
-                        self.error(&p, format!("\"{url}\" is not an http(s) URL"), "write the MCP endpoint, e.g. https://example.com/mcp");
+                        self.error(
+                            &p,
+                            format!("\"{url}\" is not an http(s) URL"),
+                            "write the MCP endpoint, e.g. https://example.com/mcp",
+                        );
                         None
                     }
                 });
@@ -211,8 +241,13 @@ impl Validator<'_> {
             }
         };
         let prefix = up.prefix.clone().unwrap_or_else(|| name.to_string());
-        if prefix.chars().any(char::is_whitespace) {
-            self.error(&format!("{path}.prefix"), format!("prefix {prefix:?} contains whitespace"), "use letters, digits, `_` or `-`");
+        // A defaulted prefix is the name, whose characters were checked above.
+        if up.prefix.is_some() && prefix.chars().any(char::is_whitespace) {
+            self.error(
+                &format!("{path}.prefix"),
+                format!("prefix {prefix:?} contains whitespace"),
+                "use letters, digits, `_` or `-`",
+            );
         }
         let tools = self.filter(&format!("{path}.tools"), up.tools.as_ref(), true);
         let resources = self.filter(&format!("{path}.resources"), up.resources.as_ref(), false);
@@ -222,7 +257,11 @@ impl Validator<'_> {
             Some(t) => match parse_duration(t) {
                 Some(d) if !d.is_zero() => d,
                 _ => {
-                    self.error(&format!("{path}.timeout"), format!("\"{t}\" is not a duration"), "write e.g. 500ms, 30s or 2m");
+                    self.error(
+                        &format!("{path}.timeout"),
+                        format!("\"{t}\" is not a duration"),
+                        "write e.g. 500ms, 30s or 2m",
+                    );
                     DEFAULT_TIMEOUT
                 }
             },
@@ -231,16 +270,26 @@ impl Validator<'_> {
     }
 
     fn filter(&mut self, path: &str, raw: Option<&RawFilter>, renamable: bool) -> ItemFilter {
-        let Some(raw) = raw else { return ItemFilter::default() };
+        let Some(raw) = raw else {
+            return ItemFilter::default();
+        };
         let patterns = |list: &Option<Vec<String>>| list.iter().flatten().map(|p| Pattern::new(p)).collect();
         let mut rename: Vec<(String, String)> = Vec::new();
         if let Some(map) = &raw.rename {
             if !renamable {
-                self.error(&format!("{path}.rename"), "resources keep their URIs and cannot be renamed", "remove `rename` here");
+                self.error(
+                    &format!("{path}.rename"),
+                    "resources keep their URIs and cannot be renamed",
+                    "remove `rename` here",
+                );
             }
             for (from, to) in map {
                 if let Some((other, _)) = rename.iter().find(|(_, t)| t == to) {
-                    self.error(&format!("{path}.rename.{from}"), format!("\"{from}\" and \"{other}\" are both renamed to \"{to}\""), "give each a different name");
+                    self.error(
+                        &format!("{path}.rename.{from}"),
+                        format!("\"{from}\" and \"{other}\" are both renamed to \"{to}\""),
+                        "give each a different name",
+                    );
                 }
                 if to.is_empty() {
                     self.error(&format!("{path}.rename.{from}"), "the new name is empty", "give a name");
@@ -263,9 +312,20 @@ impl Validator<'_> {
             for b in &upstreams[..i] {
                 let path = format!("upstreams.{}.prefix", a.name);
                 if a.prefix == b.prefix && !a.prefix.is_empty() {
-                    self.error(&path, format!("upstreams \"{}\" and \"{}\" both use the prefix \"{}\"", b.name, a.name, a.prefix), "give one of them another `prefix:`");
+                    self.error(
+                        &path,
+                        format!("upstreams \"{}\" and \"{}\" both use the prefix \"{}\"", b.name, a.name, a.prefix),
+                        "give one of them another `prefix:`",
+                    );
                 } else if a.prefix.is_empty() && b.prefix.is_empty() {
-                    self.warning(&path, format!("upstreams \"{}\" and \"{}\" are both unprefixed, so their item names may collide", b.name, a.name), "on a collision the upstream listed first wins; set a `prefix:` to avoid it");
+                    self.warning(
+                        &path,
+                        format!(
+                            "upstreams \"{}\" and \"{}\" are both unprefixed, so their item names may collide",
+                            b.name, a.name
+                        ),
+                        "on a collision the upstream listed first wins; set a `prefix:` to avoid it",
+                    );
                 } else if !a.prefix.is_empty() && !b.prefix.is_empty() {
                     let (short, long) = if a.prefix.len() < b.prefix.len() { (a, b) } else { (b, a) };
                     if long.prefix.starts_with(&format!("{}{separator}", short.prefix)) && long.prefix != short.prefix {
@@ -283,14 +343,15 @@ impl Validator<'_> {
         }
         for (kind, list) in [("tools", &vs.tools), ("prompts", &vs.prompts)] {
             for (i, p) in list.iter().enumerate() {
-                let owned = upstreams.iter().any(|u| p.as_str().starts_with(&format!("{}{sep}", u.prefix)));
-                if p.is_literal() && !owned {
+                let name = p.as_str();
+                let owned = upstreams.iter().any(|u| name.starts_with(&format!("{}{sep}", u.prefix)));
+                if p.is_literal() && !name.is_empty() && !owned {
                     let prefixes: Vec<String> = upstreams.iter().map(|u| format!("{}{sep}", u.prefix)).collect();
-                    self.error(
-                        &format!("{path}.{kind}[{i}]"),
-                        format!("no upstream provides \"{}\"", p.as_str()),
-                        &format!("public names are <prefix>{sep}<name>; prefixes here: {}", prefixes.join(", ")),
-                    );
+                    let help = match near_miss(name, upstreams, sep) {
+                        Some(fixed) => format!("did you mean \"{fixed}\"? public names are <prefix>{sep}<name>"),
+                        None => format!("public names are <prefix>{sep}<name>; prefixes here: {}", prefixes.join(", ")),
+                    };
+                    self.error(&format!("{path}.{kind}[{i}]"), format!("no upstream provides \"{name}\""), &help);
                 }
             }
         }
@@ -302,19 +363,25 @@ impl Validator<'_> {
         let idle = match &raw.session_idle_timeout {
             None => Duration::from_secs(3600),
             Some(t) => parse_duration(t).unwrap_or_else(|| {
-                self.error("serving.session_idle_timeout", format!("\"{t}\" is not a duration"), "write e.g. 30m or 1h");
+                self.error(
+                    "serving.session_idle_timeout",
+                    format!("\"{t}\" is not a duration"),
+                    "write e.g. 30m or 1h",
+                );
                 Duration::from_secs(3600)
             }),
         };
         let page_size = raw.page_size.unwrap_or(500) as usize;
         if page_size == 0 {
-            self.error("serving.page_size", "page size 0 would never finish a listing", "use a positive number, e.g. 500");
+            self.error(
+                "serving.page_size",
+                "page size 0 would never finish a listing",
+                "use a positive number, e.g. 500",
+            );
         }
         let allowed_hosts = match &raw.allowed_hosts {
             Some(h) => Some(h.clone()),
-            None if listen.ip().is_loopback() => {
-                Some(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()])
-            }
+            None if listen.ip().is_loopback() => Some(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]),
             None => None,
         };
         Serving {
@@ -325,6 +392,16 @@ impl Validator<'_> {
             session_idle_timeout: idle,
         }
     }
+}
+
+/// `jira.create_issue` when the prefix is `jira` and the separator `_`: the name with the right separator.
+fn near_miss(name: &str, upstreams: &[Upstream], sep: &str) -> Option<String> {
+    upstreams.iter().find_map(|u| {
+        let rest = name.strip_prefix(u.prefix.as_str())?;
+        let mut chars = rest.chars();
+        let punct = chars.next().filter(|c| matches!(c, '.' | '-' | ':' | '/' | '_'))?;
+        (!sep.starts_with(punct) && !chars.as_str().is_empty()).then(|| format!("{}{sep}{}", u.prefix, chars.as_str()))
+    })
 }
 
 #[cfg(test)]

@@ -72,7 +72,9 @@ pub struct Item {
 impl Item {
     /// Reads an item from a list entry; `None` when it lacks its key field.
     pub fn from_json(kind: ItemKind, value: Value) -> Option<Item> {
-        let Value::Object(json) = value else { return None };
+        let Value::Object(json) = value else {
+            return None;
+        };
         let key = json.get(kind.key_field())?.as_str()?.to_string();
         Some(Item { key, json })
     }

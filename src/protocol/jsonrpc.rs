@@ -66,7 +66,10 @@ impl Message {
             (Some(method), None, None, None) => Ok(Message::Notification { method, params: env.params }),
             (None, Some(id), Some(result), None) => Ok(Message::Response { id, outcome: Ok(result) }),
             (None, Some(id), None, Some(error)) => Ok(Message::Response { id, outcome: Err(error) }),
-            _ => Err(RpcError::new(INVALID_REQUEST, "a message has `method` (a request or notification) or `result`/`error` (a response)")),
+            _ => Err(RpcError::new(
+                INVALID_REQUEST,
+                "a message has `method` (a request or notification) or `result`/`error` (a response)",
+            )),
         }
     }
 
@@ -161,7 +164,9 @@ mod tests {
         match Message::parse(text.as_bytes()) {
             Ok(Message::Request { id, method, .. }) => format!("request {} {method}", id.get()),
             Ok(Message::Notification { method, .. }) => format!("notification {method}"),
-            Ok(Message::Response { id, outcome }) => format!("response {} {}", id.get(), outcome.is_ok()),
+            Ok(Message::Response { id, outcome }) => {
+                format!("response {} {}", id.get(), outcome.is_ok())
+            }
             Err(e) => format!("error {}", e.code),
         }
     }
@@ -170,8 +175,14 @@ mod tests {
     fn classification() {
         assert_eq!(kind(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), "request 1 ping");
         assert_eq!(kind(r#"{"jsonrpc":"2.0","id":"a","method":"x","params":{}}"#), "request \"a\" x");
-        assert_eq!(kind(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), "notification notifications/initialized");
-        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":18446744073709551615,"result":{}}"#), "response 18446744073709551615 true");
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            "notification notifications/initialized"
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":18446744073709551615,"result":{}}"#),
+            "response 18446744073709551615 true"
+        );
         assert_eq!(kind(r#"{"jsonrpc":"2.0","id":2,"error":{"code":1,"message":"m"}}"#), "response 2 false");
         assert_eq!(kind(r#"{"jsonrpc":"2.0","id":2"#), "error -32700");
         assert_eq!(kind(r#"[1,2]"#), "error -32600");

@@ -8,10 +8,7 @@ pub const DEFAULT_HTTP_VERSION: &str = "2025-03-26";
 
 /// The version to answer an `initialize` with: the client's when we speak it, else our latest.
 pub fn negotiate(requested: Option<&str>) -> &'static str {
-    requested
-        .and_then(|r| SUPPORTED_VERSIONS.iter().find(|v| **v == r))
-        .copied()
-        .unwrap_or(LATEST_VERSION)
+    requested.and_then(|r| SUPPORTED_VERSIONS.iter().find(|v| **v == r)).copied().unwrap_or(LATEST_VERSION)
 }
 
 pub fn is_supported(version: &str) -> bool {

@@ -115,7 +115,12 @@ impl Reloader {
                     "config rejected; still serving generation {}", self.generation.load(Ordering::Relaxed)
                 );
                 let current = self.generation.load(Ordering::Relaxed);
-                self.live.set_reload_status(ReloadStatus { result: "failed", generation: current, at: unix_now(), diagnostics: rendered });
+                self.live.set_reload_status(ReloadStatus {
+                    result: "failed",
+                    generation: current,
+                    at: unix_now(),
+                    diagnostics: rendered,
+                });
                 return false;
             }
         };
@@ -194,7 +199,9 @@ fn build_table(generation: u64, model: &Model, upstreams: &HashMap<String, Arc<U
 }
 
 async fn rebuild_on_item_changes(reloader: std::sync::Weak<Reloader>) {
-    let Some(notify) = reloader.upgrade().map(|r| r.items_changed.clone()) else { return };
+    let Some(notify) = reloader.upgrade().map(|r| r.items_changed.clone()) else {
+        return;
+    };
     loop {
         notify.notified().await;
         let Some(r) = reloader.upgrade() else { return };

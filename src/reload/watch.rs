@@ -12,7 +12,8 @@ use super::Reloader;
 /// Watches until the reloader is dropped. Without a working file watcher, SIGHUP still works.
 pub fn watch(reloader: &Arc<Reloader>) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
-    let dir = reloader.path().parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| ".".into(), |p| p.to_path_buf());
+    let dir =
+        reloader.path().parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| ".".into(), |p| p.to_path_buf());
     let watcher = new_debouncer(Duration::from_millis(150), move |result: DebounceEventResult| {
         if result.is_ok() {
             let _ = tx.try_send(());
@@ -39,7 +40,9 @@ pub fn watch(reloader: &Arc<Reloader>) {
     });
     let weak = Arc::downgrade(reloader);
     tokio::spawn(async move {
-        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
         while hangups.recv().await.is_some() {
             let Some(r) = weak.upgrade() else { return };
             r.reload("SIGHUP").await;

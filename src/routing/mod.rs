@@ -65,14 +65,15 @@ impl Catalog {
         self.fingerprints[kind as usize]
     }
 
-    /// One page of a `*/list` result, starting at `offset`; `Err` when the offset is past the end.
-    pub fn page(&self, kind: ItemKind, offset: usize, page_size: usize) -> Result<RawJson, ()> {
+    /// One page of a `*/list` result, starting at `offset`; `None` when the offset is past the end.
+    pub fn page(&self, kind: ItemKind, offset: usize, page_size: usize) -> Option<RawJson> {
         let list = self.list(kind);
         if offset > list.len() {
-            return Err(());
+            return None;
         }
         let end = (offset + page_size).min(list.len());
-        let mut out = String::with_capacity(64 + list[offset..end].iter().map(|p| p.json.get().len() + 1).sum::<usize>());
+        let mut out =
+            String::with_capacity(64 + list[offset..end].iter().map(|p| p.json.get().len() + 1).sum::<usize>());
         out.push_str("{\"");
         out.push_str(kind.list_field());
         out.push_str("\":[");
@@ -87,7 +88,7 @@ impl Catalog {
             out.push_str(&format!(",\"nextCursor\":\"{end}\""));
         }
         out.push('}');
-        Ok(RawValue::from_string(out).expect("concatenated JSON items form valid JSON"))
+        Some(RawValue::from_string(out).expect("concatenated JSON items form valid JSON"))
     }
 }
 
@@ -118,10 +119,14 @@ pub fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<ItemSet
     let mut all: [Vec<Arc<Published>>; 4] = Default::default();
     let mut owner: [HashMap<String, String>; 4] = Default::default();
     for upstream in &model.upstreams {
-        let Some(set) = items.get(&upstream.name) else { continue };
+        let Some(set) = items.get(&upstream.name) else {
+            continue;
+        };
         for kind in ItemKind::ALL {
             for item in set.of(kind) {
-                let Some(public) = public_key(model, upstream, kind, &item.key) else { continue };
+                let Some(public) = public_key(model, upstream, kind, &item.key) else {
+                    continue;
+                };
                 if let Some(first) = owner[kind as usize].get(&public) {
                     collisions.push(format!(
                         "{} \"{public}\" of upstream \"{}\" is hidden by the one of upstream \"{first}\"",

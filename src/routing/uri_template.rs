@@ -52,15 +52,17 @@ impl UriTemplate {
 }
 
 fn match_parts(parts: &[Part], uri: &str) -> bool {
-    let Some((first, rest)) = parts.split_first() else { return uri.is_empty() };
+    let Some((first, rest)) = parts.split_first() else {
+        return uri.is_empty();
+    };
     match first {
         Part::Literal(lit) => uri.strip_prefix(lit.as_str()).is_some_and(|tail| match_parts(rest, tail)),
         Part::Query => (uri.is_empty() || uri.starts_with(['?', '&'])) && rest.is_empty(),
         Part::Simple | Part::Reserved | Part::Prefixed(_) => {
-            if let Part::Prefixed(c) = first {
-                if !uri.starts_with(*c) {
-                    return match_parts(rest, uri);
-                }
+            if let Part::Prefixed(c) = first
+                && !uri.starts_with(*c)
+            {
+                return match_parts(rest, uri);
             }
             let min = if matches!(first, Part::Prefixed(_)) { 0 } else { 1 };
             let stop = |ch: char| matches!(first, Part::Simple) && matches!(ch, '/' | '?' | '#');

@@ -30,11 +30,15 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// Serves one HTTP request to the MCP endpoint of `virtual_server`.
 pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     let snapshot = ctx.live.snapshot();
-    if let Err(response) = check_origin_and_host(&request, &snapshot.model.serving) {
-        return response;
+    if let Err(refusal) = check_origin_and_host(&request, &snapshot.model.serving) {
+        return refusal.into_response();
     }
     if snapshot.table.catalog(virtual_server).is_none() {
-        return rpc_error(StatusCode::NOT_FOUND, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\"")));
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\"")),
+        );
     }
     match *request.method() {
         Method::POST => post(ctx, virtual_server, request).await,
@@ -51,28 +55,54 @@ pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Reque
 async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     let headers = request.headers();
     if !header_has(headers.get(CONTENT_TYPE), "application/json") {
-        return rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Content-Type must be application/json"));
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            RpcError::new(jsonrpc::INVALID_REQUEST, "Content-Type must be application/json"),
+        );
     }
     if let Some(accept) = headers.get(ACCEPT)
         && !(header_has(Some(accept), "application/json") || header_has(Some(accept), "*/*"))
     {
-        return rpc_error(StatusCode::NOT_ACCEPTABLE, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include application/json and text/event-stream"));
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include application/json and text/event-stream"),
+        );
     }
     if let Some(version) = headers.get(VERSION_HEADER)
         && !version.to_str().is_ok_and(mcp::is_supported)
     {
-        return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("unsupported MCP-Protocol-Version {version:?}; supported: {}", mcp::SUPPORTED_VERSIONS.join(", "))));
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            RpcError::new(
+                jsonrpc::INVALID_REQUEST,
+                format!(
+                    "unsupported MCP-Protocol-Version {version:?}; supported: {}",
+                    mcp::SUPPORTED_VERSIONS.join(", ")
+                ),
+            ),
+        );
     }
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let limit = ctx.live.snapshot().model.serving.max_body_bytes;
     let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("the request body is larger than {limit} bytes")));
+            return rpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                RpcError::new(jsonrpc::INVALID_REQUEST, format!("the request body is larger than {limit} bytes")),
+            );
         }
     };
     if Message::is_batch(&body) {
-        return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(jsonrpc::INVALID_REQUEST, "JSON-RPC batches are not supported; send one message per request"));
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            RpcError::new(jsonrpc::INVALID_REQUEST, "JSON-RPC batches are not supported; send one message per request"),
+        );
     }
     let message = match Message::parse(&body) {
         Ok(m) => m,
@@ -85,19 +115,24 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             struct Init {
                 protocol_version: Option<String>,
             }
-            let requested = params.as_ref().and_then(|p| serde_json::from_str::<Init>(p.get()).ok()).and_then(|i| i.protocol_version);
+            let requested = params
+                .as_ref()
+                .and_then(|p| serde_json::from_str::<Init>(p.get()).ok())
+                .and_then(|i| i.protocol_version);
             let version = mcp::negotiate(requested.as_deref());
             let session = ctx.sessions.create(virtual_server, version);
             tracing::info!(session = %session.id, %virtual_server, version, "client session started");
             let result = dispatch::initialize_result(version, virtual_server);
             let mut response = json(StatusCode::OK, jsonrpc::encode_result(&id, &result));
-            response.headers_mut().insert(SESSION_HEADER, HeaderValue::from_str(&session.id).expect("hex ids are valid header values"));
+            response
+                .headers_mut()
+                .insert(SESSION_HEADER, HeaderValue::from_str(&session.id).expect("hex ids are valid header values"));
             response
         }
         Message::Request { id, method, params } => {
             let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
                 Ok(s) => s,
-                Err(response) => return response,
+                Err(refusal) => return refusal.into_response(),
             };
             let snapshot = ctx.live.snapshot();
             let body = match dispatch::handle(&snapshot, &session.virtual_server, &method, params.as_deref()).await {
@@ -109,7 +144,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
         Message::Notification { method, .. } => {
             let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
                 Ok(s) => s,
-                Err(response) => return response,
+                Err(refusal) => return refusal.into_response(),
             };
             if method == "notifications/initialized" {
                 session.initialized.store(true, Ordering::Relaxed);
@@ -118,7 +153,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
         }
         Message::Response { .. } => match find_session(&ctx, session_id.as_deref(), virtual_server) {
             Ok(_) => status(StatusCode::ACCEPTED),
-            Err(response) => response,
+            Err(refusal) => refusal.into_response(),
         },
     }
 }
@@ -126,42 +161,41 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
 /// The server-to-client stream: list changes of this session's virtual server.
 fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     if !header_has(request.headers().get(ACCEPT), "text/event-stream") {
-        return rpc_error(StatusCode::NOT_ACCEPTABLE, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include text/event-stream"));
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include text/event-stream"),
+        );
     }
     let session_id = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     let session = match find_session(&ctx, session_id, virtual_server) {
         Ok(s) => s,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let changes = ctx.live.subscribe();
-    let stream = futures_util::stream::unfold(
-        (ctx, session, changes),
-        |(ctx, session, mut changes)| async move {
-            let mut shutting_down = ctx.shutting_down.clone();
-            loop {
-                let next = tokio::select! {
-                    change = changes.recv() => change,
-                    _ = tokio::time::sleep(KEEP_ALIVE) => {
-                        if ctx.sessions.get(&session.id).is_none() {
-                            return None;
-                        }
-                        let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from_static(b": keep-alive\n\n")));
-                        return Some((frame, (ctx, session, changes)));
-                    }
-                    _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => return None,
-                };
-                match next {
-                    Ok(change) if change.virtual_server == session.virtual_server => {
-                        let note = jsonrpc::encode_notification(change.kind.list_changed(), None);
-                        let frame = Ok(Frame::data(Bytes::from(sse::encode(&note, None))));
-                        return Some((frame, (ctx, session, changes)));
-                    }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
+    let stream = futures_util::stream::unfold((ctx, session, changes), |(ctx, session, mut changes)| async move {
+        let mut shutting_down = ctx.shutting_down.clone();
+        loop {
+            let next = tokio::select! {
+                change = changes.recv() => change,
+                _ = tokio::time::sleep(KEEP_ALIVE) => {
+                    ctx.sessions.get(&session.id)?;
+                    let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from_static(b": keep-alive\n\n")));
+                    return Some((frame, (ctx, session, changes)));
                 }
+                _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => return None,
+            };
+            match next {
+                Ok(change) if change.virtual_server == session.virtual_server => {
+                    let note = jsonrpc::encode_notification(change.kind.list_changed(), None);
+                    let frame = Ok(Frame::data(Bytes::from(sse::encode(&note, None))));
+                    return Some((frame, (ctx, session, changes)));
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
             }
-        },
-    );
+        }
+    });
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -170,7 +204,11 @@ fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>)
 
 fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {
     let Some(id) = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
-        return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header is required"));
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            RpcError::new(jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header is required"),
+        );
     };
     if ctx.sessions.remove(id) {
         tracing::info!(session = %id, "client session ended");
@@ -180,18 +218,31 @@ fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {
     }
 }
 
-fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> Result<Arc<Session>, Response<Body>> {
+/// A request refused before dispatch: its HTTP status and the JSON-RPC error to send.
+struct Refusal(StatusCode, RpcError);
+
+impl Refusal {
+    fn into_response(self) -> Response<Body> {
+        rpc_error(self.0, None, self.1)
+    }
+}
+
+fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> Result<Arc<Session>, Refusal> {
     let Some(id) = id else {
-        return Err(rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header is required; send initialize first")));
+        let e = RpcError::new(jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header is required; send initialize first");
+        return Err(Refusal(StatusCode::BAD_REQUEST, e));
     };
     match ctx.sessions.get(id) {
         Some(s) if s.virtual_server == virtual_server => Ok(s),
-        _ => Err(rpc_error(StatusCode::NOT_FOUND, None, RpcError::new(jsonrpc::INVALID_REQUEST, "unknown or expired session; send initialize again"))),
+        _ => {
+            let e = RpcError::new(jsonrpc::INVALID_REQUEST, "unknown or expired session; send initialize again");
+            Err(Refusal(StatusCode::NOT_FOUND, e))
+        }
     }
 }
 
 /// DNS-rebinding defence: a browser page must not reach a local gateway through a name it controls.
-fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving) -> Result<(), Response<Body>> {
+fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving) -> Result<(), Refusal> {
     if let Some(origin) = request.headers().get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let allowed = if serving.allowed_origins.is_empty() {
@@ -200,14 +251,30 @@ fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving) -> Resu
             serving.allowed_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
         };
         if !allowed {
-            return Err(rpc_error(StatusCode::FORBIDDEN, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("origin {origin:?} is not allowed; list it under serving.allowed_origins"))));
+            return Err(Refusal(
+                StatusCode::FORBIDDEN,
+                RpcError::new(
+                    jsonrpc::INVALID_REQUEST,
+                    format!("origin {origin:?} is not allowed; list it under serving.allowed_origins"),
+                ),
+            ));
         }
     }
     if let Some(hosts) = &serving.allowed_hosts {
-        let host = request.headers().get(HOST).and_then(|h| h.to_str().ok()).or_else(|| request.uri().authority().map(|a| a.as_str()));
+        let host = request
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
         let name = host.map(strip_port).unwrap_or("");
         if !hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-            return Err(rpc_error(StatusCode::FORBIDDEN, None, RpcError::new(jsonrpc::INVALID_REQUEST, format!("host {name:?} is not allowed; list it under serving.allowed_hosts"))));
+            return Err(Refusal(
+                StatusCode::FORBIDDEN,
+                RpcError::new(
+                    jsonrpc::INVALID_REQUEST,
+                    format!("host {name:?} is not allowed; list it under serving.allowed_hosts"),
+                ),
+            ));
         }
     }
     Ok(())

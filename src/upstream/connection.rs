@@ -118,6 +118,8 @@ pub(super) async fn route_incoming(
             let _ = events.try_send(Event::Notification { method, params });
         }
         Ok(Message::Request { id, method, .. }) => reply(reply_to_upstream(&id, &method)).await,
-        Err(e) => tracing::warn!(upstream = %upstream, error = %e, "unreadable message from upstream"),
+        Err(e) => {
+            tracing::warn!(upstream = %upstream, error = %e, "unreadable message from upstream")
+        }
     }
 }

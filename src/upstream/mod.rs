@@ -120,7 +120,13 @@ impl UpstreamHandle {
         notified.await;
     }
 
-    fn set_status(&self, state: &'static str, error: Option<String>, failures: u32, session: Option<&session::Established>) {
+    fn set_status(
+        &self,
+        state: &'static str,
+        error: Option<String>,
+        failures: u32,
+        session: Option<&session::Established>,
+    ) {
         self.status.store(Arc::new(Status {
             state,
             error,

@@ -43,7 +43,11 @@ pub(super) async fn initialize(conn: &Connection, spec: &model::Upstream) -> Res
             format!("speaks protocol version {} which mcpgw does not", init.protocol_version),
         ));
     }
-    Ok(Established { protocol_version: init.protocol_version, capabilities: init.capabilities, server_info: init.server_info })
+    Ok(Established {
+        protocol_version: init.protocol_version,
+        capabilities: init.capabilities,
+        server_info: init.server_info,
+    })
 }
 
 /// Lists every kind of item the upstream declared a capability for.

@@ -89,12 +89,15 @@ impl StdioConnection {
                     line.as_bytes(),
                     &events,
                     |id, outcome| {
-                        let waiter = id.get().parse::<u64>().ok().and_then(|n| reader_pending.lock().unwrap().remove(&n));
+                        let waiter =
+                            id.get().parse::<u64>().ok().and_then(|n| reader_pending.lock().unwrap().remove(&n));
                         match waiter {
                             Some(w) => {
                                 let _ = w.send(outcome);
                             }
-                            None => tracing::warn!(upstream = %upstream, id = id.get(), "response to an unknown request id"),
+                            None => {
+                                tracing::warn!(upstream = %upstream, id = id.get(), "response to an unknown request id")
+                            }
                         }
                     },
                     async |bytes| {
@@ -146,7 +149,9 @@ impl StdioConnection {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(result))) => Ok(result),
             Ok(Ok(Err(error))) => Err(UpstreamError::Rpc(error)),
-            Ok(Err(_)) => Err(UpstreamError::Transport(self.name.clone(), "the process exited during the request".into())),
+            Ok(Err(_)) => {
+                Err(UpstreamError::Transport(self.name.clone(), "the process exited during the request".into()))
+            }
             Err(_) => {
                 self.pending.lock().unwrap().remove(&id);
                 let cancel = jsonrpc::raw(&serde_json::json!({ "requestId": id, "reason": "timeout" }));
@@ -189,7 +194,9 @@ async fn reap(name: String, mut child: Child, mut closing: watch::Receiver<bool>
     };
     match status {
         Ok(s) => tracing::info!(upstream = %name, status = %s, "child process exited"),
-        Err(e) => tracing::warn!(upstream = %name, error = %e, "waiting for the child process failed"),
+        Err(e) => {
+            tracing::warn!(upstream = %name, error = %e, "waiting for the child process failed")
+        }
     }
     let _ = exited.send(true);
 }

@@ -129,7 +129,12 @@ impl HttpConnection {
         self.inner.closed.send_replace(true);
         let session = self.inner.session.write().unwrap().take();
         if let Some(session) = session {
-            let delete = self.inner.client.delete(self.inner.url.clone()).headers(self.inner.headers.clone()).header(SESSION_HEADER, session);
+            let delete = self
+                .inner
+                .client
+                .delete(self.inner.url.clone())
+                .headers(self.inner.headers.clone())
+                .header(SESSION_HEADER, session);
             let _ = tokio::time::timeout(Duration::from_secs(1), delete.send()).await;
         }
     }
@@ -137,7 +142,8 @@ impl HttpConnection {
 
 impl Inner {
     async fn post(&self, body: Vec<u8>, initializing: bool) -> Result<reqwest::Response, UpstreamError> {
-        let mut request = self.client.post(self.url.clone()).headers(self.headers.clone()).header(CONTENT_TYPE, "application/json");
+        let mut request =
+            self.client.post(self.url.clone()).headers(self.headers.clone()).header(CONTENT_TYPE, "application/json");
         if !initializing {
             if let Some(s) = self.session.read().unwrap().clone() {
                 request = request.header(SESSION_HEADER, s);
@@ -256,7 +262,8 @@ async fn listen(inner: std::sync::Weak<Inner>) {
         if *conn.closed.borrow() {
             return;
         }
-        let mut request = conn.client.get(conn.url.clone()).headers(conn.headers.clone()).header(ACCEPT, "text/event-stream");
+        let mut request =
+            conn.client.get(conn.url.clone()).headers(conn.headers.clone()).header(ACCEPT, "text/event-stream");
         if let Some(s) = conn.session.read().unwrap().clone() {
             request = request.header(SESSION_HEADER, s);
         }
@@ -285,7 +292,9 @@ async fn listen(inner: std::sync::Weak<Inner>) {
                 }
             }
             Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
-            Ok(r) => tracing::debug!(upstream = %conn.name, status = %r.status(), "GET stream refused"),
+            Ok(r) => {
+                tracing::debug!(upstream = %conn.name, status = %r.status(), "GET stream refused")
+            }
             Err(e) => tracing::debug!(upstream = %conn.name, error = %e, "GET stream failed"),
         }
         drop(conn);

@@ -1,0 +1,14 @@
+//! Integration tests: the real `mcpgw` binary against real upstreams on loopback. One test
+//! binary (this file and its submodules) so it links once.
+#![allow(unreachable_pub)] // test helpers are shared between submodules, not exported
+
+mod integration {
+    pub mod util;
+
+    mod bad_input;
+    mod check;
+    mod federation;
+    mod lifecycle;
+    mod reload;
+    mod sdk;
+}

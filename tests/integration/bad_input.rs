@@ -1,0 +1,85 @@
+//! Bad input from clients gets the prescribed HTTP or JSON-RPC error, never a crash or a hang.
+
+use serde_json::{Value, json};
+
+use super::util::{Client, TestGateway, stdio_fixture};
+
+async fn gateway() -> TestGateway {
+    TestGateway::start(&format!("serving: {{ max_body_bytes: 1024 }}\nupstreams:\n  a: {}\n", stdio_fixture("a"))).await
+}
+
+async fn raw_post(gw: &TestGateway, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+    let mut r = reqwest::Client::new().post(gw.url("/mcp"));
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let r = r.body(body.to_string()).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+#[tokio::test]
+async fn malformed_messages_get_json_rpc_errors() {
+    let gw = gateway().await;
+    let (code, body) = raw_post(&gw, &[JSON], "{not json").await;
+    assert_eq!((code, body["error"]["code"].as_i64()), (400, Some(-32700)));
+    assert_eq!(body["id"], Value::Null);
+    let (code, body) = raw_post(&gw, &[JSON], r#"{"id":1,"method":"ping"}"#).await;
+    assert_eq!((code, body["error"]["code"].as_i64()), (400, Some(-32600)));
+    let (code, body) = raw_post(&gw, &[JSON], r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
+    assert_eq!((code, body["error"]["code"].as_i64()), (400, Some(-32600)));
+    let (code, _) = raw_post(&gw, &[("content-type", "text/plain")], "{}").await;
+    assert_eq!(code, 415);
+    let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(2000));
+    let (code, _) = raw_post(&gw, &[JSON], &big).await;
+    assert_eq!(code, 413);
+    // The gateway is still fine.
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.call_text("a_whoami", json!({})).await, "a");
+}
+
+#[tokio::test]
+async fn sessions_are_required_and_checked() {
+    let gw = gateway().await;
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let (code, _) = raw_post(&gw, &[JSON], ping).await;
+    assert_eq!(code, 400, "a request without a session id");
+    let (code, _) = raw_post(&gw, &[JSON, ("mcp-session-id", "nope")], ping).await;
+    assert_eq!(code, 404, "an unknown session id");
+    let c = Client::connect(gw.url("/mcp")).await;
+    let sid = c.session.clone().unwrap();
+    let (code, _) =
+        raw_post(&gw, &[JSON, ("mcp-session-id", &sid), ("mcp-protocol-version", "1999-01-01")], ping).await;
+    assert_eq!(code, 400, "an unsupported protocol version header");
+    let r = reqwest::Client::new().delete(gw.url("/mcp")).header("mcp-session-id", &sid).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let (code, _) = raw_post(&gw, &[JSON, ("mcp-session-id", &sid)], ping).await;
+    assert_eq!(code, 404, "a deleted session is gone");
+}
+
+#[tokio::test]
+async fn unknown_methods_tools_and_params_are_json_rpc_errors() {
+    let gw = gateway().await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.request("no/such/method", json!({})).await["error"]["code"], -32601);
+    assert_eq!(c.call("a_missing", json!({})).await["error"]["code"], -32602);
+    assert_eq!(c.request("tools/call", json!({"arguments": {}})).await["error"]["code"], -32602);
+    assert_eq!(c.request("tools/call", json!([1, 2])).await["error"]["code"], -32602);
+    // An error from the upstream itself is forwarded as the upstream sent it.
+    let r = c.request("prompts/get", json!({"name": "a_greet", "arguments": {}})).await;
+    assert!(r["result"].is_object(), "{r}");
+}
+
+#[tokio::test]
+async fn dns_rebinding_origins_and_hosts_are_refused() {
+    let gw = gateway().await;
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}"#;
+    let (code, _) = raw_post(&gw, &[JSON, ("origin", "http://evil.example")], init).await;
+    assert_eq!(code, 403);
+    let (code, _) = raw_post(&gw, &[JSON, ("host", "evil.example")], init).await;
+    assert_eq!(code, 403);
+    let (code, _) = raw_post(&gw, &[JSON, ("origin", "http://localhost:3000")], init).await;
+    assert_eq!(code, 200, "a loopback origin is allowed by default");
+}

@@ -1,0 +1,118 @@
+//! Upstreams coming and going: a dead upstream degrades only its own items, comes back by
+//! itself, list changes reach clients, and no child process outlives the gateway.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::util::{Client, TestGateway, TestUpstream, eventually, process_alive, stdio_fixture};
+
+#[tokio::test]
+async fn crashed_stdio_upstream_takes_only_its_tools_away_and_comes_back() {
+    let yaml = format!("upstreams:\n  a: {}\n  b: {}\n", stdio_fixture("a"), stdio_fixture("b"));
+    let gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let first_pid = c.call_text("a_pid", json!({})).await;
+
+    let crashed = c.call("a_crash", json!({})).await;
+    assert!(crashed["error"].is_object(), "a call that kills its upstream gets an error: {crashed}");
+    assert_eq!(c.call_text("b_whoami", json!({})).await, "b", "the other upstream keeps serving");
+
+    // The supervisor restarts the child; its tools return under the same names.
+    let tools = eventually("a's tools to return", || {
+        let endpoint = gw.url("/mcp");
+        async move {
+            let mut c = Client::connect(endpoint).await;
+            let tools = c.tools().await;
+            tools.contains(&"a_whoami".to_string()).then_some(tools)
+        }
+    })
+    .await;
+    assert!(tools.contains(&"b_whoami".to_string()));
+    let second_pid = c.call_text("a_pid", json!({})).await;
+    assert_ne!(first_pid, second_pid, "a new child process serves after the restart");
+}
+
+#[tokio::test]
+async fn http_upstream_down_at_start_is_reported_and_joins_when_it_comes_up() {
+    // Reserve a port, then free it so nothing listens there yet.
+    let placeholder = TestUpstream::http("late", &[]);
+    let addr = placeholder.addr();
+    drop(placeholder);
+    let yaml = format!("upstreams:\n  late: {{ url: 'http://{addr}/mcp' }}\n  a: {}\n", stdio_fixture("a"));
+    let gw = TestGateway::start(&yaml).await;
+    let (code, ready) = gw.readyz().await;
+    assert_eq!(code, 200, "the gateway is ready with an upstream down");
+    assert_eq!(ready["upstreams"]["late"]["state"], "down");
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let tools = c.tools().await;
+    assert!(tools.iter().all(|t| !t.starts_with("late_")) && tools.contains(&"a_echo".to_string()));
+
+    let _late = TestUpstream::http_at("late", &addr, &[]);
+    gw.wait_upstream("late", "up").await;
+    assert_eq!(c.call_text("late_whoami", json!({})).await, "late");
+}
+
+#[tokio::test]
+async fn calling_a_tool_of_a_dead_upstream_is_an_error_not_a_hang() {
+    let remote = TestUpstream::http("remote", &[]);
+    let yaml = format!("upstreams:\n  remote: {{ url: '{}', timeout: 5s }}\n", remote.url);
+    let gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.call_text("remote_whoami", json!({})).await, "remote");
+    drop(remote);
+    let r = c.call("remote_whoami", json!({})).await;
+    assert!(r["error"]["code"].is_i64(), "{r}");
+    gw.wait_upstream("remote", "down").await;
+    let tools = c.tools().await;
+    assert!(tools.is_empty(), "a down upstream's tools are withdrawn: {tools:?}");
+}
+
+#[tokio::test]
+async fn list_changed_from_an_upstream_reaches_clients_on_the_get_stream() {
+    let yaml = format!("upstreams:\n  a: {}\n", stdio_fixture("a"));
+    let gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let mut stream = reqwest::Client::new()
+        .get(gw.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+
+    assert_eq!(c.call_text("a_add_tool", json!({"name": "fresh"})).await, "added");
+    let mut seen = String::new();
+    let got = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("notifications/tools/list_changed") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "stream said: {seen}");
+    assert!(c.tools().await.contains(&"a_fresh".to_string()));
+    assert_eq!(c.call_text("a_fresh", json!({})).await, "fresh");
+}
+
+#[tokio::test]
+async fn stdio_children_exit_with_the_gateway_on_sigterm() {
+    let yaml = format!("upstreams:\n  a: {}\n  b: {}\n", stdio_fixture("a"), stdio_fixture("b"));
+    let mut gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let pids: Vec<u32> = vec![
+        c.call_text("a_pid", json!({})).await.parse().unwrap(),
+        c.call_text("b_pid", json!({})).await.parse().unwrap(),
+    ];
+    assert!(pids.iter().all(|p| process_alive(*p)));
+    assert_eq!(gw.terminate(), Some(0), "mcpgw exits cleanly on SIGTERM");
+    for pid in pids {
+        eventually(&format!("child {pid} to be gone"), || async move { (!process_alive(pid)).then_some(()) }).await;
+    }
+    assert!(gw.log_text().contains("child process exited"));
+}

@@ -1,0 +1,81 @@
+//! Hot reload: changes apply without dropping in-flight calls, unchanged upstreams keep their
+//! processes, and a broken file leaves the last good config serving.
+
+use serde_json::json;
+
+use super::util::{Client, TestGateway, eventually, stdio_fixture};
+
+#[tokio::test]
+async fn reload_removes_and_adds_upstreams_while_a_call_is_in_flight() {
+    let yaml = format!("upstreams:\n  a: {}\n  keep: {}\n", stdio_fixture("a"), stdio_fixture("keep"));
+    let gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let keep_pid = c.call_text("keep_pid", json!({})).await;
+
+    let endpoint = gw.url("/mcp");
+    let session = c.session.clone();
+    let in_flight = tokio::spawn(async move {
+        let mut slow = Client::unconnected(endpoint);
+        slow.session = session;
+        slow.call_text("a_sleep", json!({"ms": 1500})).await
+    });
+    // Let the call reach the upstream before the reload.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    gw.rewrite(&format!("upstreams:\n  keep: {}\n  b: {}\n", stdio_fixture("keep"), stdio_fixture("b"))).await;
+    gw.wait_generation(2).await;
+
+    assert_eq!(in_flight.await.unwrap(), "slept", "the in-flight call finished on the old generation");
+    let tools = eventually("b's tools", || {
+        let endpoint = gw.url("/mcp");
+        async move {
+            let tools = Client::connect(endpoint).await.tools().await;
+            tools.contains(&"b_whoami".to_string()).then_some(tools)
+        }
+    })
+    .await;
+    assert!(tools.iter().all(|t| !t.starts_with("a_")), "removed upstream's tools are gone: {tools:?}");
+    assert_eq!(c.call_text("keep_pid", json!({})).await, keep_pid, "an unchanged upstream was not restarted");
+    let log = gw.log_text();
+    assert!(log.contains("config reloaded"), "{log}");
+}
+
+#[tokio::test]
+async fn broken_reload_keeps_serving_the_last_good_config() {
+    let yaml = format!("upstreams:\n  a: {}\n", stdio_fixture("a"));
+    let gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+
+    gw.rewrite("upstreams:\n  a: { stdio: { comand: x } }\n").await;
+    let status = eventually("the reload to be rejected", || async {
+        let (_, ready) = gw.readyz().await;
+        (ready["last_reload"]["result"] == "failed").then_some(ready)
+    })
+    .await;
+    assert_eq!(status["generation"], 1);
+    let diagnostics = status["last_reload"]["diagnostics"].to_string();
+    assert!(diagnostics.contains("gateway.yaml:2:17: upstreams.a.stdio.comand: unknown key"), "{diagnostics}");
+    assert!(gw.log_text().contains("config rejected"));
+    assert_eq!(c.call_text("a_whoami", json!({})).await, "a", "the old table still serves");
+
+    // Fixing the file applies it.
+    gw.rewrite(&format!("upstreams:\n  a: {}\n  b: {}\n", stdio_fixture("a"), stdio_fixture("b"))).await;
+    gw.wait_generation(2).await;
+    gw.wait_upstream("b", "up").await;
+    assert_eq!(c.call_text("b_whoami", json!({})).await, "b");
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_virtual_servers_follow_the_file() {
+    let yaml = format!("upstreams:\n  a: {}\n", stdio_fixture("a"));
+    let gw = TestGateway::start(&yaml).await;
+    // Written in place (no rename), then announced with SIGHUP.
+    std::fs::write(
+        &gw.config,
+        format!("upstreams:\n  a: {}\nvirtual_servers:\n  default: {{ tools: ['a_whoami'] }}\n", stdio_fixture("a")),
+    )
+    .unwrap();
+    std::process::Command::new("kill").args(["-HUP", &gw.process.child.id().to_string()]).status().unwrap();
+    gw.wait_generation(2).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.tools().await, ["a_whoami"]);
+}

@@ -1,0 +1,85 @@
+//! Interop with the official MCP SDKs: the reference "everything" server (TypeScript SDK) as a
+//! stdio upstream, and the TypeScript SDK client talking to the gateway.
+//! `.ci/run` installs both from npm into $MCPGW_TEST_TOOLS (default ~/.cache/mcpgw-test).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use super::util::{Client, TestGateway, stdio_fixture};
+
+/// The directory holding `node_modules` with the SDK packages, or `None` (after saying so) when
+/// they are not installed. Under CI a missing install is a failure, never a skip.
+fn sdk_tools() -> Option<PathBuf> {
+    let dir = std::env::var_os("MCPGW_TEST_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcpgw-test"));
+    let everything = dir.join("node_modules/.bin/mcp-server-everything");
+    if everything.exists() && which("node") {
+        return Some(dir);
+    }
+    let message = format!(
+        "SDK interop tests need Node.js and the npm packages @modelcontextprotocol/server-everything and \
+         @modelcontextprotocol/sdk in {}: run `bash .ci/run` once, or \
+         `npm install --prefix {} @modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/sdk@1.32.2`",
+        dir.display(),
+        dir.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+fn which(program: &str) -> bool {
+    Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn official_everything_server_is_federated_over_stdio() {
+    let Some(tools) = sdk_tools() else { return };
+    let everything = tools.join("node_modules/.bin/mcp-server-everything");
+    let yaml = format!(
+        "upstreams:\n  everything:\n    stdio: {{ command: '{}', args: [stdio] }}\n  fixture: {}\n",
+        everything.display(),
+        stdio_fixture("fixture")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    gw.wait_upstream("everything", "up").await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let names = c.tools().await;
+    for expected in ["everything_echo", "everything_get-sum", "fixture_echo"] {
+        assert!(names.contains(&expected.to_string()), "{expected} missing from {names:?}");
+    }
+    assert_eq!(c.call_text("everything_echo", json!({"message": "through mcpgw"})).await, "Echo: through mcpgw");
+    let sum = c.call("everything_get-sum", json!({"a": 2, "b": 40})).await;
+    assert!(sum["result"]["content"][0]["text"].as_str().unwrap().contains("42"), "{sum}");
+    let prompts = c.list("prompts/list", "prompts", "name").await;
+    assert!(prompts.iter().any(|p| p.starts_with("everything_")), "{prompts:?}");
+}
+
+#[tokio::test]
+async fn typescript_sdk_client_lists_and_calls_through_the_gateway() {
+    let Some(tools) = sdk_tools() else { return };
+    let yaml = format!("upstreams:\n  fixture: {}\n", stdio_fixture("fixture"));
+    let gw = TestGateway::start(&yaml).await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/sdk_client.cjs");
+    let url = gw.url("/mcp");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .args([url.as_str(), "fixture_echo", r#"{"text":"from the SDK"}"#])
+            .env("NODE_PATH", tools.join("node_modules"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "SDK client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["server"]["name"], "mcpgw");
+    assert!(seen["tools"].as_array().unwrap().contains(&json!("fixture_add")));
+    assert_eq!(seen["result"]["content"][0]["text"], "from the SDK");
+}

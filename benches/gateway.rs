@@ -1,1 +1,281 @@
-fn main() {}
+//! The gateway benchmark (not a test): starts the fixture upstream and mcpgw on loopback and
+//! reports, for `tools/call` at concurrency 1, 16 and 64, requests/s and p50/p99 latency through
+//! the gateway and directly against the same upstream; the gateway's CPU time per call; its
+//! memory idle, under load and per session; start-to-ready and reload times.
+//!
+//! Run: `cargo bench --bench gateway` (optionally `-- --seconds 5`).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() {
+    let seconds: u64 =
+        std::env::args().skip_while(|a| a != "--seconds").nth(1).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(run(Duration::from_secs(seconds)));
+}
+
+async fn run(duration: Duration) {
+    let (instant, instant_url) = start_fixture(&["--name", "instant"]);
+    let (slow, slow_url) = start_fixture(&["--name", "slow", "--delay-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    let yaml = format!("upstreams:\n  instant: {{ url: '{instant_url}' }}\n  slow: {{ url: '{slow_url}' }}\n");
+    std::fs::write(&config, &yaml).unwrap();
+
+    let started = Instant::now();
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_mcpgw"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "-c"])
+        .arg(&config)
+        .env("MCPGW_LOG", "warn,mcpgw::cli=info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(gateway.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("mcpgw exited").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(a) = v["address"].as_str() {
+            break a.to_string();
+        }
+    };
+    let listening = started.elapsed();
+    std::thread::spawn(move || for _ in lines {});
+    let gw_pid = gateway.id();
+    let _gateway = Killed(gateway);
+    while http_get(&address, "/readyz").await != 200 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let ready = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle_rss = rss_kb(gw_pid);
+
+    println!("mcpgw benchmark: tools/call, {}s per cell, {} cores", duration.as_secs(), num_cpus());
+    println!("start: listening after {:.1} ms, ready (upstreams connected) after {:.1} ms", ms(listening), ms(ready));
+    println!("idle RSS: {:.1} MB", idle_rss as f64 / 1024.0);
+    println!();
+    println!("| upstream | conc | path | req/s | p50 ms | p99 ms | gateway CPU µs/call |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut peak_rss = idle_rss;
+    for (label, url, tool) in [("instant", &instant_url, "instant_echo"), ("1 ms", &slow_url, "slow_echo")] {
+        for c in CONCURRENCY {
+            let direct = load(url, "echo", c, duration).await;
+            let cpu_before = cpu_ticks(gw_pid);
+            let through = load(&format!("http://{address}/mcp"), tool, c, duration).await;
+            let cpu = (cpu_ticks(gw_pid) - cpu_before) as f64 * 1e6 / ticks_per_second() / through.count as f64;
+            peak_rss = peak_rss.max(rss_kb(gw_pid));
+            println!("| {label} | {c} | direct | {:.0} | {:.3} | {:.3} | |", direct.rps, direct.p50, direct.p99);
+            println!(
+                "| {label} | {c} | mcpgw | {:.0} | {:.3} | {:.3} | {cpu:.1} |",
+                through.rps, through.p50, through.p99
+            );
+            println!(
+                "| {label} | {c} | added | {:.0}% | +{:.3} | +{:.3} | |",
+                100.0 * through.rps / direct.rps,
+                through.p50 - direct.p50,
+                through.p99 - direct.p99
+            );
+        }
+    }
+    println!();
+    println!("RSS under load (peak seen): {:.1} MB", peak_rss as f64 / 1024.0);
+
+    let before = rss_kb(gw_pid);
+    let sessions = 1000;
+    for _ in 0..sessions {
+        session(&format!("http://{address}/mcp")).await;
+    }
+    let after = rss_kb(gw_pid);
+    println!(
+        "memory per client session: {:.2} KB ({sessions} sessions)",
+        (after.saturating_sub(before)) as f64 / sessions as f64
+    );
+
+    let reload_started = Instant::now();
+    std::fs::write(&config, format!("{yaml}virtual_servers:\n  default: {{ tools: ['*'] }}\n")).unwrap();
+    Command::new("kill").args(["-HUP", &gw_pid.to_string()]).status().unwrap();
+    loop {
+        let body = http_get_body(&address, "/readyz").await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if v["generation"].as_u64() >= Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    println!("reload (SIGHUP to new generation serving): {:.2} ms", ms(reload_started.elapsed()));
+    drop((instant, slow));
+}
+
+struct Outcome {
+    count: usize,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// `concurrency` connections, each calling `tool` back to back for `duration`.
+async fn load(url: &str, tool: &str, concurrency: usize, duration: Duration) -> Outcome {
+    let session = session(url).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (url, tool, session, stop) = (url.to_string(), tool.to_string(), session.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut sender = connect(&url).await;
+            let mut samples = Vec::with_capacity(100_000);
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{{"text":"benchmark"}}}}}}"#
+            );
+            while !stop.load(Ordering::Relaxed) {
+                let request = Request::post(path(&url))
+                    .header("host", host(&url))
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("mcp-session-id", &session)
+                    .header("mcp-protocol-version", "2025-11-25")
+                    .body(Full::new(Bytes::from(body.clone())))
+                    .unwrap();
+                let t = Instant::now();
+                let response = sender.send_request(request).await.expect("request");
+                let bytes = response.into_body().collect().await.unwrap().to_bytes();
+                assert!(bytes.windows(8).any(|w| w == b"\"result\""), "call failed: {}", String::from_utf8_lossy(&bytes));
+                samples.push(t.elapsed().as_nanos() as u64);
+            }
+            samples
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    all.sort_unstable();
+    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)] as f64 / 1e6;
+    Outcome { count: all.len(), rps: all.len() as f64 / elapsed.as_secs_f64(), p50: at(0.50), p99: at(0.99) }
+}
+
+/// Initializes an MCP session and returns its id.
+async fn session(url: &str) -> String {
+    let mut sender = connect(url).await;
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+    let request = Request::post(path(url))
+        .header("host", host(url))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(Full::new(Bytes::from_static(init.as_bytes())))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let id = response.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let _ = response.into_body().collect().await;
+    id
+}
+
+async fn connect(url: &str) -> http1::SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(host(url)).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+async fn http_get(address: &str, path: &str) -> u16 {
+    match TcpStream::connect(address).await {
+        Ok(stream) => {
+            let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+            tokio::spawn(connection);
+            let request = Request::get(path).header("host", address).body(Full::new(Bytes::new())).unwrap();
+            sender.send_request(request).await.map(|r| r.status().as_u16()).unwrap_or(0)
+        }
+        Err(_) => 0,
+    }
+}
+
+async fn http_get_body(address: &str, path: &str) -> String {
+    let stream = TcpStream::connect(address).await.unwrap();
+    let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let request = Request::get(path).header("host", address).body(Full::new(Bytes::new())).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).to_string()
+}
+
+fn start_fixture(args: &[&str]) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpgw-fixture"))
+        .args(["--http", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (Killed(child), line.trim().trim_start_matches("listening on ").to_string())
+}
+
+fn host(url: &str) -> String {
+    url.trim_start_matches("http://").split('/').next().unwrap().to_string()
+}
+
+fn path(url: &str) -> String {
+    let rest = url.trim_start_matches("http://");
+    rest.find('/').map_or("/".to_string(), |i| rest[i..].to_string())
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

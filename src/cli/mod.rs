@@ -29,7 +29,7 @@ pub enum Command {
         #[arg(short, long, env = "MCPGW_CONFIG", default_value = "gateway.yaml")]
         config: PathBuf,
         /// Listen on this address instead of the file's `listen`, e.g. 127.0.0.1:0 for any free port.
-        #[arg(long)]
+        #[arg(long, env = "MCPGW_LISTEN")]
         listen: Option<String>,
         /// Log as text or JSON lines (to stderr).
         #[arg(long, value_enum, default_value = "text")]

@@ -54,7 +54,15 @@ async fn serve(path: &Path, listen: Option<&str>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(address);
+    let local_addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(%address, error = %e, "cannot read the bound address");
+            reloader.shutdown().await;
+            return ExitCode::from(1);
+        }
+    };
+    let local = local_addr.to_string();
     tracing::info!(
         address = %local, config = %path.display(), upstreams = snapshot.model.upstreams.len(),
         startup_us = started.elapsed().as_micros() as u64,
@@ -63,8 +71,12 @@ async fn serve(path: &Path, listen: Option<&str>) -> ExitCode {
     reload::watch(&reloader);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let ctx =
-        Arc::new(ServeContext { live: reloader.live.clone(), sessions: Sessions::default(), shutting_down: stop_rx });
+    let ctx = Arc::new(ServeContext {
+        live: reloader.live.clone(),
+        local_addr,
+        sessions: Sessions::default(),
+        shutting_down: stop_rx,
+    });
     let reaper = tokio::spawn(forget_idle_sessions(ctx.clone()));
     server::serve(listener, ctx, async move {
         shutdown_signal().await;

@@ -107,7 +107,8 @@ pub struct VirtualServer {
 pub struct Serving {
     /// Browser origins allowed to call; empty means loopback origins only.
     pub allowed_origins: Vec<String>,
-    /// Accepted Host names; `None` accepts any.
+    /// Accepted Host names as the file lists them. `None`: loopback names when the listener is
+    /// bound to loopback, any name otherwise (decided where the bound address is known).
     pub allowed_hosts: Option<Vec<String>>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,

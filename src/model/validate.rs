@@ -88,7 +88,7 @@ pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Mode
         }
     };
 
-    let serving = v.serving(raw.serving.as_ref(), &listen);
+    let serving = v.serving(raw.serving.as_ref());
     v.out.sort_by_key(|d| (d.line, d.column));
     let errors = v.out.iter().any(Diagnostic::is_error);
     let model = (!errors).then_some(Model { listen, separator, upstreams, virtual_servers, serving });
@@ -357,7 +357,7 @@ impl Validator<'_> {
         }
     }
 
-    fn serving(&mut self, raw: Option<&RawServing>, listen: &SocketAddr) -> Serving {
+    fn serving(&mut self, raw: Option<&RawServing>) -> Serving {
         let default = RawServing::default();
         let raw = raw.unwrap_or(&default);
         let idle = match &raw.session_idle_timeout {
@@ -379,14 +379,9 @@ impl Validator<'_> {
                 "use a positive number, e.g. 500",
             );
         }
-        let allowed_hosts = match &raw.allowed_hosts {
-            Some(h) => Some(h.clone()),
-            None if listen.ip().is_loopback() => Some(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]),
-            None => None,
-        };
         Serving {
             allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
-            allowed_hosts,
+            allowed_hosts: raw.allowed_hosts.clone(),
             max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024) as usize,
             page_size: page_size.max(1),
             session_idle_timeout: idle,
@@ -472,8 +467,10 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_listen_accepts_any_host() {
+    fn allowed_hosts_are_only_what_the_file_says() {
         let (model, _) = check("listen: 0.0.0.0:80\n");
         assert_eq!(model.unwrap().serving.allowed_hosts, None);
+        let (model, _) = check("serving: { allowed_hosts: [a.example] }\n");
+        assert_eq!(model.unwrap().serving.allowed_hosts, Some(vec!["a.example".to_string()]));
     }
 }

@@ -26,6 +26,8 @@ pub fn empty() -> Body {
 /// What every transport serves from.
 pub struct ServeContext {
     pub live: Arc<Live>,
+    /// The address the listener is bound to (after `--listen` overrides the file).
+    pub local_addr: std::net::SocketAddr,
     pub sessions: Sessions,
     /// Becomes true when the gateway stops; long-lived streams end on it.
     pub shutting_down: watch::Receiver<bool>,

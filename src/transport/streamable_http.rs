@@ -3,6 +3,7 @@
 //! checked against DNS rebinding.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -30,7 +31,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// Serves one HTTP request to the MCP endpoint of `virtual_server`.
 pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     let snapshot = ctx.live.snapshot();
-    if let Err(refusal) = check_origin_and_host(&request, &snapshot.model.serving) {
+    if let Err(refusal) = check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr) {
         return refusal.into_response();
     }
     if snapshot.table.catalog(virtual_server).is_none() {
@@ -242,7 +243,10 @@ fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> R
 }
 
 /// DNS-rebinding defence: a browser page must not reach a local gateway through a name it controls.
-fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving) -> Result<(), Refusal> {
+/// Host names accepted on a loopback listener when the file lists none.
+const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];
+
+fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving, bound: &SocketAddr) -> Result<(), Refusal> {
     if let Some(origin) = request.headers().get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let allowed = if serving.allowed_origins.is_empty() {
@@ -260,7 +264,16 @@ fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving) -> Resu
             ));
         }
     }
-    if let Some(hosts) = &serving.allowed_hosts {
+    let loopback: Vec<String>;
+    let hosts = match &serving.allowed_hosts {
+        Some(listed) => Some(listed),
+        None if bound.ip().is_loopback() => {
+            loopback = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
+            Some(&loopback)
+        }
+        None => None,
+    };
+    if let Some(hosts) = hosts {
         let host = request
             .headers()
             .get(HOST)

@@ -116,3 +116,13 @@ async fn stdio_children_exit_with_the_gateway_on_sigterm() {
     }
     assert!(gw.log_text().contains("child process exited"));
 }
+
+#[tokio::test]
+async fn expired_upstream_session_is_initialized_again_without_the_client_noticing() {
+    let remote = TestUpstream::http("remote", &[]);
+    let gw = TestGateway::start(&format!("upstreams:\n  remote: {{ url: '{}' }}\n", remote.url)).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.call_text("remote_forget_sessions", json!({})).await, "forgotten");
+    assert_eq!(c.call_text("remote_whoami", json!({})).await, "remote");
+    assert!(gw.log_text().contains("upstream session expired"), "{}", gw.log_text());
+}

@@ -3,7 +3,7 @@
 //! the gateway and directly against the same upstream; the gateway's CPU time per call; its
 //! memory idle, under load and per session; start-to-ready and reload times.
 //!
-//! Run: `cargo bench --bench gateway` (optionally `-- --seconds 5`).
+//! Run: `cargo bench --bench gateway` (optionally `-- --seconds 5 --only instant:1,1ms:64`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -44,75 +44,67 @@ async fn run(duration: Duration) {
     let yaml = format!("upstreams:\n  instant: {{ url: '{instant_url}' }}\n  slow: {{ url: '{slow_url}' }}\n");
     std::fs::write(&config, &yaml).unwrap();
 
-    let started = Instant::now();
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_mcpgw"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "-c"])
-        .arg(&config)
-        .env("MCPGW_LOG", "warn,mcpgw::cli=info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(gateway.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("mcpgw exited").unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(a) = v["address"].as_str() {
-            break a.to_string();
+    // Two gateways on the same upstreams: one worker thread (the sidecar setting) and the default (one per core).
+    let one = Gateway::start(&config, Some(1));
+    let default = Gateway::start(&config, None);
+    for gw in [&one, &default] {
+        while http_get(&gw.address, "/readyz").await != 200 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
-    };
-    let listening = started.elapsed();
-    std::thread::spawn(move || for _ in lines {});
-    let gw_pid = gateway.id();
-    let _gateway = Killed(gateway);
-    while http_get(&address, "/readyz").await != 200 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let ready = started.elapsed();
+    let ready = default.started.elapsed();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let idle_rss = rss_kb(gw_pid);
+    let idle_rss = rss_kb(default.pid);
 
     println!("mcpgw benchmark: tools/call, {}s per cell, {} cores", duration.as_secs(), num_cpus());
-    println!("start: listening after {:.1} ms, ready (upstreams connected) after {:.1} ms", ms(listening), ms(ready));
+    println!(
+        "start: listening after {:.1} ms, ready (upstreams connected) after {:.1} ms",
+        ms(default.listening),
+        ms(ready)
+    );
     println!("idle RSS: {:.1} MB", idle_rss as f64 / 1024.0);
-    println!();
-    println!("| upstream | conc | path | req/s | p50 ms | p99 ms | gateway CPU µs/call |");
-    println!("|---|---|---|---|---|---|---|");
-    let mut peak_rss = idle_rss;
-    for (label, url, tool) in [("instant", &instant_url, "instant_echo"), ("1 ms", &slow_url, "slow_echo")] {
-        for c in CONCURRENCY {
-            let direct = load(url, "echo", c, duration).await;
-            let cpu_before = cpu_ticks(gw_pid);
-            let through = load(&format!("http://{address}/mcp"), tool, c, duration).await;
-            let cpu = (cpu_ticks(gw_pid) - cpu_before) as f64 * 1e6 / ticks_per_second() / through.count as f64;
-            peak_rss = peak_rss.max(rss_kb(gw_pid));
-            println!("| {label} | {c} | direct | {:.0} | {:.3} | {:.3} | |", direct.rps, direct.p50, direct.p99);
-            println!(
-                "| {label} | {c} | mcpgw | {:.0} | {:.3} | {:.3} | {cpu:.1} |",
-                through.rps, through.p50, through.p99
-            );
-            println!(
-                "| {label} | {c} | added | {:.0}% | +{:.3} | +{:.3} | |",
-                100.0 * through.rps / direct.rps,
-                through.p50 - direct.p50,
-                through.p99 - direct.p99
-            );
-        }
-    }
-    println!();
-    println!("RSS under load (peak seen): {:.1} MB", peak_rss as f64 / 1024.0);
-
-    let before = rss_kb(gw_pid);
-    let sessions = 1000;
+    let before = rss_kb(default.pid);
+    let sessions = 10_000;
     for _ in 0..sessions {
-        session(&format!("http://{address}/mcp")).await;
+        session(&format!("http://{}/mcp", default.address)).await;
     }
-    let after = rss_kb(gw_pid);
+    let after = rss_kb(default.pid);
     println!(
         "memory per client session: {:.2} KB ({sessions} sessions)",
         (after.saturating_sub(before)) as f64 / sessions as f64
     );
 
+    println!();
+    println!("| upstream | conc | path | req/s | vs direct | p50 ms | p99 ms | added p50 ms | gateway CPU µs/call |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut peak_rss = idle_rss;
+    for (label, url, tool) in [("instant", &instant_url, "instant_echo"), ("1 ms", &slow_url, "slow_echo")] {
+        for c in CONCURRENCY {
+            if !selected(label, c) {
+                continue;
+            }
+            let direct = load(url, "echo", c, duration).await;
+            println!("| {label} | {c} | direct | {:.0} | | {:.3} | {:.3} | | |", direct.rps, direct.p50, direct.p99);
+            for (name, gw) in [("mcpgw, 1 thread", &one), ("mcpgw, default threads", &default)] {
+                let cpu_before = cpu_ticks(gw.pid);
+                let through = load(&format!("http://{}/mcp", gw.address), tool, c, duration).await;
+                let cpu = (cpu_ticks(gw.pid) - cpu_before) as f64 * 1e6 / ticks_per_second() / through.count as f64;
+                peak_rss = peak_rss.max(rss_kb(gw.pid));
+                println!(
+                    "| {label} | {c} | {name} | {:.0} | {:.0}% | {:.3} | {:.3} | +{:.3} | {cpu:.1} |",
+                    through.rps,
+                    100.0 * through.rps / direct.rps,
+                    through.p50,
+                    through.p99,
+                    through.p50 - direct.p50
+                );
+            }
+        }
+    }
+    println!();
+    println!("RSS under load (peak seen): {:.1} MB", peak_rss as f64 / 1024.0);
+
+    let (address, gw_pid) = (default.address.clone(), default.pid);
     let reload_started = Instant::now();
     std::fs::write(&config, format!("{yaml}virtual_servers:\n  default: {{ tools: ['*'] }}\n")).unwrap();
     Command::new("kill").args(["-HUP", &gw_pid.to_string()]).status().unwrap();
@@ -125,7 +117,51 @@ async fn run(duration: Duration) {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     println!("reload (SIGHUP to new generation serving): {:.2} ms", ms(reload_started.elapsed()));
-    drop((instant, slow));
+    drop((instant, slow, one, default));
+}
+
+struct Gateway {
+    address: String,
+    pid: u32,
+    started: Instant,
+    /// From spawn to the listening log line.
+    listening: Duration,
+    _process: Killed,
+}
+
+impl Gateway {
+    fn start(config: &std::path::Path, threads: Option<usize>) -> Gateway {
+        let started = Instant::now();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcpgw"));
+        command.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "-c"]).arg(config);
+        if let Some(n) = threads {
+            command.args(["--threads", &n.to_string()]);
+        }
+        let mut child = command
+            .env("MCPGW_LOG", "warn,mcpgw::cli=info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines.next().expect("mcpgw exited").unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(a) = v["address"].as_str() {
+                break a.to_string();
+            }
+        };
+        let listening = started.elapsed();
+        std::thread::spawn(move || for _ in lines {});
+        Gateway { address, pid: child.id(), started, listening, _process: Killed(child) }
+    }
+}
+
+/// `--only instant:1,1ms:64` limits the run to those cells (for profiling one of them).
+fn selected(label: &str, concurrency: usize) -> bool {
+    let Some(only) = std::env::args().skip_while(|a| a != "--only").nth(1) else { return true };
+    let label = label.replace(' ', "");
+    only.split(',').any(|cell| cell == format!("{label}:{concurrency}"))
 }
 
 struct Outcome {

@@ -34,6 +34,9 @@ pub enum Command {
         /// Log as text or JSON lines (to stderr).
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// Worker threads; default one per core. `1` suits a sidecar: the least CPU per call at low concurrency.
+        #[arg(long, env = "MCPGW_THREADS")]
+        threads: Option<usize>,
     },
     /// Check a config file exactly as `serve` would load it, without binding or connecting anything.
     /// Exits 0 when valid, 1 when invalid, 2 on usage errors.
@@ -54,7 +57,9 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve { config, listen, log_format } => serve::run(&config, listen.as_deref(), log_format),
+        Command::Serve { config, listen, log_format, threads } => {
+            serve::run(&config, listen.as_deref(), log_format, threads)
+        }
         Command::Check { config, format, deny_warnings } => check::run(&config, format, deny_warnings),
         Command::Schema => {
             println!("{}", schema_json());

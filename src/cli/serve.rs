@@ -17,9 +17,13 @@ use crate::session::Sessions;
 use crate::telemetry::{self, LogFormat};
 use crate::transport::ServeContext;
 
-pub(super) fn run(path: &Path, listen: Option<&str>, log_format: LogFormat) -> ExitCode {
+pub(super) fn run(path: &Path, listen: Option<&str>, log_format: LogFormat, threads: Option<usize>) -> ExitCode {
     telemetry::init(log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::value::RawValue;
@@ -29,7 +30,6 @@ struct Inner {
     name: String,
     client: reqwest::Client,
     url: url::Url,
-    headers: HeaderMap,
     session: RwLock<Option<HeaderValue>>,
     protocol_version: RwLock<Option<HeaderValue>>,
     next_id: AtomicU64,
@@ -55,7 +55,9 @@ impl HttpConnection {
             map.insert(key, value);
         }
         map.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        // Configured headers (secrets marked sensitive) ride on every request without a per-request copy.
         let client = reqwest::Client::builder()
+            .default_headers(map)
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
@@ -68,7 +70,6 @@ impl HttpConnection {
                 name: name.into(),
                 client,
                 url: url.clone(),
-                headers: map,
                 session: RwLock::new(None),
                 protocol_version: RwLock::new(None),
                 next_id: AtomicU64::new(1),
@@ -96,7 +97,7 @@ impl HttpConnection {
         let inner = &self.inner;
         let work = async {
             let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-            let body = encode_request(id, method, params);
+            let body = Bytes::from(encode_request(id, method, params));
             let had_session = inner.session.read().unwrap().is_some();
             let response = inner.post(body.clone(), method == "initialize").await?;
             if response.status() == StatusCode::NOT_FOUND && had_session && method != "initialize" {
@@ -129,21 +130,15 @@ impl HttpConnection {
         self.inner.closed.send_replace(true);
         let session = self.inner.session.write().unwrap().take();
         if let Some(session) = session {
-            let delete = self
-                .inner
-                .client
-                .delete(self.inner.url.clone())
-                .headers(self.inner.headers.clone())
-                .header(SESSION_HEADER, session);
+            let delete = self.inner.client.delete(self.inner.url.clone()).header(SESSION_HEADER, session);
             let _ = tokio::time::timeout(Duration::from_secs(1), delete.send()).await;
         }
     }
 }
 
 impl Inner {
-    async fn post(&self, body: Vec<u8>, initializing: bool) -> Result<reqwest::Response, UpstreamError> {
-        let mut request =
-            self.client.post(self.url.clone()).headers(self.headers.clone()).header(CONTENT_TYPE, "application/json");
+    async fn post(&self, body: impl Into<Bytes>, initializing: bool) -> Result<reqwest::Response, UpstreamError> {
+        let mut request = self.client.post(self.url.clone()).header(CONTENT_TYPE, "application/json");
         if !initializing {
             if let Some(s) = self.session.read().unwrap().clone() {
                 request = request.header(SESSION_HEADER, s);
@@ -152,7 +147,7 @@ impl Inner {
                 request = request.header(VERSION_HEADER, v);
             }
         }
-        request.body(body).send().await.map_err(|e| {
+        request.body(body.into()).send().await.map_err(|e| {
             if e.is_connect() {
                 // Nobody is listening: let the supervisor mark the upstream down and reconnect.
                 self.closed.send_replace(true);
@@ -188,11 +183,10 @@ impl Inner {
             let excerpt: String = body.chars().take(EXCERPT).collect();
             return Err(UpstreamError::Transport(self.name.clone(), format!("HTTP {status}: {excerpt}")));
         }
-        if let Some(session) = response.headers().get(SESSION_HEADER) {
-            let mut current = self.session.write().unwrap();
-            if current.as_ref() != Some(session) {
-                *current = Some(session.clone());
-            }
+        if let Some(session) = response.headers().get(SESSION_HEADER)
+            && self.session.read().unwrap().as_ref() != Some(session)
+        {
+            *self.session.write().unwrap() = Some(session.clone());
         }
         let is_sse = response
             .headers()
@@ -262,8 +256,7 @@ async fn listen(inner: std::sync::Weak<Inner>) {
         if *conn.closed.borrow() {
             return;
         }
-        let mut request =
-            conn.client.get(conn.url.clone()).headers(conn.headers.clone()).header(ACCEPT, "text/event-stream");
+        let mut request = conn.client.get(conn.url.clone()).header(ACCEPT, "text/event-stream");
         if let Some(s) = conn.session.read().unwrap().clone() {
             request = request.header(SESSION_HEADER, s);
         }

@@ -91,7 +91,7 @@ async fn run(duration: Duration) {
                 let cpu = (cpu_ticks(gw.pid) - cpu_before) as f64 * 1e6 / ticks_per_second() / through.count as f64;
                 peak_rss = peak_rss.max(rss_kb(gw.pid));
                 println!(
-                    "| {label} | {c} | {name} | {:.0} | {:.0}% | {:.3} | {:.3} | +{:.3} | {cpu:.1} |",
+                    "| {label} | {c} | {name} | {:.0} | {:.0}% | {:.3} | {:.3} | {:+.3} | {cpu:.1} |",
                     through.rps,
                     100.0 * through.rps / direct.rps,
                     through.p50,

@@ -17,6 +17,9 @@ use crate::session::Sessions;
 use crate::telemetry::{self, LogFormat};
 use crate::transport::ServeContext;
 
+/// Longest wait at shutdown for upstreams' in-flight calls to end.
+const UPSTREAM_STOP: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(super) fn run(path: &Path, listen: Option<&str>, log_format: LogFormat, threads: Option<usize>) -> ExitCode {
     telemetry::init(log_format);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -89,7 +92,10 @@ async fn serve(path: &Path, listen: Option<&str>) -> ExitCode {
     })
     .await;
     reaper.abort();
-    reloader.shutdown().await;
+    // Upstreams get a bounded time to finish; children still running when the runtime drops are killed.
+    if tokio::time::timeout(UPSTREAM_STOP, reloader.shutdown()).await.is_err() {
+        tracing::warn!("upstreams still busy after {UPSTREAM_STOP:?}; stopping them anyway");
+    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -103,4 +103,6 @@ pub struct RawServing {
     pub page_size: Option<u32>,
     /// A client session with no request for this long is forgotten, e.g. `30m`. Default `1h`.
     pub session_idle_timeout: Option<String>,
+    /// Most client sessions held at once; an `initialize` beyond it is refused with HTTP 503. Default 10000.
+    pub max_sessions: Option<u32>,
 }

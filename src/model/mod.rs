@@ -116,6 +116,8 @@ pub struct Serving {
     pub page_size: usize,
     /// Idle time after which a client session is forgotten.
     pub session_idle_timeout: Duration,
+    /// Most client sessions held at once.
+    pub max_sessions: usize,
 }
 
 /// A value that may hold a secret: it prints as written in the file (`${TOKEN}`), never expanded.

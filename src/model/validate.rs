@@ -385,6 +385,7 @@ impl Validator<'_> {
             max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024) as usize,
             page_size: page_size.max(1),
             session_idle_timeout: idle,
+            max_sessions: raw.max_sessions.unwrap_or(10_000) as usize,
         }
     }
 }

@@ -121,6 +121,12 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
                 .and_then(|p| serde_json::from_str::<Init>(p.get()).ok())
                 .and_then(|i| i.protocol_version);
             let version = mcp::negotiate(requested.as_deref());
+            let limit = ctx.live.snapshot().model.serving.max_sessions;
+            if ctx.sessions.len() >= limit {
+                tracing::warn!(limit, "refused a new client session: the session limit is reached");
+                let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many client sessions; try again later");
+                return rpc_error(StatusCode::SERVICE_UNAVAILABLE, Some(&id), e);
+            }
             let session = ctx.sessions.create(virtual_server, version);
             tracing::info!(session = %session.id, %virtual_server, version, "client session started");
             let result = dispatch::initialize_result(version, virtual_server);

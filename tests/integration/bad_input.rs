@@ -83,3 +83,24 @@ async fn dns_rebinding_origins_and_hosts_are_refused() {
     let (code, _) = raw_post(&gw, &[JSON, ("origin", "http://localhost:3000")], init).await;
     assert_eq!(code, 200, "a loopback origin is allowed by default");
 }
+
+#[tokio::test]
+async fn sessions_beyond_the_limit_are_refused_until_one_ends() {
+    let gw =
+        TestGateway::start(&format!("serving: {{ max_sessions: 2 }}\nupstreams:\n  a: {}\n", stdio_fixture("a"))).await;
+    let first = Client::connect(gw.url("/mcp")).await;
+    let _second = Client::connect(gw.url("/mcp")).await;
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}"#;
+    let (code, body) = raw_post(&gw, &[JSON], init).await;
+    assert_eq!(code, 503);
+    assert_eq!(body["id"], 1, "{body}");
+    let r = reqwest::Client::new()
+        .delete(gw.url("/mcp"))
+        .header("mcp-session-id", first.session.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (code, _) = raw_post(&gw, &[JSON], init).await;
+    assert_eq!(code, 200);
+}

@@ -144,7 +144,9 @@ async fn forward(snapshot: &Snapshot, item: &Published, method: &str, params: &R
     };
     upstream.request(method, Some(params)).await.map_err(|e| match e {
         UpstreamError::Rpc(error) => error,
-        UpstreamError::Unavailable(_) => fail(RpcError::new(jsonrpc::UPSTREAM_UNAVAILABLE, e.to_string())),
+        UpstreamError::Unavailable(_) | UpstreamError::Unreachable(..) => {
+            fail(RpcError::new(jsonrpc::UPSTREAM_UNAVAILABLE, e.to_string()))
+        }
         UpstreamError::Timeout(..) => fail(RpcError::new(jsonrpc::UPSTREAM_TIMEOUT, e.to_string())),
         UpstreamError::Transport(..) => {
             tracing::warn!(upstream = %item.route.upstream, %method, error = %e, "request to upstream failed");

@@ -24,6 +24,9 @@ pub use connection::{Connection, Event};
 pub enum UpstreamError {
     #[error("upstream \"{0}\" is not connected")]
     Unavailable(String),
+    /// Nothing answered at the upstream's address.
+    #[error("upstream \"{0}\": {1}")]
+    Unreachable(String, String),
     #[error("upstream \"{0}\" did not answer within {1:?}")]
     Timeout(String, Duration),
     /// The upstream answered with a JSON-RPC error object, forwarded as is.
@@ -204,7 +207,12 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
             }
             Err(e) => {
                 failures += 1;
-                tracing::warn!(upstream = %name, error = %e, retry_in = ?backoff, "upstream unavailable");
+                // Say it loudly the first time and every tenth, so a long outage does not flood the log.
+                if failures == 1 || failures.is_multiple_of(10) {
+                    tracing::warn!(upstream = %name, error = %e, failures, retry_in = ?backoff, "upstream unavailable");
+                } else {
+                    tracing::debug!(upstream = %name, error = %e, failures, retry_in = ?backoff, "upstream unavailable");
+                }
                 handle.set_status("down", Some(e.to_string()), failures, None);
                 handle.first_attempt_done.store(true, Ordering::Release);
             }

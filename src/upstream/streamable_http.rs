@@ -148,12 +148,13 @@ impl Inner {
             }
         }
         request.body(body.into()).send().await.map_err(|e| {
+            let detail = format!("POST {}: {}", self.url, root_cause(&e));
             if e.is_connect() {
                 // Nobody is listening: let the supervisor mark the upstream down and reconnect.
                 self.closed.send_replace(true);
-                UpstreamError::Unavailable(self.name.clone())
+                UpstreamError::Unreachable(self.name.clone(), detail)
             } else {
-                UpstreamError::Transport(self.name.clone(), format!("POST {}: {e}", self.url))
+                UpstreamError::Transport(self.name.clone(), detail)
             }
         })
     }
@@ -294,4 +295,14 @@ async fn listen(inner: std::sync::Weak<Inner>) {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(30));
     }
+}
+
+/// The innermost cause of an error ("Connection refused (os error 111)"), which says more than
+/// reqwest's outer "error sending request".
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }

@@ -9,6 +9,7 @@ mod integration {
     mod check;
     mod federation;
     mod lifecycle;
+    mod notifications;
     mod reload;
     mod sdk;
 }

@@ -8,7 +8,7 @@ use crate::live::Snapshot;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{ItemKind, RawJson, mcp};
 use crate::routing::{Catalog, Published};
-use crate::upstream::UpstreamError;
+use crate::upstream::{Outbound, UpstreamError};
 
 /// A failed request: the error object to send, either the gateway's own or an upstream's verbatim.
 pub type Failure = RawJson;
@@ -32,12 +32,14 @@ pub fn initialize_result(version: &str, virtual_server: &str) -> RawJson {
     }))
 }
 
-/// Answers one request (anything but `initialize`) for a client of `virtual_server`.
+/// Answers one request (anything but `initialize`) for a client of `virtual_server`. Messages the
+/// upstream sends about this request (progress) go to `client` when given.
 pub async fn handle(
     snapshot: &Snapshot,
     virtual_server: &str,
     method: &str,
     params: Option<&RawValue>,
+    client: Option<&Outbound>,
 ) -> Result<RawJson, Failure> {
     let Some(catalog) = snapshot.table.catalog(virtual_server) else {
         return Err(fail(RpcError::new(
@@ -52,10 +54,10 @@ pub async fn handle(
         "resources/list" => list(catalog, ItemKind::Resource, params, page_size),
         "resources/templates/list" => list(catalog, ItemKind::ResourceTemplate, params, page_size),
         "prompts/list" => list(catalog, ItemKind::Prompt, params, page_size),
-        "tools/call" => call_named(snapshot, catalog, ItemKind::Tool, method, params).await,
-        "prompts/get" => call_named(snapshot, catalog, ItemKind::Prompt, method, params).await,
-        "resources/read" => read_resource(snapshot, catalog, params).await,
-        "completion/complete" => complete(snapshot, catalog, params).await,
+        "tools/call" => call_named(snapshot, catalog, ItemKind::Tool, method, params, client).await,
+        "prompts/get" => call_named(snapshot, catalog, ItemKind::Prompt, method, params, client).await,
+        "resources/read" => read_resource(snapshot, catalog, params, client).await,
+        "completion/complete" => complete(snapshot, catalog, params, client).await,
         // Log levels are per upstream session, which clients share; accepting keeps clients working.
         "logging/setLevel" => Ok(jsonrpc::raw(&serde_json::json!({}))),
         other => Err(fail(RpcError::method_not_found(other))),
@@ -79,6 +81,7 @@ async fn call_named(
     kind: ItemKind,
     method: &str,
     params: Option<&RawValue>,
+    client: Option<&Outbound>,
 ) -> Result<RawJson, Failure> {
     let mut params = object(params)?;
     let name = match params.get("name") {
@@ -90,10 +93,15 @@ async fn call_named(
         return Err(fail(RpcError::invalid_params(format!("unknown {what}: {name}"))));
     };
     params.insert("name".into(), Value::String(item.route.upstream_key.clone()));
-    forward(snapshot, item, method, &jsonrpc::raw(&params)).await
+    forward(snapshot, item, method, &jsonrpc::raw(&params), client).await
 }
 
-async fn read_resource(snapshot: &Snapshot, catalog: &Catalog, params: Option<&RawValue>) -> Result<RawJson, Failure> {
+async fn read_resource(
+    snapshot: &Snapshot,
+    catalog: &Catalog,
+    params: Option<&RawValue>,
+    client: Option<&Outbound>,
+) -> Result<RawJson, Failure> {
     let fields = object(params)?;
     let Some(Value::String(uri)) = fields.get("uri") else {
         return Err(fail(RpcError::invalid_params("`uri` is required")));
@@ -104,10 +112,15 @@ async fn read_resource(snapshot: &Snapshot, catalog: &Catalog, params: Option<&R
         return Err(fail(e));
     };
     let params = params.expect("a uri was read from the params");
-    forward(snapshot, item, "resources/read", params).await
+    forward(snapshot, item, "resources/read", params, client).await
 }
 
-async fn complete(snapshot: &Snapshot, catalog: &Catalog, params: Option<&RawValue>) -> Result<RawJson, Failure> {
+async fn complete(
+    snapshot: &Snapshot,
+    catalog: &Catalog,
+    params: Option<&RawValue>,
+    client: Option<&Outbound>,
+) -> Result<RawJson, Failure> {
     let mut fields = object(params)?;
     let Some(Value::Object(reference)) = fields.get_mut("ref") else {
         return Err(fail(RpcError::invalid_params("`ref` is required")));
@@ -132,17 +145,23 @@ async fn complete(snapshot: &Snapshot, catalog: &Catalog, params: Option<&RawVal
     let Some(item) = item else {
         return Err(fail(RpcError::invalid_params("`ref` names nothing this server offers")));
     };
-    forward(snapshot, item, "completion/complete", &jsonrpc::raw(&fields)).await
+    forward(snapshot, item, "completion/complete", &jsonrpc::raw(&fields), client).await
 }
 
-async fn forward(snapshot: &Snapshot, item: &Published, method: &str, params: &RawValue) -> Result<RawJson, Failure> {
+async fn forward(
+    snapshot: &Snapshot,
+    item: &Published,
+    method: &str,
+    params: &RawValue,
+    client: Option<&Outbound>,
+) -> Result<RawJson, Failure> {
     let Some(upstream) = snapshot.upstream(&item.route.upstream) else {
         return Err(fail(RpcError::new(
             jsonrpc::UPSTREAM_UNAVAILABLE,
             format!("upstream \"{}\" is not configured", item.route.upstream),
         )));
     };
-    upstream.request(method, Some(params)).await.map_err(|e| match e {
+    upstream.request(method, Some(params), client).await.map_err(|e| match e {
         UpstreamError::Rpc(error) => error,
         UpstreamError::Unavailable(_) | UpstreamError::Unreachable(..) => {
             fail(RpcError::new(jsonrpc::UPSTREAM_UNAVAILABLE, e.to_string()))

@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
 
 pub struct Session {
     pub id: String,
@@ -14,6 +16,44 @@ pub struct Session {
     pub initialized: AtomicBool,
     /// Milliseconds since the registry started, at the last request.
     last_seen: AtomicU64,
+    /// Requests in flight by id (as canonical JSON text), so `notifications/cancelled` can stop them.
+    in_flight: Mutex<HashMap<String, oneshot::Sender<()>>>,
+}
+
+impl Session {
+    /// Records a request as in flight. The receiver fires if the client cancels it; dropping the
+    /// guard (when the request ends) forgets it.
+    pub fn begin(self: &Arc<Self>, id: &serde_json::value::RawValue) -> (oneshot::Receiver<()>, InFlight) {
+        let key = canonical_id(id.get());
+        let (tx, rx) = oneshot::channel();
+        self.in_flight.lock().unwrap().insert(key.clone(), tx);
+        (rx, InFlight { session: self.clone(), key })
+    }
+
+    /// Cancels the in-flight request with this id; false when there is none.
+    pub fn cancel(&self, id: &serde_json::Value) -> bool {
+        match self.in_flight.lock().unwrap().remove(&id.to_string()) {
+            Some(tx) => tx.send(()).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// Keeps a request registered as in flight until dropped.
+pub struct InFlight {
+    session: Arc<Session>,
+    key: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.session.in_flight.lock().unwrap().remove(&self.key);
+    }
+}
+
+/// Ids compare as JSON values, so `1` from a request matches `1` in a cancellation however spaced.
+fn canonical_id(raw: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(raw).map(|v| v.to_string()).unwrap_or_else(|_| raw.to_string())
 }
 
 pub struct Sessions {
@@ -35,6 +75,7 @@ impl Sessions {
             protocol_version: protocol_version.to_string(),
             initialized: AtomicBool::new(false),
             last_seen: AtomicU64::new(self.now_ms()),
+            in_flight: Mutex::default(),
         });
         self.map.write().unwrap().insert(session.id.clone(), session.clone());
         session
@@ -83,6 +124,21 @@ fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn cancelling_fires_the_request_receiver_once() {
+        let s = Sessions::default();
+        let session = s.create("default", "2025-11-25");
+        let id = serde_json::value::RawValue::from_string("7".into()).unwrap();
+        let (cancelled, guard) = session.begin(&id);
+        assert!(session.cancel(&serde_json::json!(7)));
+        assert!(cancelled.await.is_ok());
+        assert!(!session.cancel(&serde_json::json!(7)), "already cancelled");
+        drop(guard);
+        let (_rx, guard) = session.begin(&id);
+        drop(guard);
+        assert!(!session.cancel(&serde_json::json!(7)), "a finished request cannot be cancelled");
+    }
 
     #[test]
     fn sessions_are_created_found_and_removed() {

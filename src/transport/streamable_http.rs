@@ -14,14 +14,14 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{Body, ServeContext, empty, full};
 use crate::dispatch;
 use crate::model::Serving;
 use crate::protocol::jsonrpc::{self, Message, RpcError};
-use crate::protocol::{mcp, sse};
-use crate::session::Session;
+use crate::protocol::{RawJson, mcp, sse};
+use crate::session::{InFlight, Session};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -87,6 +87,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
         );
     }
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let accepts_stream = header_has(headers.get(ACCEPT), "text/event-stream");
     let limit = ctx.live.snapshot().model.serving.max_body_bytes;
     let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(b) => b.to_bytes(),
@@ -141,20 +142,39 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
                 Ok(s) => s,
                 Err(refusal) => return refusal.into_response(),
             };
+            let (cancelled, in_flight) = session.begin(&id);
+            // A request asking for progress is answered as an event stream, so progress can precede the result.
+            let wants_progress = params.as_ref().is_some_and(|p| p.get().contains("\"progressToken\""));
+            if accepts_stream && wants_progress {
+                return stream_answer(ctx, session, id, method, params, cancelled, in_flight);
+            }
             let snapshot = ctx.live.snapshot();
-            let body = match dispatch::handle(&snapshot, &session.virtual_server, &method, params.as_deref()).await {
-                Ok(result) => jsonrpc::encode_result(&id, &result),
-                Err(error) => jsonrpc::encode_error(Some(&id), error.get()),
+            let outcome = tokio::select! {
+                r = dispatch::handle(&snapshot, &session.virtual_server, &method, params.as_deref(), None) => r,
+                _ = cancelled => Err(cancelled_error()),
             };
-            json(StatusCode::OK, body)
+            drop(in_flight);
+            json(StatusCode::OK, encode_outcome(&id, outcome))
         }
-        Message::Notification { method, .. } => {
+        Message::Notification { method, params } => {
             let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
                 Ok(s) => s,
                 Err(refusal) => return refusal.into_response(),
             };
-            if method == "notifications/initialized" {
-                session.initialized.store(true, Ordering::Relaxed);
+            match method.as_str() {
+                "notifications/initialized" => session.initialized.store(true, Ordering::Relaxed),
+                "notifications/cancelled" => {
+                    let request = params
+                        .as_ref()
+                        .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+                        .and_then(|mut v| v.get_mut("requestId").map(serde_json::Value::take));
+                    if let Some(request) = request
+                        && session.cancel(&request)
+                    {
+                        tracing::debug!(session = %session.id, request = %request, "client cancelled a request");
+                    }
+                }
+                _ => {}
             }
             status(StatusCode::ACCEPTED)
         }
@@ -162,6 +182,59 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             Ok(_) => status(StatusCode::ACCEPTED),
             Err(refusal) => refusal.into_response(),
         },
+    }
+}
+
+/// Answers one request as an event stream: messages the upstream sends about it (progress) first,
+/// then the result. If the client goes away, the request is dropped, which cancels it upstream.
+fn stream_answer(
+    ctx: Arc<ServeContext>,
+    session: Arc<Session>,
+    id: RawJson,
+    method: String,
+    params: Option<RawJson>,
+    cancelled: oneshot::Receiver<()>,
+    in_flight: InFlight,
+) -> Response<Body> {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+    let task = tokio::spawn(async move {
+        let _in_flight = in_flight;
+        let snapshot = ctx.live.snapshot();
+        let outcome = tokio::select! {
+            r = dispatch::handle(&snapshot, &session.virtual_server, &method, params.as_deref(), Some(&tx)) => r,
+            _ = cancelled => Err(cancelled_error()),
+        };
+        let _ = tx.send(encode_outcome(&id, outcome)).await;
+    });
+    let stream = futures_util::stream::unfold((rx, AbortOnDrop(task)), |(mut rx, task)| async move {
+        let message = rx.recv().await?;
+        let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from(sse::encode(&message, None))));
+        Some((frame, (rx, task)))
+    });
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Aborts the request task when the response stream is dropped (the client disconnected).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn cancelled_error() -> dispatch::Failure {
+    let e = RpcError::new(jsonrpc::REQUEST_CANCELLED, "request cancelled by the client");
+    serde_json::value::RawValue::from_string(e.to_json()).expect("error objects are valid JSON")
+}
+
+fn encode_outcome(id: &serde_json::value::RawValue, outcome: Result<RawJson, dispatch::Failure>) -> Vec<u8> {
+    match outcome {
+        Ok(result) => jsonrpc::encode_result(id, &result),
+        Err(error) => jsonrpc::encode_error(Some(id), error.get()),
     }
 }
 

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 
+use super::relay::Inbox;
 use super::session::{self, Established};
 use super::{UpstreamError, stdio, streamable_http};
 use crate::model::{self, Transport};
@@ -24,14 +24,11 @@ pub enum Connection {
 
 impl Connection {
     /// Connects and completes the `initialize` handshake.
-    pub(super) async fn open(
-        spec: &model::Upstream,
-        events: mpsc::Sender<Event>,
-    ) -> Result<(Connection, Established), UpstreamError> {
+    pub(super) async fn open(spec: &model::Upstream, inbox: Inbox) -> Result<(Connection, Established), UpstreamError> {
         let conn = match &spec.transport {
-            Transport::Stdio(cmd) => Connection::Stdio(stdio::StdioConnection::spawn(&spec.name, cmd, events)?),
+            Transport::Stdio(cmd) => Connection::Stdio(stdio::StdioConnection::spawn(&spec.name, cmd, inbox)?),
             Transport::StreamableHttp { url, headers } => {
-                Connection::StreamableHttp(streamable_http::HttpConnection::new(&spec.name, url, headers, events)?)
+                Connection::StreamableHttp(streamable_http::HttpConnection::new(&spec.name, url, headers, inbox)?)
             }
         };
         let established = match session::initialize(&conn, spec).await {
@@ -102,21 +99,18 @@ pub(super) fn reply_to_upstream(id: &RawValue, method: &str) -> Vec<u8> {
     }
 }
 
-/// Routes one message read from an upstream: responses to `on_response`, notifications to `events`,
-/// requests answered through `reply`.
+/// Routes one message read from an upstream: responses to `on_response`, notifications to the
+/// inbox, requests answered through `reply`.
 pub(super) async fn route_incoming(
     upstream: &str,
     bytes: &[u8],
-    events: &mpsc::Sender<Event>,
+    inbox: &Inbox,
     on_response: impl FnOnce(RawJson, Result<RawJson, RawJson>),
     reply: impl AsyncFnOnce(Vec<u8>),
 ) {
     match Message::parse(bytes) {
         Ok(Message::Response { id, outcome }) => on_response(id, outcome),
-        Ok(Message::Notification { method, params }) => {
-            // A full queue means nobody is reading; dropping a notification beats blocking the reader.
-            let _ = events.try_send(Event::Notification { method, params });
-        }
+        Ok(Message::Notification { method, params }) => inbox.notification(method, params),
         Ok(Message::Request { id, method, .. }) => reply(reply_to_upstream(&id, &method)).await,
         Err(e) => {
             tracing::warn!(upstream = %upstream, error = %e, "unreadable message from upstream")

@@ -2,6 +2,7 @@
 //! alive (restarting with backoff), holds the upstream's current items, and forwards requests.
 
 mod connection;
+mod relay;
 mod session;
 mod stdio;
 mod streamable_http;
@@ -18,6 +19,8 @@ use crate::model;
 use crate::protocol::{ItemSet, RawJson};
 
 pub use connection::{Connection, Event};
+pub use relay::Outbound;
+use relay::{Inbox, Relay};
 
 /// Why a request to an upstream failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,8 @@ pub struct UpstreamHandle {
     first_attempt_done: AtomicBool,
     stop: watch::Sender<bool>,
     stopped: Notify,
+    /// Progress routes of requests in flight; outlives reconnects.
+    relay: Arc<Relay>,
     /// Told whenever this upstream's items change, so the routing table is rebuilt.
     on_items_changed: Arc<dyn Fn() + Send + Sync>,
 }
@@ -82,6 +87,7 @@ impl UpstreamHandle {
             first_attempt_done: AtomicBool::new(false),
             stop,
             stopped: Notify::new(),
+            relay: Arc::default(),
             on_items_changed,
         });
         tokio::spawn(supervise(handle.clone()));
@@ -105,11 +111,22 @@ impl UpstreamHandle {
         self.first_attempt_done.load(Ordering::Acquire)
     }
 
-    /// Sends one request and returns the upstream's `result`.
-    pub async fn request(&self, method: &str, params: Option<&RawValue>) -> Result<RawJson, UpstreamError> {
+    /// Sends one request and returns the upstream's `result`. With `client`, progress the upstream
+    /// reports for this request reaches that client. Dropping the future cancels the request upstream.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        client: Option<&Outbound>,
+    ) -> Result<RawJson, UpstreamError> {
         let Some(conn) = self.connection.load_full() else {
             return Err(UpstreamError::Unavailable(self.spec.name.clone()));
         };
+        let rewritten = match (params, client) {
+            (Some(p), Some(sink)) => self.relay.rewrite(p, sink),
+            _ => None,
+        };
+        let params = rewritten.as_ref().map(|(p, _)| &**p).or(params);
         conn.request(method, params, self.spec.timeout).await
     }
 
@@ -159,8 +176,9 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
     let mut failures = 0u32;
     while !*stop.borrow() {
         let (events_tx, mut events) = mpsc::channel::<Event>(64);
+        let inbox = Inbox { events: events_tx, relay: handle.relay.clone() };
         let attempt = tokio::select! {
-            r = Connection::open(&handle.spec, events_tx) => r,
+            r = Connection::open(&handle.spec, inbox) => r,
             _ = stop.changed() => break,
         };
         match attempt {

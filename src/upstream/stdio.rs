@@ -13,7 +13,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::UpstreamError;
-use super::connection::{Event, route_incoming};
+use super::connection::route_incoming;
+use super::relay::Inbox;
 use crate::model::StdioCommand;
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, encode_notification, encode_request};
@@ -35,7 +36,7 @@ pub struct StdioConnection {
 }
 
 impl StdioConnection {
-    pub(super) fn spawn(name: &str, cmd: &StdioCommand, events: mpsc::Sender<Event>) -> Result<Self, UpstreamError> {
+    pub(super) fn spawn(name: &str, cmd: &StdioCommand, inbox: Inbox) -> Result<Self, UpstreamError> {
         let mut child = Command::new(&cmd.command)
             .args(&cmd.args)
             .envs(cmd.env.iter().map(|(k, v)| (k, v.expose())))
@@ -87,7 +88,7 @@ impl StdioConnection {
                 route_incoming(
                     &upstream,
                     line.as_bytes(),
-                    &events,
+                    &inbox,
                     |id, outcome| {
                         let waiter =
                             id.get().parse::<u64>().ok().and_then(|n| reader_pending.lock().unwrap().remove(&n));
@@ -142,22 +143,22 @@ impl StdioConnection {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(id, tx);
+        let mut guard = CancelOnDrop { connection: self, id, reason: "the client went away", armed: true };
         if self.writer.send(encode_request(id, method, params)).await.is_err() {
+            guard.armed = false;
             self.pending.lock().unwrap().remove(&id);
             return Err(UpstreamError::Unavailable(self.name.clone()));
         }
-        match tokio::time::timeout(timeout, rx).await {
+        let outcome = tokio::time::timeout(timeout, rx).await;
+        guard.armed = outcome.is_err();
+        guard.reason = "timeout";
+        match outcome {
             Ok(Ok(Ok(result))) => Ok(result),
             Ok(Ok(Err(error))) => Err(UpstreamError::Rpc(error)),
             Ok(Err(_)) => {
                 Err(UpstreamError::Transport(self.name.clone(), "the process exited during the request".into()))
             }
-            Err(_) => {
-                self.pending.lock().unwrap().remove(&id);
-                let cancel = jsonrpc::raw(&serde_json::json!({ "requestId": id, "reason": "timeout" }));
-                self.notify("notifications/cancelled", Some(&cancel)).await;
-                Err(UpstreamError::Timeout(self.name.clone(), timeout))
-            }
+            Err(_) => Err(UpstreamError::Timeout(self.name.clone(), timeout)),
         }
     }
 
@@ -174,6 +175,27 @@ impl StdioConnection {
         self.closing.send_replace(true);
         let mut exited = self.exited.clone();
         let _ = exited.wait_for(|e| *e).await;
+    }
+}
+
+/// Sends `notifications/cancelled` for a request abandoned before its answer came (timeout, or
+/// the caller's future dropped because the client cancelled or disconnected).
+struct CancelOnDrop<'a> {
+    connection: &'a StdioConnection,
+    id: u64,
+    reason: &'static str,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.connection.pending.lock().unwrap().remove(&self.id);
+        let cancel = jsonrpc::raw(&serde_json::json!({ "requestId": self.id, "reason": self.reason }));
+        // Best effort: if stdin's queue is full the child is not reading anyway.
+        let _ = self.connection.writer.try_send(encode_notification("notifications/cancelled", Some(&cancel)));
     }
 }
 

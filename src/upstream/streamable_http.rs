@@ -9,10 +9,11 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::UpstreamError;
-use super::connection::{Event, route_incoming};
+use super::connection::route_incoming;
+use super::relay::Inbox;
 use crate::model::Secret;
 use crate::protocol::jsonrpc::{self, Message, encode_notification, encode_request};
 use crate::protocol::{RawJson, mcp, sse};
@@ -33,7 +34,7 @@ struct Inner {
     session: RwLock<Option<HeaderValue>>,
     protocol_version: RwLock<Option<HeaderValue>>,
     next_id: AtomicU64,
-    events: mpsc::Sender<Event>,
+    inbox: Inbox,
     closed: watch::Sender<bool>,
     listening: AtomicBool,
 }
@@ -43,7 +44,7 @@ impl HttpConnection {
         name: &str,
         url: &url::Url,
         headers: &[(String, Secret)],
-        events: mpsc::Sender<Event>,
+        inbox: Inbox,
     ) -> Result<Self, UpstreamError> {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
@@ -73,7 +74,7 @@ impl HttpConnection {
                 session: RwLock::new(None),
                 protocol_version: RwLock::new(None),
                 next_id: AtomicU64::new(1),
-                events,
+                inbox,
                 closed,
                 listening: AtomicBool::new(false),
             }),
@@ -95,8 +96,11 @@ impl HttpConnection {
         timeout: Duration,
     ) -> Result<RawJson, UpstreamError> {
         let inner = &self.inner;
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        // `initialize` is never cancelled (the specification forbids it).
+        let mut guard =
+            CancelOnDrop { inner: inner.clone(), id, reason: "the client went away", armed: method != "initialize" };
         let work = async {
-            let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
             let body = Bytes::from(encode_request(id, method, params));
             let had_session = inner.session.read().unwrap().is_some();
             let response = inner.post(body.clone(), method == "initialize").await?;
@@ -110,8 +114,14 @@ impl HttpConnection {
             inner.read_response(response, id).await
         };
         match tokio::time::timeout(timeout, work).await {
-            Ok(r) => r,
-            Err(_) => Err(UpstreamError::Timeout(inner.name.clone(), timeout)),
+            Ok(r) => {
+                guard.armed = false;
+                r
+            }
+            Err(_) => {
+                guard.reason = "timeout";
+                Err(UpstreamError::Timeout(inner.name.clone(), timeout))
+            }
         }
     }
 
@@ -133,6 +143,27 @@ impl HttpConnection {
             let delete = self.inner.client.delete(self.inner.url.clone()).header(SESSION_HEADER, session);
             let _ = tokio::time::timeout(Duration::from_secs(1), delete.send()).await;
         }
+    }
+}
+
+/// Sends `notifications/cancelled` for a request abandoned before its answer came.
+struct CancelOnDrop {
+    inner: Arc<Inner>,
+    id: u64,
+    reason: &'static str,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let inner = self.inner.clone();
+        let params = jsonrpc::raw(&serde_json::json!({ "requestId": self.id, "reason": self.reason }));
+        tokio::spawn(async move {
+            let _ = inner.post(encode_notification("notifications/cancelled", Some(&params)), false).await;
+        });
     }
 }
 
@@ -234,7 +265,7 @@ impl Inner {
         route_incoming(
             &self.name,
             bytes,
-            &self.events,
+            &self.inbox,
             |rid, outcome| {
                 if rid.get().parse::<u64>().ok() == Some(id) {
                     *answer = Some(outcome);

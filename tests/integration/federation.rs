@@ -105,7 +105,21 @@ async fn list_results_are_paginated_and_upstream_pagination_is_followed() {
     assert_eq!(first["result"]["tools"].as_array().unwrap().len(), 3);
     assert!(first["result"]["nextCursor"].is_string());
     let all = c.tools().await;
-    assert_eq!(all, ["a_echo", "a_add", "a_sleep", "a_whoami", "a_pid", "a_crash", "a_add_tool", "a_forget_sessions"]);
+    assert_eq!(
+        all,
+        [
+            "a_echo",
+            "a_add",
+            "a_sleep",
+            "a_whoami",
+            "a_pid",
+            "a_crash",
+            "a_add_tool",
+            "a_progress",
+            "a_cancellations",
+            "a_forget_sessions"
+        ]
+    );
     let bad = c.request("tools/list", json!({"cursor": "garbage"})).await;
     assert_eq!(bad["error"]["code"], -32602);
 }

@@ -41,7 +41,9 @@ async fn run(duration: Duration) {
     let (slow, slow_url) = start_fixture(&["--name", "slow", "--delay-ms", "1"]);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.yaml");
-    let yaml = format!("upstreams:\n  instant: {{ url: '{instant_url}' }}\n  slow: {{ url: '{slow_url}' }}\n");
+    let yaml = format!(
+        "serving: {{ max_sessions: 100000 }}\nupstreams:\n  instant: {{ url: '{instant_url}' }}\n  slow: {{ url: '{slow_url}' }}\n"
+    );
     std::fs::write(&config, &yaml).unwrap();
 
     // Two gateways on the same upstreams: one worker thread (the sidecar setting) and the default (one per core).

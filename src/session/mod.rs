@@ -17,24 +17,39 @@ pub struct Session {
     /// Milliseconds since the registry started, at the last request.
     last_seen: AtomicU64,
     /// Requests in flight by id (as canonical JSON text), so `notifications/cancelled` can stop them.
-    in_flight: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Each entry carries a sequence number so a request ends only its own entry when a client
+    /// (against the rules) reuses an id while the first request is still running.
+    in_flight: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
+    next_request: AtomicU64,
 }
 
 impl Session {
     /// Records a request as in flight. The receiver fires if the client cancels it; dropping the
     /// guard (when the request ends) forgets it.
-    pub fn begin(self: &Arc<Self>, id: &serde_json::value::RawValue) -> (oneshot::Receiver<()>, InFlight) {
+    pub fn begin(self: &Arc<Self>, id: &serde_json::value::RawValue) -> (Cancelled, InFlight) {
         let key = canonical_id(id.get());
+        let seq = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.in_flight.lock().unwrap().insert(key.clone(), tx);
-        (rx, InFlight { session: self.clone(), key })
+        self.in_flight.lock().unwrap().insert(key.clone(), (seq, tx));
+        (Cancelled(rx), InFlight { session: self.clone(), key, seq })
     }
 
     /// Cancels the in-flight request with this id; false when there is none.
     pub fn cancel(&self, id: &serde_json::Value) -> bool {
         match self.in_flight.lock().unwrap().remove(&id.to_string()) {
-            Some(tx) => tx.send(()).is_ok(),
+            Some((_, tx)) => tx.send(()).is_ok(),
             None => false,
+        }
+    }
+}
+
+/// Resolves when the client cancels the request; never when the entry is merely forgotten.
+pub struct Cancelled(oneshot::Receiver<()>);
+
+impl Cancelled {
+    pub async fn wait(self) {
+        if self.0.await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }
@@ -43,11 +58,15 @@ impl Session {
 pub struct InFlight {
     session: Arc<Session>,
     key: String,
+    seq: u64,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.session.in_flight.lock().unwrap().remove(&self.key);
+        let mut map = self.session.in_flight.lock().unwrap();
+        if map.get(&self.key).is_some_and(|(seq, _)| *seq == self.seq) {
+            map.remove(&self.key);
+        }
     }
 }
 
@@ -76,6 +95,7 @@ impl Sessions {
             initialized: AtomicBool::new(false),
             last_seen: AtomicU64::new(self.now_ms()),
             in_flight: Mutex::default(),
+            next_request: AtomicU64::new(0),
         });
         self.map.write().unwrap().insert(session.id.clone(), session.clone());
         session
@@ -132,12 +152,26 @@ mod tests {
         let id = serde_json::value::RawValue::from_string("7".into()).unwrap();
         let (cancelled, guard) = session.begin(&id);
         assert!(session.cancel(&serde_json::json!(7)));
-        assert!(cancelled.await.is_ok());
+        cancelled.wait().await;
         assert!(!session.cancel(&serde_json::json!(7)), "already cancelled");
         drop(guard);
         let (_rx, guard) = session.begin(&id);
         drop(guard);
         assert!(!session.cancel(&serde_json::json!(7)), "a finished request cannot be cancelled");
+    }
+
+    #[tokio::test]
+    async fn a_reused_id_does_not_cancel_or_forget_the_other_request() {
+        let s = Sessions::default();
+        let session = s.create("default", "2025-11-25");
+        let id = serde_json::value::RawValue::from_string("1".into()).unwrap();
+        let (first, first_guard) = session.begin(&id);
+        let (_second, second_guard) = session.begin(&id);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), first.wait()).await;
+        assert!(waited.is_err(), "being replaced is not a cancellation");
+        drop(first_guard);
+        assert!(session.cancel(&serde_json::json!(1)), "the second request is still cancellable");
+        drop(second_guard);
     }
 
     #[test]

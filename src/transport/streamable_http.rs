@@ -14,14 +14,14 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
 use super::{Body, ServeContext, empty, full};
 use crate::dispatch;
 use crate::model::Serving;
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::{RawJson, mcp, sse};
-use crate::session::{InFlight, Session};
+use crate::session::{Cancelled, InFlight, Session};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -151,7 +151,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             let snapshot = ctx.live.snapshot();
             let outcome = tokio::select! {
                 r = dispatch::handle(&snapshot, &session.virtual_server, &method, params.as_deref(), None) => r,
-                _ = cancelled => Err(cancelled_error()),
+                _ = cancelled.wait() => Err(cancelled_error()),
             };
             drop(in_flight);
             json(StatusCode::OK, encode_outcome(&id, outcome))
@@ -193,7 +193,7 @@ fn stream_answer(
     id: RawJson,
     method: String,
     params: Option<RawJson>,
-    cancelled: oneshot::Receiver<()>,
+    cancelled: Cancelled,
     in_flight: InFlight,
 ) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
@@ -202,7 +202,7 @@ fn stream_answer(
         let snapshot = ctx.live.snapshot();
         let outcome = tokio::select! {
             r = dispatch::handle(&snapshot, &session.virtual_server, &method, params.as_deref(), Some(&tx)) => r,
-            _ = cancelled => Err(cancelled_error()),
+            _ = cancelled.wait() => Err(cancelled_error()),
         };
         let _ = tx.send(encode_outcome(&id, outcome)).await;
     });

@@ -104,3 +104,14 @@ async fn sessions_beyond_the_limit_are_refused_until_one_ends() {
     let (code, _) = raw_post(&gw, &[JSON], init).await;
     assert_eq!(code, 200);
 }
+
+#[tokio::test]
+async fn concurrent_requests_reusing_one_id_are_each_answered() {
+    let gw = gateway().await;
+    let c = Client::connect(gw.url("/mcp")).await;
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_sleep","arguments":{"ms":200}}});
+    let calls = (0..8).map(|_| async { c.post(body.clone()).await.json::<Value>().await.unwrap() });
+    for answer in futures_util::future::join_all(calls).await {
+        assert_eq!(answer["result"]["content"][0]["text"], "slept", "{answer}");
+    }
+}

@@ -8,6 +8,7 @@ mod integration {
     mod bad_input;
     mod check;
     mod federation;
+    mod jsonrpc_http;
     mod lifecycle;
     mod notifications;
     mod reload;

@@ -24,6 +24,23 @@ pub struct Session {
 }
 
 impl Session {
+    fn new(id: String, virtual_server: &str, protocol_version: &str, now_ms: u64) -> Arc<Session> {
+        Arc::new(Session {
+            id,
+            virtual_server: virtual_server.to_string(),
+            protocol_version: protocol_version.to_string(),
+            initialized: AtomicBool::new(false),
+            last_seen: AtomicU64::new(now_ms),
+            in_flight: Mutex::default(),
+            next_request: AtomicU64::new(0),
+        })
+    }
+
+    /// A session for one exchange that is never registered: plain JSON-RPC requests and a stdio
+    /// client, where the connection itself is the session.
+    pub fn detached(virtual_server: &str, protocol_version: &str) -> Arc<Session> {
+        Session::new(new_id(), virtual_server, protocol_version, 0)
+    }
     /// Records a request as in flight. The receiver fires if the client cancels it; dropping the
     /// guard (when the request ends) forgets it.
     pub fn begin(self: &Arc<Self>, id: &serde_json::value::RawValue) -> (Cancelled, InFlight) {
@@ -88,15 +105,7 @@ impl Default for Sessions {
 
 impl Sessions {
     pub fn create(&self, virtual_server: &str, protocol_version: &str) -> Arc<Session> {
-        let session = Arc::new(Session {
-            id: new_id(),
-            virtual_server: virtual_server.to_string(),
-            protocol_version: protocol_version.to_string(),
-            initialized: AtomicBool::new(false),
-            last_seen: AtomicU64::new(self.now_ms()),
-            in_flight: Mutex::default(),
-            next_request: AtomicU64::new(0),
-        });
+        let session = Session::new(new_id(), virtual_server, protocol_version, self.now_ms());
         self.map.write().unwrap().insert(session.id.clone(), session.clone());
         session
     }

@@ -1,5 +1,7 @@
 //! The serving side: bytes on a wire binding ⇄ JSON-RPC messages, one file per binding.
 
+pub mod exchange;
+pub mod jsonrpc_http;
 pub mod streamable_http;
 
 use std::convert::Infallible;

@@ -5,7 +5,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,15 +12,13 @@ use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Body, ServeContext, empty, full};
-use crate::dispatch;
+use super::{Body, ServeContext, empty, exchange, full};
 use crate::model::Serving;
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::{RawJson, mcp, sse};
-use crate::session::{Cancelled, InFlight, Session};
+use crate::session::Session;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -112,70 +109,34 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
     };
     match message {
         Message::Request { id, method, params } if method == "initialize" => {
-            #[derive(Deserialize)]
-            #[serde(rename_all = "camelCase")]
-            struct Init {
-                protocol_version: Option<String>,
+            match exchange::open_session(&ctx, virtual_server, &id, params.as_deref()) {
+                Ok((session, body)) => {
+                    let mut response = json(StatusCode::OK, body);
+                    let value = HeaderValue::from_str(&session.id).expect("hex ids are valid header values");
+                    response.headers_mut().insert(SESSION_HEADER, value);
+                    response
+                }
+                Err(body) => json(StatusCode::SERVICE_UNAVAILABLE, body),
             }
-            let requested = params
-                .as_ref()
-                .and_then(|p| serde_json::from_str::<Init>(p.get()).ok())
-                .and_then(|i| i.protocol_version);
-            let version = mcp::negotiate(requested.as_deref());
-            let limit = ctx.live.snapshot().model.serving.max_sessions;
-            if ctx.sessions.len() >= limit {
-                tracing::warn!(limit, "refused a new client session: the session limit is reached");
-                let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many client sessions; try again later");
-                return rpc_error(StatusCode::SERVICE_UNAVAILABLE, Some(&id), e);
-            }
-            let session = ctx.sessions.create(virtual_server, version);
-            tracing::info!(session = %session.id, %virtual_server, version, "client session started");
-            let result = dispatch::initialize_result(version, virtual_server);
-            let mut response = json(StatusCode::OK, jsonrpc::encode_result(&id, &result));
-            response
-                .headers_mut()
-                .insert(SESSION_HEADER, HeaderValue::from_str(&session.id).expect("hex ids are valid header values"));
-            response
         }
         Message::Request { id, method, params } => {
             let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
                 Ok(s) => s,
                 Err(refusal) => return refusal.into_response(),
             };
-            let (cancelled, in_flight) = session.begin(&id);
             // A request asking for progress is answered as an event stream, so progress can precede the result.
             let wants_progress = params.as_ref().is_some_and(|p| p.get().contains("\"progressToken\""));
             if accepts_stream && wants_progress {
-                return stream_answer(ctx, session, id, method, params, cancelled, in_flight);
+                return stream_answer(ctx, session, id, method, params);
             }
-            let snapshot = ctx.live.snapshot();
-            let outcome = tokio::select! {
-                r = dispatch::handle(&snapshot, &session.virtual_server, &method, params.as_deref(), None) => r,
-                _ = cancelled.wait() => Err(cancelled_error()),
-            };
-            drop(in_flight);
-            json(StatusCode::OK, encode_outcome(&id, outcome))
+            json(StatusCode::OK, exchange::answer(&ctx, &session, &id, &method, params.as_deref(), None).await)
         }
         Message::Notification { method, params } => {
             let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
                 Ok(s) => s,
                 Err(refusal) => return refusal.into_response(),
             };
-            match method.as_str() {
-                "notifications/initialized" => session.initialized.store(true, Ordering::Relaxed),
-                "notifications/cancelled" => {
-                    let request = params
-                        .as_ref()
-                        .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
-                        .and_then(|mut v| v.get_mut("requestId").map(serde_json::Value::take));
-                    if let Some(request) = request
-                        && session.cancel(&request)
-                    {
-                        tracing::debug!(session = %session.id, request = %request, "client cancelled a request");
-                    }
-                }
-                _ => {}
-            }
+            exchange::notification(&session, &method, params.as_deref());
             status(StatusCode::ACCEPTED)
         }
         Message::Response { .. } => match find_session(&ctx, session_id.as_deref(), virtual_server) {
@@ -193,18 +154,22 @@ fn stream_answer(
     id: RawJson,
     method: String,
     params: Option<RawJson>,
-    cancelled: Cancelled,
-    in_flight: InFlight,
 ) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+    let (cancelled, in_flight) = session.begin(&id);
     let task = tokio::spawn(async move {
-        let _in_flight = in_flight;
-        let snapshot = ctx.live.snapshot();
-        let outcome = tokio::select! {
-            r = dispatch::handle(&snapshot, &session.virtual_server, &method, params.as_deref(), Some(&tx)) => r,
-            _ = cancelled.wait() => Err(cancelled_error()),
-        };
-        let _ = tx.send(encode_outcome(&id, outcome)).await;
+        let answer = exchange::answer_registered(
+            &ctx,
+            &session,
+            &id,
+            &method,
+            params.as_deref(),
+            Some(&tx),
+            cancelled,
+            in_flight,
+        )
+        .await;
+        let _ = tx.send(answer).await;
     });
     let stream = futures_util::stream::unfold((rx, AbortOnDrop(task)), |(mut rx, task)| async move {
         let message = rx.recv().await?;
@@ -223,18 +188,6 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-fn cancelled_error() -> dispatch::Failure {
-    let e = RpcError::new(jsonrpc::REQUEST_CANCELLED, "request cancelled by the client");
-    serde_json::value::RawValue::from_string(e.to_json()).expect("error objects are valid JSON")
-}
-
-fn encode_outcome(id: &serde_json::value::RawValue, outcome: Result<RawJson, dispatch::Failure>) -> Vec<u8> {
-    match outcome {
-        Ok(result) => jsonrpc::encode_result(id, &result),
-        Err(error) => jsonrpc::encode_error(Some(id), error.get()),
     }
 }
 
@@ -299,10 +252,10 @@ fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {
 }
 
 /// A request refused before dispatch: its HTTP status and the JSON-RPC error to send.
-struct Refusal(StatusCode, RpcError);
+pub(super) struct Refusal(StatusCode, RpcError);
 
 impl Refusal {
-    fn into_response(self) -> Response<Body> {
+    pub(super) fn into_response(self) -> Response<Body> {
         rpc_error(self.0, None, self.1)
     }
 }
@@ -325,7 +278,11 @@ fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> R
 /// Host names accepted on a loopback listener when the file lists none.
 const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];
 
-fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving, bound: &SocketAddr) -> Result<(), Refusal> {
+pub(super) fn check_origin_and_host(
+    request: &Request<Incoming>,
+    serving: &Serving,
+    bound: &SocketAddr,
+) -> Result<(), Refusal> {
     if let Some(origin) = request.headers().get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let allowed = if serving.allowed_origins.is_empty() {

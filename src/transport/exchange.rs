@@ -1,0 +1,112 @@
+//! What every transport does once it holds a message: open a session on `initialize`, answer a
+//! request (cancellable by the client), take a notification. Transports add only framing.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::ServeContext;
+use crate::dispatch;
+use crate::protocol::jsonrpc::{self, RpcError};
+use crate::protocol::{RawJson, mcp};
+use crate::session::{Cancelled, InFlight, Session};
+use crate::upstream::Outbound;
+
+/// The protocol version to answer an `initialize` with.
+pub fn negotiated_version(params: Option<&RawValue>) -> &'static str {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Init {
+        protocol_version: Option<String>,
+    }
+    let requested = params.and_then(|p| serde_json::from_str::<Init>(p.get()).ok()).and_then(|i| i.protocol_version);
+    mcp::negotiate(requested.as_deref())
+}
+
+/// Opens a registered session for an `initialize`; `Err` carries the encoded error response when
+/// the session limit is reached.
+pub fn open_session(
+    ctx: &ServeContext,
+    virtual_server: &str,
+    id: &RawValue,
+    params: Option<&RawValue>,
+) -> Result<(Arc<Session>, Vec<u8>), Vec<u8>> {
+    let version = negotiated_version(params);
+    let limit = ctx.live.snapshot().model.serving.max_sessions;
+    if ctx.sessions.len() >= limit {
+        tracing::warn!(limit, "refused a new client session: the session limit is reached");
+        let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many client sessions; try again later");
+        return Err(jsonrpc::encode_error(Some(id), &e.to_json()));
+    }
+    let session = ctx.sessions.create(virtual_server, version);
+    tracing::info!(session = %session.id, %virtual_server, version, "client session started");
+    Ok((session, initialize_response(id, version, virtual_server)))
+}
+
+/// The encoded answer to an `initialize`.
+pub fn initialize_response(id: &RawValue, version: &str, virtual_server: &str) -> Vec<u8> {
+    jsonrpc::encode_result(id, &dispatch::initialize_result(version, virtual_server))
+}
+
+/// Answers one request of `session`: dispatches it, unless the client cancels it first.
+/// Progress and other messages about it go to `client` when given.
+pub async fn answer(
+    ctx: &ServeContext,
+    session: &Arc<Session>,
+    id: &RawValue,
+    method: &str,
+    params: Option<&RawValue>,
+    client: Option<&Outbound>,
+) -> Vec<u8> {
+    let (cancelled, in_flight) = session.begin(id);
+    answer_registered(ctx, session, id, method, params, client, cancelled, in_flight).await
+}
+
+/// `answer` for a request already registered as in flight.
+#[allow(clippy::too_many_arguments)] // each is a distinct piece of one request; a struct would only rename them
+pub async fn answer_registered(
+    ctx: &ServeContext,
+    session: &Session,
+    id: &RawValue,
+    method: &str,
+    params: Option<&RawValue>,
+    client: Option<&Outbound>,
+    cancelled: Cancelled,
+    in_flight: InFlight,
+) -> Vec<u8> {
+    let snapshot = ctx.live.snapshot();
+    let outcome = tokio::select! {
+        r = dispatch::handle(&snapshot, &session.virtual_server, method, params, client) => r,
+        _ = cancelled.wait() => Err(cancelled_error()),
+    };
+    drop(in_flight);
+    match outcome {
+        Ok(result) => jsonrpc::encode_result(id, &result),
+        Err(error) => jsonrpc::encode_error(Some(id), error.get()),
+    }
+}
+
+/// Takes a client notification: `initialized` marks the session, `cancelled` stops a request.
+pub fn notification(session: &Session, method: &str, params: Option<&RawValue>) {
+    match method {
+        "notifications/initialized" => session.initialized.store(true, Ordering::Relaxed),
+        "notifications/cancelled" => {
+            let request = params
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+                .and_then(|mut v| v.get_mut("requestId").map(serde_json::Value::take));
+            if let Some(request) = request
+                && session.cancel(&request)
+            {
+                tracing::debug!(session = %session.id, request = %request, "client cancelled a request");
+            }
+        }
+        _ => {}
+    }
+}
+
+fn cancelled_error() -> RawJson {
+    let e = RpcError::new(jsonrpc::REQUEST_CANCELLED, "request cancelled by the client");
+    RawValue::from_string(e.to_json()).expect("error objects are valid JSON")
+}

@@ -13,4 +13,5 @@ mod integration {
     mod notifications;
     mod reload;
     mod sdk;
+    mod stdio_serving;
 }

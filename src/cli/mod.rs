@@ -38,6 +38,19 @@ pub enum Command {
         #[arg(long, env = "MCPGW_THREADS")]
         threads: Option<usize>,
     },
+    /// Serve one virtual server to one client over stdin/stdout (for desktop clients that launch a
+    /// command). Logs go to stderr.
+    Stdio {
+        /// The config file.
+        #[arg(short, long, env = "MCPGW_CONFIG", default_value = "gateway.yaml")]
+        config: PathBuf,
+        /// The virtual server to serve.
+        #[arg(long, default_value = "default")]
+        server: String,
+        /// Log as text or JSON lines (to stderr).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Check a config file exactly as `serve` would load it, without binding or connecting anything.
     /// Exits 0 when valid, 1 when invalid, 2 on usage errors.
     Check {
@@ -60,6 +73,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve { config, listen, log_format, threads } => {
             serve::run(&config, listen.as_deref(), log_format, threads)
         }
+        Command::Stdio { config, server, log_format } => serve::run_stdio(&config, &server, log_format),
         Command::Check { config, format, deny_warnings } => check::run(&config, format, deny_warnings),
         Command::Schema => {
             println!("{}", schema_json());

@@ -22,18 +22,76 @@ const UPSTREAM_STOP: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) fn run(path: &Path, listen: Option<&str>, log_format: LogFormat, threads: Option<usize>) -> ExitCode {
     telemetry::init(log_format);
+    match runtime(threads) {
+        Ok(r) => r.block_on(serve(path, listen)),
+        Err(code) => code,
+    }
+}
+
+/// `mcpgw stdio`: the same load and reload, one client on stdin/stdout, no listener.
+pub(super) fn run_stdio(path: &Path, server: &str, log_format: LogFormat) -> ExitCode {
+    telemetry::init(log_format);
+    match runtime(Some(1)) {
+        Ok(r) => {
+            let code = r.block_on(serve_stdio(path, server));
+            // A read from stdin may still be blocking a thread; do not wait for it.
+            r.shutdown_timeout(std::time::Duration::from_millis(200));
+            code
+        }
+        Err(code) => code,
+    }
+}
+
+fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = threads {
         builder.worker_threads(n.max(1));
     }
-    let runtime = match builder.enable_all().build() {
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(1)
+    })
+}
+
+async fn serve_stdio(path: &Path, server: &str) -> ExitCode {
+    let (reloader, warnings) = match Reloader::start(path, Arc::new(ProcessEnv)) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+        Err(diagnostics) => {
+            eprint!("{}", render_text(path, &diagnostics, false));
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(serve(path, listen))
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    if reloader.live.snapshot().model.virtual_server(server).is_none() {
+        eprintln!("error: {}: no virtual server named \"{server}\"", path.display());
+        reloader.shutdown().await;
+        return ExitCode::from(1);
+    }
+    reload::watch(&reloader);
+    // A desktop client lists tools right after initialize: give upstreams a moment to connect first.
+    let settle = async {
+        while !reloader.live.snapshot().settled() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), settle).await;
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let ctx = Arc::new(ServeContext {
+        live: reloader.live.clone(),
+        local_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        sessions: Sessions::default(),
+        shutting_down: stop_rx,
+    });
+    tokio::select! {
+        _ = crate::transport::stdio::serve(ctx, server.to_string(), tokio::io::stdin(), tokio::io::stdout()) => {}
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    if tokio::time::timeout(UPSTREAM_STOP, reloader.shutdown()).await.is_err() {
+        tracing::warn!("upstreams still busy after {UPSTREAM_STOP:?}; stopping them anyway");
+    }
+    ExitCode::SUCCESS
 }
 
 async fn serve(path: &Path, listen: Option<&str>) -> ExitCode {

@@ -2,6 +2,7 @@
 
 pub mod exchange;
 pub mod jsonrpc_http;
+pub mod stdio;
 pub mod streamable_http;
 
 use std::convert::Infallible;

@@ -60,17 +60,13 @@ async fn official_everything_server_is_federated_over_stdio() {
     assert!(prompts.iter().any(|p| p.starts_with("everything_")), "{prompts:?}");
 }
 
-#[tokio::test]
-async fn typescript_sdk_client_lists_and_calls_through_the_gateway() {
-    let Some(tools) = sdk_tools() else { return };
-    let yaml = format!("upstreams:\n  fixture: {}\n", stdio_fixture("fixture"));
-    let gw = TestGateway::start(&yaml).await;
+/// Runs the TypeScript SDK client against `target` and returns what it printed.
+async fn sdk_client(tools: PathBuf, target: String) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/sdk_client.cjs");
-    let url = gw.url("/mcp");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(script)
-            .args([url.as_str(), "fixture_echo", r#"{"text":"from the SDK"}"#])
+            .args([target.as_str(), "fixture_echo", r#"{"text":"from the SDK"}"#])
             .env("NODE_PATH", tools.join("node_modules"))
             .output()
             .unwrap()
@@ -78,7 +74,28 @@ async fn typescript_sdk_client_lists_and_calls_through_the_gateway() {
     .await
     .unwrap();
     assert!(out.status.success(), "SDK client failed: {}", String::from_utf8_lossy(&out.stderr));
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn typescript_sdk_client_over_stdio_launches_mcpgw_stdio() {
+    let Some(tools) = sdk_tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(&config, format!("upstreams:\n  fixture: {}\n", stdio_fixture("fixture"))).unwrap();
+    let command = json!([super::util::gateway_bin(), "stdio", "-c", config]);
+    let seen = sdk_client(tools, format!("stdio:{command}")).await;
+    assert_eq!(seen["server"]["name"], "mcpgw");
+    assert!(seen["tools"].as_array().unwrap().contains(&json!("fixture_add")));
+    assert_eq!(seen["result"]["content"][0]["text"], "from the SDK");
+}
+
+#[tokio::test]
+async fn typescript_sdk_client_lists_and_calls_through_the_gateway() {
+    let Some(tools) = sdk_tools() else { return };
+    let yaml = format!("upstreams:\n  fixture: {}\n", stdio_fixture("fixture"));
+    let gw = TestGateway::start(&yaml).await;
+    let seen = sdk_client(tools, gw.url("/mcp")).await;
     assert_eq!(seen["server"]["name"], "mcpgw");
     assert!(seen["tools"].as_array().unwrap().contains(&json!("fixture_add")));
     assert_eq!(seen["result"]["content"][0]["text"], "from the SDK");

@@ -9,7 +9,8 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::{Body, ServeContext, empty, exchange, full};
+use super::http::json;
+use super::{Body, ServeContext, empty, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::mcp;
 use crate::session::Session;
@@ -17,9 +18,7 @@ use crate::session::Session;
 /// Serves one HTTP request to the JSON-RPC endpoint of `virtual_server`.
 pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     let snapshot = ctx.live.snapshot();
-    if let Err(refusal) =
-        super::streamable_http::check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr)
-    {
+    if let Err(refusal) = super::http::check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr) {
         return refusal.into_response();
     }
     if snapshot.table.catalog(virtual_server).is_none() {
@@ -67,11 +66,4 @@ pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Reque
             r
         }
     }
-}
-
-fn json(code: StatusCode, body: Vec<u8>) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = code;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
 }

@@ -1,6 +1,7 @@
 //! The serving side: bytes on a wire binding ⇄ JSON-RPC messages, one file per binding.
 
 pub mod exchange;
+mod http;
 pub mod jsonrpc_http;
 pub mod stdio;
 pub mod streamable_http;

@@ -3,19 +3,18 @@
 //! checked against DNS rebinding.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
+use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Body, ServeContext, empty, exchange, full};
-use crate::model::Serving;
+use super::http::{Refusal, check_origin_and_host, header_has, json, rpc_error, status};
+use super::{Body, ServeContext, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::{RawJson, mcp, sse};
 use crate::session::Session;
@@ -251,15 +250,6 @@ fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// A request refused before dispatch: its HTTP status and the JSON-RPC error to send.
-pub(super) struct Refusal(StatusCode, RpcError);
-
-impl Refusal {
-    pub(super) fn into_response(self) -> Response<Body> {
-        rpc_error(self.0, None, self.1)
-    }
-}
-
 fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> Result<Arc<Session>, Refusal> {
     let Some(id) = id else {
         let e = RpcError::new(jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header is required; send initialize first");
@@ -271,104 +261,5 @@ fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> R
             let e = RpcError::new(jsonrpc::INVALID_REQUEST, "unknown or expired session; send initialize again");
             Err(Refusal(StatusCode::NOT_FOUND, e))
         }
-    }
-}
-
-/// DNS-rebinding defence: a browser page must not reach a local gateway through a name it controls.
-/// Host names accepted on a loopback listener when the file lists none.
-const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];
-
-pub(super) fn check_origin_and_host(
-    request: &Request<Incoming>,
-    serving: &Serving,
-    bound: &SocketAddr,
-) -> Result<(), Refusal> {
-    if let Some(origin) = request.headers().get(ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        let allowed = if serving.allowed_origins.is_empty() {
-            url::Url::parse(origin).ok().and_then(|u| u.host_str().map(is_loopback_name)).unwrap_or(false)
-        } else {
-            serving.allowed_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
-        };
-        if !allowed {
-            return Err(Refusal(
-                StatusCode::FORBIDDEN,
-                RpcError::new(
-                    jsonrpc::INVALID_REQUEST,
-                    format!("origin {origin:?} is not allowed; list it under serving.allowed_origins"),
-                ),
-            ));
-        }
-    }
-    let loopback: Vec<String>;
-    let hosts = match &serving.allowed_hosts {
-        Some(listed) => Some(listed),
-        None if bound.ip().is_loopback() => {
-            loopback = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
-            Some(&loopback)
-        }
-        None => None,
-    };
-    if let Some(hosts) = hosts {
-        let host = request
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()));
-        let name = host.map(strip_port).unwrap_or("");
-        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-            return Err(Refusal(
-                StatusCode::FORBIDDEN,
-                RpcError::new(
-                    jsonrpc::INVALID_REQUEST,
-                    format!("host {name:?} is not allowed; list it under serving.allowed_hosts"),
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn is_loopback_name(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_inclusive(']').next().unwrap_or(host);
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
-}
-
-fn header_has(value: Option<&HeaderValue>, wanted: &str) -> bool {
-    value.and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|part| part.trim().starts_with(wanted)))
-}
-
-fn json(code: StatusCode, body: Vec<u8>) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = code;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-fn rpc_error(code: StatusCode, id: Option<&serde_json::value::RawValue>, error: RpcError) -> Response<Body> {
-    json(code, jsonrpc::encode_error(id, &error.to_json()))
-}
-
-fn status(code: StatusCode) -> Response<Body> {
-    let mut r = Response::new(empty());
-    *r.status_mut() = code;
-    r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_names_lose_their_port() {
-        assert_eq!(strip_port("localhost:4444"), "localhost");
-        assert_eq!(strip_port("[::1]:4444"), "[::1]");
-        assert_eq!(strip_port("example.com"), "example.com");
     }
 }

@@ -1,0 +1,112 @@
+//! What the HTTP bindings share: the DNS-rebinding checks (Origin and Host), refusals, and
+//! small response builders.
+
+use std::net::SocketAddr;
+
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
+use hyper::{Request, Response, StatusCode};
+use serde_json::value::RawValue;
+
+use super::{Body, empty, full};
+use crate::model::Serving;
+use crate::protocol::jsonrpc::{self, RpcError};
+
+/// A request refused before dispatch: its HTTP status and the JSON-RPC error to send.
+pub(super) struct Refusal(pub(super) StatusCode, pub(super) RpcError);
+
+impl Refusal {
+    pub(super) fn into_response(self) -> Response<Body> {
+        rpc_error(self.0, None, self.1)
+    }
+}
+
+/// Host names accepted on a loopback listener when the file lists none.
+const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];
+
+/// DNS-rebinding defence: a browser page must not reach a local gateway through a name it controls.
+pub(super) fn check_origin_and_host(
+    request: &Request<Incoming>,
+    serving: &Serving,
+    bound: &SocketAddr,
+) -> Result<(), Refusal> {
+    if let Some(origin) = request.headers().get(ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let allowed = if serving.allowed_origins.is_empty() {
+            url::Url::parse(origin).ok().and_then(|u| u.host_str().map(is_loopback_name)).unwrap_or(false)
+        } else {
+            serving.allowed_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+        };
+        if !allowed {
+            let message = format!("origin {origin:?} is not allowed; list it under serving.allowed_origins");
+            return Err(Refusal(StatusCode::FORBIDDEN, RpcError::new(jsonrpc::INVALID_REQUEST, message)));
+        }
+    }
+    let loopback: Vec<String>;
+    let hosts = match &serving.allowed_hosts {
+        Some(listed) => Some(listed),
+        None if bound.ip().is_loopback() => {
+            loopback = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
+            Some(&loopback)
+        }
+        None => None,
+    };
+    if let Some(hosts) = hosts {
+        let host = request
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        let name = host.map(strip_port).unwrap_or("");
+        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            let message = format!("host {name:?} is not allowed; list it under serving.allowed_hosts");
+            return Err(Refusal(StatusCode::FORBIDDEN, RpcError::new(jsonrpc::INVALID_REQUEST, message)));
+        }
+    }
+    Ok(())
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+/// Whether a comma-separated header (Accept, Content-Type) has an entry starting with `wanted`.
+pub(super) fn header_has(value: Option<&HeaderValue>, wanted: &str) -> bool {
+    value.and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|part| part.trim().starts_with(wanted)))
+}
+
+pub(super) fn json(code: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = code;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+pub(super) fn rpc_error(code: StatusCode, id: Option<&RawValue>, error: RpcError) -> Response<Body> {
+    json(code, jsonrpc::encode_error(id, &error.to_json()))
+}
+
+pub(super) fn status(code: StatusCode) -> Response<Body> {
+    let mut r = Response::new(empty());
+    *r.status_mut() = code;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_lose_their_port() {
+        assert_eq!(strip_port("localhost:4444"), "localhost");
+        assert_eq!(strip_port("[::1]:4444"), "[::1]");
+        assert_eq!(strip_port("example.com"), "example.com");
+    }
+}

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::admin;
 use crate::model::DEFAULT_SERVER;
-use crate::transport::{Body, ServeContext, full, jsonrpc_http, streamable_http};
+use crate::transport::{Body, ServeContext, full, jsonrpc_http, sse, streamable_http};
 
 /// Longest wait for open connections to finish after a shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -64,14 +64,21 @@ async fn route(ctx: Arc<ServeContext>, request: Request<Incoming>) -> Response<B
     match path.as_str() {
         "/mcp" | "/mcp/" => streamable_http::handle(ctx, DEFAULT_SERVER, request).await,
         "/rpc" => jsonrpc_http::handle(ctx, DEFAULT_SERVER, request).await,
+        "/sse" => sse::open(ctx, DEFAULT_SERVER, "/messages", request),
+        "/messages" => sse::post(ctx, DEFAULT_SERVER, request).await,
         "/healthz" => admin::healthz(),
         "/readyz" => admin::readyz(&ctx.live),
         _ => match path.strip_prefix("/servers/").and_then(|rest| rest.rsplit_once('/')) {
             Some((name, "mcp")) if valid_name(name) => streamable_http::handle(ctx, name, request).await,
             Some((name, "rpc")) if valid_name(name) => jsonrpc_http::handle(ctx, name, request).await,
+            Some((name, "sse")) if valid_name(name) => {
+                let messages = format!("/servers/{name}/messages");
+                sse::open(ctx, name, &messages, request)
+            }
+            Some((name, "messages")) if valid_name(name) => sse::post(ctx, name, request).await,
             _ => {
                 let mut r = Response::new(full(format!(
-                    "no route for {path}; MCP is served at /mcp and /servers/<name>/mcp, plain JSON-RPC at /rpc and /servers/<name>/rpc\n"
+                    "no route for {path}; MCP is served at /mcp and /servers/<name>/mcp, plain JSON-RPC at /rpc and /servers/<name>/rpc, legacy SSE at /sse and /servers/<name>/sse\n"
                 )));
                 *r.status_mut() = StatusCode::NOT_FOUND;
                 r

@@ -13,5 +13,6 @@ mod integration {
     mod notifications;
     mod reload;
     mod sdk;
+    mod sse_serving;
     mod stdio_serving;
 }

@@ -21,6 +21,8 @@ pub struct Session {
     /// (against the rules) reuses an id while the first request is still running.
     in_flight: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
     next_request: AtomicU64,
+    /// Where messages to the client go when the transport keeps one stream per session (legacy SSE).
+    pub stream: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<u8>>>,
 }
 
 impl Session {
@@ -33,6 +35,7 @@ impl Session {
             last_seen: AtomicU64::new(now_ms),
             in_flight: Mutex::default(),
             next_request: AtomicU64::new(0),
+            stream: std::sync::OnceLock::new(),
         })
     }
 
@@ -56,6 +59,15 @@ impl Session {
         match self.in_flight.lock().unwrap().remove(&id.to_string()) {
             Some((_, tx)) => tx.send(()).is_ok(),
             None => false,
+        }
+    }
+}
+
+impl Session {
+    /// Cancels every request in flight (the client went away).
+    pub fn cancel_all(&self) {
+        for (_, (_, tx)) in self.in_flight.lock().unwrap().drain() {
+            let _ = tx.send(());
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod exchange;
 mod http;
 pub mod jsonrpc_http;
+pub mod sse;
 pub mod stdio;
 pub mod streamable_http;
 

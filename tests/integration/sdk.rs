@@ -78,6 +78,16 @@ async fn sdk_client(tools: PathBuf, target: String) -> Value {
 }
 
 #[tokio::test]
+async fn typescript_sdk_client_over_legacy_sse() {
+    let Some(tools) = sdk_tools() else { return };
+    let gw = TestGateway::start(&format!("upstreams:\n  fixture: {}\n", stdio_fixture("fixture"))).await;
+    let seen = sdk_client(tools, format!("sse:{}", gw.url("/sse"))).await;
+    assert_eq!(seen["server"]["name"], "mcpgw");
+    assert!(seen["tools"].as_array().unwrap().contains(&json!("fixture_add")));
+    assert_eq!(seen["result"]["content"][0]["text"], "from the SDK");
+}
+
+#[tokio::test]
 async fn typescript_sdk_client_over_stdio_launches_mcpgw_stdio() {
     let Some(tools) = sdk_tools() else { return };
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,157 @@
+//! Legacy HTTP+SSE (the 2024-11-05 transport): `GET …/sse` opens the session's event stream and
+//! names the endpoint for its messages; each `POST …/messages?session_id=…` carries one message and
+//! is answered 202, with the response sent on the stream. Closing the stream ends the session.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::{broadcast, mpsc};
+
+use super::http::{check_origin_and_host, header_has, rpc_error, status};
+use super::{Body, ServeContext, exchange};
+use crate::protocol::jsonrpc::{self, Message, RpcError};
+use crate::protocol::sse;
+use crate::session::Session;
+
+/// An idle stream sends a comment this often so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// Messages queued for a client that is not reading; beyond this, the session's senders wait.
+const QUEUE: usize = 256;
+
+/// `GET …/sse`: opens a session and its stream. `messages_path` is where its POSTs go.
+pub fn open(
+    ctx: Arc<ServeContext>,
+    virtual_server: &str,
+    messages_path: &str,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let snapshot = ctx.live.snapshot();
+    if let Err(refusal) = check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr) {
+        return refusal.into_response();
+    }
+    if snapshot.table.catalog(virtual_server).is_none() {
+        let e = RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\""));
+        return rpc_error(StatusCode::NOT_FOUND, None, e);
+    }
+    if request.method() != Method::GET {
+        return status(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let accept = request.headers().get(ACCEPT);
+    if accept.is_some() && !header_has(accept, "text/event-stream") && !header_has(accept, "*/*") {
+        let e = RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include text/event-stream");
+        return rpc_error(StatusCode::NOT_ACCEPTABLE, None, e);
+    }
+    if ctx.sessions.len() >= snapshot.model.serving.max_sessions {
+        let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many client sessions; try again later");
+        return rpc_error(StatusCode::SERVICE_UNAVAILABLE, None, e);
+    }
+    let session = ctx.sessions.create(virtual_server, "2024-11-05");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(QUEUE);
+    let _ = session.stream.set(tx);
+    tracing::info!(session = %session.id, %virtual_server, "SSE client session started");
+
+    let endpoint = format!("event: endpoint\ndata: {messages_path}?session_id={}\n\n", session.id);
+    let state = Stream { ctx: ctx.clone(), session: session.clone(), rx, changes: ctx.live.subscribe(), ended: false };
+    let first: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from(endpoint)));
+    let rest =
+        futures_util::stream::unfold(state, |mut state| async move { state.next().await.map(|f| (Ok(f), state)) });
+    let body = futures_util::StreamExt::chain(futures_util::stream::iter([first]), rest);
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(body)));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `POST …/messages?session_id=…`: one message of an SSE session; its answer goes on the stream.
+pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+    let snapshot = ctx.live.snapshot();
+    if let Err(refusal) = check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr) {
+        return refusal.into_response();
+    }
+    if request.method() != Method::POST {
+        return status(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let id = request.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("session_id=")));
+    let session = match id.and_then(|id| ctx.sessions.get(id)) {
+        Some(s) if s.virtual_server == virtual_server && s.stream.get().is_some() => s,
+        _ => {
+            let e = RpcError::new(jsonrpc::INVALID_REQUEST, "unknown session_id; open GET …/sse first");
+            return rpc_error(StatusCode::NOT_FOUND, None, e);
+        }
+    };
+    let limit = snapshot.model.serving.max_body_bytes;
+    let Ok(body) = Limited::new(request.into_body(), limit).collect().await.map(|b| b.to_bytes()) else {
+        let e = RpcError::new(jsonrpc::INVALID_REQUEST, format!("the request body is larger than {limit} bytes"));
+        return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, e);
+    };
+    let out = session.stream.get().expect("checked above").clone();
+    match Message::parse(&body) {
+        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
+        Ok(Message::Request { id, method, params }) if method == "initialize" => {
+            let version = exchange::negotiated_version(params.as_deref());
+            let _ = out.send(exchange::initialize_response(&id, version, virtual_server)).await;
+        }
+        Ok(Message::Request { id, method, params }) => {
+            tokio::spawn(async move {
+                let answer = exchange::answer(&ctx, &session, &id, &method, params.as_deref(), Some(&out)).await;
+                let _ = out.send(answer).await;
+            });
+        }
+        Ok(Message::Notification { method, params }) => exchange::notification(&session, &method, params.as_deref()),
+        Ok(Message::Response { .. }) => {}
+    }
+    status(StatusCode::ACCEPTED)
+}
+
+/// The event stream of one session. Dropping it (the client disconnected) ends the session.
+struct Stream {
+    ctx: Arc<ServeContext>,
+    session: Arc<Session>,
+    rx: mpsc::Receiver<Vec<u8>>,
+    changes: broadcast::Receiver<crate::live::CatalogChange>,
+    ended: bool,
+}
+
+impl Stream {
+    async fn next(&mut self) -> Option<Frame<Bytes>> {
+        if self.ended {
+            return None;
+        }
+        let mut shutting_down = self.ctx.shutting_down.clone();
+        loop {
+            tokio::select! {
+                message = self.rx.recv() => {
+                    let message = message?;
+                    return Some(Frame::data(Bytes::from(sse::encode(&message, None))));
+                }
+                change = self.changes.recv() => match change {
+                    Ok(c) if c.virtual_server == self.session.virtual_server => {
+                        let note = jsonrpc::encode_notification(c.kind.list_changed(), None);
+                        return Some(Frame::data(Bytes::from(sse::encode(&note, None))));
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = tokio::time::sleep(KEEP_ALIVE) => return Some(Frame::data(Bytes::from_static(b": keep-alive\n\n"))),
+                _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => {
+                    self.ended = true;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.session.cancel_all();
+        self.ctx.sessions.remove(&self.session.id);
+        tracing::info!(session = %self.session.id, "SSE client session ended");
+    }
+}

@@ -1,5 +1,6 @@
 //! The serving side: bytes on a wire binding ⇄ JSON-RPC messages, one file per binding.
 
+pub mod conversation;
 pub mod exchange;
 mod http;
 pub mod jsonrpc_http;

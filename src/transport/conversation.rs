@@ -1,0 +1,133 @@
+//! A conversation: one client on one connection that is itself the session (stdio, WebSocket).
+//! The binding feeds it each message it reads and writes out whatever arrives on `out`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{ServeContext, exchange};
+use crate::live::CatalogChange;
+use crate::protocol::jsonrpc::{self, Message, RpcError};
+use crate::session::Session;
+
+/// Longest wait, once the client's input ends, for answers to requests already read.
+const DRAIN: Duration = Duration::from_secs(10);
+
+pub struct Conversation {
+    ctx: Arc<ServeContext>,
+    virtual_server: String,
+    session: Option<Arc<Session>>,
+    out: mpsc::Sender<Vec<u8>>,
+    requests: JoinSet<()>,
+    forwarder: Option<JoinHandle<()>>,
+}
+
+impl Conversation {
+    /// Messages to the client go to `out`, encoded, one per item.
+    pub fn new(ctx: Arc<ServeContext>, virtual_server: String, out: mpsc::Sender<Vec<u8>>) -> Self {
+        Conversation { ctx, virtual_server, session: None, out, requests: JoinSet::new(), forwarder: None }
+    }
+
+    /// Handles one message from the client. Requests are answered concurrently.
+    pub async fn receive(&mut self, bytes: &[u8]) {
+        while self.requests.try_join_next().is_some() {}
+        let limit = self.ctx.live.snapshot().model.serving.max_body_bytes;
+        if bytes.len() > limit {
+            self.refuse(None, format!("the message is larger than {limit} bytes")).await;
+            return;
+        }
+        if Message::is_batch(bytes) {
+            self.refuse(None, "JSON-RPC batches are not supported; send one message at a time".into()).await;
+            return;
+        }
+        match Message::parse(bytes) {
+            Err(e) => {
+                let _ = self.out.send(jsonrpc::encode_error(None, &e.to_json())).await;
+            }
+            Ok(Message::Request { id, method, params }) if method == "initialize" => {
+                let version = exchange::negotiated_version(params.as_deref());
+                if self.forwarder.is_none() {
+                    let (changes, server, out) =
+                        (self.ctx.live.subscribe(), self.virtual_server.clone(), self.out.clone());
+                    self.forwarder = Some(tokio::spawn(forward_list_changes(changes, server, out)));
+                }
+                self.session = Some(Session::detached(&self.virtual_server, version));
+                tracing::info!(virtual_server = %self.virtual_server, version, "client initialized");
+                let _ = self.out.send(exchange::initialize_response(&id, version, &self.virtual_server)).await;
+            }
+            Ok(Message::Request { id, method, params }) => {
+                let session = match (&self.session, method.as_str()) {
+                    (Some(s), _) => s.clone(),
+                    (None, "ping") => Session::detached(&self.virtual_server, ""),
+                    (None, _) => {
+                        self.refuse(Some(&id), "send initialize first".into()).await;
+                        return;
+                    }
+                };
+                let (ctx, out) = (self.ctx.clone(), self.out.clone());
+                self.requests.spawn(async move {
+                    let answer = exchange::answer(&ctx, &session, &id, &method, params.as_deref(), Some(&out)).await;
+                    let _ = out.send(answer).await;
+                });
+            }
+            Ok(Message::Notification { method, params }) => {
+                if let Some(session) = &self.session {
+                    exchange::notification(session, &method, params.as_deref());
+                }
+            }
+            Ok(Message::Response { .. }) => {}
+        }
+    }
+
+    /// The client's input ended: answer what was already read (within a bound), then stop.
+    pub async fn finish(mut self) {
+        let requests = &mut self.requests;
+        let drained = async { while requests.join_next().await.is_some() {} };
+        if tokio::time::timeout(DRAIN, drained).await.is_err() {
+            tracing::warn!("requests still running {DRAIN:?} after input ended; abandoning them");
+        }
+        self.abandon();
+    }
+
+    /// The client is gone: cancel everything still running.
+    pub fn abandon(&mut self) {
+        if let Some(session) = &self.session {
+            session.cancel_all();
+        }
+        self.requests.abort_all();
+        if let Some(f) = self.forwarder.take() {
+            f.abort();
+        }
+    }
+
+    async fn refuse(&self, id: Option<&serde_json::value::RawValue>, message: String) {
+        let e = RpcError::new(jsonrpc::INVALID_REQUEST, message);
+        let _ = self.out.send(jsonrpc::encode_error(id, &e.to_json())).await;
+    }
+}
+
+impl Drop for Conversation {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+async fn forward_list_changes(
+    mut changes: broadcast::Receiver<CatalogChange>,
+    virtual_server: String,
+    out: mpsc::Sender<Vec<u8>>,
+) {
+    loop {
+        match changes.recv().await {
+            Ok(change) if change.virtual_server == virtual_server => {
+                if out.send(jsonrpc::encode_notification(change.kind.list_changed(), None)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::admin;
 use crate::model::DEFAULT_SERVER;
-use crate::transport::{Body, ServeContext, full, jsonrpc_http, sse, streamable_http};
+use crate::transport::{Body, ServeContext, full, jsonrpc_http, sse, streamable_http, websocket};
 
 /// Longest wait for open connections to finish after a shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -66,6 +66,7 @@ async fn route(ctx: Arc<ServeContext>, request: Request<Incoming>) -> Response<B
         "/rpc" => jsonrpc_http::handle(ctx, DEFAULT_SERVER, request).await,
         "/sse" => sse::open(ctx, DEFAULT_SERVER, "/messages", request),
         "/messages" => sse::post(ctx, DEFAULT_SERVER, request).await,
+        "/ws" => websocket::upgrade(ctx, DEFAULT_SERVER, request),
         "/healthz" => admin::healthz(),
         "/readyz" => admin::readyz(&ctx.live),
         _ => match path.strip_prefix("/servers/").and_then(|rest| rest.rsplit_once('/')) {
@@ -76,9 +77,10 @@ async fn route(ctx: Arc<ServeContext>, request: Request<Incoming>) -> Response<B
                 sse::open(ctx, name, &messages, request)
             }
             Some((name, "messages")) if valid_name(name) => sse::post(ctx, name, request).await,
+            Some((name, "ws")) if valid_name(name) => websocket::upgrade(ctx, name, request),
             _ => {
                 let mut r = Response::new(full(format!(
-                    "no route for {path}; MCP is served at /mcp and /servers/<name>/mcp, plain JSON-RPC at /rpc and /servers/<name>/rpc, legacy SSE at /sse and /servers/<name>/sse\n"
+                    "no route for {path}; MCP is served at /mcp and /servers/<name>/mcp, plain JSON-RPC at /rpc and /servers/<name>/rpc, legacy SSE at /sse and /servers/<name>/sse, WebSocket at /ws and /servers/<name>/ws\n"
                 )));
                 *r.status_mut() = StatusCode::NOT_FOUND;
                 r

@@ -15,4 +15,5 @@ mod integration {
     mod sdk;
     mod sse_serving;
     mod stdio_serving;
+    mod websocket_serving;
 }

@@ -7,6 +7,7 @@ pub mod jsonrpc_http;
 pub mod sse;
 pub mod stdio;
 pub mod streamable_http;
+pub mod websocket;
 
 use std::convert::Infallible;
 use std::sync::Arc;

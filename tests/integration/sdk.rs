@@ -33,6 +33,14 @@ fn sdk_tools() -> Option<PathBuf> {
     None
 }
 
+/// Node 22 has a global WebSocket; Node 20 needs a flag for it.
+fn node_has_websocket() -> bool {
+    Command::new("node")
+        .args(["-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn which(program: &str) -> bool {
     Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
 }
@@ -64,8 +72,11 @@ async fn official_everything_server_is_federated_over_stdio() {
 async fn sdk_client(tools: PathBuf, target: String) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/sdk_client.cjs");
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
+        let mut node = Command::new("node");
+        if !node_has_websocket() {
+            node.arg("--experimental-websocket");
+        }
+        node.arg(script)
             .args([target.as_str(), "fixture_echo", r#"{"text":"from the SDK"}"#])
             .env("NODE_PATH", tools.join("node_modules"))
             .output()
@@ -82,6 +93,16 @@ async fn typescript_sdk_client_over_legacy_sse() {
     let Some(tools) = sdk_tools() else { return };
     let gw = TestGateway::start(&format!("upstreams:\n  fixture: {}\n", stdio_fixture("fixture"))).await;
     let seen = sdk_client(tools, format!("sse:{}", gw.url("/sse"))).await;
+    assert_eq!(seen["server"]["name"], "mcpgw");
+    assert!(seen["tools"].as_array().unwrap().contains(&json!("fixture_add")));
+    assert_eq!(seen["result"]["content"][0]["text"], "from the SDK");
+}
+
+#[tokio::test]
+async fn typescript_sdk_client_over_websocket() {
+    let Some(tools) = sdk_tools() else { return };
+    let gw = TestGateway::start(&format!("upstreams:\n  fixture: {}\n", stdio_fixture("fixture"))).await;
+    let seen = sdk_client(tools, gw.url("/ws").replace("http://", "ws://")).await;
     assert_eq!(seen["server"]["name"], "mcpgw");
     assert!(seen["tools"].as_array().unwrap().contains(&json!("fixture_add")));
     assert_eq!(seen["result"]["content"][0]["text"], "from the SDK");

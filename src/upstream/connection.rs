@@ -59,7 +59,7 @@ impl Connection {
 
     pub async fn notify(&self, method: &str, params: Option<&RawValue>) {
         match self {
-            Connection::Stdio(c) => c.notify(method, params).await,
+            Connection::Stdio(c) => c.peer.notify(method, params).await,
             Connection::StreamableHttp(c) => c.notify(method, params).await,
         }
     }
@@ -67,7 +67,7 @@ impl Connection {
     /// Resolves when the connection has died.
     pub async fn closed(&self) {
         match self {
-            Connection::Stdio(c) => c.closed().await,
+            Connection::Stdio(c) => c.peer.closed().await,
             Connection::StreamableHttp(c) => c.closed().await,
         }
     }

@@ -2,6 +2,7 @@
 //! alive (restarting with backoff), holds the upstream's current items, and forwards requests.
 
 mod connection;
+mod peer;
 mod relay;
 mod session;
 mod stdio;

@@ -1,35 +1,26 @@
 //! stdio upstreams: a child process speaking newline-delimited JSON-RPC on stdin/stdout.
 //! Its stderr is logged under the upstream's name; it dies with its connection.
 
-use std::collections::HashMap;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 
 use super::UpstreamError;
-use super::connection::route_incoming;
+use super::peer::Peer;
 use super::relay::Inbox;
 use crate::model::StdioCommand;
 use crate::protocol::RawJson;
-use crate::protocol::jsonrpc::{self, encode_notification, encode_request};
 
 /// How long a child gets to exit after its stdin closes before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<RawJson, RawJson>>>>>;
-
 pub struct StdioConnection {
-    name: String,
-    writer: mpsc::Sender<Vec<u8>>,
-    pending: Pending,
-    next_id: AtomicU64,
-    closed: watch::Receiver<bool>,
+    pub(super) peer: Arc<Peer>,
     /// Set (or dropped with the connection) to end the child: stdin closes, then a kill after `EXIT_GRACE`.
     closing: watch::Sender<bool>,
     exited: watch::Receiver<bool>,
@@ -50,16 +41,13 @@ impl StdioConnection {
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let pid = child.id();
-        tracing::debug!(upstream = %name, pid, command = %cmd.command, "started child process");
+        tracing::debug!(upstream = %name, pid = child.id(), command = %cmd.command, "started child process");
 
-        let pending: Pending = Arc::default();
-        let (writer, mut outbox) = mpsc::channel::<Vec<u8>>(256);
-        let (closed_tx, closed) = watch::channel(false);
+        let (peer, mut outbox) = Peer::new(name, inbox);
         let (exited_tx, exited) = watch::channel(false);
         let (closing, _) = watch::channel(false);
 
-        // Writer: one task owns stdin; when every sender is gone, stdin closes and the child sees EOF.
+        // Writer: one task owns stdin; when closing, stdin closes and the child sees EOF.
         let mut writer_closing = closing.subscribe();
         tokio::spawn(async move {
             let mut stdin = stdin;
@@ -75,42 +63,15 @@ impl StdioConnection {
             }
         });
 
-        // Reader: responses complete pending requests; requests from the child are answered.
-        let reader_pending = pending.clone();
-        let reply_writer = writer.downgrade();
-        let upstream = name.to_string();
+        let reader = peer.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if line.trim().is_empty() {
-                    continue;
+                if !line.trim().is_empty() {
+                    reader.receive(line.as_bytes()).await;
                 }
-                route_incoming(
-                    &upstream,
-                    line.as_bytes(),
-                    &inbox,
-                    |id, outcome| {
-                        let waiter =
-                            id.get().parse::<u64>().ok().and_then(|n| reader_pending.lock().unwrap().remove(&n));
-                        match waiter {
-                            Some(w) => {
-                                let _ = w.send(outcome);
-                            }
-                            None => {
-                                tracing::warn!(upstream = %upstream, id = id.get(), "response to an unknown request id")
-                            }
-                        }
-                    },
-                    async |bytes| {
-                        if let Some(w) = reply_writer.upgrade() {
-                            let _ = w.send(bytes).await;
-                        }
-                    },
-                )
-                .await;
             }
-            reader_pending.lock().unwrap().clear();
-            let _ = closed_tx.send(true);
+            reader.mark_closed();
         });
 
         let upstream = name.to_string();
@@ -122,16 +83,7 @@ impl StdioConnection {
         });
 
         tokio::spawn(reap(name.to_string(), child, closing.subscribe(), exited_tx));
-
-        Ok(StdioConnection {
-            name: name.to_string(),
-            writer,
-            pending,
-            next_id: AtomicU64::new(1),
-            closed,
-            closing,
-            exited,
-        })
+        Ok(StdioConnection { peer, closing, exited })
     }
 
     pub(super) async fn request(
@@ -140,62 +92,13 @@ impl StdioConnection {
         params: Option<&RawValue>,
         timeout: Duration,
     ) -> Result<RawJson, UpstreamError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap().insert(id, tx);
-        let mut guard = CancelOnDrop { connection: self, id, reason: "the client went away", armed: true };
-        if self.writer.send(encode_request(id, method, params)).await.is_err() {
-            guard.armed = false;
-            self.pending.lock().unwrap().remove(&id);
-            return Err(UpstreamError::Unavailable(self.name.clone()));
-        }
-        let outcome = tokio::time::timeout(timeout, rx).await;
-        guard.armed = outcome.is_err();
-        guard.reason = "timeout";
-        match outcome {
-            Ok(Ok(Ok(result))) => Ok(result),
-            Ok(Ok(Err(error))) => Err(UpstreamError::Rpc(error)),
-            Ok(Err(_)) => {
-                Err(UpstreamError::Transport(self.name.clone(), "the process exited during the request".into()))
-            }
-            Err(_) => Err(UpstreamError::Timeout(self.name.clone(), timeout)),
-        }
-    }
-
-    pub(super) async fn notify(&self, method: &str, params: Option<&RawValue>) {
-        let _ = self.writer.send(encode_notification(method, params)).await;
-    }
-
-    pub(super) async fn closed(&self) {
-        let mut closed = self.closed.clone();
-        let _ = closed.wait_for(|c| *c).await;
+        self.peer.request(method, params, timeout).await
     }
 
     pub(super) async fn shutdown(&self) {
         self.closing.send_replace(true);
         let mut exited = self.exited.clone();
         let _ = exited.wait_for(|e| *e).await;
-    }
-}
-
-/// Sends `notifications/cancelled` for a request abandoned before its answer came (timeout, or
-/// the caller's future dropped because the client cancelled or disconnected).
-struct CancelOnDrop<'a> {
-    connection: &'a StdioConnection,
-    id: u64,
-    reason: &'static str,
-    armed: bool,
-}
-
-impl Drop for CancelOnDrop<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        self.connection.pending.lock().unwrap().remove(&self.id);
-        let cancel = jsonrpc::raw(&serde_json::json!({ "requestId": self.id, "reason": self.reason }));
-        // Best effort: if stdin's queue is full the child is not reading anyway.
-        let _ = self.connection.writer.try_send(encode_notification("notifications/cancelled", Some(&cancel)));
     }
 }
 
@@ -216,9 +119,7 @@ async fn reap(name: String, mut child: Child, mut closing: watch::Receiver<bool>
     };
     match status {
         Ok(s) => tracing::info!(upstream = %name, status = %s, "child process exited"),
-        Err(e) => {
-            tracing::warn!(upstream = %name, error = %e, "waiting for the child process failed")
-        }
+        Err(e) => tracing::warn!(upstream = %name, error = %e, "waiting for the child process failed"),
     }
     let _ = exited.send(true);
 }

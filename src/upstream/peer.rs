@@ -1,0 +1,139 @@
+//! A message peer: request/response correlation, notifications, replies to the upstream's own
+//! requests, and cancellation, for every transport that moves whole messages both ways
+//! (stdio lines, WebSocket frames, legacy SSE events).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::UpstreamError;
+use super::connection::route_incoming;
+use super::relay::Inbox;
+use crate::protocol::RawJson;
+use crate::protocol::jsonrpc::{self, encode_notification, encode_request};
+
+/// Messages queued for the upstream before senders wait.
+const QUEUE: usize = 256;
+
+type Waiter = oneshot::Sender<Result<RawJson, RawJson>>;
+
+pub(super) struct Peer {
+    name: String,
+    outgoing: mpsc::Sender<Vec<u8>>,
+    pending: Mutex<HashMap<u64, Waiter>>,
+    next_id: AtomicU64,
+    closed: watch::Sender<bool>,
+    inbox: Inbox,
+}
+
+impl Peer {
+    /// A peer and the queue of encoded messages its transport must deliver to the upstream.
+    pub(super) fn new(name: &str, inbox: Inbox) -> (Arc<Peer>, mpsc::Receiver<Vec<u8>>) {
+        let (outgoing, queue) = mpsc::channel(QUEUE);
+        let (closed, _) = watch::channel(false);
+        let peer = Peer {
+            name: name.to_string(),
+            outgoing,
+            pending: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            closed,
+            inbox,
+        };
+        (Arc::new(peer), queue)
+    }
+
+    pub(super) async fn request(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        timeout: Duration,
+    ) -> Result<RawJson, UpstreamError> {
+        if *self.closed.borrow() {
+            return Err(UpstreamError::Unavailable(self.name.clone()));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap().insert(id, tx);
+        // `initialize` is never cancelled (the specification forbids it).
+        let armed = method != "initialize";
+        let mut guard = CancelOnDrop { peer: self, id, reason: "the client went away", armed };
+        if self.outgoing.send(encode_request(id, method, params)).await.is_err() {
+            guard.armed = false;
+            self.pending.lock().unwrap().remove(&id);
+            return Err(UpstreamError::Unavailable(self.name.clone()));
+        }
+        let outcome = tokio::time::timeout(timeout, rx).await;
+        guard.armed &= outcome.is_err();
+        guard.reason = "timeout";
+        match outcome {
+            Ok(Ok(Ok(result))) => Ok(result),
+            Ok(Ok(Err(error))) => Err(UpstreamError::Rpc(error)),
+            Ok(Err(_)) => {
+                Err(UpstreamError::Transport(self.name.clone(), "the connection closed during the request".into()))
+            }
+            Err(_) => Err(UpstreamError::Timeout(self.name.clone(), timeout)),
+        }
+    }
+
+    pub(super) async fn notify(&self, method: &str, params: Option<&RawValue>) {
+        let _ = self.outgoing.send(encode_notification(method, params)).await;
+    }
+
+    /// One message read from the upstream.
+    pub(super) async fn receive(&self, bytes: &[u8]) {
+        route_incoming(
+            &self.name,
+            bytes,
+            &self.inbox,
+            |id, outcome| {
+                let waiter = id.get().parse::<u64>().ok().and_then(|n| self.pending.lock().unwrap().remove(&n));
+                match waiter {
+                    Some(w) => {
+                        let _ = w.send(outcome);
+                    }
+                    None => tracing::warn!(upstream = %self.name, id = id.get(), "response to an unknown request id"),
+                }
+            },
+            async |reply| {
+                let _ = self.outgoing.send(reply).await;
+            },
+        )
+        .await;
+    }
+
+    /// The transport lost the upstream: pending requests fail and the supervisor reconnects.
+    pub(super) fn mark_closed(&self) {
+        self.pending.lock().unwrap().clear();
+        self.closed.send_replace(true);
+    }
+
+    pub(super) async fn closed(&self) {
+        let mut closed = self.closed.subscribe();
+        let _ = closed.wait_for(|c| *c).await;
+    }
+}
+
+/// Sends `notifications/cancelled` for a request abandoned before its answer came (timeout, or
+/// the caller's future dropped because the client cancelled or disconnected).
+struct CancelOnDrop<'a> {
+    peer: &'a Peer,
+    id: u64,
+    reason: &'static str,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.peer.pending.lock().unwrap().remove(&self.id);
+        let cancel = jsonrpc::raw(&serde_json::json!({ "requestId": self.id, "reason": self.reason }));
+        // Best effort: if the queue is full the upstream is not reading anyway.
+        let _ = self.peer.outgoing.try_send(encode_notification("notifications/cancelled", Some(&cancel)));
+    }
+}

@@ -15,5 +15,6 @@ mod integration {
     mod sdk;
     mod sse_serving;
     mod stdio_serving;
+    mod upstream_transports;
     mod websocket_serving;
 }

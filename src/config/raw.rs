@@ -30,7 +30,7 @@ pub struct RawNaming {
     pub separator: Option<String>,
 }
 
-/// One upstream. Give exactly one of `stdio` or `url`.
+/// One upstream. Give exactly one of `stdio`, `url`, `sse` or `websocket`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
@@ -38,7 +38,11 @@ pub struct RawUpstream {
     pub stdio: Option<RawStdio>,
     /// A remote MCP server over streamable HTTP.
     pub url: Option<String>,
-    /// Extra HTTP headers sent to a `url` upstream. Values may use `${VAR}`.
+    /// A remote MCP server over the legacy HTTP+SSE transport: the URL of its event stream.
+    pub sse: Option<String>,
+    /// A remote MCP server over WebSocket (`ws://` or `wss://`).
+    pub websocket: Option<String>,
+    /// Extra HTTP headers sent to a `url`, `sse` or `websocket` upstream. Values may use `${VAR}`.
     pub headers: Option<IndexMap<String, String>>,
     /// Prefix of this upstream's public item names; `""` exposes names unprefixed. Default: the upstream's name.
     pub prefix: Option<String>,

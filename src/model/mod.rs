@@ -54,7 +54,19 @@ pub struct Upstream {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transport {
     Stdio(StdioCommand),
-    StreamableHttp { url: url::Url, headers: Vec<(String, Secret)> },
+    StreamableHttp {
+        url: url::Url,
+        headers: Vec<(String, Secret)>,
+    },
+    /// The legacy HTTP+SSE transport; `url` is the event stream.
+    Sse {
+        url: url::Url,
+        headers: Vec<(String, Secret)>,
+    },
+    WebSocket {
+        url: url::Url,
+        headers: Vec<(String, Secret)>,
+    },
 }
 
 impl Transport {
@@ -62,6 +74,8 @@ impl Transport {
         match self {
             Transport::Stdio(_) => "stdio",
             Transport::StreamableHttp { .. } => "streamable_http",
+            Transport::Sse { .. } => "sse",
+            Transport::WebSocket { .. } => "websocket",
         }
     }
 }

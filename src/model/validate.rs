@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::env::{Env, ExpandError, expand};
-use crate::config::raw::{RawFilter, RawServing, RawUpstream};
+use crate::config::raw::{RawFilter, RawServing, RawStdio, RawUpstream};
 use crate::config::{Diagnostic, Loaded, Positions};
 
 use super::{
@@ -173,52 +173,46 @@ impl Validator<'_> {
     fn upstream(&mut self, name: &str, up: &RawUpstream, base_dir: &Path) -> Option<Upstream> {
         let path = format!("upstreams.{name}");
         self.check_name(&path, name, "upstream");
-        let transport = match (&up.stdio, &up.url) {
-            (Some(stdio), None) => {
+        let kinds: Vec<&str> = [
+            ("stdio", up.stdio.is_some()),
+            ("url", up.url.is_some()),
+            ("sse", up.sse.is_some()),
+            ("websocket", up.websocket.is_some()),
+        ]
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(k, _)| *k)
+        .collect();
+        let transport = match kinds.as_slice() {
+            ["stdio"] => {
+                let stdio = up.stdio.as_ref().expect("stdio is given");
                 if up.headers.is_some() {
                     self.error(
                         &format!("{path}.headers"),
-                        "`headers` applies to `url` upstreams only",
+                        "`headers` applies to url, sse and websocket upstreams only",
                         "remove it, or pass values through `stdio.env`",
                     );
                 }
-                let p = format!("{path}.stdio");
-                let command = self.expand(&format!("{p}.command"), &stdio.command);
-                if stdio.command.trim().is_empty() {
-                    self.error(
-                        &format!("{p}.command"),
-                        "the command is empty",
-                        "name the program to run, e.g. `uvx` or `node`",
-                    );
-                }
-                let args: Vec<Option<String>> =
-                    stdio.args.iter().enumerate().map(|(i, a)| self.expand(&format!("{p}.args[{i}]"), a)).collect();
-                let env: Vec<Option<(String, Secret)>> = stdio
-                    .env
-                    .iter()
-                    .flatten()
-                    .map(|(k, val)| self.secret(&format!("{p}.env.{k}"), val).map(|s| (k.clone(), s)))
-                    .collect();
-                let cwd = match &stdio.cwd {
-                    Some(c) => self.expand(&format!("{p}.cwd"), c).map(|c| base_dir.join(c)),
-                    None => Some(base_dir.to_path_buf()),
-                };
-                Some(Transport::Stdio(StdioCommand {
-                    command: command?,
-                    args: args.into_iter().collect::<Option<_>>()?,
-                    env: env.into_iter().collect::<Option<_>>()?,
-                    cwd: cwd?,
-                }))
+                self.stdio(&format!("{path}.stdio"), stdio, base_dir)
             }
-            (None, Some(url)) => {
-                let p = format!("{path}.url");
-                let parsed = self.expand(&p, url).and_then(|u| match url::Url::parse(&u) {
-                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Some(parsed),
+            [kind] => {
+                let (text, schemes, example) = match *kind {
+                    "url" => (up.url.as_ref(), ["http", "https"], "https://example.com/mcp"),
+                    "sse" => (up.sse.as_ref(), ["http", "https"], "https://example.com/sse"),
+                    _ => (up.websocket.as_ref(), ["ws", "wss"], "wss://example.com/ws"),
+                };
+                let text = text.expect("the kind is given");
+                let p = format!("{path}.{kind}");
+                let parsed = self.expand(&p, text).and_then(|u| match url::Url::parse(&u) {
+                    Ok(parsed) if schemes.contains(&parsed.scheme()) && parsed.has_host() => Some(parsed),
                     _ => {
                         self.error(
                             &p,
-                            format!("\"{url}\" is not an http(s) URL"),
-                            "write the MCP endpoint, e.g. https://example.com/mcp",
+                            format!(
+                                "\"{text}\" is not {} URL",
+                                if schemes[0] == "ws" { "a ws(s)" } else { "an http(s)" }
+                            ),
+                            &format!("write the endpoint, e.g. {example}"),
                         );
                         None
                     }
@@ -229,14 +223,23 @@ impl Validator<'_> {
                     .flatten()
                     .map(|(k, val)| self.secret(&format!("{path}.headers.{k}"), val).map(|s| (k.clone(), s)))
                     .collect();
-                Some(Transport::StreamableHttp { url: parsed?, headers: headers.into_iter().collect::<Option<_>>()? })
+                let (url, headers) = (parsed?, headers.into_iter().collect::<Option<_>>()?);
+                Some(match *kind {
+                    "url" => Transport::StreamableHttp { url, headers },
+                    "sse" => Transport::Sse { url, headers },
+                    _ => Transport::WebSocket { url, headers },
+                })
             }
-            (Some(_), Some(_)) => {
-                self.error(&path, "both `stdio` and `url` are given", "give exactly one of stdio, url");
+            [] => {
+                self.error(&path, "no kind of upstream is given", "give exactly one of stdio, url, sse, websocket");
                 None
             }
-            (None, None) => {
-                self.error(&path, "no kind of upstream is given", "give exactly one of stdio, url");
+            several => {
+                self.error(
+                    &path,
+                    format!("several kinds of upstream are given: {}", several.join(", ")),
+                    "give exactly one of stdio, url, sse, websocket",
+                );
                 None
             }
         };
@@ -267,6 +270,35 @@ impl Validator<'_> {
             },
         };
         Some(Upstream { name: name.to_string(), prefix, transport: transport?, tools, resources, prompts, timeout })
+    }
+
+    fn stdio(&mut self, p: &str, stdio: &RawStdio, base_dir: &Path) -> Option<Transport> {
+        let command = self.expand(&format!("{p}.command"), &stdio.command);
+        if stdio.command.trim().is_empty() {
+            self.error(
+                &format!("{p}.command"),
+                "the command is empty",
+                "name the program to run, e.g. `uvx` or `node`",
+            );
+        }
+        let args: Vec<Option<String>> =
+            stdio.args.iter().enumerate().map(|(i, a)| self.expand(&format!("{p}.args[{i}]"), a)).collect();
+        let env: Vec<Option<(String, Secret)>> = stdio
+            .env
+            .iter()
+            .flatten()
+            .map(|(k, val)| self.secret(&format!("{p}.env.{k}"), val).map(|s| (k.clone(), s)))
+            .collect();
+        let cwd = match &stdio.cwd {
+            Some(c) => self.expand(&format!("{p}.cwd"), c).map(|c| base_dir.join(c)),
+            None => Some(base_dir.to_path_buf()),
+        };
+        Some(Transport::Stdio(StdioCommand {
+            command: command?,
+            args: args.into_iter().collect::<Option<_>>()?,
+            env: env.into_iter().collect::<Option<_>>()?,
+            cwd: cwd?,
+        }))
     }
 
     fn filter(&mut self, path: &str, raw: Option<&RawFilter>, renamable: bool) -> ItemFilter {

@@ -99,15 +99,17 @@ where
         ping.tick().await;
         loop {
             let frame = tokio::select! {
+                // A close decided by the reader goes out before anything else, even when the queue has ended.
+                biased;
+                close = close_rx.recv() => {
+                    let _ = sink.send(Message::Close(close)).await;
+                    break;
+                }
                 m = outbox.recv() => match m {
                     Some(m) => Message::Text(String::from_utf8_lossy(&m).into_owned().into()),
                     None => break,
                 },
                 _ = ping.tick() => Message::Ping(Default::default()),
-                close = close_rx.recv() => {
-                    let _ = sink.send(Message::Close(close)).await;
-                    break;
-                }
                 _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => {
                     let going_away = CloseFrame { code: CloseCode::Away, reason: "mcpgw is shutting down".into() };
                     let _ = sink.send(Message::Close(Some(going_away))).await;
@@ -136,6 +138,16 @@ where
         };
         if let Some(frame) = close {
             let _ = close_tx.send(frame).await;
+            // Complete the closing handshake: read until the client's Close (or a short deadline),
+            // so the socket is not reset under the client while it still has our Close to read.
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Some(Ok(frame)) = frames.next().await {
+                    if matches!(frame, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
         }
         break;
     }

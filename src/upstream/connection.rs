@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use super::relay::Inbox;
 use super::session::{self, Established};
-use super::{UpstreamError, stdio, streamable_http};
+use super::{UpstreamError, sse, stdio, streamable_http, websocket};
 use crate::model::{self, Transport};
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, Message, RpcError};
@@ -20,6 +20,8 @@ pub enum Event {
 pub enum Connection {
     Stdio(stdio::StdioConnection),
     StreamableHttp(streamable_http::HttpConnection),
+    Sse(sse::SseConnection),
+    WebSocket(websocket::WebSocketConnection),
 }
 
 impl Connection {
@@ -29,6 +31,12 @@ impl Connection {
             Transport::Stdio(cmd) => Connection::Stdio(stdio::StdioConnection::spawn(&spec.name, cmd, inbox)?),
             Transport::StreamableHttp { url, headers } => {
                 Connection::StreamableHttp(streamable_http::HttpConnection::new(&spec.name, url, headers, inbox)?)
+            }
+            Transport::Sse { url, headers } => {
+                Connection::Sse(sse::SseConnection::connect(&spec.name, url, headers, inbox).await?)
+            }
+            Transport::WebSocket { url, headers } => {
+                Connection::WebSocket(websocket::WebSocketConnection::connect(&spec.name, url, headers, inbox).await?)
             }
         };
         let established = match session::initialize(&conn, spec).await {
@@ -54,6 +62,8 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.request(method, params, timeout).await,
             Connection::StreamableHttp(c) => c.request(method, params, timeout).await,
+            Connection::Sse(c) => c.peer.request(method, params, timeout).await,
+            Connection::WebSocket(c) => c.peer.request(method, params, timeout).await,
         }
     }
 
@@ -61,6 +71,8 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.peer.notify(method, params).await,
             Connection::StreamableHttp(c) => c.notify(method, params).await,
+            Connection::Sse(c) => c.peer.notify(method, params).await,
+            Connection::WebSocket(c) => c.peer.notify(method, params).await,
         }
     }
 
@@ -69,6 +81,8 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.peer.closed().await,
             Connection::StreamableHttp(c) => c.closed().await,
+            Connection::Sse(c) => c.peer.closed().await,
+            Connection::WebSocket(c) => c.peer.closed().await,
         }
     }
 
@@ -78,6 +92,8 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.shutdown().await,
             Connection::StreamableHttp(c) => c.shutdown().await,
+            Connection::Sse(c) => c.shutdown().await,
+            Connection::WebSocket(c) => c.shutdown().await,
         }
     }
 }

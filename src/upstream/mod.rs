@@ -5,8 +5,10 @@ mod connection;
 mod peer;
 mod relay;
 mod session;
+mod sse;
 mod stdio;
 mod streamable_http;
+mod websocket;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

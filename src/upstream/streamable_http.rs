@@ -46,15 +46,7 @@ impl HttpConnection {
         headers: &[(String, Secret)],
         inbox: Inbox,
     ) -> Result<Self, UpstreamError> {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            let key = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| UpstreamError::Transport(name.into(), format!("invalid header name {k:?}")))?;
-            let mut value = HeaderValue::from_str(v.expose())
-                .map_err(|_| UpstreamError::Transport(name.into(), format!("invalid value for header {k:?}: {v}")))?;
-            value.set_sensitive(true);
-            map.insert(key, value);
-        }
+        let mut map = header_map(name, headers)?;
         map.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
         // Configured headers (secrets marked sensitive) ride on every request without a per-request copy.
         let client = reqwest::Client::builder()
@@ -328,9 +320,23 @@ async fn listen(inner: std::sync::Weak<Inner>) {
     }
 }
 
+/// The configured headers of an upstream, secrets marked sensitive (hidden from `Debug`).
+pub(super) fn header_map(name: &str, headers: &[(String, Secret)]) -> Result<HeaderMap, UpstreamError> {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        let key = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| UpstreamError::Transport(name.into(), format!("invalid header name {k:?}")))?;
+        let mut value = HeaderValue::from_str(v.expose())
+            .map_err(|_| UpstreamError::Transport(name.into(), format!("invalid value for header {k:?}: {v}")))?;
+        value.set_sensitive(true);
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
 /// The innermost cause of an error ("Connection refused (os error 111)"), which says more than
 /// reqwest's outer "error sending request".
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(next) = cause.source() {
         cause = next;

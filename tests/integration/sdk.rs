@@ -11,7 +11,7 @@ use super::util::{Client, TestGateway, stdio_fixture};
 
 /// The directory holding `node_modules` with the SDK packages, or `None` (after saying so) when
 /// they are not installed. Under CI a missing install is a failure, never a skip.
-fn sdk_tools() -> Option<PathBuf> {
+pub(super) fn sdk_tools() -> Option<PathBuf> {
     let dir = std::env::var_os("MCPGW_TEST_TOOLS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcpgw-test"));

@@ -102,11 +102,20 @@ impl TestGateway {
     }
 
     pub async fn start_named(file: &str, text: &str) -> TestGateway {
+        Self::launch(file, text, "127.0.0.1:0").await
+    }
+
+    /// Starts on a given address (to stand in for a gateway that restarted).
+    pub async fn start_at(text: &str, listen: &str) -> TestGateway {
+        Self::launch("gateway.yaml", text, listen).await
+    }
+
+    async fn launch(file: &str, text: &str, listen: &str) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join(file);
         std::fs::write(&config, text).unwrap();
         let mut child = Command::new(gateway_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "-c"])
+            .args(["serve", "--listen", listen, "--log-format", "json", "-c"])
             .arg(&config)
             .env("MCPGW_LOG", "info")
             .stdout(Stdio::null())

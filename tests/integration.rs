@@ -6,6 +6,7 @@ mod integration {
     pub mod util;
 
     mod bad_input;
+    mod bridge;
     mod check;
     mod federation;
     mod jsonrpc_http;

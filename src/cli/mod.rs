@@ -1,5 +1,6 @@
 //! The commands (`serve`, `check`, `schema`) and every line they print.
 
+mod bridge;
 mod check;
 mod serve;
 
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::reload::Source;
 use crate::telemetry::LogFormat;
 
 pub use check::OutputFormat;
@@ -51,6 +53,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+    /// A gateway without a config file, in front of one upstream exposed unprefixed.
+    ///
+    /// Serves a stdio server over every HTTP transport, or puts a local stdio endpoint in front of a
+    /// remote server, with the same serving code as `serve`:
+    ///   mcpgw bridge --stdio "uvx mcp-server-time" --listen 127.0.0.1:8000
+    ///   mcpgw bridge --url https://gw.example.com/servers/ops/mcp --header "Authorization: Bearer $T" --to stdio
+    #[command(verbatim_doc_comment)]
+    Bridge(bridge::BridgeArgs),
     /// Check a config file exactly as `serve` would load it, without binding or connecting anything.
     /// Exits 0 when valid, 1 when invalid, 2 on usage errors.
     Check {
@@ -71,9 +81,10 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, listen, log_format, threads } => {
-            serve::run(&config, listen.as_deref(), log_format, threads)
+            serve::run(Source::File(config), listen.as_deref(), log_format, threads)
         }
-        Command::Stdio { config, server, log_format } => serve::run_stdio(&config, &server, log_format),
+        Command::Stdio { config, server, log_format } => serve::run_stdio(Source::File(config), &server, log_format),
+        Command::Bridge(args) => bridge::run(args),
         Command::Check { config, format, deny_warnings } => check::run(&config, format, deny_warnings),
         Command::Schema => {
             println!("{}", schema_json());

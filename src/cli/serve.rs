@@ -1,7 +1,6 @@
 //! `mcpgw serve`: load, bind, serve, reload on change, and stop cleanly on SIGTERM or Ctrl-C
 //! (every stdio child is gone before the process exits).
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::config::diagnostic::render_text;
 use crate::config::env::ProcessEnv;
-use crate::reload::{self, Reloader};
+use crate::reload::{self, Reloader, Source};
 use crate::server;
 use crate::session::Sessions;
 use crate::telemetry::{self, LogFormat};
@@ -20,20 +19,20 @@ use crate::transport::ServeContext;
 /// Longest wait at shutdown for upstreams' in-flight calls to end.
 const UPSTREAM_STOP: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub(super) fn run(path: &Path, listen: Option<&str>, log_format: LogFormat, threads: Option<usize>) -> ExitCode {
+pub(super) fn run(source: Source, listen: Option<&str>, log_format: LogFormat, threads: Option<usize>) -> ExitCode {
     telemetry::init(log_format);
     match runtime(threads) {
-        Ok(r) => r.block_on(serve(path, listen)),
+        Ok(r) => r.block_on(serve(source, listen)),
         Err(code) => code,
     }
 }
 
 /// `mcpgw stdio`: the same load and reload, one client on stdin/stdout, no listener.
-pub(super) fn run_stdio(path: &Path, server: &str, log_format: LogFormat) -> ExitCode {
+pub(super) fn run_stdio(source: Source, server: &str, log_format: LogFormat) -> ExitCode {
     telemetry::init(log_format);
     match runtime(Some(1)) {
         Ok(r) => {
-            let code = r.block_on(serve_stdio(path, server));
+            let code = r.block_on(serve_stdio(source, server));
             // A read from stdin may still be blocking a thread; do not wait for it.
             r.shutdown_timeout(std::time::Duration::from_millis(200));
             code
@@ -53,11 +52,12 @@ fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> 
     })
 }
 
-async fn serve_stdio(path: &Path, server: &str) -> ExitCode {
-    let (reloader, warnings) = match Reloader::start(path, Arc::new(ProcessEnv)) {
+async fn serve_stdio(source: Source, server: &str) -> ExitCode {
+    let path = source.label().to_path_buf();
+    let (reloader, warnings) = match Reloader::start(source, Arc::new(ProcessEnv)) {
         Ok(r) => r,
         Err(diagnostics) => {
-            eprint!("{}", render_text(path, &diagnostics, false));
+            eprint!("{}", render_text(&path, &diagnostics, false));
             return ExitCode::from(1);
         }
     };
@@ -94,12 +94,13 @@ async fn serve_stdio(path: &Path, server: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn serve(path: &Path, listen: Option<&str>) -> ExitCode {
+async fn serve(source: Source, listen: Option<&str>) -> ExitCode {
     let started = Instant::now();
-    let (reloader, warnings) = match Reloader::start(path, Arc::new(ProcessEnv)) {
+    let path = source.label().to_path_buf();
+    let (reloader, warnings) = match Reloader::start(source, Arc::new(ProcessEnv)) {
         Ok(r) => r,
         Err(diagnostics) => {
-            eprint!("{}", render_text(path, &diagnostics, false));
+            eprint!("{}", render_text(&path, &diagnostics, false));
             return ExitCode::from(1);
         }
     };

@@ -30,9 +30,44 @@ pub struct Prepared {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Where a config comes from: a file (watched and reloaded), or text built by `mcpgw bridge`.
+#[derive(Clone, Debug)]
+pub enum Source {
+    File(PathBuf),
+    /// Config text with a name for diagnostics; relative paths resolve from the working directory.
+    Inline {
+        label: PathBuf,
+        text: String,
+    },
+}
+
+impl Source {
+    /// The name diagnostics use for this config.
+    pub fn label(&self) -> &Path {
+        match self {
+            Source::File(path) => path,
+            Source::Inline { label, .. } => label,
+        }
+    }
+
+    fn read(&self) -> Result<String, Vec<Diagnostic>> {
+        match self {
+            Source::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                vec![Diagnostic::error(config::Pos::default(), "", format!("cannot read the file: {e}")).in_file(path)]
+            }),
+            Source::Inline { text, .. } => Ok(text.clone()),
+        }
+    }
+}
+
 /// Load → validate → build. `mcpgw check`, start-up and every reload run exactly this.
 pub fn prepare(path: &Path, env: &dyn Env) -> Result<Prepared, Vec<Diagnostic>> {
-    let loaded = config::load(path)?;
+    prepare_source(&Source::File(path.to_path_buf()), env)
+}
+
+fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagnostic>> {
+    let path = source.label();
+    let loaded = config::parse(path, &source.read()?)?;
     let base_dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -53,7 +88,7 @@ pub fn prepare(path: &Path, env: &dyn Env) -> Result<Prepared, Vec<Diagnostic>> 
 /// Owns the live snapshot's lifecycle: the first load, reloads, table rebuilds when upstream
 /// items change, and stopping every upstream at exit.
 pub struct Reloader {
-    path: PathBuf,
+    source: Source,
     env: Arc<dyn Env>,
     pub live: Arc<Live>,
     generation: AtomicU64,
@@ -66,8 +101,8 @@ pub struct Reloader {
 
 impl Reloader {
     /// Loads the file and starts its upstreams. Fails (with diagnostics) when the file is invalid.
-    pub fn start(path: &Path, env: Arc<dyn Env>) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
-        let prepared = prepare(path, env.as_ref())?;
+    pub fn start(source: Source, env: Arc<dyn Env>) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let prepared = prepare_source(&source, env.as_ref())?;
         let items_changed = Arc::new(Notify::new());
         let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &items_changed);
         let model = Arc::new(prepared.model);
@@ -75,25 +110,25 @@ impl Reloader {
         let live = Arc::new(Live::new(Snapshot { model, table, upstreams }));
         live.set_reload_status(ReloadStatus { result: "ok", generation: 1, at: unix_now(), diagnostics: vec![] });
         let reloader = Arc::new(Reloader {
-            path: path.to_path_buf(),
+            last_content: std::sync::Mutex::new(content_hash(&source)),
+            source,
             env,
             live,
             generation: AtomicU64::new(1),
             swapping: Mutex::new(()),
             items_changed,
-            last_content: std::sync::Mutex::new(content_hash(path)),
         });
         tokio::spawn(rebuild_on_item_changes(Arc::downgrade(&reloader)));
         Ok((reloader, prepared.diagnostics))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn source(&self) -> &Source {
+        &self.source
     }
 
     /// Reloads when the file's content differs from what was last tried.
     pub async fn reload_if_changed(&self) {
-        let hash = content_hash(&self.path);
+        let hash = content_hash(&self.source);
         if hash.is_none() || *self.last_content.lock().unwrap() == hash {
             return;
         }
@@ -104,13 +139,13 @@ impl Reloader {
     pub async fn reload(&self, reason: &str) -> bool {
         let _one_at_a_time = self.swapping.lock().await;
         let started = Instant::now();
-        *self.last_content.lock().unwrap() = content_hash(&self.path);
-        let prepared = match prepare(&self.path, self.env.as_ref()) {
+        *self.last_content.lock().unwrap() = content_hash(&self.source);
+        let prepared = match prepare_source(&self.source, self.env.as_ref()) {
             Ok(p) => p,
             Err(diagnostics) => {
                 let rendered: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
                 tracing::error!(
-                    file = %self.path.display(), %reason, errors = diagnostics.iter().filter(|d| d.is_error()).count(),
+                    file = %self.source.label().display(), %reason, errors = diagnostics.iter().filter(|d| d.is_error()).count(),
                     diagnostics = %rendered.join("\n"),
                     "config rejected; still serving generation {}", self.generation.load(Ordering::Relaxed)
                 );
@@ -125,7 +160,7 @@ impl Reloader {
             }
         };
         for d in &prepared.diagnostics {
-            tracing::warn!(file = %self.path.display(), "{d}");
+            tracing::warn!(file = %self.source.label().display(), "{d}");
         }
         let previous = self.live.snapshot();
         let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.items_changed);
@@ -222,9 +257,9 @@ fn diff(old: &Model, new: &Model) -> (Vec<String>, Vec<String>, Vec<String>) {
     (added, removed, changed)
 }
 
-fn content_hash(path: &Path) -> Option<u64> {
+fn content_hash(source: &Source) -> Option<u64> {
     use std::hash::{DefaultHasher, Hash, Hasher};
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = source.read().ok()?;
     let mut h = DefaultHasher::new();
     bytes.hash(&mut h);
     Some(h.finish())

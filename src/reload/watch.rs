@@ -10,10 +10,11 @@ use tokio::sync::mpsc;
 use super::Reloader;
 
 /// Watches until the reloader is dropped. Without a working file watcher, SIGHUP still works.
+/// Inline configs (`mcpgw bridge`) have nothing to watch.
 pub fn watch(reloader: &Arc<Reloader>) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
-    let dir =
-        reloader.path().parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| ".".into(), |p| p.to_path_buf());
+    let super::Source::File(path) = reloader.source() else { return };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| ".".into(), |p| p.to_path_buf());
     let watcher = new_debouncer(Duration::from_millis(150), move |result: DebounceEventResult| {
         if result.is_ok() {
             let _ = tx.try_send(());

@@ -326,8 +326,12 @@ pub(super) fn header_map(name: &str, headers: &[(String, Secret)]) -> Result<Hea
     for (k, v) in headers {
         let key = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| UpstreamError::Transport(name.into(), format!("invalid header name {k:?}")))?;
-        let mut value = HeaderValue::from_str(v.expose())
-            .map_err(|_| UpstreamError::Transport(name.into(), format!("invalid value for header {k:?}: {v}")))?;
+        let mut value = HeaderValue::from_str(v.expose()).map_err(|_| {
+            UpstreamError::Transport(
+                name.into(),
+                format!("invalid value for header {k:?} (the value is not shown: it may be a secret)"),
+            )
+        })?;
         value.set_sensitive(true);
         map.insert(key, value);
     }

@@ -114,9 +114,22 @@ impl TestGateway {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join(file);
         std::fs::write(&config, text).unwrap();
+        let config_arg = config.to_str().unwrap().to_string();
+        Self::spawn(&["serve", "--listen", listen, "--log-format", "json", "-c", &config_arg], dir, config).await
+    }
+
+    /// `mcpgw bridge` with these arguments, serving HTTP on a free port.
+    pub async fn bridge(args: &[&str]) -> TestGateway {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = vec!["bridge", "--listen", "127.0.0.1:0", "--log-format", "json"];
+        all.extend_from_slice(args);
+        let config = dir.path().join("none");
+        Self::spawn(&all, dir, config).await
+    }
+
+    async fn spawn(args: &[&str], dir: tempfile::TempDir, config: PathBuf) -> TestGateway {
         let mut child = Command::new(gateway_bin())
-            .args(["serve", "--listen", listen, "--log-format", "json", "-c"])
-            .arg(&config)
+            .args(args)
             .env("MCPGW_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -11,6 +11,7 @@ mod integration {
     mod federation;
     mod jsonrpc_http;
     mod lifecycle;
+    mod matrix;
     mod notifications;
     mod reload;
     mod sdk;

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+/// Requests one session may have running at once on the stream transports (SSE, WebSocket,
+/// stdio); the next waits, which stops reading from that client until one finishes.
+pub const MAX_CONCURRENT_REQUESTS: usize = 64;
+
 pub struct Session {
     pub id: String,
     pub virtual_server: String,
@@ -21,6 +25,9 @@ pub struct Session {
     /// (against the rules) reuses an id while the first request is still running.
     in_flight: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
     next_request: AtomicU64,
+    /// Requests of this session running at once (for transports that accept requests faster than
+    /// they answer them: one slow or silent client holds only its own slots).
+    pub slots: Arc<tokio::sync::Semaphore>,
     /// Where messages to the client go when the transport keeps one stream per session (legacy SSE).
     pub stream: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<u8>>>,
 }
@@ -35,6 +42,7 @@ impl Session {
             last_seen: AtomicU64::new(now_ms),
             in_flight: Mutex::default(),
             next_request: AtomicU64::new(0),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS)),
             stream: std::sync::OnceLock::new(),
         })
     }

@@ -66,8 +66,11 @@ impl Conversation {
                         return;
                     }
                 };
+                // Waiting here stops reading from this client while it has too many requests running.
+                let Ok(slot) = session.slots.clone().acquire_owned().await else { return };
                 let (ctx, out) = (self.ctx.clone(), self.out.clone());
                 self.requests.spawn(async move {
+                    let _slot = slot;
                     let answer = exchange::answer(&ctx, &session, &id, &method, params.as_deref(), Some(&out)).await;
                     let _ = out.send(answer).await;
                 });

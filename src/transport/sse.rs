@@ -98,7 +98,10 @@ pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request
             let _ = out.send(exchange::initialize_response(&id, version, virtual_server)).await;
         }
         Ok(Message::Request { id, method, params }) => {
+            // The POST waits while the session has too many requests running.
+            let Ok(slot) = session.slots.clone().acquire_owned().await else { return status(StatusCode::GONE) };
             tokio::spawn(async move {
+                let _slot = slot;
                 let answer = exchange::answer(&ctx, &session, &id, &method, params.as_deref(), Some(&out)).await;
                 let _ = out.send(answer).await;
             });

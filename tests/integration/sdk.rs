@@ -131,3 +131,52 @@ async fn typescript_sdk_client_lists_and_calls_through_the_gateway() {
     assert!(seen["tools"].as_array().unwrap().contains(&json!("fixture_add")));
     assert_eq!(seen["result"]["content"][0]["text"], "from the SDK");
 }
+
+/// The Python interpreter of the venv holding the official Python SDK (`mcp`), or `None` (after
+/// saying so) when it is not installed. Under CI a missing install is a failure.
+fn python_sdk() -> Option<PathBuf> {
+    let dir = std::env::var_os("MCPGW_TEST_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcpgw-test"));
+    let python = dir.join("py/bin/python");
+    let installed = Command::new(&python).args(["-c", "import mcp"]).output().is_ok_and(|o| o.status.success());
+    if installed {
+        return Some(python);
+    }
+    let message = format!(
+        "Python SDK tests need the PyPI package mcp in a venv at {0}: run `bash .ci/run` once, or \
+         `python3 -m venv {0} && {0}/bin/pip install mcp==1.30.0`",
+        dir.join("py").display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+/// Runs the Python SDK client against `target`, calling `fixture_whoami`.
+async fn python_client(python: PathBuf, target: String) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/python_sdk_client.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python).arg(script).args([target.as_str(), "fixture_whoami", "{}"]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "Python SDK client failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn python_sdk_client_over_streamable_http_sse_and_stdio() {
+    let Some(python) = python_sdk() else { return };
+    let config = format!("upstreams:\n  fixture: {}\n", stdio_fixture("fixture"));
+    let gw = TestGateway::start(&config).await;
+    let stdio = json!([super::util::gateway_bin(), "stdio", "-c", gw.config]);
+    for target in [gw.url("/mcp"), format!("sse:{}", gw.url("/sse")), format!("stdio:{stdio}")] {
+        let seen = python_client(python.clone(), target.clone()).await;
+        assert_eq!(seen["server"], "mcpgw", "{target}");
+        assert!(seen["tools"].as_array().unwrap().contains(&json!("fixture_add")), "{target}");
+        assert_eq!(seen["text"], "fixture", "{target}");
+    }
+}

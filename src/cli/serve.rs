@@ -52,18 +52,25 @@ fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> 
     })
 }
 
-async fn serve_stdio(source: Source, server: &str) -> ExitCode {
+/// Loads the config and starts its upstreams; an invalid config is printed and is exit code 1.
+fn start(source: Source) -> Result<Arc<Reloader>, ExitCode> {
     let path = source.label().to_path_buf();
-    let (reloader, warnings) = match Reloader::start(source, Arc::new(ProcessEnv)) {
-        Ok(r) => r,
-        Err(diagnostics) => {
-            eprint!("{}", render_text(&path, &diagnostics, false));
-            return ExitCode::from(1);
-        }
-    };
+    let (reloader, warnings) = Reloader::start(source, Arc::new(ProcessEnv)).map_err(|diagnostics| {
+        eprint!("{}", render_text(&path, &diagnostics, false));
+        ExitCode::from(1)
+    })?;
     for w in &warnings {
         tracing::warn!("{w}");
     }
+    Ok(reloader)
+}
+
+async fn serve_stdio(source: Source, server: &str) -> ExitCode {
+    let path = source.label().to_path_buf();
+    let reloader = match start(source) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     if reloader.live.snapshot().model.virtual_server(server).is_none() {
         eprintln!("error: {}: no virtual server named \"{server}\"", path.display());
         reloader.shutdown().await;
@@ -97,16 +104,10 @@ async fn serve_stdio(source: Source, server: &str) -> ExitCode {
 async fn serve(source: Source, listen: Option<&str>) -> ExitCode {
     let started = Instant::now();
     let path = source.label().to_path_buf();
-    let (reloader, warnings) = match Reloader::start(source, Arc::new(ProcessEnv)) {
+    let reloader = match start(source) {
         Ok(r) => r,
-        Err(diagnostics) => {
-            eprint!("{}", render_text(&path, &diagnostics, false));
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
     let snapshot = reloader.live.snapshot();
     let address = match listen {
         Some(l) => l.to_string(),

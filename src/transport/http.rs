@@ -2,13 +2,15 @@
 //! small response builders.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
 use hyper::{Request, Response, StatusCode};
 use serde_json::value::RawValue;
 
-use super::{Body, empty, full};
+use super::{Body, ServeContext, empty, full};
+use crate::live::Snapshot;
 use crate::model::Serving;
 use crate::protocol::jsonrpc::{self, RpcError};
 
@@ -21,15 +23,27 @@ impl Refusal {
     }
 }
 
+/// The checks every HTTP endpoint of a virtual server makes first: Origin and Host, then that the
+/// virtual server exists. Returns the snapshot the request should use.
+pub(super) fn admit(
+    ctx: &ServeContext,
+    virtual_server: &str,
+    request: &Request<Incoming>,
+) -> Result<Arc<Snapshot>, Refusal> {
+    let snapshot = ctx.live.snapshot();
+    check_origin_and_host(request, &snapshot.model.serving, &ctx.local_addr)?;
+    if snapshot.table.catalog(virtual_server).is_none() {
+        let e = RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\""));
+        return Err(Refusal(StatusCode::NOT_FOUND, e));
+    }
+    Ok(snapshot)
+}
+
 /// Host names accepted on a loopback listener when the file lists none.
 const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];
 
 /// DNS-rebinding defence: a browser page must not reach a local gateway through a name it controls.
-pub(super) fn check_origin_and_host(
-    request: &Request<Incoming>,
-    serving: &Serving,
-    bound: &SocketAddr,
-) -> Result<(), Refusal> {
+fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving, bound: &SocketAddr) -> Result<(), Refusal> {
     if let Some(origin) = request.headers().get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let allowed = if serving.allowed_origins.is_empty() {

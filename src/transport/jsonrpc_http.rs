@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::http::json;
+use super::http::{admit, json};
 use super::{Body, ServeContext, empty, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::mcp;
@@ -17,14 +17,10 @@ use crate::session::Session;
 
 /// Serves one HTTP request to the JSON-RPC endpoint of `virtual_server`.
 pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
-    let snapshot = ctx.live.snapshot();
-    if let Err(refusal) = super::http::check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr) {
-        return refusal.into_response();
-    }
-    if snapshot.table.catalog(virtual_server).is_none() {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\""));
-        return json(StatusCode::NOT_FOUND, jsonrpc::encode_error(None, &e.to_json()));
-    }
+    let snapshot = match admit(&ctx, virtual_server, &request) {
+        Ok(s) => s,
+        Err(refusal) => return refusal.into_response(),
+    };
     if request.method() != Method::POST {
         let mut r = Response::new(empty());
         *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;

@@ -13,7 +13,7 @@ use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{broadcast, mpsc};
 
-use super::http::{check_origin_and_host, header_has, rpc_error, status};
+use super::http::{admit, header_has, rpc_error, status};
 use super::{Body, ServeContext, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::sse;
@@ -31,14 +31,10 @@ pub fn open(
     messages_path: &str,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let snapshot = ctx.live.snapshot();
-    if let Err(refusal) = check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr) {
-        return refusal.into_response();
-    }
-    if snapshot.table.catalog(virtual_server).is_none() {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\""));
-        return rpc_error(StatusCode::NOT_FOUND, None, e);
-    }
+    let snapshot = match admit(&ctx, virtual_server, &request) {
+        Ok(s) => s,
+        Err(refusal) => return refusal.into_response(),
+    };
     if request.method() != Method::GET {
         return status(StatusCode::METHOD_NOT_ALLOWED);
     }
@@ -70,10 +66,10 @@ pub fn open(
 
 /// `POST …/messages?session_id=…`: one message of an SSE session; its answer goes on the stream.
 pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
-    let snapshot = ctx.live.snapshot();
-    if let Err(refusal) = check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr) {
-        return refusal.into_response();
-    }
+    let snapshot = match admit(&ctx, virtual_server, &request) {
+        Ok(s) => s,
+        Err(refusal) => return refusal.into_response(),
+    };
     if request.method() != Method::POST {
         return status(StatusCode::METHOD_NOT_ALLOWED);
     }

@@ -13,7 +13,7 @@ use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{broadcast, mpsc};
 
-use super::http::{Refusal, check_origin_and_host, header_has, json, rpc_error, status};
+use super::http::{Refusal, admit, header_has, json, rpc_error, status};
 use super::{Body, ServeContext, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::{RawJson, mcp, sse};
@@ -26,16 +26,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// Serves one HTTP request to the MCP endpoint of `virtual_server`.
 pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
-    let snapshot = ctx.live.snapshot();
-    if let Err(refusal) = check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr) {
+    if let Err(refusal) = admit(&ctx, virtual_server, &request) {
         return refusal.into_response();
-    }
-    if snapshot.table.catalog(virtual_server).is_none() {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            None,
-            RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\"")),
-        );
     }
     match *request.method() {
         Method::POST => post(ctx, virtual_server, request).await,

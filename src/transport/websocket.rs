@@ -21,9 +21,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::conversation::Conversation;
-use super::http::{check_origin_and_host, header_has, rpc_error, status};
+use super::http::{admit, header_has, status};
 use super::{Body, ServeContext, empty};
-use crate::protocol::jsonrpc::{self, RpcError};
 
 /// A ping goes out this often; a peer that stops answering is dropped by TCP keep-alive or the next write.
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -32,14 +31,10 @@ const QUEUE: usize = 256;
 
 /// Answers the upgrade request and serves the WebSocket once the upgrade completes.
 pub fn upgrade(ctx: Arc<ServeContext>, virtual_server: &str, mut request: Request<Incoming>) -> Response<Body> {
-    let snapshot = ctx.live.snapshot();
-    if let Err(refusal) = check_origin_and_host(&request, &snapshot.model.serving, &ctx.local_addr) {
-        return refusal.into_response();
-    }
-    if snapshot.table.catalog(virtual_server).is_none() {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\""));
-        return rpc_error(StatusCode::NOT_FOUND, None, e);
-    }
+    let snapshot = match admit(&ctx, virtual_server, &request) {
+        Ok(s) => s,
+        Err(refusal) => return refusal.into_response(),
+    };
     let headers = request.headers();
     let is_upgrade = request.method() == Method::GET
         && headers.get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))

@@ -8,6 +8,7 @@ mod integration {
     mod bad_input;
     mod bridge;
     mod check;
+    mod client_requests;
     mod federation;
     mod jsonrpc_http;
     mod lifecycle;

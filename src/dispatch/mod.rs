@@ -8,7 +8,7 @@ use crate::live::Snapshot;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{ItemKind, RawJson, mcp};
 use crate::routing::{Catalog, Published};
-use crate::upstream::{Outbound, UpstreamError};
+use crate::upstream::{ClientLink, UpstreamError};
 
 /// A failed request: the error object to send, either the gateway's own or an upstream's verbatim.
 pub type Failure = RawJson;
@@ -39,7 +39,7 @@ pub async fn handle(
     virtual_server: &str,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&Outbound>,
+    client: Option<&ClientLink>,
 ) -> Result<RawJson, Failure> {
     let Some(catalog) = snapshot.table.catalog(virtual_server) else {
         return Err(fail(RpcError::new(
@@ -81,7 +81,7 @@ async fn call_named(
     kind: ItemKind,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&Outbound>,
+    client: Option<&ClientLink>,
 ) -> Result<RawJson, Failure> {
     let mut params = object(params)?;
     let name = match params.get("name") {
@@ -100,7 +100,7 @@ async fn read_resource(
     snapshot: &Snapshot,
     catalog: &Catalog,
     params: Option<&RawValue>,
-    client: Option<&Outbound>,
+    client: Option<&ClientLink>,
 ) -> Result<RawJson, Failure> {
     let fields = object(params)?;
     let Some(Value::String(uri)) = fields.get("uri") else {
@@ -119,7 +119,7 @@ async fn complete(
     snapshot: &Snapshot,
     catalog: &Catalog,
     params: Option<&RawValue>,
-    client: Option<&Outbound>,
+    client: Option<&ClientLink>,
 ) -> Result<RawJson, Failure> {
     let mut fields = object(params)?;
     let Some(Value::Object(reference)) = fields.get_mut("ref") else {
@@ -153,7 +153,7 @@ async fn forward(
     item: &Published,
     method: &str,
     params: &RawValue,
-    client: Option<&Outbound>,
+    client: Option<&ClientLink>,
 ) -> Result<RawJson, Failure> {
     let Some(upstream) = snapshot.upstream(&item.route.upstream) else {
         return Err(fail(RpcError::new(

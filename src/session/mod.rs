@@ -12,6 +12,11 @@ use tokio::sync::oneshot;
 /// stdio); the next waits, which stops reading from that client until one finishes.
 pub const MAX_CONCURRENT_REQUESTS: usize = 64;
 
+/// Where a client's answer to a request the gateway sent it goes.
+pub type Answer = oneshot::Sender<Outcome>;
+/// A JSON-RPC outcome as the client sent it: its `result`, or its `error` object.
+pub type Outcome = Result<Box<serde_json::value::RawValue>, Box<serde_json::value::RawValue>>;
+
 pub struct Session {
     pub id: String,
     pub virtual_server: String,
@@ -28,6 +33,11 @@ pub struct Session {
     /// Requests of this session running at once (for transports that accept requests faster than
     /// they answer them: one slow or silent client holds only its own slots).
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// What the client declared at `initialize` (`sampling`, `elicitation`, `roots`, …).
+    capabilities: std::sync::OnceLock<serde_json::Value>,
+    /// Requests the gateway sent to this client (on an upstream's behalf), by the id it used.
+    asked: Mutex<HashMap<u64, Answer>>,
+    next_ask: AtomicU64,
     /// Where messages to the client go when the transport keeps one stream per session (legacy SSE).
     pub stream: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<u8>>>,
 }
@@ -35,6 +45,9 @@ pub struct Session {
 impl Session {
     fn new(id: String, virtual_server: &str, protocol_version: &str, now_ms: u64) -> Arc<Session> {
         Arc::new(Session {
+            capabilities: std::sync::OnceLock::new(),
+            asked: Mutex::default(),
+            next_ask: AtomicU64::new(1),
             id,
             virtual_server: virtual_server.to_string(),
             protocol_version: protocol_version.to_string(),
@@ -51,6 +64,32 @@ impl Session {
     /// client, where the connection itself is the session.
     pub fn detached(virtual_server: &str, protocol_version: &str) -> Arc<Session> {
         Session::new(new_id(), virtual_server, protocol_version, 0)
+    }
+
+    /// Records the capabilities from the client's `initialize` (once; a repeat is ignored).
+    pub fn declare(&self, capabilities: serde_json::Value) {
+        let _ = self.capabilities.set(capabilities);
+    }
+
+    /// Whether the client declared `capability` at `initialize`.
+    pub fn supports(&self, capability: &str) -> bool {
+        self.capabilities.get().and_then(|c| c.get(capability)).is_some_and(|c| !c.is_null())
+    }
+
+    /// Registers a request the gateway is about to send this client: its id, and where the
+    /// client's answer will arrive.
+    pub fn ask(&self) -> (u64, oneshot::Receiver<Outcome>) {
+        let id = self.next_ask.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.asked.lock().unwrap().insert(id, tx);
+        (id, rx)
+    }
+
+    /// Delivers the client's answer to a request the gateway sent it; false for an id never asked
+    /// (or already answered).
+    pub fn answered(&self, id: &serde_json::value::RawValue, outcome: Outcome) -> bool {
+        let waiter = id.get().parse::<u64>().ok().and_then(|n| self.asked.lock().unwrap().remove(&n));
+        waiter.is_some_and(|w| w.send(outcome).is_ok())
     }
     /// Records a request as in flight. The receiver fires if the client cancels it; dropping the
     /// guard (when the request ends) forgets it.

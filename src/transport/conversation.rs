@@ -53,9 +53,10 @@ impl Conversation {
                         (self.ctx.live.subscribe(), self.virtual_server.clone(), self.out.clone());
                     self.forwarder = Some(tokio::spawn(forward_list_changes(changes, server, out)));
                 }
-                self.session = Some(Session::detached(&self.virtual_server, version));
+                let session = Session::detached(&self.virtual_server, version);
                 tracing::info!(virtual_server = %self.virtual_server, version, "client initialized");
-                let _ = self.out.send(exchange::initialize_response(&id, version, &self.virtual_server)).await;
+                let _ = self.out.send(exchange::initialize(&session, &id, params.as_deref())).await;
+                self.session = Some(session);
             }
             Ok(Message::Request { id, method, params }) => {
                 let session = match (&self.session, method.as_str()) {
@@ -71,7 +72,8 @@ impl Conversation {
                 let (ctx, out) = (self.ctx.clone(), self.out.clone());
                 self.requests.spawn(async move {
                     let _slot = slot;
-                    let answer = exchange::answer(&ctx, &session, &id, &method, params.as_deref(), Some(&out)).await;
+                    let link = exchange::client_link(&session, out.clone());
+                    let answer = exchange::answer(&ctx, &session, &id, &method, params.as_deref(), Some(&link)).await;
                     let _ = out.send(answer).await;
                 });
             }
@@ -80,7 +82,11 @@ impl Conversation {
                     exchange::notification(session, &method, params.as_deref());
                 }
             }
-            Ok(Message::Response { .. }) => {}
+            Ok(Message::Response { id, outcome }) => {
+                if let Some(session) = &self.session {
+                    exchange::response(session, &id, outcome);
+                }
+            }
         }
     }
 

@@ -12,17 +12,48 @@ use crate::dispatch;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{RawJson, mcp};
 use crate::session::{Cancelled, InFlight, Session};
-use crate::upstream::Outbound;
+use crate::upstream::{ClientLink, Outbound};
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Init {
+    protocol_version: Option<String>,
+    #[serde(default)]
+    capabilities: serde_json::Value,
+}
+
+fn read_init(params: Option<&RawValue>) -> Init {
+    params.and_then(|p| serde_json::from_str::<Init>(p.get()).ok()).unwrap_or_default()
+}
 
 /// The protocol version to answer an `initialize` with.
 pub fn negotiated_version(params: Option<&RawValue>) -> &'static str {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Init {
-        protocol_version: Option<String>,
+    mcp::negotiate(read_init(params).protocol_version.as_deref())
+}
+
+/// Takes a client's `initialize` for an existing session: records its capabilities and returns
+/// the encoded answer.
+pub fn initialize(session: &Session, id: &RawValue, params: Option<&RawValue>) -> Vec<u8> {
+    let init = read_init(params);
+    session.declare(init.capabilities);
+    initialize_response(id, mcp::negotiate(init.protocol_version.as_deref()), &session.virtual_server)
+}
+
+/// Takes a client's answer to a request the gateway sent it on an upstream's behalf.
+pub fn response(session: &Session, id: &RawValue, outcome: Result<RawJson, RawJson>) {
+    if !session.answered(id, outcome) {
+        tracing::debug!(session = %session.id, id = id.get(), "a response to no request of ours");
     }
-    let requested = params.and_then(|p| serde_json::from_str::<Init>(p.get()).ok()).and_then(|i| i.protocol_version);
-    mcp::negotiate(requested.as_deref())
+}
+
+/// The client of `session` as upstreams reach it: messages to `out`, requests through the session.
+pub fn client_link(session: &Arc<Session>, out: Outbound) -> ClientLink {
+    let (asks, supports) = (session.clone(), session.clone());
+    ClientLink {
+        out,
+        supports: Box::new(move |capability| supports.supports(capability)),
+        register: Box::new(move || asks.ask()),
+    }
 }
 
 /// Opens a registered session for an `initialize`; `Err` carries the encoded error response when
@@ -42,7 +73,8 @@ pub fn open_session(
     }
     let session = ctx.sessions.create(virtual_server, version);
     tracing::info!(session = %session.id, %virtual_server, version, "client session started");
-    Ok((session, initialize_response(id, version, virtual_server)))
+    let answer = initialize(&session, id, params);
+    Ok((session, answer))
 }
 
 /// The encoded answer to an `initialize`.
@@ -58,7 +90,7 @@ pub async fn answer(
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&Outbound>,
+    client: Option<&ClientLink>,
 ) -> Vec<u8> {
     let (cancelled, in_flight) = session.begin(id);
     answer_registered(ctx, session, id, method, params, client, cancelled, in_flight).await
@@ -72,7 +104,7 @@ pub async fn answer_registered(
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&Outbound>,
+    client: Option<&ClientLink>,
     cancelled: Cancelled,
     in_flight: InFlight,
 ) -> Vec<u8> {

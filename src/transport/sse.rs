@@ -90,20 +90,20 @@ pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request
     match Message::parse(&body) {
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
         Ok(Message::Request { id, method, params }) if method == "initialize" => {
-            let version = exchange::negotiated_version(params.as_deref());
-            let _ = out.send(exchange::initialize_response(&id, version, virtual_server)).await;
+            let _ = out.send(exchange::initialize(&session, &id, params.as_deref())).await;
         }
         Ok(Message::Request { id, method, params }) => {
             // The POST waits while the session has too many requests running.
             let Ok(slot) = session.slots.clone().acquire_owned().await else { return status(StatusCode::GONE) };
             tokio::spawn(async move {
                 let _slot = slot;
-                let answer = exchange::answer(&ctx, &session, &id, &method, params.as_deref(), Some(&out)).await;
+                let link = exchange::client_link(&session, out.clone());
+                let answer = exchange::answer(&ctx, &session, &id, &method, params.as_deref(), Some(&link)).await;
                 let _ = out.send(answer).await;
             });
         }
         Ok(Message::Notification { method, params }) => exchange::notification(&session, &method, params.as_deref()),
-        Ok(Message::Response { .. }) => {}
+        Ok(Message::Response { id, outcome }) => exchange::response(&session, &id, outcome),
     }
     status(StatusCode::ACCEPTED)
 }

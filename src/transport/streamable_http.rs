@@ -20,6 +20,9 @@ use crate::protocol::{RawJson, mcp, sse};
 use crate::session::Session;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
+/// Methods forwarded to an upstream while a client waits, during which the upstream may ask the
+/// client something (sampling, elicitation, roots).
+const ROUTED: [&str; 4] = ["tools/call", "prompts/get", "resources/read", "completion/complete"];
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
 /// An idle event stream sends a comment this often so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
@@ -115,9 +118,12 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
                 Ok(s) => s,
                 Err(refusal) => return refusal.into_response(),
             };
-            // A request asking for progress is answered as an event stream, so progress can precede the result.
+            // A request that may bring messages before its result (progress it asked for, or requests
+            // an upstream makes of a client that can answer them) is answered as an event stream.
             let wants_progress = params.as_ref().is_some_and(|p| p.get().contains("\"progressToken\""));
-            if accepts_stream && wants_progress {
+            let may_be_asked = ROUTED.contains(&method.as_str())
+                && ["sampling", "elicitation", "roots"].iter().any(|c| session.supports(c));
+            if accepts_stream && (wants_progress || may_be_asked) {
                 return stream_answer(ctx, session, id, method, params);
             }
             json(StatusCode::OK, exchange::answer(&ctx, &session, &id, &method, params.as_deref(), None).await)
@@ -130,8 +136,11 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             exchange::notification(&session, &method, params.as_deref());
             status(StatusCode::ACCEPTED)
         }
-        Message::Response { .. } => match find_session(&ctx, session_id.as_deref(), virtual_server) {
-            Ok(_) => status(StatusCode::ACCEPTED),
+        Message::Response { id, outcome } => match find_session(&ctx, session_id.as_deref(), virtual_server) {
+            Ok(session) => {
+                exchange::response(&session, &id, outcome);
+                status(StatusCode::ACCEPTED)
+            }
             Err(refusal) => refusal.into_response(),
         },
     }
@@ -149,17 +158,19 @@ fn stream_answer(
     let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
     let (cancelled, in_flight) = session.begin(&id);
     let task = tokio::spawn(async move {
+        let link = exchange::client_link(&session, tx.clone());
         let answer = exchange::answer_registered(
             &ctx,
             &session,
             &id,
             &method,
             params.as_deref(),
-            Some(&tx),
+            Some(&link),
             cancelled,
             in_flight,
         )
         .await;
+        drop(link);
         let _ = tx.send(answer).await;
     });
     let stream = futures_util::stream::unfold((rx, AbortOnDrop(task)), |(mut rx, task)| async move {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
-use super::relay::Inbox;
+use super::relay::{ClientLink, Inbox, capability_for};
 use super::session::{self, Established};
 use super::{UpstreamError, sse, stdio, streamable_http, websocket};
 use crate::model::{self, Transport};
@@ -58,10 +58,11 @@ impl Connection {
         method: &str,
         params: Option<&RawValue>,
         timeout: Duration,
+        client: Option<&ClientLink>,
     ) -> Result<RawJson, UpstreamError> {
         match self {
             Connection::Stdio(c) => c.request(method, params, timeout).await,
-            Connection::StreamableHttp(c) => c.request(method, params, timeout).await,
+            Connection::StreamableHttp(c) => c.request(method, params, timeout, client).await,
             Connection::Sse(c) => c.peer.request(method, params, timeout).await,
             Connection::WebSocket(c) => c.peer.request(method, params, timeout).await,
         }
@@ -98,36 +99,59 @@ impl Connection {
     }
 }
 
-/// What to answer a request an upstream sends us. Requests that need a client (sampling,
-/// elicitation, roots) are refused until they can be routed to one.
-pub(super) fn answer_upstream_request(method: &str) -> Result<RawJson, RpcError> {
-    match method {
-        "ping" => Ok(jsonrpc::raw(&serde_json::json!({}))),
-        other => Err(RpcError::method_not_found(other)),
+/// The answer to a request an upstream sends us. `ping` is answered here; sampling, elicitation
+/// and roots go to `client` (the client whose request the upstream is serving) when it declared
+/// the capability; anything else, or a request we cannot tie to a client, is refused.
+pub(super) async fn answer_upstream_request(
+    id: &RawValue,
+    method: &str,
+    params: Option<&RawValue>,
+    client: Option<&ClientLink>,
+    timeout: Duration,
+) -> Vec<u8> {
+    let refuse = |code, message: String| jsonrpc::encode_error(Some(id), &RpcError::new(code, message).to_json());
+    if method == "ping" {
+        return jsonrpc::encode_result(id, &jsonrpc::raw(&serde_json::json!({})));
     }
-}
-
-/// Encodes the reply to an upstream's request.
-pub(super) fn reply_to_upstream(id: &RawValue, method: &str) -> Vec<u8> {
-    match answer_upstream_request(method) {
-        Ok(result) => jsonrpc::encode_result(id, &result),
-        Err(e) => jsonrpc::encode_error(Some(id), &e.to_json()),
+    let Some(capability) = capability_for(method) else {
+        return refuse(jsonrpc::METHOD_NOT_FOUND, format!("method not found: {method}"));
+    };
+    let Some(link) = client else {
+        // Either the request arrived where nothing ties it to one client's call (a shared stdio,
+        // SSE or WebSocket stream), or the call came from a client that cannot receive requests.
+        return refuse(
+            jsonrpc::METHOD_NOT_FOUND,
+            format!("{method} cannot be passed to a client: no client call that can answer it is tied to this request"),
+        );
+    };
+    if !(link.supports)(capability) {
+        return refuse(jsonrpc::METHOD_NOT_FOUND, format!("the client does not support {capability}"));
+    }
+    let (client_id, answer) = (link.register)();
+    if link.out.send(jsonrpc::encode_request(client_id, method, params)).await.is_err() {
+        return refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into());
+    }
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(Ok(result))) => jsonrpc::encode_result(id, &result),
+        Ok(Ok(Err(error))) => jsonrpc::encode_error(Some(id), error.get()),
+        Ok(Err(_)) => refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into()),
+        Err(_) => refuse(jsonrpc::INTERNAL_ERROR, format!("the client did not answer {method} within {timeout:?}")),
     }
 }
 
 /// Routes one message read from an upstream: responses to `on_response`, notifications to the
-/// inbox, requests answered through `reply`.
+/// inbox, requests to `on_request` (which answers them).
 pub(super) async fn route_incoming(
     upstream: &str,
     bytes: &[u8],
     inbox: &Inbox,
     on_response: impl FnOnce(RawJson, Result<RawJson, RawJson>),
-    reply: impl AsyncFnOnce(Vec<u8>),
+    on_request: impl AsyncFnOnce(RawJson, String, Option<RawJson>),
 ) {
     match Message::parse(bytes) {
         Ok(Message::Response { id, outcome }) => on_response(id, outcome),
         Ok(Message::Notification { method, params }) => inbox.notification(method, params),
-        Ok(Message::Request { id, method, .. }) => reply(reply_to_upstream(&id, &method)).await,
+        Ok(Message::Request { id, method, params }) => on_request(id, method, params).await,
         Err(e) => {
             tracing::warn!(upstream = %upstream, error = %e, "unreadable message from upstream")
         }

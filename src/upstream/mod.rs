@@ -22,7 +22,7 @@ use crate::model;
 use crate::protocol::{ItemSet, RawJson};
 
 pub use connection::{Connection, Event};
-pub use relay::Outbound;
+pub use relay::{ClientAnswer, ClientLink, Outbound, capability_for};
 use relay::{Inbox, Relay};
 
 /// Why a request to an upstream failed.
@@ -120,17 +120,17 @@ impl UpstreamHandle {
         &self,
         method: &str,
         params: Option<&RawValue>,
-        client: Option<&Outbound>,
+        client: Option<&ClientLink>,
     ) -> Result<RawJson, UpstreamError> {
         let Some(conn) = self.connection.load_full() else {
             return Err(UpstreamError::Unavailable(self.spec.name.clone()));
         };
         let rewritten = match (params, client) {
-            (Some(p), Some(sink)) => self.relay.rewrite(p, sink),
+            (Some(p), Some(link)) => self.relay.rewrite(p, &link.out),
             _ => None,
         };
         let params = rewritten.as_ref().map(|(p, _)| &**p).or(params);
-        conn.request(method, params, self.spec.timeout).await
+        conn.request(method, params, self.spec.timeout, client).await
     }
 
     /// Stops reconnecting and closes the connection once in-flight requests have finished

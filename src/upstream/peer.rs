@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::UpstreamError;
-use super::connection::route_incoming;
+use super::connection::{answer_upstream_request, route_incoming};
 use super::relay::Inbox;
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, encode_notification, encode_request};
@@ -98,7 +98,9 @@ impl Peer {
                     None => tracing::warn!(upstream = %self.name, id = id.get(), "response to an unknown request id"),
                 }
             },
-            async |reply| {
+            async |id, method, params| {
+                // A request on a shared stream carries nothing that names the client it is for.
+                let reply = answer_upstream_request(&id, &method, params.as_deref(), None, Duration::ZERO).await;
                 let _ = self.outgoing.send(reply).await;
             },
         )

@@ -17,6 +17,31 @@ use crate::protocol::jsonrpc::{self, encode_notification};
 /// Encoded JSON-RPC messages bound for the one client request that caused them.
 pub type Outbound = mpsc::Sender<Vec<u8>>;
 
+/// The client behind one request, as far as an upstream can reach it: messages about the request
+/// go to `out`, and requests the upstream makes while serving it (sampling, elicitation, roots)
+/// are asked of the client through `ask`.
+pub struct ClientLink {
+    pub out: Outbound,
+    /// Whether the client declared this capability (`sampling`, `elicitation`, `roots`).
+    pub supports: Box<dyn Fn(&str) -> bool + Send + Sync>,
+    /// Registers a request to the client: its id on the client side, and where the answer arrives.
+    pub register: Box<dyn Fn() -> (u64, ClientAnswer) + Send + Sync>,
+}
+
+/// Where the client's answer (its `result` or its `error` object) to one request arrives.
+pub type ClientAnswer = tokio::sync::oneshot::Receiver<Result<RawJson, RawJson>>;
+
+/// The capability a client must have declared to be asked `method`, for the requests a server may
+/// send to a client; `None` for anything else.
+pub fn capability_for(method: &str) -> Option<&'static str> {
+    match method {
+        "sampling/createMessage" => Some("sampling"),
+        "elicitation/create" => Some("elicitation"),
+        "roots/list" => Some("roots"),
+        _ => None,
+    }
+}
+
 /// Where an upstream's unsolicited messages go: progress to the waiting client, the rest to the supervisor.
 #[derive(Clone)]
 pub(crate) struct Inbox {

@@ -31,10 +31,10 @@ struct InitializeResult {
 pub(super) async fn initialize(conn: &Connection, spec: &model::Upstream) -> Result<Established, UpstreamError> {
     let params = raw(&serde_json::json!({
         "protocolVersion": mcp::LATEST_VERSION,
-        "capabilities": {},
+        "capabilities": client_capabilities(&spec.transport),
         "clientInfo": mcp::implementation(),
     }));
-    let result = conn.request("initialize", Some(&params), spec.timeout).await?;
+    let result = conn.request("initialize", Some(&params), spec.timeout, None).await?;
     let init: InitializeResult = serde_json::from_str(result.get())
         .map_err(|e| UpstreamError::Transport(spec.name.clone(), format!("unreadable initialize result: {e}")))?;
     if !mcp::is_supported(&init.protocol_version) {
@@ -70,7 +70,7 @@ async fn list_all(conn: &Connection, kind: ItemKind, spec: &model::Upstream) -> 
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let params = cursor.as_ref().map(|c| raw(&serde_json::json!({ "cursor": c })));
-        let result = conn.request(kind.list_method(), params.as_deref(), spec.timeout).await?;
+        let result = conn.request(kind.list_method(), params.as_deref(), spec.timeout, None).await?;
         let mut page: serde_json::Map<String, Value> = serde_json::from_str(result.get()).map_err(|e| {
             UpstreamError::Transport(spec.name.clone(), format!("unreadable {} result: {e}", kind.list_method()))
         })?;
@@ -84,4 +84,16 @@ async fn list_all(conn: &Connection, kind: ItemKind, spec: &model::Upstream) -> 
     }
     tracing::warn!(upstream = %spec.name, method = kind.list_method(), "stopped following pagination after {MAX_PAGES} pages");
     Ok(items)
+}
+
+/// What the gateway offers an upstream as a client. Only streamable HTTP ties an upstream's request
+/// to the client request it serves (it arrives on that request's response stream), so only there
+/// can sampling, elicitation and roots be passed on to the right client; elsewhere none is offered.
+pub(super) fn client_capabilities(transport: &model::Transport) -> serde_json::Value {
+    match transport {
+        model::Transport::StreamableHttp { .. } => {
+            serde_json::json!({ "sampling": {}, "elicitation": { "form": {}, "url": {} }, "roots": {} })
+        }
+        _ => serde_json::json!({}),
+    }
 }

@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use super::UpstreamError;
-use super::connection::route_incoming;
-use super::relay::Inbox;
+use super::connection::{answer_upstream_request, route_incoming};
+use super::relay::{ClientLink, Inbox};
 use crate::model::Secret;
 use crate::protocol::jsonrpc::{self, Message, encode_notification, encode_request};
 use crate::protocol::{RawJson, mcp, sse};
@@ -81,11 +81,14 @@ impl HttpConnection {
         }
     }
 
+    /// Sends one request. Requests the upstream makes on this request's response stream are asked
+    /// of `client`.
     pub(super) async fn request(
         &self,
         method: &str,
         params: Option<&RawValue>,
         timeout: Duration,
+        client: Option<&ClientLink>,
     ) -> Result<RawJson, UpstreamError> {
         let inner = &self.inner;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -101,9 +104,9 @@ impl HttpConnection {
                 tracing::info!(upstream = %inner.name, "upstream session expired; initializing again");
                 inner.reinitialize(timeout).await?;
                 let response = inner.post(body, false).await?;
-                return inner.read_response(response, id).await;
+                return inner.read_response(response, id, client, timeout).await;
             }
-            inner.read_response(response, id).await
+            inner.read_response(response, id, client, timeout).await
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(r) => {
@@ -194,13 +197,19 @@ impl Inner {
         let response = tokio::time::timeout(timeout, self.post(encode_request(id, "initialize", Some(&params)), true))
             .await
             .map_err(|_| UpstreamError::Timeout(self.name.clone(), timeout))??;
-        self.read_response(response, id).await?;
+        self.read_response(response, id, None, timeout).await?;
         let _ = self.post(encode_notification("notifications/initialized", None), false).await;
         Ok(())
     }
 
     /// Reads the answer to request `id` from a POST response, JSON or SSE.
-    async fn read_response(&self, mut response: reqwest::Response, id: u64) -> Result<RawJson, UpstreamError> {
+    async fn read_response(
+        &self,
+        mut response: reqwest::Response,
+        id: u64,
+        client: Option<&ClientLink>,
+        timeout: Duration,
+    ) -> Result<RawJson, UpstreamError> {
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
@@ -226,7 +235,7 @@ impl Inner {
                 .map_err(|e| UpstreamError::Transport(self.name.clone(), format!("reading the event stream: {e}")))?
             {
                 for event in decoder.feed(&chunk) {
-                    self.route(event.data.as_bytes(), id, &mut answer).await;
+                    self.route(event.data.as_bytes(), id, &mut answer, client, timeout).await;
                     if answer.is_some() {
                         break 'read;
                     }
@@ -240,10 +249,10 @@ impl Inner {
             if Message::is_batch(&body) {
                 let list: Vec<RawJson> = serde_json::from_slice(&body).unwrap_or_default();
                 for one in list {
-                    self.route(one.get().as_bytes(), id, &mut answer).await;
+                    self.route(one.get().as_bytes(), id, &mut answer, client, timeout).await;
                 }
             } else {
-                self.route(&body, id, &mut answer).await;
+                self.route(&body, id, &mut answer, client, timeout).await;
             }
         }
         match answer {
@@ -253,7 +262,14 @@ impl Inner {
         }
     }
 
-    async fn route(&self, bytes: &[u8], id: u64, answer: &mut Option<Result<RawJson, RawJson>>) {
+    async fn route(
+        &self,
+        bytes: &[u8],
+        id: u64,
+        answer: &mut Option<Result<RawJson, RawJson>>,
+        client: Option<&ClientLink>,
+        timeout: Duration,
+    ) {
         route_incoming(
             &self.name,
             bytes,
@@ -263,7 +279,8 @@ impl Inner {
                     *answer = Some(outcome);
                 }
             },
-            async |reply| {
+            async |request_id, method, params| {
+                let reply = answer_upstream_request(&request_id, &method, params.as_deref(), client, timeout).await;
                 let _ = self.post(reply, false).await;
             },
         )
@@ -304,7 +321,7 @@ async fn listen(inner: std::sync::Weak<Inner>) {
                     let Ok(Some(chunk)) = chunk else { break };
                     for event in decoder.feed(&chunk) {
                         let mut none = None;
-                        conn.route(event.data.as_bytes(), 0, &mut none).await;
+                        conn.route(event.data.as_bytes(), 0, &mut none, None, Duration::ZERO).await;
                     }
                 }
             }

@@ -116,6 +116,7 @@ async fn list_results_are_paginated_and_upstream_pagination_is_followed() {
             "a_crash",
             "a_add_tool",
             "a_progress",
+            "a_ask",
             "a_cancellations",
             "a_forget_sessions"
         ]

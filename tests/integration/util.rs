@@ -230,9 +230,14 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(endpoint: String) -> Client {
+        Self::connect_with(endpoint, json!({})).await
+    }
+
+    /// Connects declaring these client capabilities (`{"sampling": {}}`, …).
+    pub async fn connect_with(endpoint: String, capabilities: Value) -> Client {
         let mut c = Client::unconnected(endpoint);
         let r = c
-            .post(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"0"}}}))
+            .post(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":capabilities,"clientInfo":{"name":"test","version":"0"}}}))
             .await;
         assert_eq!(r.status(), 200, "initialize failed");
         c.session = Some(r.headers()["mcp-session-id"].to_str().unwrap().to_string());

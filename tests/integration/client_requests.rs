@@ -1,0 +1,106 @@
+//! Requests an upstream makes of a client while serving its call (sampling, elicitation, roots):
+//! they reach the client whose call caused them, and its answer goes back to the upstream.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::util::{Client, TestGateway, TestUpstream, stdio_fixture};
+
+/// Calls `tool` (which asks the client to sample), answers any sampling request on the call's
+/// stream with `reply`, and returns the tool's text and the questions seen.
+async fn call_and_answer(c: &Client, id: u64, tool: &str, reply: &str) -> (String, Vec<Value>) {
+    let mut stream =
+        c.post(json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":{}}})).await;
+    assert_eq!(stream.status(), 200);
+    let mut buffer = String::new();
+    let mut questions = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+            let Ok(message) = serde_json::from_str::<Value>(&data) else { continue };
+            if message["method"] == "sampling/createMessage" {
+                let answer = json!({"jsonrpc":"2.0","id":message["id"],"result":{
+                    "role":"assistant","content":{"type":"text","text":reply},"model":"test-model"}});
+                assert_eq!(c.post(answer).await.status(), 202);
+                questions.push(message);
+            } else if message["id"] == id {
+                let text = message["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{message}"));
+                return (text.to_string(), questions);
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("the call answered").unwrap();
+        let Some(chunk) = chunk else {
+            // A plain JSON answer (no stream).
+            let message: Value = serde_json::from_str(&buffer).unwrap();
+            return (message["result"]["content"][0]["text"].as_str().unwrap().to_string(), questions);
+        };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn sampling_reaches_the_client_whose_call_caused_it() {
+    let remote = TestUpstream::http("remote", &[]);
+    let yaml = format!("upstreams:\n  remote: {{ url: '{}' }}\n  a: {}\n", remote.url, stdio_fixture("a"));
+    let gw = TestGateway::start(&yaml).await;
+    let one = Client::connect_with(gw.url("/mcp"), json!({"sampling": {}})).await;
+    let two = Client::connect_with(gw.url("/mcp"), json!({"sampling": {}})).await;
+
+    // Two clients call the same tool at once; each answers only its own question.
+    let ((text1, q1), (text2, q2)) =
+        tokio::join!(call_and_answer(&one, 1, "remote_ask", "one"), call_and_answer(&two, 2, "remote_ask", "two"));
+    assert_eq!(text1, "sampled: one");
+    assert_eq!(text2, "sampled: two");
+    assert_eq!((q1.len(), q2.len()), (1, 1));
+    assert_eq!(q1[0]["params"]["messages"][0]["content"]["text"], "question from remote", "params pass through");
+
+    // A client that did not declare sampling is never asked; the upstream is refused.
+    let mut plain = Client::connect(gw.url("/mcp")).await;
+    let text = plain.call_text("remote_ask", json!({})).await;
+    assert!(text.starts_with("refused:") && text.contains("cannot be passed to a client"), "{text}");
+
+    // A client that declared elicitation but not sampling is not asked to sample either.
+    let other = Client::connect_with(gw.url("/mcp"), json!({"elicitation": {}})).await;
+    let (text, questions) = call_and_answer(&other, 4, "remote_ask", "never").await;
+    assert!(questions.is_empty());
+    assert_eq!(text, "refused: the client does not support sampling");
+
+    // On a stdio upstream nothing ties the question to a client, so it is refused, never misrouted.
+    let (text, questions) = call_and_answer(&one, 3, "a_ask", "never").await;
+    assert!(questions.is_empty());
+    assert!(text.starts_with("refused:") && text.contains("cannot be passed to a client"), "{text}");
+}
+
+#[tokio::test]
+async fn a_websocket_client_answers_sampling_on_its_connection() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let remote = TestUpstream::http("remote", &[]);
+    let gw = TestGateway::start(&format!("upstreams:\n  remote: {{ url: '{}' }}\n", remote.url)).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(gw.url("/ws").replace("http://", "ws://")).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}}))).await.unwrap();
+    ws.send(send(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"remote_ask","arguments":{}}})))
+        .await
+        .unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(frame)) = ws.next().await {
+            let Message::Text(text) = frame else { continue };
+            let message: Value = serde_json::from_str(&text).unwrap();
+            if message["method"] == "sampling/createMessage" {
+                let answer = json!({"jsonrpc":"2.0","id":message["id"],"result":{"role":"assistant","content":{"type":"text","text":"by websocket"},"model":"m"}});
+                ws.send(send(answer)).await.unwrap();
+            } else if message["id"] == 2 {
+                return message;
+            }
+        }
+        panic!("the connection closed");
+    })
+    .await
+    .unwrap();
+    assert_eq!(result["result"]["content"][0]["text"], "sampled: by websocket");
+}

@@ -52,15 +52,18 @@ pub struct ReloadStatus {
 pub struct Live {
     current: ArcSwap<Snapshot>,
     changes: broadcast::Sender<CatalogChange>,
+    updates: broadcast::Sender<String>,
     last_reload: ArcSwap<ReloadStatus>,
 }
 
 impl Live {
-    pub fn new(snapshot: Snapshot) -> Self {
+    /// `updates` carries the URIs upstreams report as updated (`notifications/resources/updated`).
+    pub fn new(snapshot: Snapshot, updates: broadcast::Sender<String>) -> Self {
         let (changes, _) = broadcast::channel(256);
         Live {
             current: ArcSwap::from_pointee(snapshot),
             changes,
+            updates,
             last_reload: ArcSwap::from_pointee(ReloadStatus::default()),
         }
     }
@@ -95,6 +98,11 @@ impl Live {
 
     pub fn subscribe(&self) -> broadcast::Receiver<CatalogChange> {
         self.changes.subscribe()
+    }
+
+    /// URIs of resources that upstreams report as updated, for delivery to subscribed sessions.
+    pub fn resource_updates(&self) -> broadcast::Receiver<String> {
+        self.updates.subscribe()
     }
 
     pub fn set_reload_status(&self, status: ReloadStatus) {

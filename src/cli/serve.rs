@@ -12,7 +12,6 @@ use crate::config::diagnostic::render_text;
 use crate::config::env::ProcessEnv;
 use crate::reload::{self, Reloader, Source};
 use crate::server;
-use crate::session::Sessions;
 use crate::telemetry::{self, LogFormat};
 use crate::transport::ServeContext;
 
@@ -85,12 +84,8 @@ async fn serve_stdio(source: Source, server: &str) -> ExitCode {
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), settle).await;
     let (_stop_tx, stop_rx) = watch::channel(false);
-    let ctx = Arc::new(ServeContext {
-        live: reloader.live.clone(),
-        local_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        sessions: Sessions::default(),
-        shutting_down: stop_rx,
-    });
+    let ctx =
+        Arc::new(ServeContext::new(reloader.live.clone(), std::net::SocketAddr::from(([127, 0, 0, 1], 0)), stop_rx));
     tokio::select! {
         _ = crate::transport::stdio::serve(ctx, server.to_string(), tokio::io::stdin(), tokio::io::stdout()) => {}
         _ = shutdown_signal() => tracing::info!("shutting down"),
@@ -138,12 +133,7 @@ async fn serve(source: Source, listen: Option<&str>) -> ExitCode {
     reload::watch(&reloader);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let ctx = Arc::new(ServeContext {
-        live: reloader.live.clone(),
-        local_addr,
-        sessions: Sessions::default(),
-        shutting_down: stop_rx,
-    });
+    let ctx = Arc::new(ServeContext::new(reloader.live.clone(), local_addr, stop_rx));
     let reaper = tokio::spawn(forget_idle_sessions(ctx.clone()));
     server::serve(listener, ctx, async move {
         shutdown_signal().await;

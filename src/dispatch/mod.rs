@@ -23,7 +23,7 @@ pub fn initialize_result(version: &str, virtual_server: &str) -> RawJson {
         "protocolVersion": version,
         "capabilities": {
             "tools": { "listChanged": true },
-            "resources": { "listChanged": true },
+            "resources": { "listChanged": true, "subscribe": true },
             "prompts": { "listChanged": true },
             "completions": {},
         },
@@ -56,7 +56,9 @@ pub async fn handle(
         "prompts/list" => list(catalog, ItemKind::Prompt, params, page_size),
         "tools/call" => call_named(snapshot, catalog, ItemKind::Tool, method, params, client).await,
         "prompts/get" => call_named(snapshot, catalog, ItemKind::Prompt, method, params, client).await,
-        "resources/read" => read_resource(snapshot, catalog, params, client).await,
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            by_uri(snapshot, catalog, method, params, client).await
+        }
         "completion/complete" => complete(snapshot, catalog, params, client).await,
         // Log levels are per upstream session, which clients share; accepting keeps clients working.
         "logging/setLevel" => Ok(jsonrpc::raw(&serde_json::json!({}))),
@@ -96,9 +98,11 @@ async fn call_named(
     forward(snapshot, item, method, &jsonrpc::raw(&params), client).await
 }
 
-async fn read_resource(
+/// `resources/read`, `subscribe` and `unsubscribe`: forwarded unchanged to the URI's owner.
+async fn by_uri(
     snapshot: &Snapshot,
     catalog: &Catalog,
+    method: &str,
     params: Option<&RawValue>,
     client: Option<&ClientLink>,
 ) -> Result<RawJson, Failure> {
@@ -112,7 +116,7 @@ async fn read_resource(
         return Err(fail(e));
     };
     let params = params.expect("a uri was read from the params");
-    forward(snapshot, item, "resources/read", params, client).await
+    forward(snapshot, item, method, params, client).await
 }
 
 async fn complete(

@@ -17,7 +17,7 @@ use crate::config::{self, Diagnostic};
 use crate::live::{Live, ReloadStatus, Snapshot};
 use crate::model::{self, Model};
 use crate::routing::{self, RoutingTable};
-use crate::upstream::UpstreamHandle;
+use crate::upstream::{Hooks, UpstreamHandle};
 
 pub use watch::watch;
 
@@ -95,6 +95,7 @@ pub struct Reloader {
     /// Serializes reloads and rebuilds, so swaps happen one at a time.
     swapping: Mutex<()>,
     items_changed: Arc<Notify>,
+    hooks: Arc<Hooks>,
     /// Hash of the file content last tried, so a watch event for unchanged content is ignored.
     last_content: std::sync::Mutex<Option<u64>>,
 }
@@ -104,10 +105,21 @@ impl Reloader {
     pub fn start(source: Source, env: Arc<dyn Env>) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
         let prepared = prepare_source(&source, env.as_ref())?;
         let items_changed = Arc::new(Notify::new());
-        let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &items_changed);
+        let (updates, _) = tokio::sync::broadcast::channel::<String>(256);
+        let hooks = Arc::new(Hooks {
+            items_changed: Box::new({
+                let notify = items_changed.clone();
+                move || notify.notify_one()
+            }),
+            resource_updated: Box::new({
+                let updates = updates.clone();
+                move |uri| drop(updates.send(uri.to_string()))
+            }),
+        });
+        let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &hooks);
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(1, &model, &upstreams));
-        let live = Arc::new(Live::new(Snapshot { model, table, upstreams }));
+        let live = Arc::new(Live::new(Snapshot { model, table, upstreams }, updates));
         live.set_reload_status(ReloadStatus { result: "ok", generation: 1, at: unix_now(), diagnostics: vec![] });
         let reloader = Arc::new(Reloader {
             last_content: std::sync::Mutex::new(content_hash(&source)),
@@ -117,6 +129,7 @@ impl Reloader {
             generation: AtomicU64::new(1),
             swapping: Mutex::new(()),
             items_changed,
+            hooks,
         });
         tokio::spawn(rebuild_on_item_changes(Arc::downgrade(&reloader)));
         Ok((reloader, prepared.diagnostics))
@@ -163,7 +176,7 @@ impl Reloader {
             tracing::warn!(file = %self.source.label().display(), "{d}");
         }
         let previous = self.live.snapshot();
-        let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.items_changed);
+        let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.hooks);
         let (added, removed, changed) = diff(&previous.model, &prepared.model);
         for (name, old) in &previous.upstreams {
             let kept = upstreams.get(name).is_some_and(|new| Arc::ptr_eq(new, old));
@@ -206,7 +219,7 @@ impl Reloader {
 fn start_upstreams(
     model: &Model,
     running: &HashMap<String, Arc<UpstreamHandle>>,
-    items_changed: &Arc<Notify>,
+    hooks: &Arc<Hooks>,
 ) -> HashMap<String, Arc<UpstreamHandle>> {
     model
         .upstreams
@@ -214,10 +227,7 @@ fn start_upstreams(
         .map(|spec| {
             let handle = match running.get(&spec.name) {
                 Some(h) if h.spec == *spec => h.clone(),
-                _ => {
-                    let notify = items_changed.clone();
-                    UpstreamHandle::start(spec.clone(), Arc::new(move || notify.notify_one()))
-                }
+                _ => UpstreamHandle::start(spec.clone(), hooks.clone()),
             };
             (spec.name.clone(), handle)
         })

@@ -33,6 +33,8 @@ pub struct Session {
     /// Requests of this session running at once (for transports that accept requests faster than
     /// they answer them: one slow or silent client holds only its own slots).
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// Resource URIs this client subscribed to.
+    subscriptions: Mutex<std::collections::HashSet<String>>,
     /// What the client declared at `initialize` (`sampling`, `elicitation`, `roots`, …).
     capabilities: std::sync::OnceLock<serde_json::Value>,
     /// Requests the gateway sent to this client (on an upstream's behalf), by the id it used.
@@ -46,6 +48,7 @@ impl Session {
     fn new(id: String, virtual_server: &str, protocol_version: &str, now_ms: u64) -> Arc<Session> {
         Arc::new(Session {
             capabilities: std::sync::OnceLock::new(),
+            subscriptions: Mutex::default(),
             asked: Mutex::default(),
             next_ask: AtomicU64::new(1),
             id,
@@ -64,6 +67,20 @@ impl Session {
     /// client, where the connection itself is the session.
     pub fn detached(virtual_server: &str, protocol_version: &str) -> Arc<Session> {
         Session::new(new_id(), virtual_server, protocol_version, 0)
+    }
+
+    /// Adds a subscription; false when the client already had it.
+    pub fn subscribe(&self, uri: &str) -> bool {
+        self.subscriptions.lock().unwrap().insert(uri.to_string())
+    }
+
+    /// Drops a subscription; false when the client did not have it.
+    pub fn unsubscribe(&self, uri: &str) -> bool {
+        self.subscriptions.lock().unwrap().remove(uri)
+    }
+
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        self.subscriptions.lock().unwrap().contains(uri)
     }
 
     /// Records the capabilities from the client's `initialize` (once; a repeat is ignored).

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{ServeContext, exchange};
-use crate::live::CatalogChange;
+use super::{ServeContext, SessionEvents, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::session::Session;
 
@@ -48,12 +47,12 @@ impl Conversation {
             }
             Ok(Message::Request { id, method, params }) if method == "initialize" => {
                 let version = exchange::negotiated_version(params.as_deref());
-                if self.forwarder.is_none() {
-                    let (changes, server, out) =
-                        (self.ctx.live.subscribe(), self.virtual_server.clone(), self.out.clone());
-                    self.forwarder = Some(tokio::spawn(forward_list_changes(changes, server, out)));
-                }
                 let session = Session::detached(&self.virtual_server, version);
+                if let Some(previous) = self.forwarder.take() {
+                    previous.abort();
+                }
+                let events = SessionEvents::new(&self.ctx.live);
+                self.forwarder = Some(tokio::spawn(forward_events(events, session.clone(), self.out.clone())));
                 tracing::info!(virtual_server = %self.virtual_server, version, "client initialized");
                 let _ = self.out.send(exchange::initialize(&session, &id, params.as_deref())).await;
                 self.session = Some(session);
@@ -123,20 +122,10 @@ impl Drop for Conversation {
     }
 }
 
-async fn forward_list_changes(
-    mut changes: broadcast::Receiver<CatalogChange>,
-    virtual_server: String,
-    out: mpsc::Sender<Vec<u8>>,
-) {
-    loop {
-        match changes.recv().await {
-            Ok(change) if change.virtual_server == virtual_server => {
-                if out.send(jsonrpc::encode_notification(change.kind.list_changed(), None)).await.is_err() {
-                    return;
-                }
-            }
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return,
+async fn forward_events(mut events: SessionEvents, session: Arc<Session>, out: mpsc::Sender<Vec<u8>>) {
+    while let Some(note) = events.next(&session).await {
+        if out.send(note).await.is_err() {
+            return;
         }
     }
 }

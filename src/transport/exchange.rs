@@ -109,8 +109,16 @@ pub async fn answer_registered(
     in_flight: InFlight,
 ) -> Vec<u8> {
     let snapshot = ctx.live.snapshot();
+    let work = async {
+        match method {
+            "resources/subscribe" | "resources/unsubscribe" => {
+                subscription(ctx, session, &snapshot, method, params, client).await
+            }
+            _ => dispatch::handle(&snapshot, &session.virtual_server, method, params, client).await,
+        }
+    };
     let outcome = tokio::select! {
-        r = dispatch::handle(&snapshot, &session.virtual_server, method, params, client) => r,
+        r = work => r,
         _ = cancelled.wait() => Err(cancelled_error()),
     };
     drop(in_flight);
@@ -118,6 +126,49 @@ pub async fn answer_registered(
         Ok(result) => jsonrpc::encode_result(id, &result),
         Err(error) => jsonrpc::encode_error(Some(id), error.get()),
     }
+}
+
+/// `resources/subscribe` and `unsubscribe`: recorded on the session; the owning upstream hears of
+/// the first subscriber of a URI and of the last one leaving.
+async fn subscription(
+    ctx: &ServeContext,
+    session: &Session,
+    snapshot: &crate::live::Snapshot,
+    method: &str,
+    params: Option<&RawValue>,
+    client: Option<&ClientLink>,
+) -> Result<RawJson, RawJson> {
+    let uri = params
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+        .and_then(|v| v.get("uri").and_then(|u| u.as_str()).map(str::to_string));
+    let Some(uri) = uri else {
+        return Err(RawValue::from_string(RpcError::invalid_params("`uri` is required").to_json()).expect("valid JSON"));
+    };
+    let subscribing = method == "resources/subscribe";
+    let changed = if subscribing { session.subscribe(&uri) } else { session.unsubscribe(&uri) };
+    let tell_upstream = changed && {
+        let mut counts = ctx.subscribers.lock().unwrap();
+        let count = counts.entry(uri.clone()).or_default();
+        if subscribing {
+            *count += 1;
+            *count == 1
+        } else {
+            *count = count.saturating_sub(1);
+            *count == 0
+        }
+    };
+    if !tell_upstream {
+        return Ok(jsonrpc::raw(&serde_json::json!({})));
+    }
+    let outcome = dispatch::handle(snapshot, &session.virtual_server, method, params, client).await;
+    if outcome.is_err() && subscribing {
+        // The upstream refused: the client holds no subscription.
+        session.unsubscribe(&uri);
+        if let Some(count) = ctx.subscribers.lock().unwrap().get_mut(&uri) {
+            *count = count.saturating_sub(1);
+        }
+    }
+    outcome
 }
 
 /// Takes a client notification: `initialized` marks the session, `cancelled` stops a request.

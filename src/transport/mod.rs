@@ -36,6 +36,53 @@ pub struct ServeContext {
     /// The address the listener is bound to (after `--listen` overrides the file).
     pub local_addr: std::net::SocketAddr,
     pub sessions: Sessions,
+    /// Client subscriptions per resource URI, so the owning upstream is subscribed once and
+    /// unsubscribed when the last client leaves.
+    pub subscribers: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     /// Becomes true when the gateway stops; long-lived streams end on it.
     pub shutting_down: watch::Receiver<bool>,
+}
+
+impl ServeContext {
+    pub fn new(live: Arc<Live>, local_addr: std::net::SocketAddr, shutting_down: watch::Receiver<bool>) -> Self {
+        ServeContext { live, local_addr, sessions: Sessions::default(), subscribers: Default::default(), shutting_down }
+    }
+}
+
+/// What a session hears of without asking: list changes of its virtual server, and updates of
+/// the resources it subscribed to. Every transport's server-to-client stream reads from one.
+pub struct SessionEvents {
+    changes: tokio::sync::broadcast::Receiver<crate::live::CatalogChange>,
+    updates: tokio::sync::broadcast::Receiver<String>,
+}
+
+impl SessionEvents {
+    pub fn new(live: &Live) -> Self {
+        SessionEvents { changes: live.subscribe(), updates: live.resource_updates() }
+    }
+
+    /// The next notification for `session`, encoded; `None` once the gateway stops publishing.
+    pub async fn next(&mut self, session: &crate::session::Session) -> Option<Vec<u8>> {
+        use crate::protocol::jsonrpc::{encode_notification, raw};
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            tokio::select! {
+                change = self.changes.recv() => match change {
+                    Ok(c) if c.virtual_server == session.virtual_server => {
+                        return Some(encode_notification(c.kind.list_changed(), None));
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                },
+                update = self.updates.recv() => match update {
+                    Ok(uri) if session.is_subscribed(&uri) => {
+                        let params = raw(&serde_json::json!({ "uri": uri }));
+                        return Some(encode_notification("notifications/resources/updated", Some(&params)));
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
 }

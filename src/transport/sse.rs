@@ -11,10 +11,10 @@ use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::http::{admit, header_has, rpc_error, status};
-use super::{Body, ServeContext, exchange};
+use super::{Body, ServeContext, SessionEvents, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::sse;
 use crate::session::Session;
@@ -53,7 +53,8 @@ pub fn open(
     tracing::info!(session = %session.id, %virtual_server, "SSE client session started");
 
     let endpoint = format!("event: endpoint\ndata: {messages_path}?session_id={}\n\n", session.id);
-    let state = Stream { ctx: ctx.clone(), session: session.clone(), rx, changes: ctx.live.subscribe(), ended: false };
+    let state =
+        Stream { ctx: ctx.clone(), session: session.clone(), rx, events: SessionEvents::new(&ctx.live), ended: false };
     let first: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from(endpoint)));
     let rest =
         futures_util::stream::unfold(state, |mut state| async move { state.next().await.map(|f| (Ok(f), state)) });
@@ -113,7 +114,7 @@ struct Stream {
     ctx: Arc<ServeContext>,
     session: Arc<Session>,
     rx: mpsc::Receiver<Vec<u8>>,
-    changes: broadcast::Receiver<crate::live::CatalogChange>,
+    events: SessionEvents,
     ended: bool,
 }
 
@@ -123,27 +124,16 @@ impl Stream {
             return None;
         }
         let mut shutting_down = self.ctx.shutting_down.clone();
-        loop {
-            tokio::select! {
-                message = self.rx.recv() => {
-                    let message = message?;
-                    return Some(Frame::data(Bytes::from(sse::encode(&message, None))));
-                }
-                change = self.changes.recv() => match change {
-                    Ok(c) if c.virtual_server == self.session.virtual_server => {
-                        let note = jsonrpc::encode_notification(c.kind.list_changed(), None);
-                        return Some(Frame::data(Bytes::from(sse::encode(&note, None))));
-                    }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-                _ = tokio::time::sleep(KEEP_ALIVE) => return Some(Frame::data(Bytes::from_static(b": keep-alive\n\n"))),
-                _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => {
-                    self.ended = true;
-                    return None;
-                }
+        let data = tokio::select! {
+            message = self.rx.recv() => Bytes::from(sse::encode(&message?, None)),
+            note = self.events.next(&self.session) => Bytes::from(sse::encode(&note?, None)),
+            _ = tokio::time::sleep(KEEP_ALIVE) => Bytes::from_static(b": keep-alive\n\n"),
+            _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => {
+                self.ended = true;
+                return None;
             }
-        }
+        };
+        Some(Frame::data(data))
     }
 }
 

@@ -11,10 +11,10 @@ use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::http::{Refusal, admit, header_has, json, rpc_error, status};
-use super::{Body, ServeContext, exchange};
+use super::{Body, ServeContext, SessionEvents, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::{RawJson, mcp, sse};
 use crate::session::Session;
@@ -207,29 +207,19 @@ fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>)
         Ok(s) => s,
         Err(refusal) => return refusal.into_response(),
     };
-    let changes = ctx.live.subscribe();
-    let stream = futures_util::stream::unfold((ctx, session, changes), |(ctx, session, mut changes)| async move {
+    let events = SessionEvents::new(&ctx.live);
+    let stream = futures_util::stream::unfold((ctx, session, events), |(ctx, session, mut events)| async move {
         let mut shutting_down = ctx.shutting_down.clone();
-        loop {
-            let next = tokio::select! {
-                change = changes.recv() => change,
-                _ = tokio::time::sleep(KEEP_ALIVE) => {
-                    ctx.sessions.get(&session.id)?;
-                    let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from_static(b": keep-alive\n\n")));
-                    return Some((frame, (ctx, session, changes)));
-                }
-                _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => return None,
-            };
-            match next {
-                Ok(change) if change.virtual_server == session.virtual_server => {
-                    let note = jsonrpc::encode_notification(change.kind.list_changed(), None);
-                    let frame = Ok(Frame::data(Bytes::from(sse::encode(&note, None))));
-                    return Some((frame, (ctx, session, changes)));
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
+        let data = tokio::select! {
+            note = events.next(&session) => Bytes::from(sse::encode(&note?, None)),
+            _ = tokio::time::sleep(KEEP_ALIVE) => {
+                ctx.sessions.get(&session.id)?;
+                Bytes::from_static(b": keep-alive\n\n")
             }
-        }
+            _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => return None,
+        };
+        let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(data));
+        Some((frame, (ctx, session, events)))
     });
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

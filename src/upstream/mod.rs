@@ -57,6 +57,14 @@ pub struct Status {
     pub failures: u32,
 }
 
+/// What an upstream tells the rest of the gateway about, as it happens.
+pub struct Hooks {
+    /// This upstream's items changed, so the routing table must be rebuilt.
+    pub items_changed: Box<dyn Fn() + Send + Sync>,
+    /// The upstream announced `notifications/resources/updated` for this URI.
+    pub resource_updated: Box<dyn Fn(&str) + Send + Sync>,
+}
+
 /// A running upstream. Dropping the last handle does not stop it; call `stop`.
 pub struct UpstreamHandle {
     pub spec: model::Upstream,
@@ -68,13 +76,12 @@ pub struct UpstreamHandle {
     stopped: Notify,
     /// Progress routes of requests in flight; outlives reconnects.
     relay: Arc<Relay>,
-    /// Told whenever this upstream's items change, so the routing table is rebuilt.
-    on_items_changed: Arc<dyn Fn() + Send + Sync>,
+    hooks: Arc<Hooks>,
 }
 
 impl UpstreamHandle {
     /// Starts connecting in the background and returns at once.
-    pub fn start(spec: model::Upstream, on_items_changed: Arc<dyn Fn() + Send + Sync>) -> Arc<Self> {
+    pub fn start(spec: model::Upstream, hooks: Arc<Hooks>) -> Arc<Self> {
         let (stop, _) = watch::channel(false);
         let handle = Arc::new(UpstreamHandle {
             spec,
@@ -91,7 +98,7 @@ impl UpstreamHandle {
             stop,
             stopped: Notify::new(),
             relay: Arc::default(),
-            on_items_changed,
+            hooks,
         });
         tokio::spawn(supervise(handle.clone()));
         handle
@@ -162,7 +169,7 @@ impl UpstreamHandle {
     fn set_items(&self, items: ItemSet) {
         if **self.items.load() != items {
             self.items.store(Arc::new(items));
-            (self.on_items_changed)();
+            (self.hooks.items_changed)();
         }
     }
 }
@@ -267,6 +274,14 @@ async fn serve_events(
                     match session::fetch_items(conn, established, &handle.spec).await {
                         Ok(items) => handle.set_items(items),
                         Err(e) => tracing::warn!(upstream = %handle.spec.name, error = %e, "refreshing items failed"),
+                    }
+                }
+                Some(Event::Notification { method, params }) if method == "notifications/resources/updated" => {
+                    let uri = params
+                        .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+                        .and_then(|v| v.get("uri").and_then(|u| u.as_str()).map(str::to_string));
+                    if let Some(uri) = uri {
+                        (handle.hooks.resource_updated)(&uri);
                     }
                 }
                 Some(Event::Notification { method, .. }) => {

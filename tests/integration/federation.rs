@@ -116,7 +116,9 @@ async fn list_results_are_paginated_and_upstream_pagination_is_followed() {
             "a_crash",
             "a_add_tool",
             "a_progress",
+            "a_touch",
             "a_ask",
+            "a_subscriptions",
             "a_cancellations",
             "a_forget_sessions"
         ]

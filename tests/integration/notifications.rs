@@ -106,3 +106,78 @@ async fn a_client_that_disconnects_cancels_its_call_upstream() {
     .await;
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a");
 }
+
+/// Opens the session's GET stream.
+async fn get_stream(gw: &TestGateway, c: &Client) -> reqwest::Response {
+    let r = reqwest::Client::new()
+        .get(gw.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r
+}
+
+/// The next JSON-RPC message on an event stream.
+async fn next_message(stream: &mut reqwest::Response, buffer: &mut String) -> Value {
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            if let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+                if let Ok(v) = serde_json::from_str(&data) {
+                    return v;
+                }
+                continue;
+            }
+            let chunk = stream.chunk().await.unwrap().expect("the stream stays open");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("a message arrived")
+}
+
+#[tokio::test]
+async fn resource_updates_reach_only_the_sessions_subscribed_to_that_uri() {
+    let gw = TestGateway::start(&format!("upstreams:\n  a: {}\n", stdio_fixture("a"))).await;
+    let mut one = Client::connect(gw.url("/mcp")).await;
+    let mut two = Client::connect(gw.url("/mcp")).await;
+    let mut three = Client::connect(gw.url("/mcp")).await;
+    let readme = "fixture://a/readme";
+    let item = "fixture://a/items/1";
+    // `one` subscribes twice; the second is a no-op.
+    for _ in 0..2 {
+        assert_eq!(one.request("resources/subscribe", json!({"uri": readme})).await["result"], json!({}));
+    }
+    assert_eq!(three.request("resources/subscribe", json!({"uri": readme})).await["result"], json!({}));
+    assert_eq!(two.request("resources/subscribe", json!({"uri": item})).await["result"], json!({}));
+    let missing = one.request("resources/subscribe", json!({"uri": "fixture://nobody/x"})).await;
+    assert_eq!(missing["error"]["code"], -32002);
+
+    let (mut s1, mut s2) = (get_stream(&gw, &one).await, get_stream(&gw, &two).await);
+    let (mut b1, mut b2) = (String::new(), String::new());
+    assert_eq!(one.call_text("a_touch", json!({"uri": readme})).await, "touched");
+    assert_eq!(one.call_text("a_touch", json!({"uri": item})).await, "touched");
+    let first = next_message(&mut s1, &mut b1).await;
+    assert_eq!(first["method"], "notifications/resources/updated");
+    assert_eq!(first["params"]["uri"], readme);
+    let first = next_message(&mut s2, &mut b2).await;
+    assert_eq!(first["params"]["uri"], item, "the readme update did not reach a session not subscribed to it");
+
+    // The upstream heard one subscribe per URI, and one unsubscribe once the last subscriber left.
+    for c in [&mut one, &mut three] {
+        assert_eq!(c.request("resources/unsubscribe", json!({"uri": readme})).await["result"], json!({}));
+    }
+    let heard = one.call_text("a_subscriptions", json!({})).await;
+    assert_eq!(
+        heard.lines().collect::<Vec<_>>(),
+        [
+            "resources/subscribe fixture://a/readme",
+            "resources/subscribe fixture://a/items/1",
+            "resources/unsubscribe fixture://a/readme"
+        ]
+    );
+}

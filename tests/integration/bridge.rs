@@ -1,11 +1,10 @@
 //! `mcpgw bridge`: one upstream, no file, served unprefixed over HTTP or stdio.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::util::{Client, TestGateway, TestUpstream, fixture_bin, gateway_bin};
+use super::util::{Client, TestGateway, TestUpstream, fixture_bin, gateway_bin, stdio_exchange};
 
 #[tokio::test]
 async fn bridge_serves_a_stdio_server_over_http_unprefixed() {
@@ -32,26 +31,18 @@ async fn bridge_serves_a_stdio_server_over_http_unprefixed() {
 #[tokio::test]
 async fn bridge_puts_a_stdio_endpoint_in_front_of_a_remote_server() {
     let remote = TestUpstream::http("remote", &[]);
-    let mut child = Command::new(gateway_bin())
-        .args(["bridge", "--url", &remote.url, "--header", "X-Test: $literal", "--to", "stdio"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for line in [
+    let lines = [
         json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
         json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}),
-    ] {
-        writeln!(stdin, "{line}").unwrap();
-    }
-    drop(stdin);
-    let out: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
-        .collect();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    ]
+    .map(|l| l.to_string());
+    let url = remote.url.clone();
+    let (out, code) = tokio::task::spawn_blocking(move || {
+        stdio_exchange(&["bridge", "--url", &url, "--header", "X-Test: $literal", "--to", "stdio"], &lines)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0));
     let call = out.iter().find(|m| m["id"] == 2).unwrap_or_else(|| panic!("{out:?}"));
     assert_eq!(call["result"]["content"][0]["text"], "remote");
 }

@@ -73,15 +73,7 @@ async fn list_changed_from_an_upstream_reaches_clients_on_the_get_stream() {
     let yaml = format!("upstreams:\n  a: {}\n", stdio_fixture("a"));
     let gw = TestGateway::start(&yaml).await;
     let mut c = Client::connect(gw.url("/mcp")).await;
-    let mut stream = reqwest::Client::new()
-        .get(gw.url("/mcp"))
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", c.session.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut stream = c.get_stream().await;
 
     assert_eq!(c.call_text("a_add_tool", json!({"name": "fresh"})).await, "added");
     let mut seen = String::new();

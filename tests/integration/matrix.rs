@@ -1,15 +1,13 @@
 //! Every served transport × every upstream transport: a `tools/call` that reports progress, so
 //! each cell carries a request, its notifications and its answer through one code path.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::util::{Client, TestGateway, TestUpstream, gateway_bin, stdio_fixture};
+use super::util::{Client, TestGateway, TestUpstream, stdio_exchange, stdio_fixture};
 
 /// The four upstream kinds, each ending in the fixture: stdio, streamable HTTP, and legacy SSE and
 /// WebSocket through a front gateway.
@@ -124,28 +122,11 @@ async fn every_served_transport_reaches_every_upstream_transport() {
     }
 
     // stdio: a second gateway process on the same config.
-    let config_path = gw.config.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(gateway_bin())
-            .args(["stdio", "-c"])
-            .arg(&config_path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, "{}", json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"m","version":"1"}}})).unwrap();
-        for (i, u) in UPSTREAMS.iter().enumerate() {
-            writeln!(stdin, "{}", call(400 + i, u)).unwrap();
-        }
-        drop(stdin);
-        let lines: Vec<Value> = BufReader::new(child.stdout.take().unwrap()).lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
-        let _ = child.wait();
-        lines
-    })
-    .await
-    .unwrap();
+    let config_path = gw.config.to_str().unwrap().to_string();
+    let mut lines = vec![json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"m","version":"1"}}}).to_string()];
+    lines.extend(UPSTREAMS.iter().enumerate().map(|(i, u)| call(400 + i, u).to_string()));
+    let (out, _) =
+        tokio::task::spawn_blocking(move || stdio_exchange(&["stdio", "-c", &config_path], &lines)).await.unwrap();
     for (i, u) in UPSTREAMS.iter().enumerate() {
         check_cell("stdio", u, 400 + i, &out);
     }

@@ -75,14 +75,7 @@ async fn a_client_cancellation_reaches_the_upstream() {
     let response = slow.await.unwrap();
     assert_eq!(response["id"], "slow-1");
     assert_eq!(response["error"]["code"], -32800, "{response}");
-    eventually("the upstream to hear of the cancellation", || {
-        let endpoint = gw.url("/mcp");
-        async move {
-            let mut c = Client::connect(endpoint).await;
-            (c.call_text("a_cancellations", json!({})).await == "1").then_some(())
-        }
-    })
-    .await;
+    upstream_heard_cancellations(&gw, "1").await;
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a", "the session goes on");
 }
 
@@ -96,28 +89,8 @@ async fn a_client_that_disconnects_cancels_its_call_upstream() {
     let r = c.post(body).await;
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     drop(r);
-    eventually("the upstream to hear of the cancellation", || {
-        let endpoint = gw.url("/mcp");
-        async move {
-            let mut c = Client::connect(endpoint).await;
-            (c.call_text("a_cancellations", json!({})).await == "1").then_some(())
-        }
-    })
-    .await;
+    upstream_heard_cancellations(&gw, "1").await;
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a");
-}
-
-/// Opens the session's GET stream.
-async fn get_stream(gw: &TestGateway, c: &Client) -> reqwest::Response {
-    let r = reqwest::Client::new()
-        .get(gw.url("/mcp"))
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", c.session.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r
 }
 
 /// The next JSON-RPC message on an event stream.
@@ -157,7 +130,7 @@ async fn resource_updates_reach_only_the_sessions_subscribed_to_that_uri() {
     let missing = one.request("resources/subscribe", json!({"uri": "fixture://nobody/x"})).await;
     assert_eq!(missing["error"]["code"], -32002);
 
-    let (mut s1, mut s2) = (get_stream(&gw, &one).await, get_stream(&gw, &two).await);
+    let (mut s1, mut s2) = (one.get_stream().await, two.get_stream().await);
     let (mut b1, mut b2) = (String::new(), String::new());
     assert_eq!(one.call_text("a_touch", json!({"uri": readme})).await, "touched");
     assert_eq!(one.call_text("a_touch", json!({"uri": item})).await, "touched");
@@ -180,4 +153,16 @@ async fn resource_updates_reach_only_the_sessions_subscribed_to_that_uri() {
             "resources/unsubscribe fixture://a/readme"
         ]
     );
+}
+
+/// Waits until the fixture upstream `a` has received `count` cancellations.
+async fn upstream_heard_cancellations(gw: &TestGateway, count: &str) {
+    eventually("the upstream to hear of the cancellation", || {
+        let endpoint = gw.url("/mcp");
+        async move {
+            let mut c = Client::connect(endpoint).await;
+            (c.call_text("a_cancellations", json!({})).await == count).then_some(())
+        }
+    })
+    .await;
 }

@@ -1,45 +1,17 @@
 //! `mcpgw stdio`: one client on stdin/stdout, as desktop clients launch it.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use super::util::{DEADLINE, eventually, gateway_bin, process_alive, stdio_fixture};
+use super::util::{eventually, process_alive, stdio_exchange, stdio_fixture};
 
-/// Sends lines to `mcpgw stdio`, closes its input, and returns every line it printed and its exit code.
+/// Sends lines (and a malformed one) to `mcpgw stdio`; returns what it printed and its exit code.
 fn converse(config: &str, server: &str, lines: &[Value]) -> (Vec<Value>, Option<i32>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.yaml");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(gateway_bin())
-        .args(["stdio", "--server", server, "-c"])
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for line in lines {
-        writeln!(stdin, "{line}").unwrap();
-    }
-    writeln!(stdin, "{{not json").unwrap();
-    drop(stdin);
-    let out: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).expect("every stdout line is JSON"))
-        .collect();
-    let start = std::time::Instant::now();
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        assert!(start.elapsed() < DEADLINE, "mcpgw stdio did not exit after its input closed");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (out, code)
+    let mut lines: Vec<String> = lines.iter().map(Value::to_string).collect();
+    lines.push("{not json".into());
+    stdio_exchange(&["stdio", "--server", server, "-c", path.to_str().unwrap()], &lines)
 }
 
 fn by_id(out: &[Value], id: u64) -> &Value {

@@ -2,7 +2,7 @@
 //! `TestGateway` (the real binary on a temp config) and `Client` (a small MCP client).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -264,6 +264,21 @@ impl Client {
         r.body(body.to_string()).send().await.unwrap()
     }
 
+    /// Opens this session's GET event stream (list changes, resource updates).
+    pub async fn get_stream(&self) -> reqwest::Response {
+        let r = self
+            .http
+            .get(&self.endpoint)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", self.session.clone().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        r
+    }
+
     /// Sends a request and returns the whole JSON-RPC response.
     pub async fn request(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
@@ -312,4 +327,34 @@ impl Client {
 
 pub fn path_exists(p: &str) -> bool {
     Path::new(p).exists()
+}
+
+/// Runs `mcpgw ARGS` as a stdio server: writes each of `lines`, closes its input, and returns
+/// every line it printed (each must be JSON) and its exit code.
+pub fn stdio_exchange(args: &[&str], lines: &[String]) -> (Vec<Value>, Option<i32>) {
+    let mut child = Command::new(gateway_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mcpgw");
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let out: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("every stdout line is JSON"))
+        .collect();
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(start.elapsed() < DEADLINE, "mcpgw did not exit after its input closed");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (out, code)
 }

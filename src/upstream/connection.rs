@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use super::peer::Linked;
 use super::relay::{ClientLink, Inbox, capability_for};
 use super::session::{self, Established};
 use super::{UpstreamError, sse, stdio, streamable_http, websocket};
@@ -20,8 +21,9 @@ pub enum Event {
 pub enum Connection {
     Stdio(stdio::StdioConnection),
     StreamableHttp(streamable_http::HttpConnection),
-    Sse(sse::SseConnection),
-    WebSocket(websocket::WebSocketConnection),
+    /// Legacy HTTP+SSE.
+    Sse(Linked),
+    WebSocket(Linked),
 }
 
 impl Connection {
@@ -32,11 +34,9 @@ impl Connection {
             Transport::StreamableHttp { url, headers } => {
                 Connection::StreamableHttp(streamable_http::HttpConnection::new(&spec.name, url, headers, inbox)?)
             }
-            Transport::Sse { url, headers } => {
-                Connection::Sse(sse::SseConnection::connect(&spec.name, url, headers, inbox).await?)
-            }
+            Transport::Sse { url, headers } => Connection::Sse(sse::connect(&spec.name, url, headers, inbox).await?),
             Transport::WebSocket { url, headers } => {
-                Connection::WebSocket(websocket::WebSocketConnection::connect(&spec.name, url, headers, inbox).await?)
+                Connection::WebSocket(websocket::connect(&spec.name, url, headers, inbox).await?)
             }
         };
         let established = match session::initialize(&conn, spec).await {
@@ -63,8 +63,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.request(method, params, timeout).await,
             Connection::StreamableHttp(c) => c.request(method, params, timeout, client).await,
-            Connection::Sse(c) => c.peer.request(method, params, timeout).await,
-            Connection::WebSocket(c) => c.peer.request(method, params, timeout).await,
+            Connection::Sse(c) | Connection::WebSocket(c) => c.peer.request(method, params, timeout).await,
         }
     }
 
@@ -72,8 +71,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.peer.notify(method, params).await,
             Connection::StreamableHttp(c) => c.notify(method, params).await,
-            Connection::Sse(c) => c.peer.notify(method, params).await,
-            Connection::WebSocket(c) => c.peer.notify(method, params).await,
+            Connection::Sse(c) | Connection::WebSocket(c) => c.peer.notify(method, params).await,
         }
     }
 
@@ -82,8 +80,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.peer.closed().await,
             Connection::StreamableHttp(c) => c.closed().await,
-            Connection::Sse(c) => c.peer.closed().await,
-            Connection::WebSocket(c) => c.peer.closed().await,
+            Connection::Sse(c) | Connection::WebSocket(c) => c.peer.closed().await,
         }
     }
 
@@ -93,8 +90,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.shutdown().await,
             Connection::StreamableHttp(c) => c.shutdown().await,
-            Connection::Sse(c) => c.shutdown().await,
-            Connection::WebSocket(c) => c.shutdown().await,
+            Connection::Sse(c) | Connection::WebSocket(c) => c.shutdown(),
         }
     }
 }

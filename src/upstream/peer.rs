@@ -119,6 +119,31 @@ impl Peer {
     }
 }
 
+/// A peer together with the switch that stops its transport's reader and writer tasks: what a
+/// network message transport (legacy SSE, WebSocket) hands to `Connection`.
+pub struct Linked {
+    pub(super) peer: Arc<Peer>,
+    closing: watch::Sender<bool>,
+}
+
+impl Linked {
+    pub(super) fn new(peer: Arc<Peer>) -> Self {
+        Linked { peer, closing: watch::channel(false).0 }
+    }
+
+    /// Resolves once `shutdown` was called; for the transport's tasks to select on.
+    pub(super) fn closing(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let mut closing = self.closing.subscribe();
+        Box::pin(async move {
+            let _ = closing.wait_for(|c| *c).await;
+        })
+    }
+
+    pub(super) fn shutdown(&self) {
+        self.closing.send_replace(true);
+    }
+}
+
 /// Sends `notifications/cancelled` for a request abandoned before its answer came (timeout, or
 /// the caller's future dropped because the client cancelled or disconnected).
 struct CancelOnDrop<'a> {

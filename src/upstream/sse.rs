@@ -1,14 +1,12 @@
 //! Legacy HTTP+SSE upstreams (the 2024-11-05 transport): a GET opens the event stream, whose
 //! first `endpoint` event names where to POST messages; answers come back on the stream.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
-use tokio::sync::watch;
 
 use super::UpstreamError;
-use super::peer::Peer;
+use super::peer::{Linked, Peer};
 use super::relay::Inbox;
 use super::streamable_http::{header_map, root_cause};
 use crate::model::Secret;
@@ -17,101 +15,88 @@ use crate::protocol::sse;
 /// Longest wait for the stream to name its message endpoint.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct SseConnection {
-    pub(super) peer: Arc<Peer>,
-    closing: watch::Sender<bool>,
-}
-
-impl SseConnection {
-    pub(super) async fn connect(
-        name: &str,
-        url: &url::Url,
-        headers: &[(String, Secret)],
-        inbox: Inbox,
-    ) -> Result<Self, UpstreamError> {
-        let client = reqwest::Client::builder()
-            .default_headers(header_map(name, headers)?)
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| UpstreamError::Transport(name.into(), format!("build HTTP client: {e}")))?;
-        let unreachable =
-            |e: reqwest::Error| UpstreamError::Unreachable(name.into(), format!("GET {url}: {}", root_cause(&e)));
-        let mut stream =
-            client.get(url.clone()).header(ACCEPT, "text/event-stream").send().await.map_err(unreachable)?;
-        if !stream.status().is_success() {
-            return Err(UpstreamError::Transport(name.into(), format!("GET {url}: HTTP {}", stream.status())));
+pub(super) async fn connect(
+    name: &str,
+    url: &url::Url,
+    headers: &[(String, Secret)],
+    inbox: Inbox,
+) -> Result<Linked, UpstreamError> {
+    let client = reqwest::Client::builder()
+        .default_headers(header_map(name, headers)?)
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| UpstreamError::Transport(name.into(), format!("build HTTP client: {e}")))?;
+    let unreachable =
+        |e: reqwest::Error| UpstreamError::Unreachable(name.into(), format!("GET {url}: {}", root_cause(&e)));
+    let mut stream = client.get(url.clone()).header(ACCEPT, "text/event-stream").send().await.map_err(unreachable)?;
+    if !stream.status().is_success() {
+        return Err(UpstreamError::Transport(name.into(), format!("GET {url}: HTTP {}", stream.status())));
+    }
+    let mut decoder = sse::Decoder::default();
+    let mut early = Vec::new();
+    let endpoint = tokio::time::timeout(ENDPOINT_TIMEOUT, async {
+        loop {
+            let chunk = stream.chunk().await.map_err(unreachable)?.ok_or_else(|| {
+                UpstreamError::Transport(name.into(), "the event stream ended before naming its endpoint".into())
+            })?;
+            for event in decoder.feed(&chunk) {
+                if event.event.as_deref() == Some("endpoint") {
+                    return url.join(event.data.trim()).map_err(|e| {
+                        UpstreamError::Transport(name.into(), format!("bad endpoint {:?}: {e}", event.data))
+                    });
+                }
+                early.push(event);
+            }
         }
-        let mut decoder = sse::Decoder::default();
-        let mut early = Vec::new();
-        let endpoint = tokio::time::timeout(ENDPOINT_TIMEOUT, async {
-            loop {
-                let chunk = stream.chunk().await.map_err(unreachable)?.ok_or_else(|| {
-                    UpstreamError::Transport(name.into(), "the event stream ended before naming its endpoint".into())
-                })?;
-                for event in decoder.feed(&chunk) {
-                    if event.event.as_deref() == Some("endpoint") {
-                        return url.join(event.data.trim()).map_err(|e| {
-                            UpstreamError::Transport(name.into(), format!("bad endpoint {:?}: {e}", event.data))
-                        });
-                    }
-                    early.push(event);
+    })
+    .await
+    .map_err(|_| UpstreamError::Transport(name.into(), "the event stream named no endpoint in time".into()))??;
+
+    let (peer, mut outbox) = Peer::new(name, inbox);
+    let linked = Linked::new(peer.clone());
+
+    // Writer: each message is one POST, in order; the answers arrive on the stream.
+    let mut writer_closing = linked.closing();
+    let upstream = name.to_string();
+    let post_to = endpoint.clone();
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                m = outbox.recv() => match m { Some(m) => m, None => break },
+                _ = &mut writer_closing => break,
+            };
+            let sent = client.post(post_to.clone()).header(CONTENT_TYPE, "application/json").body(message).send().await;
+            match sent {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    tracing::warn!(upstream = %upstream, status = %r.status(), "the message endpoint refused a message")
+                }
+                Err(e) => tracing::warn!(upstream = %upstream, error = %root_cause(&e), "posting a message failed"),
+            }
+        }
+    });
+
+    let reader = peer.clone();
+    let mut reader_closing = linked.closing();
+    tokio::spawn(async move {
+        for event in early {
+            reader.receive(event.data.as_bytes()).await;
+        }
+        loop {
+            let chunk = tokio::select! {
+                c = stream.chunk() => c,
+                _ = &mut reader_closing => break,
+            };
+            let Ok(Some(chunk)) = chunk else { break };
+            for event in decoder.feed(&chunk) {
+                if matches!(event.event.as_deref(), None | Some("message")) {
+                    reader.receive(event.data.as_bytes()).await;
                 }
             }
-        })
-        .await
-        .map_err(|_| UpstreamError::Transport(name.into(), "the event stream named no endpoint in time".into()))??;
-
-        let (peer, mut outbox) = Peer::new(name, inbox);
-        let (closing, _) = watch::channel(false);
-
-        // Writer: each message is one POST, in order; the answers arrive on the stream.
-        let mut writer_closing = closing.subscribe();
-        let upstream = name.to_string();
-        let post_to = endpoint.clone();
-        tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    m = outbox.recv() => match m { Some(m) => m, None => break },
-                    _ = async { let _ = writer_closing.wait_for(|c| *c).await; } => break,
-                };
-                let sent =
-                    client.post(post_to.clone()).header(CONTENT_TYPE, "application/json").body(message).send().await;
-                match sent {
-                    Ok(r) if r.status().is_success() => {}
-                    Ok(r) => {
-                        tracing::warn!(upstream = %upstream, status = %r.status(), "the message endpoint refused a message")
-                    }
-                    Err(e) => tracing::warn!(upstream = %upstream, error = %root_cause(&e), "posting a message failed"),
-                }
-            }
-        });
-
-        let reader = peer.clone();
-        let mut reader_closing = closing.subscribe();
-        tokio::spawn(async move {
-            for event in early {
-                reader.receive(event.data.as_bytes()).await;
-            }
-            loop {
-                let chunk = tokio::select! {
-                    c = stream.chunk() => c,
-                    _ = async { let _ = reader_closing.wait_for(|c| *c).await; } => break,
-                };
-                let Ok(Some(chunk)) = chunk else { break };
-                for event in decoder.feed(&chunk) {
-                    if matches!(event.event.as_deref(), None | Some("message")) {
-                        reader.receive(event.data.as_bytes()).await;
-                    }
-                }
-            }
-            reader.mark_closed();
-        });
-        tracing::debug!(upstream = %name, %endpoint, "legacy SSE session opened");
-        Ok(SseConnection { peer, closing })
-    }
-
-    pub(super) async fn shutdown(&self) {
-        self.closing.send_replace(true);
-    }
+        }
+        reader.mark_closed();
+    });
+    tracing::debug!(upstream = %name, %endpoint, "legacy SSE session opened");
+    Ok(linked)
 }

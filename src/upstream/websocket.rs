@@ -1,17 +1,15 @@
 //! WebSocket upstreams: one JSON-RPC message per text frame, subprotocol `mcp`, the configured
 //! headers on the upgrade request, pings to keep the connection alive.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::UpstreamError;
-use super::peer::Peer;
+use super::peer::{Linked, Peer};
 use super::relay::Inbox;
 use super::streamable_http::{header_map, root_cause};
 use crate::model::Secret;
@@ -19,84 +17,73 @@ use crate::model::Secret;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 
-pub struct WebSocketConnection {
-    pub(super) peer: Arc<Peer>,
-    closing: watch::Sender<bool>,
-}
+pub(super) async fn connect(
+    name: &str,
+    url: &url::Url,
+    headers: &[(String, Secret)],
+    inbox: Inbox,
+) -> Result<Linked, UpstreamError> {
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| UpstreamError::Transport(name.into(), format!("WebSocket request for {url}: {e}")))?;
+    request.headers_mut().extend(header_map(name, headers)?);
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await;
+    let (ws, _) = match connected {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            return Err(UpstreamError::Unreachable(name.into(), format!("connect {url}: {}", root_cause(&e))));
+        }
+        Err(_) => return Err(UpstreamError::Unreachable(name.into(), format!("connect {url}: timed out"))),
+    };
+    let (mut sink, mut frames) = ws.split();
+    let (peer, mut outbox) = Peer::new(name, inbox);
+    let linked = Linked::new(peer.clone());
 
-impl WebSocketConnection {
-    pub(super) async fn connect(
-        name: &str,
-        url: &url::Url,
-        headers: &[(String, Secret)],
-        inbox: Inbox,
-    ) -> Result<Self, UpstreamError> {
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| UpstreamError::Transport(name.into(), format!("WebSocket request for {url}: {e}")))?;
-        request.headers_mut().extend(header_map(name, headers)?);
-        request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
-        let connected = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await;
-        let (ws, _) = match connected {
-            Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => {
-                return Err(UpstreamError::Unreachable(name.into(), format!("connect {url}: {}", root_cause(&e))));
+    let mut writer_closing = linked.closing();
+    tokio::spawn(async move {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            let frame = tokio::select! {
+                m = outbox.recv() => match m {
+                    Some(m) => Message::Text(String::from_utf8_lossy(&m).into_owned().into()),
+                    None => break,
+                },
+                _ = ping.tick() => Message::Ping(Default::default()),
+                _ = &mut writer_closing => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+            };
+            if sink.send(frame).await.is_err() {
+                break;
             }
-            Err(_) => return Err(UpstreamError::Unreachable(name.into(), format!("connect {url}: timed out"))),
-        };
-        let (mut sink, mut frames) = ws.split();
-        let (peer, mut outbox) = Peer::new(name, inbox);
-        let (closing, _) = watch::channel(false);
+        }
+    });
 
-        let mut writer_closing = closing.subscribe();
-        tokio::spawn(async move {
-            let mut ping = tokio::time::interval(PING_EVERY);
-            ping.tick().await;
-            loop {
-                let frame = tokio::select! {
-                    m = outbox.recv() => match m {
-                        Some(m) => Message::Text(String::from_utf8_lossy(&m).into_owned().into()),
-                        None => break,
-                    },
-                    _ = ping.tick() => Message::Ping(Default::default()),
-                    _ = async { let _ = writer_closing.wait_for(|c| *c).await; } => {
-                        let _ = sink.send(Message::Close(None)).await;
-                        break;
-                    }
-                };
-                if sink.send(frame).await.is_err() {
+    let reader = peer.clone();
+    let mut reader_closing = linked.closing();
+    let upstream = name.to_string();
+    tokio::spawn(async move {
+        loop {
+            let frame = tokio::select! {
+                f = frames.next() => f,
+                _ = &mut reader_closing => break,
+            };
+            match frame {
+                Some(Ok(Message::Text(text))) => reader.receive(text.as_bytes()).await,
+                Some(Ok(Message::Binary(_))) => tracing::warn!(upstream = %upstream, "ignored a binary frame"),
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(upstream = %upstream, error = %e, "WebSocket read failed");
                     break;
                 }
             }
-        });
-
-        let reader = peer.clone();
-        let mut reader_closing = closing.subscribe();
-        let upstream = name.to_string();
-        tokio::spawn(async move {
-            loop {
-                let frame = tokio::select! {
-                    f = frames.next() => f,
-                    _ = async { let _ = reader_closing.wait_for(|c| *c).await; } => break,
-                };
-                match frame {
-                    Some(Ok(Message::Text(text))) => reader.receive(text.as_bytes()).await,
-                    Some(Ok(Message::Binary(_))) => tracing::warn!(upstream = %upstream, "ignored a binary frame"),
-                    Some(Ok(Message::Close(_))) | None => break,
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        tracing::warn!(upstream = %upstream, error = %e, "WebSocket read failed");
-                        break;
-                    }
-                }
-            }
-            reader.mark_closed();
-        });
-        Ok(WebSocketConnection { peer, closing })
-    }
-
-    pub(super) async fn shutdown(&self) {
-        self.closing.send_replace(true);
-    }
+        }
+        reader.mark_closed();
+    });
+    Ok(linked)
 }

@@ -49,21 +49,32 @@ pub struct ReloadStatus {
     pub diagnostics: Vec<String>,
 }
 
+/// A log message from an upstream, to deliver to the sessions that asked for that level.
+#[derive(Clone, Debug)]
+pub struct LogMessage {
+    pub upstream: String,
+    /// The `notifications/message` params as the upstream sent them.
+    pub params: serde_json::Value,
+}
+
 pub struct Live {
     current: ArcSwap<Snapshot>,
     changes: broadcast::Sender<CatalogChange>,
     updates: broadcast::Sender<String>,
+    logs: broadcast::Sender<LogMessage>,
     last_reload: ArcSwap<ReloadStatus>,
 }
 
 impl Live {
-    /// `updates` carries the URIs upstreams report as updated (`notifications/resources/updated`).
-    pub fn new(snapshot: Snapshot, updates: broadcast::Sender<String>) -> Self {
+    /// `updates` carries the URIs upstreams report as updated (`notifications/resources/updated`),
+    /// `logs` their log messages.
+    pub fn new(snapshot: Snapshot, updates: broadcast::Sender<String>, logs: broadcast::Sender<LogMessage>) -> Self {
         let (changes, _) = broadcast::channel(256);
         Live {
             current: ArcSwap::from_pointee(snapshot),
             changes,
             updates,
+            logs,
             last_reload: ArcSwap::from_pointee(ReloadStatus::default()),
         }
     }
@@ -103,6 +114,11 @@ impl Live {
     /// URIs of resources that upstreams report as updated, for delivery to subscribed sessions.
     pub fn resource_updates(&self) -> broadcast::Receiver<String> {
         self.updates.subscribe()
+    }
+
+    /// Log messages from upstreams.
+    pub fn log_messages(&self) -> broadcast::Receiver<LogMessage> {
+        self.logs.subscribe()
     }
 
     pub fn set_reload_status(&self, status: ReloadStatus) {

@@ -26,6 +26,7 @@ pub fn initialize_result(version: &str, virtual_server: &str) -> RawJson {
             "resources": { "listChanged": true, "subscribe": true },
             "prompts": { "listChanged": true },
             "completions": {},
+            "logging": {},
         },
         "serverInfo": mcp::implementation(),
         "instructions": format!("mcpgw virtual server \"{virtual_server}\": tools, resources and prompts of several MCP servers behind one endpoint."),
@@ -60,7 +61,8 @@ pub async fn handle(
             by_uri(snapshot, catalog, method, params, client).await
         }
         "completion/complete" => complete(snapshot, catalog, params, client).await,
-        // Log levels are per upstream session, which clients share; accepting keeps clients working.
+        // Session transports handle this in `transport::exchange`; here (plain JSON-RPC) there is
+        // no channel for log messages, and accepting keeps scripts working.
         "logging/setLevel" => Ok(jsonrpc::raw(&serde_json::json!({}))),
         other => Err(fail(RpcError::method_not_found(other))),
     }

@@ -15,6 +15,14 @@ pub fn is_supported(version: &str) -> bool {
     SUPPORTED_VERSIONS.contains(&version)
 }
 
+/// Log levels from least to most severe (RFC 5424 names, as MCP uses them).
+pub const LOG_LEVELS: [&str; 8] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+/// A log level's severity rank (debug = 1 … emergency = 8); `None` for an unknown level.
+pub fn log_rank(level: &str) -> Option<u8> {
+    LOG_LEVELS.iter().position(|l| *l == level).map(|i| i as u8 + 1)
+}
+
 /// The gateway's name and version as it introduces itself to clients and upstreams.
 pub fn implementation() -> serde_json::Value {
     serde_json::json!({ "name": "mcpgw", "version": env!("CARGO_PKG_VERSION") })
@@ -23,6 +31,13 @@ pub fn implementation() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_levels_rank_by_severity() {
+        assert_eq!(log_rank("debug"), Some(1));
+        assert!(log_rank("warning") > log_rank("info"));
+        assert_eq!(log_rank("loud"), None);
+    }
 
     #[test]
     fn negotiation() {

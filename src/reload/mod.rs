@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::config::env::Env;
 use crate::config::{self, Diagnostic};
-use crate::live::{Live, ReloadStatus, Snapshot};
+use crate::live::{Live, LogMessage, ReloadStatus, Snapshot};
 use crate::model::{self, Model};
 use crate::routing::{self, RoutingTable};
 use crate::upstream::{Hooks, UpstreamHandle};
@@ -106,6 +106,7 @@ impl Reloader {
         let prepared = prepare_source(&source, env.as_ref())?;
         let items_changed = Arc::new(Notify::new());
         let (updates, _) = tokio::sync::broadcast::channel::<String>(256);
+        let (logs, _) = tokio::sync::broadcast::channel::<LogMessage>(256);
         let hooks = Arc::new(Hooks {
             items_changed: Box::new({
                 let notify = items_changed.clone();
@@ -115,11 +116,15 @@ impl Reloader {
                 let updates = updates.clone();
                 move |uri| drop(updates.send(uri.to_string()))
             }),
+            log: Box::new({
+                let logs = logs.clone();
+                move |upstream, params| drop(logs.send(LogMessage { upstream: upstream.to_string(), params }))
+            }),
         });
         let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &hooks);
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(1, &model, &upstreams));
-        let live = Arc::new(Live::new(Snapshot { model, table, upstreams }, updates));
+        let live = Arc::new(Live::new(Snapshot { model, table, upstreams }, updates, logs));
         live.set_reload_status(ReloadStatus { result: "ok", generation: 1, at: unix_now(), diagnostics: vec![] });
         let reloader = Arc::new(Reloader {
             last_content: std::sync::Mutex::new(content_hash(&source)),

@@ -42,6 +42,8 @@ pub struct Catalog {
     by_key: [HashMap<String, Arc<Published>>; 4],
     templates: Vec<(UriTemplate, Arc<Published>)>,
     fingerprints: [u64; 4],
+    /// Upstreams with at least one item here: whose log messages this catalog's clients see.
+    upstreams: std::collections::BTreeSet<String>,
 }
 
 impl Catalog {
@@ -58,6 +60,11 @@ impl Catalog {
     pub fn resolve_uri(&self, uri: &str) -> Option<&Arc<Published>> {
         self.find(ItemKind::Resource, uri)
             .or_else(|| self.templates.iter().find(|(t, _)| t.matches(uri)).map(|(_, p)| p))
+    }
+
+    /// Whether any item of this catalog comes from `upstream`.
+    pub fn includes_upstream(&self, upstream: &str) -> bool {
+        self.upstreams.contains(upstream)
     }
 
     /// Changes exactly when the kind's list changes; compared across tables to send `list_changed`.
@@ -164,6 +171,7 @@ pub fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<ItemSet
                 for p in &all[kind as usize] {
                     if patterns.iter().any(|pat| pat.matches(&p.public_key)) {
                         p.json.get().hash(&mut hasher);
+                        catalog.upstreams.insert(p.route.upstream.clone());
                         catalog.lists[kind as usize].push(p.clone());
                         catalog.by_key[kind as usize].insert(p.public_key.clone(), p.clone());
                         if kind == ItemKind::ResourceTemplate {

@@ -33,6 +33,8 @@ pub struct Session {
     /// Requests of this session running at once (for transports that accept requests faster than
     /// they answer them: one slow or silent client holds only its own slots).
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// The least severe log level this client asked for (rank, see `mcp::log_rank`; 0 = none asked).
+    pub log_rank: std::sync::atomic::AtomicU8,
     /// Resource URIs this client subscribed to.
     subscriptions: Mutex<std::collections::HashSet<String>>,
     /// What the client declared at `initialize` (`sampling`, `elicitation`, `roots`, …).
@@ -49,6 +51,7 @@ impl Session {
         Arc::new(Session {
             capabilities: std::sync::OnceLock::new(),
             subscriptions: Mutex::default(),
+            log_rank: Default::default(),
             asked: Mutex::default(),
             next_ask: AtomicU64::new(1),
             id,

@@ -114,6 +114,7 @@ pub async fn answer_registered(
             "resources/subscribe" | "resources/unsubscribe" => {
                 subscription(ctx, session, &snapshot, method, params, client).await
             }
+            "logging/setLevel" => set_log_level(session, &snapshot, params),
             _ => dispatch::handle(&snapshot, &session.virtual_server, method, params, client).await,
         }
     };
@@ -169,6 +170,31 @@ async fn subscription(
         }
     }
     outcome
+}
+
+/// `logging/setLevel`: the session's level filters what it receives; the upstreams behind its
+/// virtual server are asked for that level (or keep a more verbose one another client asked for).
+fn set_log_level(
+    session: &Session,
+    snapshot: &crate::live::Snapshot,
+    params: Option<&RawValue>,
+) -> Result<RawJson, RawJson> {
+    let level = params
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+        .and_then(|v| v.get("level").and_then(|l| l.as_str()).map(str::to_string));
+    let Some((level, rank)) = level.and_then(|l| mcp::log_rank(&l).map(|r| (l, r))) else {
+        let e = RpcError::invalid_params(format!("`level` must be one of {}", mcp::LOG_LEVELS.join(", ")));
+        return Err(RawValue::from_string(e.to_json()).expect("valid JSON"));
+    };
+    session.log_rank.store(rank, std::sync::atomic::Ordering::Relaxed);
+    if let Some(catalog) = snapshot.table.catalog(&session.virtual_server) {
+        for (name, upstream) in &snapshot.upstreams {
+            if catalog.includes_upstream(name) {
+                upstream.request_log_level(&level);
+            }
+        }
+    }
+    Ok(jsonrpc::raw(&serde_json::json!({})))
 }
 
 /// Takes a client notification: `initialized` marks the session, `cancelled` stops a request.

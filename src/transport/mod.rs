@@ -52,13 +52,42 @@ impl ServeContext {
 /// What a session hears of without asking: list changes of its virtual server, and updates of
 /// the resources it subscribed to. Every transport's server-to-client stream reads from one.
 pub struct SessionEvents {
+    live: Arc<Live>,
     changes: tokio::sync::broadcast::Receiver<crate::live::CatalogChange>,
     updates: tokio::sync::broadcast::Receiver<String>,
+    logs: tokio::sync::broadcast::Receiver<crate::live::LogMessage>,
 }
 
 impl SessionEvents {
-    pub fn new(live: &Live) -> Self {
-        SessionEvents { changes: live.subscribe(), updates: live.resource_updates() }
+    pub fn new(live: &Arc<Live>) -> Self {
+        SessionEvents {
+            live: live.clone(),
+            changes: live.subscribe(),
+            updates: live.resource_updates(),
+            logs: live.log_messages(),
+        }
+    }
+
+    /// A log message as `session` should see it: only at or above the level it asked for, only
+    /// from upstreams behind its virtual server, with the upstream named in `logger`.
+    fn log_for(&self, session: &crate::session::Session, message: &crate::live::LogMessage) -> Option<Vec<u8>> {
+        let wanted = session.log_rank.load(std::sync::atomic::Ordering::Relaxed);
+        let rank = message.params.get("level").and_then(|l| l.as_str()).and_then(crate::protocol::mcp::log_rank)?;
+        if wanted == 0 || rank < wanted {
+            return None;
+        }
+        let snapshot = self.live.snapshot();
+        if !snapshot.table.catalog(&session.virtual_server)?.includes_upstream(&message.upstream) {
+            return None;
+        }
+        let mut params = message.params.clone();
+        let logger = match params.get("logger").and_then(|l| l.as_str()) {
+            Some(inner) => format!("{}/{inner}", message.upstream),
+            None => message.upstream.clone(),
+        };
+        params["logger"] = serde_json::Value::String(logger);
+        let params = crate::protocol::jsonrpc::raw(&params);
+        Some(crate::protocol::jsonrpc::encode_notification("notifications/message", Some(&params)))
     }
 
     /// The next notification for `session`, encoded; `None` once the gateway stops publishing.
@@ -72,6 +101,15 @@ impl SessionEvents {
                         return Some(encode_notification(c.kind.list_changed(), None));
                     }
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                },
+                log = self.logs.recv() => match log {
+                    Ok(message) => {
+                        if let Some(note) = self.log_for(session, &message) {
+                            return Some(note);
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return None,
                 },
                 update = self.updates.recv() => match update {

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::model;
-use crate::protocol::{ItemSet, RawJson};
+use crate::protocol::{ItemSet, RawJson, mcp};
 
 pub use connection::{Connection, Event};
 pub use relay::{ClientAnswer, ClientLink, Outbound, capability_for};
@@ -63,6 +63,8 @@ pub struct Hooks {
     pub items_changed: Box<dyn Fn() + Send + Sync>,
     /// The upstream announced `notifications/resources/updated` for this URI.
     pub resource_updated: Box<dyn Fn(&str) + Send + Sync>,
+    /// The upstream (named first) sent a log message (`notifications/message` params).
+    pub log: Box<dyn Fn(&str, serde_json::Value) + Send + Sync>,
 }
 
 /// A running upstream. Dropping the last handle does not stop it; call `stop`.
@@ -72,6 +74,8 @@ pub struct UpstreamHandle {
     connection: ArcSwapOption<Connection>,
     items: ArcSwap<ItemSet>,
     first_attempt_done: AtomicBool,
+    /// The most verbose log level asked of this upstream (rank; 0 = none).
+    log_rank: std::sync::atomic::AtomicU8,
     stop: watch::Sender<bool>,
     stopped: Notify,
     /// Progress routes of requests in flight; outlives reconnects.
@@ -95,6 +99,7 @@ impl UpstreamHandle {
             connection: ArcSwapOption::empty(),
             items: ArcSwap::from_pointee(ItemSet::default()),
             first_attempt_done: AtomicBool::new(false),
+            log_rank: Default::default(),
             stop,
             stopped: Notify::new(),
             relay: Arc::default(),
@@ -138,6 +143,26 @@ impl UpstreamHandle {
         };
         let params = rewritten.as_ref().map(|(p, _)| &**p).or(params);
         conn.request(method, params, self.spec.timeout, client).await
+    }
+
+    /// Asks the upstream for log messages at `level` or above, unless it was already asked for
+    /// something at least as verbose (one upstream session serves every client, so the most
+    /// verbose level asked for wins and each client's own level is applied on delivery).
+    pub fn request_log_level(self: &Arc<Self>, level: &str) {
+        let Some(rank) = mcp::log_rank(level) else { return };
+        let previous = self.log_rank.fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+            (current == 0 || rank < current).then_some(rank)
+        });
+        if previous.is_err() {
+            return;
+        }
+        let handle = self.clone();
+        let params = crate::protocol::jsonrpc::raw(&serde_json::json!({ "level": level }));
+        tokio::spawn(async move {
+            if let Err(e) = handle.request("logging/setLevel", Some(&params), None).await {
+                tracing::debug!(upstream = %handle.spec.name, error = %e, "logging/setLevel refused");
+            }
+        });
     }
 
     /// Stops reconnecting and closes the connection once in-flight requests have finished
@@ -282,6 +307,11 @@ async fn serve_events(
                         .and_then(|v| v.get("uri").and_then(|u| u.as_str()).map(str::to_string));
                     if let Some(uri) = uri {
                         (handle.hooks.resource_updated)(&uri);
+                    }
+                }
+                Some(Event::Notification { method, params }) if method == "notifications/message" => {
+                    if let Some(params) = params.and_then(|p| serde_json::from_str(p.get()).ok()) {
+                        (handle.hooks.log)(&handle.spec.name, params);
                     }
                 }
                 Some(Event::Notification { method, .. }) => {

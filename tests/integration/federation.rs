@@ -117,6 +117,7 @@ async fn list_results_are_paginated_and_upstream_pagination_is_followed() {
             "a_add_tool",
             "a_progress",
             "a_touch",
+            "a_log",
             "a_ask",
             "a_subscriptions",
             "a_cancellations",

@@ -166,3 +166,44 @@ async fn upstream_heard_cancellations(gw: &TestGateway, count: &str) {
     })
     .await;
 }
+
+#[tokio::test]
+async fn log_messages_reach_sessions_at_the_level_they_asked_for() {
+    let yaml = format!(
+        "upstreams:\n  a: {}\n  b: {}\nvirtual_servers:\n  default: {{ tools: ['*'] }}\n  only_b: {{ tools: ['b_*'] }}\n",
+        stdio_fixture("a"),
+        stdio_fixture("b")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let mut info = Client::connect(gw.url("/mcp")).await;
+    let mut other = Client::connect(gw.url("/servers/only_b/mcp")).await;
+    assert_eq!(info.request("logging/setLevel", json!({"level": "info"})).await["result"], json!({}));
+    assert_eq!(other.request("logging/setLevel", json!({"level": "debug"})).await["result"], json!({}));
+    assert_eq!(info.request("logging/setLevel", json!({"level": "loud"})).await["error"]["code"], -32602);
+
+    let mut stream = info.get_stream().await;
+    let mut other_stream = other.get_stream().await;
+    let (mut buffer, mut other_buffer) = (String::new(), String::new());
+    assert_eq!(info.call_text("a_log", json!({"level": "debug", "message": "too quiet"})).await, "logged");
+    assert_eq!(info.call_text("a_log", json!({"level": "warning", "message": "heard"})).await, "logged");
+    let note = next_message(&mut stream, &mut buffer).await;
+    assert_eq!(note["method"], "notifications/message");
+    assert_eq!(note["params"]["data"], "heard", "the debug message was below this session's level");
+    assert_eq!(note["params"]["logger"], "a/fixture");
+    assert_eq!(note["params"]["level"], "warning");
+
+    // A session whose virtual server has nothing of `a` hears only `b`.
+    assert_eq!(info.call_text("b_log", json!({"level": "error", "message": "from b"})).await, "logged");
+    let note = next_message(&mut other_stream, &mut other_buffer).await;
+    assert_eq!(note["params"]["data"], "from b");
+    assert_eq!(note["params"]["logger"], "b/fixture");
+
+    // The upstreams were asked for the most verbose level any of their clients wanted.
+    let heard = info.call_text("a_subscriptions", json!({})).await;
+    assert_eq!(heard, "logging/setLevel info");
+    // (`b` was asked twice, each time for something more verbose; the two requests may cross.)
+    let heard = info.call_text("b_subscriptions", json!({})).await;
+    let mut heard: Vec<&str> = heard.lines().collect();
+    heard.sort();
+    assert_eq!(heard, ["logging/setLevel debug", "logging/setLevel info"]);
+}

@@ -64,8 +64,11 @@ pub struct Hooks {
     /// The upstream announced `notifications/resources/updated` for this URI.
     pub resource_updated: Box<dyn Fn(&str) + Send + Sync>,
     /// The upstream (named first) sent a log message (`notifications/message` params).
-    pub log: Box<dyn Fn(&str, serde_json::Value) + Send + Sync>,
+    pub log: LogHook,
 }
+
+/// Called with the upstream's name and the `notifications/message` params.
+pub type LogHook = Box<dyn Fn(&str, serde_json::Value) + Send + Sync>;
 
 /// A running upstream. Dropping the last handle does not stop it; call `stop`.
 pub struct UpstreamHandle {

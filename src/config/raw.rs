@@ -54,6 +54,17 @@ pub struct RawUpstream {
     pub prompts: Option<RawFilter>,
     /// Longest wait for one request to this upstream, e.g. `30s`, `500ms`. Default `60s`.
     pub timeout: Option<String>,
+    /// `shared` (default): one upstream session serves every client. `per_client`: each client
+    /// session gets its own upstream session (for stdio, its own process), so the upstream's
+    /// sampling, elicitation and roots requests reach the right client on every transport.
+    pub sessions: Option<RawSessions>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawSessions {
+    Shared,
+    PerClient,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

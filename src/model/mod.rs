@@ -49,6 +49,17 @@ pub struct Upstream {
     pub prompts: ItemFilter,
     /// Longest wait for one request to this upstream.
     pub timeout: Duration,
+    /// Whether clients share one upstream session or each get their own.
+    pub sessions: Sessions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sessions {
+    /// One upstream session for every client.
+    #[default]
+    Shared,
+    /// One upstream session per client session, opened on its first call, closed when it ends.
+    PerClient,
 }
 
 #[derive(Debug, Clone, PartialEq)]

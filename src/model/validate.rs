@@ -5,12 +5,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::env::{Env, ExpandError, expand};
-use crate::config::raw::{RawFilter, RawServing, RawStdio, RawUpstream};
+use crate::config::raw::{RawFilter, RawServing, RawSessions, RawStdio, RawUpstream};
 use crate::config::{Diagnostic, Loaded, Positions};
 
 use super::{
-    DEFAULT_LISTEN, DEFAULT_SERVER, ItemFilter, Model, Pattern, Secret, Serving, StdioCommand, Transport, Upstream,
-    VirtualServer, parse_duration,
+    DEFAULT_LISTEN, DEFAULT_SERVER, ItemFilter, Model, Pattern, Secret, Serving, Sessions, StdioCommand, Transport,
+    Upstream, VirtualServer, parse_duration,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -269,7 +269,20 @@ impl Validator<'_> {
                 }
             },
         };
-        Some(Upstream { name: name.to_string(), prefix, transport: transport?, tools, resources, prompts, timeout })
+        let sessions = match up.sessions {
+            Some(RawSessions::PerClient) => Sessions::PerClient,
+            _ => Sessions::Shared,
+        };
+        Some(Upstream {
+            name: name.to_string(),
+            prefix,
+            transport: transport?,
+            tools,
+            resources,
+            prompts,
+            timeout,
+            sessions,
+        })
     }
 
     fn stdio(&mut self, p: &str, stdio: &RawStdio, base_dir: &Path) -> Option<Transport> {

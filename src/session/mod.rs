@@ -35,6 +35,8 @@ pub struct Session {
     pub slots: Arc<tokio::sync::Semaphore>,
     /// The least severe log level this client asked for (rank, see `mcp::log_rank`; 0 = none asked).
     pub log_rank: std::sync::atomic::AtomicU8,
+    /// Run once when the session ends (per-client upstream sessions close here).
+    end_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// Resource URIs this client subscribed to.
     subscriptions: Mutex<std::collections::HashSet<String>>,
     /// What the client declared at `initialize` (`sampling`, `elicitation`, `roots`, …).
@@ -51,6 +53,7 @@ impl Session {
         Arc::new(Session {
             capabilities: std::sync::OnceLock::new(),
             subscriptions: Mutex::default(),
+            end_hooks: Mutex::default(),
             log_rank: Default::default(),
             asked: Mutex::default(),
             next_ask: AtomicU64::new(1),
@@ -84,6 +87,20 @@ impl Session {
 
     pub fn is_subscribed(&self, uri: &str) -> bool {
         self.subscriptions.lock().unwrap().contains(uri)
+    }
+
+    /// Runs `f` when the session ends (or at once if it already has).
+    pub fn on_end(&self, f: Box<dyn FnOnce() + Send>) {
+        self.end_hooks.lock().unwrap().push(f);
+    }
+
+    /// Ends the session: cancels its requests and runs its end hooks. Idempotent.
+    pub fn end(&self) {
+        self.cancel_all();
+        let hooks = std::mem::take(&mut *self.end_hooks.lock().unwrap());
+        for hook in hooks {
+            hook();
+        }
     }
 
     /// Records the capabilities from the client's `initialize` (once; a repeat is ignored).
@@ -196,8 +213,10 @@ impl Sessions {
         Some(session)
     }
 
+    /// Forgets the session and ends it.
     pub fn remove(&self, id: &str) -> bool {
-        self.map.write().unwrap().remove(id).is_some()
+        let removed = self.map.write().unwrap().remove(id);
+        removed.map(|s| s.end()).is_some()
     }
 
     pub fn len(&self) -> usize {
@@ -211,10 +230,18 @@ impl Sessions {
     /// Forgets sessions idle for longer than `idle`; returns how many.
     pub fn forget_idle(&self, idle: Duration) -> usize {
         let cutoff = self.now_ms().saturating_sub(idle.as_millis() as u64);
-        let mut map = self.map.write().unwrap();
-        let before = map.len();
-        map.retain(|_, s| s.last_seen.load(Ordering::Relaxed) >= cutoff);
-        before - map.len()
+        let mut ended = Vec::new();
+        self.map.write().unwrap().retain(|_, s| {
+            let keep = s.last_seen.load(Ordering::Relaxed) >= cutoff;
+            if !keep {
+                ended.push(s.clone());
+            }
+            keep
+        });
+        for session in &ended {
+            session.end();
+        }
+        ended.len()
     }
 
     fn now_ms(&self) -> u64 {
@@ -227,6 +254,15 @@ fn new_id() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the operating system provides randomness");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A session dropped without `end` (a detached one whose connection closed) ends now.
+        for hook in std::mem::take(&mut *self.end_hooks.lock().unwrap()) {
+            hook();
+        }
+    }
 }
 
 #[cfg(test)]

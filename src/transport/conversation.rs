@@ -102,7 +102,7 @@ impl Conversation {
     /// The client is gone: cancel everything still running.
     pub fn abandon(&mut self) {
         if let Some(session) = &self.session {
-            session.cancel_all();
+            session.end();
         }
         self.requests.abort_all();
         if let Some(f) = self.forwarder.take() {

@@ -12,7 +12,7 @@ use crate::dispatch;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{RawJson, mcp};
 use crate::session::{Cancelled, InFlight, Session};
-use crate::upstream::{ClientLink, Outbound};
+use crate::upstream::{ClientAnswer, ClientLink, ClientSession, Outbound};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -48,11 +48,24 @@ pub fn response(session: &Session, id: &RawValue, outcome: Result<RawJson, RawJs
 
 /// The client of `session` as upstreams reach it: messages to `out`, requests through the session.
 pub fn client_link(session: &Arc<Session>, out: Outbound) -> ClientLink {
-    let (asks, supports) = (session.clone(), session.clone());
-    ClientLink {
-        out,
-        supports: Box::new(move |capability| supports.supports(capability)),
-        register: Box::new(move || asks.ask()),
+    ClientLink { out, session: session.clone() }
+}
+
+impl ClientSession for Session {
+    fn key(&self) -> &str {
+        &self.id
+    }
+
+    fn supports(&self, capability: &str) -> bool {
+        Session::supports(self, capability)
+    }
+
+    fn ask(&self) -> (u64, ClientAnswer) {
+        Session::ask(self)
+    }
+
+    fn on_end(&self, f: Box<dyn FnOnce() + Send>) {
+        Session::on_end(self, f)
     }
 }
 

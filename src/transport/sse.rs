@@ -139,8 +139,8 @@ impl Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        self.session.cancel_all();
         self.ctx.sessions.remove(&self.session.id);
+        self.session.end();
         tracing::info!(session = %self.session.id, "SSE client session ended");
     }
 }

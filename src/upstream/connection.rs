@@ -67,6 +67,16 @@ impl Connection {
         }
     }
 
+    /// Ties a per-client upstream session to its client's latest call, for requests the upstream
+    /// sends on its own stream (streamable HTTP gets the link with each request instead).
+    pub(super) fn set_client(&self, link: &ClientLink, timeout: Duration) {
+        match self {
+            Connection::Stdio(c) => c.peer.set_client(link.clone(), timeout),
+            Connection::Sse(c) | Connection::WebSocket(c) => c.peer.set_client(link.clone(), timeout),
+            Connection::StreamableHttp(_) => {}
+        }
+    }
+
     pub async fn notify(&self, method: &str, params: Option<&RawValue>) {
         match self {
             Connection::Stdio(c) => c.peer.notify(method, params).await,
@@ -120,10 +130,10 @@ pub(super) async fn answer_upstream_request(
             format!("{method} cannot be passed to a client: no client call that can answer it is tied to this request"),
         );
     };
-    if !(link.supports)(capability) {
+    if !link.session.supports(capability) {
         return refuse(jsonrpc::METHOD_NOT_FOUND, format!("the client does not support {capability}"));
     }
-    let (client_id, answer) = (link.register)();
+    let (client_id, answer) = link.session.ask();
     if link.out.send(jsonrpc::encode_request(client_id, method, params)).await.is_err() {
         return refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into());
     }

@@ -10,6 +10,7 @@ mod stdio;
 mod streamable_http;
 mod websocket;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ use crate::model;
 use crate::protocol::{ItemSet, RawJson, mcp};
 
 pub use connection::{Connection, Event};
-pub use relay::{ClientAnswer, ClientLink, Outbound, capability_for};
+pub use relay::{ClientAnswer, ClientLink, ClientSession, Outbound, capability_for};
 use relay::{Inbox, Relay};
 
 /// Why a request to an upstream failed.
@@ -77,6 +78,8 @@ pub struct UpstreamHandle {
     connection: ArcSwapOption<Connection>,
     items: ArcSwap<ItemSet>,
     first_attempt_done: AtomicBool,
+    /// Per-client upstream sessions (`sessions: per_client`), by client session key.
+    clients: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
     /// The most verbose log level asked of this upstream (rank; 0 = none).
     log_rank: std::sync::atomic::AtomicU8,
     stop: watch::Sender<bool>,
@@ -103,6 +106,7 @@ impl UpstreamHandle {
             items: ArcSwap::from_pointee(ItemSet::default()),
             first_attempt_done: AtomicBool::new(false),
             log_rank: Default::default(),
+            clients: Default::default(),
             stop,
             stopped: Notify::new(),
             relay: Arc::default(),
@@ -132,13 +136,18 @@ impl UpstreamHandle {
     /// Sends one request and returns the upstream's `result`. With `client`, progress the upstream
     /// reports for this request reaches that client. Dropping the future cancels the request upstream.
     pub async fn request(
-        &self,
+        self: &Arc<Self>,
         method: &str,
         params: Option<&RawValue>,
         client: Option<&ClientLink>,
     ) -> Result<RawJson, UpstreamError> {
-        let Some(conn) = self.connection.load_full() else {
-            return Err(UpstreamError::Unavailable(self.spec.name.clone()));
+        let conn = match (self.spec.sessions, client) {
+            (model::Sessions::PerClient, Some(link)) => {
+                let conn = self.client_connection(link).await?;
+                conn.set_client(link, self.spec.timeout);
+                conn
+            }
+            _ => self.connection.load_full().ok_or_else(|| UpstreamError::Unavailable(self.spec.name.clone()))?,
         };
         let rewritten = match (params, client) {
             (Some(p), Some(link)) => self.relay.rewrite(p, &link.out),
@@ -146,6 +155,42 @@ impl UpstreamHandle {
         };
         let params = rewritten.as_ref().map(|(p, _)| &**p).or(params);
         conn.request(method, params, self.spec.timeout, client).await
+    }
+
+    /// The upstream session of one client (`per_client`): opened on its first call, closed when
+    /// the client session ends.
+    async fn client_connection(self: &Arc<Self>, link: &ClientLink) -> Result<Arc<Connection>, UpstreamError> {
+        if self.connection.load().is_none() {
+            // The shared session is down: so is the upstream; do not start a process per client.
+            return Err(UpstreamError::Unavailable(self.spec.name.clone()));
+        }
+        let key = link.session.key().to_string();
+        let mut clients = self.clients.lock().await;
+        if let Some(conn) = clients.get(&key) {
+            return Ok(conn.clone());
+        }
+        // Notifications of a per-client session other than progress (routed by the relay) are not
+        // needed: the shared session keeps the catalog.
+        let (events, mut drain) = mpsc::channel::<Event>(16);
+        tokio::spawn(async move { while drain.recv().await.is_some() {} });
+        let inbox = Inbox { events, relay: self.relay.clone() };
+        let (conn, _) = Connection::open(&self.spec, inbox).await?;
+        let conn = Arc::new(conn);
+        clients.insert(key.clone(), conn.clone());
+        tracing::debug!(upstream = %self.spec.name, client = %key, "opened a per-client upstream session");
+        let handle = Arc::downgrade(self);
+        link.session.on_end(Box::new(move || {
+            let Some(handle) = handle.upgrade() else { return };
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+            runtime.spawn(async move {
+                let conn = handle.clients.lock().await.remove(&key);
+                if let Some(conn) = conn {
+                    conn.shutdown().await;
+                    tracing::debug!(upstream = %handle.spec.name, client = %key, "closed a per-client upstream session");
+                }
+            });
+        }));
+        Ok(conn)
     }
 
     /// Asks the upstream for log messages at `level` or above, unless it was already asked for
@@ -278,6 +323,9 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
             _ = stop.changed() => break,
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    for (_, conn) in handle.clients.lock().await.drain() {
+        conn.shutdown().await;
     }
     handle.set_status("stopped", None, failures, None);
     handle.stopped.notify_waiters();

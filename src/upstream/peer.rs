@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::UpstreamError;
 use super::connection::{answer_upstream_request, route_incoming};
-use super::relay::Inbox;
+use super::relay::{ClientLink, Inbox};
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, encode_notification, encode_request};
 
@@ -28,9 +28,17 @@ pub(super) struct Peer {
     next_id: AtomicU64,
     closed: watch::Sender<bool>,
     inbox: Inbox,
+    /// For a per-client upstream session: its client, asked when the upstream sends it requests,
+    /// and how long to wait for the answer.
+    client: Mutex<Option<(ClientLink, Duration)>>,
 }
 
 impl Peer {
+    /// Ties this peer to one client: requests the upstream sends are asked of it.
+    pub(super) fn set_client(&self, link: ClientLink, timeout: Duration) {
+        *self.client.lock().unwrap() = Some((link, timeout));
+    }
+
     /// A peer and the queue of encoded messages its transport must deliver to the upstream.
     pub(super) fn new(name: &str, inbox: Inbox) -> (Arc<Peer>, mpsc::Receiver<Vec<u8>>) {
         let (outgoing, queue) = mpsc::channel(QUEUE);
@@ -42,6 +50,7 @@ impl Peer {
             next_id: AtomicU64::new(1),
             closed,
             inbox,
+            client: Mutex::default(),
         };
         (Arc::new(peer), queue)
     }
@@ -99,8 +108,14 @@ impl Peer {
                 }
             },
             async |id, method, params| {
-                // A request on a shared stream carries nothing that names the client it is for.
-                let reply = answer_upstream_request(&id, &method, params.as_deref(), None, Duration::ZERO).await;
+                // On a shared stream nothing names the client a request is for; a per-client
+                // session has exactly one.
+                let client = self.client.lock().unwrap().clone();
+                let (link, timeout) = match &client {
+                    Some((link, timeout)) => (Some(link), *timeout),
+                    None => (None, Duration::ZERO),
+                };
+                let reply = answer_upstream_request(&id, &method, params.as_deref(), link, timeout).await;
                 let _ = self.outgoing.send(reply).await;
             },
         )

@@ -19,13 +19,23 @@ pub type Outbound = mpsc::Sender<Vec<u8>>;
 
 /// The client behind one request, as far as an upstream can reach it: messages about the request
 /// go to `out`, and requests the upstream makes while serving it (sampling, elicitation, roots)
-/// are asked of the client through `ask`.
+/// are asked of the client's session.
+#[derive(Clone)]
 pub struct ClientLink {
     pub out: Outbound,
+    pub session: Arc<dyn ClientSession>,
+}
+
+/// A client session as upstreams see it.
+pub trait ClientSession: Send + Sync {
+    /// Unique per client session; keys per-client upstream sessions.
+    fn key(&self) -> &str;
     /// Whether the client declared this capability (`sampling`, `elicitation`, `roots`).
-    pub supports: Box<dyn Fn(&str) -> bool + Send + Sync>,
+    fn supports(&self, capability: &str) -> bool;
     /// Registers a request to the client: its id on the client side, and where the answer arrives.
-    pub register: Box<dyn Fn() -> (u64, ClientAnswer) + Send + Sync>,
+    fn ask(&self) -> (u64, ClientAnswer);
+    /// Runs `f` once the client session ends.
+    fn on_end(&self, f: Box<dyn FnOnce() + Send>);
 }
 
 /// Where the client's answer (its `result` or its `error` object) to one request arrives.

@@ -31,7 +31,7 @@ struct InitializeResult {
 pub(super) async fn initialize(conn: &Connection, spec: &model::Upstream) -> Result<Established, UpstreamError> {
     let params = raw(&serde_json::json!({
         "protocolVersion": mcp::LATEST_VERSION,
-        "capabilities": client_capabilities(&spec.transport),
+        "capabilities": client_capabilities(spec),
         "clientInfo": mcp::implementation(),
     }));
     let result = conn.request("initialize", Some(&params), spec.timeout, None).await?;
@@ -86,14 +86,16 @@ async fn list_all(conn: &Connection, kind: ItemKind, spec: &model::Upstream) -> 
     Ok(items)
 }
 
-/// What the gateway offers an upstream as a client. Only streamable HTTP ties an upstream's request
-/// to the client request it serves (it arrives on that request's response stream), so only there
-/// can sampling, elicitation and roots be passed on to the right client; elsewhere none is offered.
-pub(super) fn client_capabilities(transport: &model::Transport) -> serde_json::Value {
-    match transport {
-        model::Transport::StreamableHttp { .. } => {
-            serde_json::json!({ "sampling": {}, "elicitation": { "form": {}, "url": {} }, "roots": {} })
-        }
-        _ => serde_json::json!({}),
+/// What the gateway offers an upstream as a client. Sampling, elicitation and roots can be passed
+/// on to the right client when the upstream session belongs to one client (`per_client`), or over
+/// streamable HTTP, where such a request arrives on the response stream of the call it serves.
+/// Elsewhere (a shared stdio, SSE or WebSocket stream) none is offered.
+pub(super) fn client_capabilities(spec: &model::Upstream) -> serde_json::Value {
+    let routable = spec.sessions == model::Sessions::PerClient
+        || matches!(spec.transport, model::Transport::StreamableHttp { .. });
+    if routable {
+        serde_json::json!({ "sampling": {}, "elicitation": { "form": {}, "url": {} }, "roots": {} })
+    } else {
+        serde_json::json!({})
     }
 }

@@ -104,3 +104,40 @@ async fn a_websocket_client_answers_sampling_on_its_connection() {
     .unwrap();
     assert_eq!(result["result"]["content"][0]["text"], "sampled: by websocket");
 }
+
+#[tokio::test]
+async fn per_client_sessions_route_a_stdio_upstreams_requests_to_the_right_client() {
+    let yaml = format!(
+        "upstreams:\n  a:\n    stdio: {{ command: '{}', args: [--name, a] }}\n    sessions: per_client\n",
+        super::util::fixture_bin()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let one = Client::connect_with(gw.url("/mcp"), json!({"sampling": {}})).await;
+    let two = Client::connect_with(gw.url("/mcp"), json!({"sampling": {}})).await;
+    let ((text1, q1), (text2, q2)) =
+        tokio::join!(call_and_answer(&one, 1, "a_ask", "one"), call_and_answer(&two, 2, "a_ask", "two"));
+    assert_eq!((text1.as_str(), text2.as_str()), ("sampled: one", "sampled: two"));
+    assert_eq!((q1.len(), q2.len()), (1, 1));
+
+    // Each client has its own process; ending the session ends it.
+    let (p1, p2) = (pid(&one, 3).await, pid(&two, 4).await);
+    assert_ne!(p1, p2, "each client session has its own upstream process");
+    assert_eq!(pid(&one, 5).await, p1, "and keeps it across calls");
+    let r = reqwest::Client::new()
+        .delete(gw.url("/mcp"))
+        .header("mcp-session-id", one.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    super::util::eventually("the ended session's process to exit", || async move {
+        (!super::util::process_alive(p1)).then_some(())
+    })
+    .await;
+    assert!(super::util::process_alive(p2), "the other client's process is untouched");
+}
+
+/// The process id of the fixture upstream serving `c`.
+async fn pid(c: &Client, id: u64) -> u32 {
+    call_and_answer(c, id, "a_pid", "").await.0.parse().unwrap()
+}

@@ -9,7 +9,7 @@ use super::util::{Client, TestGateway, TestUpstream, stdio_fixture};
 
 /// Calls `tool` (which asks the client to sample), answers any sampling request on the call's
 /// stream with `reply`, and returns the tool's text and the questions seen.
-async fn call_and_answer(c: &Client, id: u64, tool: &str, reply: &str) -> (String, Vec<Value>) {
+pub(super) async fn call_and_answer(c: &Client, id: u64, tool: &str, reply: &str) -> (String, Vec<Value>) {
     let mut stream =
         c.post(json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":{}}})).await;
     assert_eq!(stream.status(), 200);

@@ -178,3 +178,116 @@ async fn a_client_that_stops_reading_does_not_hold_up_others() {
     let (_, ready) = gw.readyz().await;
     assert_eq!(ready["upstreams"]["a"]["state"], "up");
 }
+
+/// A gateway whose four upstreams (stdio, streamable HTTP, legacy SSE, WebSocket; the last two
+/// through a front gateway) each offer `<prefix>_ask`, which asks the calling client to sample.
+/// stdio, SSE and WebSocket use per-client sessions, so their requests can reach the right client.
+async fn asking_gateways() -> (TestGateway, TestGateway, TestUpstream) {
+    let fixture = |name: &str| format!("{{ command: '{}', args: [--name, {name}] }}", super::util::fixture_bin());
+    let front =
+        TestGateway::start(&format!("upstreams:\n  f:\n    stdio: {}\n    sessions: per_client\n", fixture("f"))).await;
+    let http = TestUpstream::http("h", &[]);
+    let rename = "tools: { rename: { f_ask: ask } }";
+    let config = format!(
+        "upstreams:\n  s: {{ stdio: {}, sessions: per_client }}\n  h: {{ url: '{}' }}\n  \
+         e: {{ sse: '{}', sessions: per_client, {rename} }}\n  w: {{ websocket: '{}', sessions: per_client, {rename} }}\n",
+        fixture("s"),
+        http.url,
+        front.url("/sse"),
+        front.url("/ws").replace("http://", "ws://"),
+    );
+    let gw = TestGateway::start(&config).await;
+    for u in UPSTREAMS {
+        gw.wait_upstream(u, "up").await;
+    }
+    (gw, front, http)
+}
+
+fn sampled(answer: &Value) -> String {
+    answer["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{answer}")).to_string()
+}
+
+fn sampling_reply(request: &Value, text: &str) -> Value {
+    json!({"jsonrpc":"2.0","id":request["id"],"result":{"role":"assistant","content":{"type":"text","text":text},"model":"m"}})
+}
+
+#[tokio::test]
+async fn every_served_transport_answers_an_upstreams_request_through_every_upstream_transport() {
+    let (gw, _front, _http) = asking_gateways().await;
+
+    // Streamable HTTP: the question arrives on the call's stream, the answer is POSTed.
+    let c = Client::connect_with(gw.url("/mcp"), json!({"sampling": {}})).await;
+    for (i, u) in UPSTREAMS.iter().enumerate() {
+        let (text, questions) =
+            super::client_requests::call_and_answer(&c, 600 + i as u64, &format!("{u}_ask"), "http").await;
+        assert_eq!((text.as_str(), questions.len()), ("sampled: http", 1), "streamable_http × {u}");
+    }
+
+    // WebSocket: question and answer are frames on the connection.
+    let (mut ws, _) = tokio_tungstenite::connect_async(gw.url("/ws").replace("http://", "ws://")).await.unwrap();
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"m","version":"1"}}});
+    ws.send(Message::Text(init.to_string().into())).await.unwrap();
+    for (i, u) in UPSTREAMS.iter().enumerate() {
+        let id = 700 + i;
+        let call =
+            json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":format!("{u}_ask"),"arguments":{}}});
+        ws.send(Message::Text(call.to_string().into())).await.unwrap();
+        let answer = loop {
+            let frame = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.unwrap().unwrap().unwrap();
+            let Message::Text(text) = frame else { continue };
+            let message: Value = serde_json::from_str(&text).unwrap();
+            if message["method"] == "sampling/createMessage" {
+                ws.send(Message::Text(sampling_reply(&message, "ws").to_string().into())).await.unwrap();
+            } else if message["id"] == id {
+                break message;
+            }
+        };
+        assert_eq!(sampled(&answer), "sampled: ws", "websocket × {u}");
+    }
+
+    // Legacy SSE: the question arrives on the session's stream, the answer is POSTed.
+    let http = reqwest::Client::new();
+    let mut stream = http.get(gw.url("/sse")).header("accept", "text/event-stream").send().await.unwrap();
+    let mut buffer = String::new();
+    let mut endpoint = None;
+    let mut pending: Vec<(usize, &str)> = UPSTREAMS.iter().enumerate().map(|(i, u)| (800 + i, *u)).collect();
+    let mut started = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !pending.is_empty() {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.unwrap().unwrap().unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+            if event.contains("event: endpoint") {
+                endpoint = Some(gw.url(&data));
+                continue;
+            }
+            let Ok(message) = serde_json::from_str::<Value>(&data) else { continue };
+            let post_to = endpoint.clone().unwrap();
+            let post = |body: Value| {
+                http.post(&post_to).header("content-type", "application/json").body(body.to_string()).send()
+            };
+            if message["method"] == "sampling/createMessage" {
+                assert_eq!(post(sampling_reply(&message, "sse")).await.unwrap().status(), 202);
+            } else if let Some(pos) = pending.iter().position(|(id, _)| message["id"] == *id) {
+                let (_, u) = pending.remove(pos);
+                assert_eq!(sampled(&message), "sampled: sse", "sse × {u}");
+                if let Some((id, u)) = pending.first() {
+                    let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":format!("{u}_ask"),"arguments":{}}});
+                    assert_eq!(post(call).await.unwrap().status(), 202);
+                }
+            }
+        }
+        if let (Some(e), false) = (&endpoint, started) {
+            started = true;
+            let post =
+                |body: Value| http.post(e).header("content-type", "application/json").body(body.to_string()).send();
+            let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{"sampling":{}},"clientInfo":{"name":"m","version":"1"}}});
+            assert_eq!(post(init).await.unwrap().status(), 202);
+            let (id, u) = pending[0];
+            let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":format!("{u}_ask"),"arguments":{}}});
+            assert_eq!(post(call).await.unwrap().status(), 202);
+        }
+    }
+}

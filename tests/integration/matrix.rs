@@ -291,3 +291,97 @@ async fn every_served_transport_answers_an_upstreams_request_through_every_upstr
         }
     }
 }
+
+/// The name an upstream of `asking_gateways` gives a fixture tool (e and w reach it through the front).
+fn tool_of(upstream: &str, tool: &str) -> String {
+    match upstream {
+        "e" | "w" => format!("{upstream}_f_{tool}"),
+        _ => format!("{upstream}_{tool}"),
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_call_is_cancelled_at_every_upstream_transport() {
+    let (gw, _front, _http) = asking_gateways().await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    for (i, u) in UPSTREAMS.iter().enumerate() {
+        let id = format!("slow-{i}");
+        let endpoint = gw.url("/mcp");
+        let session = c.session.clone();
+        let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool_of(u, "sleep"),"arguments":{"ms":20000}}});
+        let slow = tokio::spawn(async move {
+            let mut caller = Client::unconnected(endpoint);
+            caller.session = session;
+            caller.post(body).await.json::<Value>().await.unwrap()
+        });
+        super::util::eventually(&format!("the call to {u} to be cancelled"), || {
+            let c = &c;
+            let slow = &slow;
+            let id = id.clone();
+            async move {
+                let cancel = json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":id}});
+                assert_eq!(c.post(cancel).await.status(), 202);
+                slow.is_finished().then_some(())
+            }
+        })
+        .await;
+        assert_eq!(slow.await.unwrap()["error"]["code"], -32800, "{u}");
+        let counter = tool_of(u, "cancellations");
+        super::util::eventually(&format!("{u}'s server to hear of it"), || {
+            let endpoint = gw.url("/mcp");
+            let session = c.session.clone();
+            let counter = counter.clone();
+            async move {
+                let mut same = Client::unconnected(endpoint);
+                same.session = session;
+                (same.call_text(&counter, json!({})).await == "1").then_some(())
+            }
+        })
+        .await;
+    }
+    assert_eq!(c.call_text("h_whoami", json!({})).await, "h", "the session goes on");
+}
+
+#[tokio::test]
+async fn a_stdio_client_answers_an_upstreams_request_through_every_upstream_transport() {
+    use std::io::{BufRead, BufReader, Write};
+    let (gw, _front, _http) = asking_gateways().await;
+    let config = gw.config.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(super::util::gateway_bin())
+            .args(["stdio", "-c"])
+            .arg(&config)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"m","version":"1"}}});
+        writeln!(stdin, "{init}").unwrap();
+        let mut answers = Vec::new();
+        for (i, u) in UPSTREAMS.iter().enumerate() {
+            let id = 900 + i;
+            writeln!(stdin, "{}", json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":format!("{u}_ask"),"arguments":{}}})).unwrap();
+            loop {
+                let message: Value = serde_json::from_str(&lines.next().expect("mcpgw answered").unwrap()).unwrap();
+                if message["method"] == "sampling/createMessage" {
+                    writeln!(stdin, "{}", sampling_reply(&message, "stdio")).unwrap();
+                } else if message["id"] == id {
+                    answers.push((u.to_string(), sampled(&message)));
+                    break;
+                }
+            }
+        }
+        drop(stdin);
+        let _ = child.wait();
+        answers
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers.len(), UPSTREAMS.len());
+    for (u, text) in answers {
+        assert_eq!(text, "sampled: stdio", "stdio × {u}");
+    }
+}

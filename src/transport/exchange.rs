@@ -67,6 +67,11 @@ impl ClientSession for Session {
     fn on_end(&self, f: Box<dyn FnOnce() + Send>) {
         Session::on_end(self, f)
     }
+
+    fn wants_log(&self, level: &str) -> bool {
+        let wanted = self.log_rank.load(std::sync::atomic::Ordering::Relaxed);
+        mcp::log_rank(level).is_some_and(|rank| wanted != 0 && rank >= wanted)
+    }
 }
 
 /// Opens a registered session for an `initialize`; `Err` carries the encoded error response when

@@ -79,7 +79,7 @@ pub struct UpstreamHandle {
     items: ArcSwap<ItemSet>,
     first_attempt_done: AtomicBool,
     /// Per-client upstream sessions (`sessions: per_client`), by client session key.
-    clients: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
+    clients: tokio::sync::Mutex<HashMap<String, PerClient>>,
     /// The most verbose log level asked of this upstream (rank; 0 = none).
     log_rank: std::sync::atomic::AtomicU8,
     stop: watch::Sender<bool>,
@@ -143,9 +143,10 @@ impl UpstreamHandle {
     ) -> Result<RawJson, UpstreamError> {
         let conn = match (self.spec.sessions, client) {
             (model::Sessions::PerClient, Some(link)) => {
-                let conn = self.client_connection(link).await?;
-                conn.set_client(link, self.spec.timeout);
-                conn
+                let session = self.client_connection(link).await?;
+                *session.current.lock().unwrap() = Some(link.clone());
+                session.conn.set_client(link, self.spec.timeout);
+                session.conn
             }
             _ => self.connection.load_full().ok_or_else(|| UpstreamError::Unavailable(self.spec.name.clone()))?,
         };
@@ -159,24 +160,34 @@ impl UpstreamHandle {
 
     /// The upstream session of one client (`per_client`): opened on its first call, closed when
     /// the client session ends.
-    async fn client_connection(self: &Arc<Self>, link: &ClientLink) -> Result<Arc<Connection>, UpstreamError> {
+    async fn client_connection(self: &Arc<Self>, link: &ClientLink) -> Result<PerClient, UpstreamError> {
         if self.connection.load().is_none() {
             // The shared session is down: so is the upstream; do not start a process per client.
             return Err(UpstreamError::Unavailable(self.spec.name.clone()));
         }
         let key = link.session.key().to_string();
         let mut clients = self.clients.lock().await;
-        if let Some(conn) = clients.get(&key) {
-            return Ok(conn.clone());
+        if let Some(session) = clients.get(&key) {
+            return Ok(session.clone());
         }
-        // Notifications of a per-client session other than progress (routed by the relay) are not
-        // needed: the shared session keeps the catalog.
-        let (events, mut drain) = mpsc::channel::<Event>(16);
-        tokio::spawn(async move { while drain.recv().await.is_some() {} });
+        // Log messages of a per-client session go to its client (on the call in progress); list
+        // changes are not needed, as the shared session keeps the catalog; progress goes through
+        // the relay.
+        let (events, mut incoming) = mpsc::channel::<Event>(64);
+        let current: Arc<std::sync::Mutex<Option<ClientLink>>> = Arc::default();
+        let (to_client, upstream) = (current.clone(), self.spec.name.clone());
+        tokio::spawn(async move {
+            while let Some(Event::Notification { method, params }) = incoming.recv().await {
+                let link = to_client.lock().unwrap().clone();
+                if let (true, Some(link), Some(params)) = (method == "notifications/message", link, params) {
+                    deliver_log(&upstream, &link, &params);
+                }
+            }
+        });
         let inbox = Inbox { events, relay: self.relay.clone() };
         let (conn, _) = Connection::open(&self.spec, inbox).await?;
-        let conn = Arc::new(conn);
-        clients.insert(key.clone(), conn.clone());
+        let session = PerClient { conn: Arc::new(conn), current };
+        clients.insert(key.clone(), session.clone());
         tracing::debug!(upstream = %self.spec.name, client = %key, "opened a per-client upstream session");
         let handle = Arc::downgrade(self);
         link.session.on_end(Box::new(move || {
@@ -184,13 +195,13 @@ impl UpstreamHandle {
             let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
             runtime.spawn(async move {
                 let conn = handle.clients.lock().await.remove(&key);
-                if let Some(conn) = conn {
-                    conn.shutdown().await;
+                if let Some(session) = conn {
+                    session.conn.shutdown().await;
                     tracing::debug!(upstream = %handle.spec.name, client = %key, "closed a per-client upstream session");
                 }
             });
         }));
-        Ok(conn)
+        Ok(session)
     }
 
     /// Asks the upstream for log messages at `level` or above, unless it was already asked for
@@ -245,6 +256,33 @@ impl UpstreamHandle {
             (self.hooks.items_changed)();
         }
     }
+}
+
+/// One client's own upstream session, and that client's latest call (where its log messages go).
+#[derive(Clone)]
+struct PerClient {
+    conn: Arc<Connection>,
+    current: Arc<std::sync::Mutex<Option<ClientLink>>>,
+}
+
+/// Sends a per-client session's log message to its client, if it asked for that level, with the
+/// upstream named in `logger` as on shared sessions.
+fn deliver_log(upstream: &str, link: &ClientLink, params: &serde_json::value::RawValue) {
+    let Ok(mut params) = serde_json::from_str::<serde_json::Value>(params.get()) else { return };
+    let level = params.get("level").and_then(|l| l.as_str()).unwrap_or("");
+    if !link.session.wants_log(level) {
+        return;
+    }
+    let logger = match params.get("logger").and_then(|l| l.as_str()) {
+        Some(inner) => format!("{upstream}/{inner}"),
+        None => upstream.to_string(),
+    };
+    params["logger"] = serde_json::Value::String(logger);
+    let note = crate::protocol::jsonrpc::encode_notification(
+        "notifications/message",
+        Some(&crate::protocol::jsonrpc::raw(&params)),
+    );
+    let _ = link.out.try_send(note);
 }
 
 const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -324,8 +362,8 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
-    for (_, conn) in handle.clients.lock().await.drain() {
-        conn.shutdown().await;
+    for (_, session) in handle.clients.lock().await.drain() {
+        session.conn.shutdown().await;
     }
     handle.set_status("stopped", None, failures, None);
     handle.stopped.notify_waiters();

@@ -36,6 +36,8 @@ pub trait ClientSession: Send + Sync {
     fn ask(&self) -> (u64, ClientAnswer);
     /// Runs `f` once the client session ends.
     fn on_end(&self, f: Box<dyn FnOnce() + Send>);
+    /// Whether the client asked for log messages at `level` (`logging/setLevel`).
+    fn wants_log(&self, level: &str) -> bool;
 }
 
 /// Where the client's answer (its `result` or its `error` object) to one request arrives.

@@ -9,6 +9,7 @@ mod integration {
     mod bridge;
     mod check;
     mod client_requests;
+    mod conformance;
     mod federation;
     mod jsonrpc_http;
     mod lifecycle;

@@ -108,6 +108,11 @@ impl Session {
         let _ = self.capabilities.set(capabilities);
     }
 
+    /// Whether the client's `initialize` has been answered.
+    pub fn has_initialized(&self) -> bool {
+        self.capabilities.get().is_some()
+    }
+
     /// Whether the client declared `capability` at `initialize`.
     pub fn supports(&self, capability: &str) -> bool {
         self.capabilities.get().and_then(|c| c.get(capability)).is_some_and(|c| !c.is_null())

@@ -93,6 +93,11 @@ pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request
         Ok(Message::Request { id, method, params }) if method == "initialize" => {
             let _ = out.send(exchange::initialize(&session, &id, params.as_deref())).await;
         }
+        Ok(Message::Request { id, method, .. }) if method != "ping" && !session.has_initialized() => {
+            // Before initialize only ping is allowed; the refusal goes where answers go, the stream.
+            let e = RpcError::new(jsonrpc::INVALID_REQUEST, "send initialize first");
+            let _ = out.send(jsonrpc::encode_error(Some(&id), &e.to_json())).await;
+        }
         Ok(Message::Request { id, method, params }) => {
             // The POST waits while the session has too many requests running.
             let Ok(slot) = session.slots.clone().acquire_owned().await else { return status(StatusCode::GONE) };

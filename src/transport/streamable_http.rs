@@ -91,11 +91,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
         }
     };
     if Message::is_batch(&body) {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            RpcError::new(jsonrpc::INVALID_REQUEST, "JSON-RPC batches are not supported; send one message per request"),
-        );
+        return batch(&ctx, virtual_server, session_id.as_deref(), &body).await;
     }
     let message = match Message::parse(&body) {
         Ok(m) => m,
@@ -144,6 +140,73 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             Err(refusal) => refusal.into_response(),
         },
     }
+}
+
+/// The protocol version that allowed JSON-RPC batches (2025-06-18 removed them).
+const BATCHING_VERSION: &str = "2025-03-26";
+
+/// A JSON-RPC batch: allowed only in sessions that negotiated 2025-03-26. Requests are answered
+/// concurrently and their responses returned together; a batch of only notifications and
+/// responses is accepted with 202.
+async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str>, body: &[u8]) -> Response<Body> {
+    let refuse = |code, message: String| rpc_error(code, None, RpcError::new(jsonrpc::INVALID_REQUEST, message));
+    let session = match find_session(ctx, session_id, virtual_server) {
+        Ok(s) => s,
+        Err(_) if session_id.is_none() => {
+            return refuse(StatusCode::BAD_REQUEST, "initialize cannot be part of a batch; send it alone".into());
+        }
+        Err(refusal) => return refusal.into_response(),
+    };
+    if session.protocol_version != BATCHING_VERSION {
+        let message = format!("JSON-RPC batches are not allowed in protocol version {}", session.protocol_version);
+        return refuse(StatusCode::BAD_REQUEST, message);
+    }
+    let items: Vec<RawJson> = match serde_json::from_slice(body) {
+        Ok(items) => items,
+        Err(e) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                RpcError::new(jsonrpc::PARSE_ERROR, format!("invalid JSON: {e}")),
+            );
+        }
+    };
+    if items.is_empty() {
+        return refuse(StatusCode::BAD_REQUEST, "an empty batch".into());
+    }
+    let mut answers = Vec::new();
+    let mut requests = Vec::new();
+    for item in &items {
+        match Message::parse(item.get().as_bytes()) {
+            Err(e) => answers.push(jsonrpc::encode_error(None, &e.to_json())),
+            Ok(Message::Request { id, method, .. }) if method == "initialize" => {
+                let e = RpcError::new(jsonrpc::INVALID_REQUEST, "initialize cannot be part of a batch");
+                answers.push(jsonrpc::encode_error(Some(&id), &e.to_json()));
+            }
+            Ok(Message::Request { id, method, params }) => requests.push((id, method, params)),
+            Ok(Message::Notification { method, params }) => {
+                exchange::notification(&session, &method, params.as_deref())
+            }
+            Ok(Message::Response { id, outcome }) => exchange::response(&session, &id, outcome),
+        }
+    }
+    let answered = requests
+        .iter()
+        .map(|(id, method, params)| exchange::answer(ctx, &session, id, method, params.as_deref(), None));
+    answers.extend(futures_util::future::join_all(answered).await);
+    if answers.is_empty() {
+        return status(StatusCode::ACCEPTED);
+    }
+    let mut out = Vec::with_capacity(answers.iter().map(|a| a.len() + 1).sum::<usize>() + 2);
+    out.push(b'[');
+    for (i, answer) in answers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(answer);
+    }
+    out.push(b']');
+    json(StatusCode::OK, out)
 }
 
 /// Answers one request as an event stream: messages the upstream sends about it (progress) first,

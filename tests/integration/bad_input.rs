@@ -29,7 +29,7 @@ async fn malformed_messages_get_json_rpc_errors() {
     let (code, body) = raw_post(&gw, &[JSON], r#"{"id":1,"method":"ping"}"#).await;
     assert_eq!((code, body["error"]["code"].as_i64()), (400, Some(-32600)));
     let (code, body) = raw_post(&gw, &[JSON], r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
-    assert_eq!((code, body["error"]["code"].as_i64()), (400, Some(-32600)));
+    assert_eq!((code, body["error"]["code"].as_i64()), (400, Some(-32600)), "a batch without a session");
     let (code, _) = raw_post(&gw, &[("content-type", "text/plain")], "{}").await;
     assert_eq!(code, 415);
     let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(2000));
@@ -114,4 +114,53 @@ async fn concurrent_requests_reusing_one_id_are_each_answered() {
     for answer in futures_util::future::join_all(calls).await {
         assert_eq!(answer["result"]["content"][0]["text"], "slept", "{answer}");
     }
+}
+
+/// Opens a session negotiating `version`; returns its id.
+async fn session_at(gw: &TestGateway, version: &str) -> String {
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":version,"capabilities":{},"clientInfo":{"name":"b","version":"1"}}});
+    let r = reqwest::Client::new()
+        .post(gw.url("/mcp"))
+        .header("content-type", "application/json")
+        .body(init.to_string())
+        .send()
+        .await
+        .unwrap();
+    r.headers()["mcp-session-id"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn batches_are_answered_only_in_sessions_whose_version_allows_them() {
+    let gw = gateway().await;
+    let old = session_at(&gw, "2025-03-26").await;
+    let batch = json!([
+        {"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_whoami","arguments":{}}},
+        {"jsonrpc":"2.0","method":"notifications/initialized"},
+        {"jsonrpc":"2.0","id":2,"method":"ping"},
+        {"jsonrpc":"2.0","id":3,"method":"initialize","params":{}},
+        {"broken": true}
+    ]);
+    let (code, body) = raw_post(&gw, &[JSON, ("mcp-session-id", &old)], &batch.to_string()).await;
+    assert_eq!(code, 200);
+    let answers = body.as_array().expect("a batch is answered with an array");
+    assert_eq!(answers.len(), 4, "{body}");
+    let by_id = |id: i64| answers.iter().find(|a| a["id"] == id).unwrap_or_else(|| panic!("no answer to {id}"));
+    assert_eq!(by_id(1)["result"]["content"][0]["text"], "a");
+    assert_eq!(by_id(2)["result"], json!({}));
+    assert_eq!(by_id(3)["error"]["code"], -32600, "initialize cannot be batched");
+    assert!(
+        answers.iter().any(|a| a["id"].is_null() && a["error"]["code"] == -32600),
+        "the broken member gets an error"
+    );
+
+    let notes = json!([{"jsonrpc":"2.0","method":"notifications/initialized"}]);
+    let (code, _) = raw_post(&gw, &[JSON, ("mcp-session-id", &old)], &notes.to_string()).await;
+    assert_eq!(code, 202, "a batch of notifications only is accepted");
+    let (code, _) = raw_post(&gw, &[JSON, ("mcp-session-id", &old)], "[]").await;
+    assert_eq!(code, 400, "an empty batch");
+
+    let new = session_at(&gw, "2025-06-18").await;
+    let (code, body) =
+        raw_post(&gw, &[JSON, ("mcp-session-id", &new)], r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
+    assert_eq!((code, body["error"]["code"].as_i64()), (400, Some(-32600)), "2025-06-18 removed batches");
 }

@@ -63,6 +63,13 @@ async fn sse_client_initializes_calls_and_gets_progress_on_its_stream() {
         }
     };
 
+    // Before initialize, requests other than ping are refused on the stream.
+    assert_eq!(post(json!({"jsonrpc":"2.0","id":90,"method":"tools/list"})).await, 202);
+    let early = read_until(&mut stream, &mut buffer, answer_to(90)).await;
+    assert_eq!(early["error"]["code"], -32600);
+    assert_eq!(post(json!({"jsonrpc":"2.0","id":91,"method":"ping"})).await, 202);
+    assert_eq!(read_until(&mut stream, &mut buffer, answer_to(91)).await["result"], json!({}));
+
     assert_eq!(post(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})).await, 202);
     let init = read_until(&mut stream, &mut buffer, answer_to(1)).await;
     assert_eq!(init["result"]["protocolVersion"], "2024-11-05");

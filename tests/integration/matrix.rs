@@ -104,6 +104,15 @@ async fn every_served_transport_reaches_every_upstream_transport() {
         }
         if let (Some(e), false) = (&endpoint, posted) {
             posted = true;
+            let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"m","version":"1"}}});
+            let r = http_client
+                .post(gw.url(e))
+                .header("content-type", "application/json")
+                .body(init.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
             for (i, u) in UPSTREAMS.iter().enumerate() {
                 let r = http_client
                     .post(gw.url(e))

@@ -111,6 +111,7 @@ async fn list_results_are_paginated_and_upstream_pagination_is_followed() {
             "a_echo",
             "a_add",
             "a_sleep",
+            "a_sleeping",
             "a_whoami",
             "a_pid",
             "a_crash",

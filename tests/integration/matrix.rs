@@ -323,6 +323,20 @@ async fn a_cancelled_call_is_cancelled_at_every_upstream_transport() {
             caller.session = session;
             caller.post(body).await.json::<Value>().await.unwrap()
         });
+        // Cancel once the call runs on its server: a cancel that arrives earlier stops it before
+        // it is sent, and the server never hears of it (correctly, but then there is nothing to check).
+        let sleeping = tool_of(u, "sleeping");
+        super::util::eventually(&format!("the call to {u} to be running"), || {
+            let endpoint = gw.url("/mcp");
+            let session = c.session.clone();
+            let sleeping = sleeping.clone();
+            async move {
+                let mut same = Client::unconnected(endpoint);
+                same.session = session;
+                (same.call_text(&sleeping, json!({})).await == "1").then_some(())
+            }
+        })
+        .await;
         super::util::eventually(&format!("the call to {u} to be cancelled"), || {
             let c = &c;
             let slow = &slow;

@@ -61,7 +61,12 @@ async fn a_client_cancellation_reaches_the_upstream() {
         let body = json!({"jsonrpc":"2.0","id":"slow-1","method":"tools/call","params":{"name":"a_sleep","arguments":{"ms":20000}}});
         caller.post(body).await.json::<Value>().await.unwrap()
     });
-    // Cancel once the call is registered (retrying is harmless: an unknown id is ignored).
+    // Cancel once the call runs on the upstream (retrying is harmless: an unknown id is ignored).
+    eventually("the call to be running", || {
+        let endpoint = gw.url("/mcp");
+        async move { (Client::connect(endpoint).await.call_text("a_sleeping", json!({})).await == "1").then_some(()) }
+    })
+    .await;
     eventually("the cancelled call to answer", || {
         let c = &c;
         let slow = &slow;
@@ -88,6 +93,12 @@ async fn a_client_that_disconnects_cancels_its_call_upstream() {
         "params":{"name":"a_sleep","arguments":{"ms":20000},"_meta":{"progressToken":"p"}}});
     let r = c.post(body).await;
     assert_eq!(r.headers()["content-type"], "text/event-stream");
+    // Disconnect once the call runs on the upstream.
+    eventually("the call to be running", || {
+        let endpoint = gw.url("/mcp");
+        async move { (Client::connect(endpoint).await.call_text("a_sleeping", json!({})).await == "1").then_some(()) }
+    })
+    .await;
     drop(r);
     upstream_heard_cancellations(&gw, "1").await;
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a");

@@ -37,8 +37,10 @@ pub struct Session {
     pub log_rank: std::sync::atomic::AtomicU8,
     /// Run once when the session ends (per-client upstream sessions close here).
     end_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
-    /// Resource URIs this client subscribed to.
-    subscriptions: Mutex<std::collections::HashSet<String>>,
+    /// Resource URIs this client subscribed to (shared with the hook that releases them at the end).
+    subscriptions: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Whether that release hook is registered.
+    pub releases_subscriptions: AtomicBool,
     /// What the client declared at `initialize` (`sampling`, `elicitation`, `roots`, …).
     capabilities: std::sync::OnceLock<serde_json::Value>,
     /// Requests the gateway sent to this client (on an upstream's behalf), by the id it used.
@@ -52,7 +54,8 @@ impl Session {
     fn new(id: String, virtual_server: &str, protocol_version: &str, now_ms: u64) -> Arc<Session> {
         Arc::new(Session {
             capabilities: std::sync::OnceLock::new(),
-            subscriptions: Mutex::default(),
+            subscriptions: Arc::default(),
+            releases_subscriptions: AtomicBool::new(false),
             end_hooks: Mutex::default(),
             log_rank: Default::default(),
             asked: Mutex::default(),
@@ -87,6 +90,11 @@ impl Session {
 
     pub fn is_subscribed(&self, uri: &str) -> bool {
         self.subscriptions.lock().unwrap().contains(uri)
+    }
+
+    /// The session's subscriptions, for a hook that releases them when it ends.
+    pub fn subscriptions(&self) -> Arc<Mutex<std::collections::HashSet<String>>> {
+        self.subscriptions.clone()
     }
 
     /// Runs `f` when the session ends (or at once if it already has).
@@ -125,6 +133,11 @@ impl Session {
         let (tx, rx) = oneshot::channel();
         self.asked.lock().unwrap().insert(id, tx);
         (id, rx)
+    }
+
+    /// Drops a request asked earlier that will not be waited for any more.
+    pub fn forget_ask(&self, id: u64) {
+        self.asked.lock().unwrap().remove(&id);
     }
 
     /// Delivers the client's answer to a request the gateway sent it; false for an id never asked

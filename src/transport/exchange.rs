@@ -64,6 +64,10 @@ impl ClientSession for Session {
         Session::ask(self)
     }
 
+    fn forget(&self, id: u64) {
+        Session::forget_ask(self, id)
+    }
+
     fn on_end(&self, f: Box<dyn FnOnce() + Send>) {
         Session::on_end(self, f)
     }
@@ -187,7 +191,44 @@ async fn subscription(
             *count = count.saturating_sub(1);
         }
     }
+    if outcome.is_ok() && subscribing && !session.releases_subscriptions.swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        release_subscriptions_at_end(ctx, session);
+    }
     outcome
+}
+
+/// When the session ends, its subscriptions are dropped as if it had unsubscribed: a URI's owner
+/// is told once no other client holds it.
+fn release_subscriptions_at_end(ctx: &ServeContext, session: &Session) {
+    let (held, counts, live) = (session.subscriptions(), ctx.subscribers.clone(), ctx.live.clone());
+    let virtual_server = session.virtual_server.clone();
+    session.on_end(Box::new(move || {
+        let released: Vec<String> = {
+            let mut counts = counts.lock().unwrap();
+            held.lock()
+                .unwrap()
+                .drain()
+                .filter(|uri| {
+                    let count = counts.entry(uri.clone()).or_default();
+                    *count = count.saturating_sub(1);
+                    *count == 0
+                })
+                .collect()
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if released.is_empty() {
+            return;
+        }
+        runtime.spawn(async move {
+            let snapshot = live.snapshot();
+            for uri in released {
+                let params = jsonrpc::raw(&serde_json::json!({ "uri": uri }));
+                let _ =
+                    dispatch::handle(&snapshot, &virtual_server, "resources/unsubscribe", Some(&params), None).await;
+            }
+        });
+    }));
 }
 
 /// `logging/setLevel`: the session's level filters what it receives; the upstreams behind its

@@ -38,7 +38,7 @@ pub struct ServeContext {
     pub sessions: Sessions,
     /// Client subscriptions per resource URI, so the owning upstream is subscribed once and
     /// unsubscribed when the last client leaves.
-    pub subscribers: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    pub subscribers: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     /// Becomes true when the gateway stops; long-lived streams end on it.
     pub shutting_down: watch::Receiver<bool>,
 }

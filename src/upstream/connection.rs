@@ -134,6 +134,8 @@ pub(super) async fn answer_upstream_request(
         return refuse(jsonrpc::METHOD_NOT_FOUND, format!("the client does not support {capability}"));
     }
     let (client_id, answer) = link.session.ask();
+    // However this ends (timeout, the caller's future dropped), the client's session stops waiting.
+    let _forget = ForgetOnDrop { link, id: client_id };
     if link.out.send(jsonrpc::encode_request(client_id, method, params)).await.is_err() {
         return refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into());
     }
@@ -142,6 +144,18 @@ pub(super) async fn answer_upstream_request(
         Ok(Ok(Err(error))) => jsonrpc::encode_error(Some(id), error.get()),
         Ok(Err(_)) => refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into()),
         Err(_) => refuse(jsonrpc::INTERNAL_ERROR, format!("the client did not answer {method} within {timeout:?}")),
+    }
+}
+
+/// Removes a request asked of a client from its session (a no-op once the answer was delivered).
+struct ForgetOnDrop<'a> {
+    link: &'a ClientLink,
+    id: u64,
+}
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.link.session.forget(self.id);
     }
 }
 

@@ -34,6 +34,8 @@ pub trait ClientSession: Send + Sync {
     fn supports(&self, capability: &str) -> bool;
     /// Registers a request to the client: its id on the client side, and where the answer arrives.
     fn ask(&self) -> (u64, ClientAnswer);
+    /// Gives up on a request asked earlier (it timed out or could not be sent).
+    fn forget(&self, id: u64);
     /// Runs `f` once the client session ends.
     fn on_end(&self, f: Box<dyn FnOnce() + Send>);
     /// Whether the client asked for log messages at `level` (`logging/setLevel`).

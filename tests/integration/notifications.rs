@@ -218,3 +218,37 @@ async fn log_messages_reach_sessions_at_the_level_they_asked_for() {
     heard.sort();
     assert_eq!(heard, ["logging/setLevel debug", "logging/setLevel info"]);
 }
+
+#[tokio::test]
+async fn a_session_that_ends_releases_its_subscriptions() {
+    let gw = TestGateway::start(&format!("upstreams:\n  a: {}\n", stdio_fixture("a"))).await;
+    let mut leaving = Client::connect(gw.url("/mcp")).await;
+    let mut staying = Client::connect(gw.url("/mcp")).await;
+    let uri = "fixture://a/items/2";
+    assert_eq!(leaving.request("resources/subscribe", json!({"uri": uri})).await["result"], json!({}));
+    assert_eq!(staying.request("resources/subscribe", json!({"uri": "fixture://a/readme"})).await["result"], json!({}));
+    let r = reqwest::Client::new()
+        .delete(gw.url("/mcp"))
+        .header("mcp-session-id", leaving.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let heard = eventually("the upstream to be unsubscribed", || {
+        let endpoint = gw.url("/mcp");
+        async move {
+            let heard = Client::connect(endpoint).await.call_text("a_subscriptions", json!({})).await;
+            heard.contains("resources/unsubscribe").then_some(heard)
+        }
+    })
+    .await;
+    assert_eq!(
+        heard.lines().collect::<Vec<_>>(),
+        [
+            "resources/subscribe fixture://a/items/2",
+            "resources/subscribe fixture://a/readme",
+            "resources/unsubscribe fixture://a/items/2"
+        ],
+        "only the ended session's subscription is released"
+    );
+}

@@ -79,7 +79,9 @@ pub struct UpstreamHandle {
     items: ArcSwap<ItemSet>,
     first_attempt_done: AtomicBool,
     /// Per-client upstream sessions (`sessions: per_client`), by client session key.
-    clients: tokio::sync::Mutex<HashMap<String, PerClient>>,
+    /// Each entry is filled once; the map is locked only to find or add an entry, so one client's
+    /// slow connect does not hold up another's.
+    clients: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<PerClient>>>>,
     /// The most verbose log level asked of this upstream (rank; 0 = none).
     log_rank: std::sync::atomic::AtomicU8,
     stop: watch::Sender<bool>,
@@ -166,10 +168,42 @@ impl UpstreamHandle {
             return Err(UpstreamError::Unavailable(self.spec.name.clone()));
         }
         let key = link.session.key().to_string();
-        let mut clients = self.clients.lock().await;
-        if let Some(session) = clients.get(&key) {
-            return Ok(session.clone());
+        let cell = self.clients.lock().await.entry(key.clone()).or_default().clone();
+        let mut opened = false;
+        let session = cell
+            .get_or_try_init(|| {
+                opened = true;
+                self.open_client_session()
+            })
+            .await;
+        let session = match session {
+            Ok(s) => s.clone(),
+            Err(e) => {
+                // Leave no empty entry behind; the next call tries again.
+                self.clients.lock().await.remove(&key);
+                return Err(e);
+            }
+        };
+        if !opened {
+            return Ok(session);
         }
+        tracing::debug!(upstream = %self.spec.name, client = %key, "opened a per-client upstream session");
+        let handle = Arc::downgrade(self);
+        link.session.on_end(Box::new(move || {
+            let Some(handle) = handle.upgrade() else { return };
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+            runtime.spawn(async move {
+                let cell = handle.clients.lock().await.remove(&key);
+                if let Some(session) = cell.as_ref().and_then(|c| c.get()) {
+                    session.conn.shutdown().await;
+                    tracing::debug!(upstream = %handle.spec.name, client = %key, "closed a per-client upstream session");
+                }
+            });
+        }));
+        Ok(session)
+    }
+
+    async fn open_client_session(&self) -> Result<PerClient, UpstreamError> {
         // Log messages of a per-client session go to its client (on the call in progress); list
         // changes are not needed, as the shared session keeps the catalog; progress goes through
         // the relay.
@@ -186,22 +220,7 @@ impl UpstreamHandle {
         });
         let inbox = Inbox { events, relay: self.relay.clone() };
         let (conn, _) = Connection::open(&self.spec, inbox).await?;
-        let session = PerClient { conn: Arc::new(conn), current };
-        clients.insert(key.clone(), session.clone());
-        tracing::debug!(upstream = %self.spec.name, client = %key, "opened a per-client upstream session");
-        let handle = Arc::downgrade(self);
-        link.session.on_end(Box::new(move || {
-            let Some(handle) = handle.upgrade() else { return };
-            let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-            runtime.spawn(async move {
-                let conn = handle.clients.lock().await.remove(&key);
-                if let Some(session) = conn {
-                    session.conn.shutdown().await;
-                    tracing::debug!(upstream = %handle.spec.name, client = %key, "closed a per-client upstream session");
-                }
-            });
-        }));
-        Ok(session)
+        Ok(PerClient { conn: Arc::new(conn), current })
     }
 
     /// Asks the upstream for log messages at `level` or above, unless it was already asked for
@@ -362,8 +381,10 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
-    for (_, session) in handle.clients.lock().await.drain() {
-        session.conn.shutdown().await;
+    for (_, cell) in handle.clients.lock().await.drain() {
+        if let Some(session) = cell.get() {
+            session.conn.shutdown().await;
+        }
     }
     handle.set_status("stopped", None, failures, None);
     handle.stopped.notify_waiters();

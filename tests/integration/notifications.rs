@@ -252,3 +252,19 @@ async fn a_session_that_ends_releases_its_subscriptions() {
         "only the ended session's subscription is released"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_disconnects_from_a_plain_json_call_cancels_it_upstream() {
+    let gw = TestGateway::start(&format!("upstreams:\n  a: {}\n", stdio_fixture("a"))).await;
+    let c = Client::connect(gw.url("/mcp")).await;
+    let body =
+        json!({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"a_sleep","arguments":{"ms":20000}}});
+    let call = tokio::spawn(async move { c.post(body).await });
+    eventually("the call to be running", || {
+        let endpoint = gw.url("/mcp");
+        async move { (Client::connect(endpoint).await.call_text("a_sleeping", json!({})).await == "1").then_some(()) }
+    })
+    .await;
+    call.abort();
+    upstream_heard_cancellations(&gw, "1").await;
+}

@@ -44,3 +44,25 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         .map_err(|e| vec![Diagnostic::error(Pos::default(), "", format!("cannot read the file: {e}")).in_file(path)])?;
     parse(path, &text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every prefix of a full config, as YAML and as TOML, loads or yields positioned diagnostics;
+    /// the loader never panics on a half-written file (an editor saving mid-keystroke).
+    #[test]
+    fn truncated_files_never_panic() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid");
+        for name in ["full.yaml", "full.toml"] {
+            let text = std::fs::read_to_string(root.join(name)).unwrap();
+            let path = Path::new(name);
+            for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+                if let Err(diagnostics) = parse(path, &text[..end]) {
+                    assert!(!diagnostics.is_empty(), "a rejected file says why");
+                    assert!(diagnostics.iter().all(|d| d.file == name), "every diagnostic names the file");
+                }
+            }
+        }
+    }
+}

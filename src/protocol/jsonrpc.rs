@@ -194,6 +194,36 @@ mod tests {
         assert_eq!(kind("\u{0}\u{1}"), "error -32700");
     }
 
+    /// Every prefix and many byte-level corruptions of valid messages parse to a message or an
+    /// error, never a panic.
+    #[test]
+    fn malformed_input_never_panics() {
+        let samples = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":[1,2,{"b":null}]}}}"#,
+            r#"{"jsonrpc":"2.0","id":"abc","result":{"content":[{"type":"text","text":"\u00e9\ud83d\ude00"}]}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1e400,"progress":-0.0}}"#,
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for sample in samples {
+            let bytes = sample.as_bytes();
+            for end in 0..=bytes.len() {
+                let _ = Message::parse(&bytes[..end]);
+            }
+            for _ in 0..2000 {
+                let mut corrupted = bytes.to_vec();
+                let at = (next() as usize) % corrupted.len();
+                corrupted[at] = next() as u8;
+                let _ = Message::parse(&corrupted);
+            }
+        }
+    }
+
     #[test]
     fn encoding_keeps_ids_and_results_verbatim() {
         let id = RawValue::from_string("\"abc\"".into()).unwrap();

@@ -67,27 +67,9 @@ impl Conversation {
                     }
                 };
                 // Waiting here stops reading from this client while it has too many requests running.
-                let Ok(slot) = session.slots.clone().acquire_owned().await else { return };
                 let (ctx, out) = (self.ctx.clone(), self.out.clone());
-                // Registered before the task starts, so a cancellation right behind it finds it.
-                let (cancelled, in_flight) = session.begin(&id);
-                self.requests.spawn(async move {
-                    let _slot = slot;
-                    let link = exchange::client_link(&session, out.clone());
-                    let params = params.as_deref();
-                    let answer = exchange::answer_registered(
-                        &ctx,
-                        &session,
-                        &id,
-                        &method,
-                        params,
-                        Some(&link),
-                        cancelled,
-                        in_flight,
-                    )
-                    .await;
-                    let _ = out.send(answer).await;
-                });
+                let Some(work) = exchange::queued_answer(ctx, session, id, method, params, out).await else { return };
+                self.requests.spawn(work);
             }
             Ok(Message::Notification { method, params }) => {
                 if let Some(session) = &self.session {

@@ -118,6 +118,29 @@ pub async fn answer(
     answer_registered(ctx, session, id, method, params, client, cancelled, in_flight).await
 }
 
+/// For transports whose answers travel on a session-wide channel (SSE, WebSocket, stdio): waits
+/// for one of the session's request slots, registers the request as in flight (so a cancellation
+/// right behind it finds it), and returns the work that answers it onto `out`, for the caller to
+/// spawn. `None` when the session's slots are closed.
+pub async fn queued_answer(
+    ctx: Arc<ServeContext>,
+    session: Arc<Session>,
+    id: RawJson,
+    method: String,
+    params: Option<RawJson>,
+    out: Outbound,
+) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    let slot = session.slots.clone().acquire_owned().await.ok()?;
+    let (cancelled, in_flight) = session.begin(&id);
+    Some(async move {
+        let _slot = slot;
+        let link = client_link(&session, out.clone());
+        let params = params.as_deref();
+        let answer = answer_registered(&ctx, &session, &id, &method, params, Some(&link), cancelled, in_flight).await;
+        let _ = out.send(answer).await;
+    })
+}
+
 /// `answer` for a request already registered as in flight.
 #[allow(clippy::too_many_arguments)] // each is a distinct piece of one request; a struct would only rename them
 pub async fn answer_registered(

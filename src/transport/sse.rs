@@ -100,26 +100,10 @@ pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request
         }
         Ok(Message::Request { id, method, params }) => {
             // The POST waits while the session has too many requests running.
-            let Ok(slot) = session.slots.clone().acquire_owned().await else { return status(StatusCode::GONE) };
-            // Registered before the task starts, so a cancellation POSTed right behind it finds it.
-            let (cancelled, in_flight) = session.begin(&id);
-            tokio::spawn(async move {
-                let _slot = slot;
-                let link = exchange::client_link(&session, out.clone());
-                let params = params.as_deref();
-                let answer = exchange::answer_registered(
-                    &ctx,
-                    &session,
-                    &id,
-                    &method,
-                    params,
-                    Some(&link),
-                    cancelled,
-                    in_flight,
-                )
-                .await;
-                let _ = out.send(answer).await;
-            });
+            match exchange::queued_answer(ctx, session, id, method, params, out).await {
+                Some(work) => drop(tokio::spawn(work)),
+                None => return status(StatusCode::GONE),
+            }
         }
         Ok(Message::Notification { method, params }) => exchange::notification(&session, &method, params.as_deref()),
         Ok(Message::Response { id, outcome }) => exchange::response(&session, &id, outcome),

@@ -309,34 +309,27 @@ fn tool_of(upstream: &str, tool: &str) -> String {
     }
 }
 
+/// Waits until `tool`, called on `c`'s session, answers "1".
+async fn server_reports(c: &Client, tool: &str, what: &str) {
+    super::util::eventually(what, || {
+        let mut same = c.sibling();
+        async move { (same.call_text(tool, json!({})).await == "1").then_some(()) }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_cancelled_call_is_cancelled_at_every_upstream_transport() {
     let (gw, _front, _http) = asking_gateways().await;
     let mut c = Client::connect(gw.url("/mcp")).await;
     for (i, u) in UPSTREAMS.iter().enumerate() {
         let id = format!("slow-{i}");
-        let endpoint = gw.url("/mcp");
-        let session = c.session.clone();
         let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool_of(u, "sleep"),"arguments":{"ms":20000}}});
-        let slow = tokio::spawn(async move {
-            let mut caller = Client::unconnected(endpoint);
-            caller.session = session;
-            caller.post(body).await.json::<Value>().await.unwrap()
-        });
+        let caller = c.sibling();
+        let slow = tokio::spawn(async move { caller.post(body).await.json::<Value>().await.unwrap() });
         // Cancel once the call runs on its server: a cancel that arrives earlier stops it before
         // it is sent, and the server never hears of it (correctly, but then there is nothing to check).
-        let sleeping = tool_of(u, "sleeping");
-        super::util::eventually(&format!("the call to {u} to be running"), || {
-            let endpoint = gw.url("/mcp");
-            let session = c.session.clone();
-            let sleeping = sleeping.clone();
-            async move {
-                let mut same = Client::unconnected(endpoint);
-                same.session = session;
-                (same.call_text(&sleeping, json!({})).await == "1").then_some(())
-            }
-        })
-        .await;
+        server_reports(&c, &tool_of(u, "sleeping"), &format!("the call to {u} to be running")).await;
         super::util::eventually(&format!("the call to {u} to be cancelled"), || {
             let c = &c;
             let slow = &slow;
@@ -349,18 +342,7 @@ async fn a_cancelled_call_is_cancelled_at_every_upstream_transport() {
         })
         .await;
         assert_eq!(slow.await.unwrap()["error"]["code"], -32800, "{u}");
-        let counter = tool_of(u, "cancellations");
-        super::util::eventually(&format!("{u}'s server to hear of it"), || {
-            let endpoint = gw.url("/mcp");
-            let session = c.session.clone();
-            let counter = counter.clone();
-            async move {
-                let mut same = Client::unconnected(endpoint);
-                same.session = session;
-                (same.call_text(&counter, json!({})).await == "1").then_some(())
-            }
-        })
-        .await;
+        server_reports(&c, &tool_of(u, "cancellations"), &format!("{u}'s server to hear of it")).await;
     }
     assert_eq!(c.call_text("h_whoami", json!({})).await, "h", "the session goes on");
 }

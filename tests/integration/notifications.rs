@@ -53,11 +53,8 @@ async fn progress_reaches_the_client_that_asked_for_it_from_stdio_and_http_upstr
 async fn a_client_cancellation_reaches_the_upstream() {
     let gw = TestGateway::start(&format!("upstreams:\n  a: {}\n", stdio_fixture("a"))).await;
     let mut c = Client::connect(gw.url("/mcp")).await;
-    let endpoint = gw.url("/mcp");
-    let session = c.session.clone();
+    let caller = c.sibling();
     let slow = tokio::spawn(async move {
-        let mut caller = Client::unconnected(endpoint);
-        caller.session = session;
         let body = json!({"jsonrpc":"2.0","id":"slow-1","method":"tools/call","params":{"name":"a_sleep","arguments":{"ms":20000}}});
         caller.post(body).await.json::<Value>().await.unwrap()
     });

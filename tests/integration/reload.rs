@@ -12,13 +12,8 @@ async fn reload_removes_and_adds_upstreams_while_a_call_is_in_flight() {
     let mut c = Client::connect(gw.url("/mcp")).await;
     let keep_pid = c.call_text("keep_pid", json!({})).await;
 
-    let endpoint = gw.url("/mcp");
-    let session = c.session.clone();
-    let in_flight = tokio::spawn(async move {
-        let mut slow = Client::unconnected(endpoint);
-        slow.session = session;
-        slow.call_text("a_sleep", json!({"ms": 1500})).await
-    });
+    let mut slow = c.sibling();
+    let in_flight = tokio::spawn(async move { slow.call_text("a_sleep", json!({"ms": 1500})).await });
     // Let the call reach the upstream before the reload.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     gw.rewrite(&format!("upstreams:\n  keep: {}\n  b: {}\n", stdio_fixture("keep"), stdio_fixture("b"))).await;

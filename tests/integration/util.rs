@@ -248,6 +248,13 @@ impl Client {
         c
     }
 
+    /// Another client on the same session (to send while this one waits on a call).
+    pub fn sibling(&self) -> Client {
+        let mut c = Client::unconnected(self.endpoint.clone());
+        c.session = self.session.clone();
+        c
+    }
+
     pub fn unconnected(endpoint: String) -> Client {
         Client { endpoint, session: None, http: reqwest::Client::new(), next_id: 1 }
     }

@@ -11,6 +11,7 @@ pub mod live;
 pub mod model;
 pub mod protocol;
 pub mod reload;
+pub mod rest;
 pub mod routing;
 pub mod server;
 pub mod session;

@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)] // test helpers are shared between submodules, not exported
 
 mod integration {
+    pub mod http_api;
     pub mod util;
 
     mod bad_input;
@@ -16,6 +17,7 @@ mod integration {
     mod matrix;
     mod notifications;
     mod reload;
+    mod rest;
     mod sdk;
     mod sse_serving;
     mod stdio_serving;

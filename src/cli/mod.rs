@@ -1,6 +1,7 @@
 //! The commands (`serve`, `check`, `schema`) and every line they print.
 
 mod bridge;
+mod call;
 mod check;
 mod serve;
 
@@ -74,6 +75,13 @@ pub enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Call one tool through the config's routing, without starting a server, and print the result.
+    ///
+    /// Exits 0 on success, 1 when the call fails or the tool reports an error, 2 on usage errors:
+    ///   mcpgw call weather_forecast --args '{"lat": 52.5, "lon": 13.4}'
+    ///   mcpgw call weather_forecast --args '{"lat": 52.5, "lon": 13.4}' --dry-run
+    #[command(verbatim_doc_comment)]
+    Call(call::CallArgs),
     /// Print the JSON Schema of the config file.
     Schema,
 }
@@ -85,6 +93,10 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Stdio { config, server, log_format } => serve::run_stdio(Source::File(config), &server, log_format),
         Command::Bridge(args) => bridge::run(args),
+        Command::Call(args) => {
+            crate::telemetry::init_with_default(LogFormat::Text, "warn");
+            call::run(args)
+        }
         Command::Check { config, format, deny_warnings } => check::run(&config, format, deny_warnings),
         Command::Schema => {
             println!("{}", schema_json());

@@ -30,7 +30,7 @@ pub struct RawNaming {
     pub separator: Option<String>,
 }
 
-/// One upstream. Give exactly one of `stdio`, `url`, `sse` or `websocket`.
+/// One upstream. Give exactly one of `stdio`, `url`, `sse`, `websocket` or `rest`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
@@ -42,6 +42,8 @@ pub struct RawUpstream {
     pub sse: Option<String>,
     /// A remote MCP server over WebSocket (`ws://` or `wss://`).
     pub websocket: Option<String>,
+    /// A plain REST API whose endpoints are declared here as MCP tools.
+    pub rest: Option<RawRest>,
     /// Extra HTTP headers sent to a `url`, `sse` or `websocket` upstream. Values may use `${VAR}`.
     pub headers: Option<IndexMap<String, String>>,
     /// Prefix of this upstream's public item names; `""` exposes names unprefixed. Default: the upstream's name.
@@ -120,4 +122,106 @@ pub struct RawServing {
     pub session_idle_timeout: Option<String>,
     /// Most client sessions held at once; an `initialize` beyond it is refused with HTTP 503. Default 10000.
     pub max_sessions: Option<u32>,
+}
+
+/// A REST API served as MCP tools.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRest {
+    /// Scheme, host, port and base path of every request, e.g. `https://api.example.com/v1`.
+    /// Arguments never change the host a request goes to.
+    pub base_url: String,
+    /// Headers sent with every request. Values may use `${VAR}`; they are never logged.
+    pub headers: Option<IndexMap<String, String>>,
+    /// Credentials added to every request. Values may use `${VAR}`; they are never logged.
+    pub auth: Option<RawRestAuth>,
+    /// Allow requests to loopback, private and link-local addresses. Default `false`.
+    pub allow_private: Option<bool>,
+    /// Largest response body read, in bytes, for every tool (a tool may lower or raise it). Default 4194304.
+    pub max_response_bytes: Option<u64>,
+    /// The endpoints, by tool name.
+    #[serde(default)]
+    pub tools: IndexMap<String, RawRestTool>,
+}
+
+/// Give exactly one of `bearer`, `basic` or `api_key`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestAuth {
+    /// Sent as `Authorization: Bearer <token>`.
+    pub bearer: Option<String>,
+    /// Sent as `Authorization: Basic ...`.
+    pub basic: Option<RawBasicAuth>,
+    /// A key sent in a header or a query parameter.
+    pub api_key: Option<RawApiKey>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    pub username: String,
+    pub password: String,
+}
+
+/// Give exactly one of `header` or `query`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    /// Header name, e.g. `X-API-Key`.
+    pub header: Option<String>,
+    /// Query parameter name, e.g. `api_key`.
+    pub query: Option<String>,
+    /// The key.
+    pub value: String,
+}
+
+/// One endpoint as one tool. Templates use `{{ argument }}` (minijinja); paths also take `{argument}`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestTool {
+    /// Human-readable name shown by clients.
+    pub title: Option<String>,
+    /// What the tool does, for the model.
+    pub description: Option<String>,
+    /// HTTP method. Default `GET`.
+    pub method: Option<String>,
+    /// Appended to the base URL's path; `{name}` segments come from the arguments, escaped.
+    pub path: Option<String>,
+    /// Query parameters: name → value template. A value that renders empty is left out.
+    pub query: Option<IndexMap<String, String>>,
+    /// Headers: name → value template. A value that renders empty is left out.
+    pub headers: Option<IndexMap<String, String>>,
+    /// Request body. Default: none for GET, HEAD, DELETE and OPTIONS; otherwise the arguments no
+    /// path, query or header template uses, as a JSON object.
+    pub body: Option<RawRestBody>,
+    /// JSON Schema of the arguments, checked before any request. Default: every argument the
+    /// templates use, as a string; path arguments required.
+    pub input_schema: Option<serde_json::Value>,
+    /// JSONPath (RFC 9535) selecting the result from a JSON response, e.g. `$.current_weather`.
+    pub output: Option<String>,
+    /// JSON Schema of the result, announced as the tool's `outputSchema` and checked on each result.
+    pub output_schema: Option<serde_json::Value>,
+    /// MCP tool annotations, e.g. `{ readOnlyHint: true }`.
+    pub annotations: Option<serde_json::Value>,
+    /// Longest wait for the response, e.g. `10s`. Default: the upstream's `timeout`.
+    pub timeout: Option<String>,
+    /// Extra attempts after a connection failure or a 429, 502, 503 or 504 answer, with backoff.
+    /// Idempotent methods only. Default 2 for GET, HEAD, OPTIONS, PUT and DELETE.
+    pub retries: Option<u32>,
+    /// Largest response body read, in bytes. Default: the API's `max_response_bytes`.
+    pub max_response_bytes: Option<u64>,
+}
+
+/// Give exactly one of `json`, `form` or `raw`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestBody {
+    /// A JSON template: `{{ value }}` writes the value as JSON, e.g. `{"q": {{ query }}}`.
+    pub json: Option<String>,
+    /// Form fields (`application/x-www-form-urlencoded`): name → value template.
+    pub form: Option<IndexMap<String, String>>,
+    /// A text template, sent with `content_type`.
+    pub raw: Option<String>,
+    /// Content type of a `raw` body. Default `text/plain; charset=utf-8`.
+    pub content_type: Option<String>,
 }

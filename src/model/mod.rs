@@ -2,6 +2,7 @@
 //! filled in. `validate` is pure: no I/O, no clock, no network.
 
 mod pattern;
+pub mod rest;
 mod validate;
 
 use std::fmt;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use pattern::Pattern;
+pub use rest::{RestApi, RestAuth, RestBody, RestTool};
 pub use validate::validate;
 
 /// The address used when the file names none: loopback only, so nothing is exposed by accident.
@@ -78,6 +80,8 @@ pub enum Transport {
         url: url::Url,
         headers: Vec<(String, Secret)>,
     },
+    /// A REST API whose endpoints are declared as tools.
+    Rest(Box<RestApi>),
 }
 
 impl Transport {
@@ -87,6 +91,7 @@ impl Transport {
             Transport::StreamableHttp { .. } => "streamable_http",
             Transport::Sse { .. } => "sse",
             Transport::WebSocket { .. } => "websocket",
+            Transport::Rest(_) => "rest",
         }
     }
 }

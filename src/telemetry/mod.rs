@@ -10,11 +10,17 @@ pub enum LogFormat {
 
 /// Installs the global subscriber. Logs go to stderr so stdout stays free for protocol or command output.
 pub fn init(format: LogFormat) {
+    init_with_default(format, "info");
+}
+
+/// As `init`, with `default` as the filter when neither variable is set (commands whose output
+/// is the point log only warnings).
+pub fn init_with_default(format: LogFormat, default: &str) {
     let filter = std::env::var("MCPGW_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.with_ansi(false).try_init(),

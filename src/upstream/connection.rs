@@ -1,5 +1,6 @@
 //! `Connection`: one live MCP session with an upstream, over whichever transport it uses.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::value::RawValue;
@@ -24,6 +25,12 @@ pub enum Connection {
     /// Legacy HTTP+SSE.
     Sse(Linked),
     WebSocket(Linked),
+    /// A REST API: no MCP session; `tools/list` and `tools/call` are answered by `rest::Api`.
+    /// The inbox is held (never written) so the supervisor's event loop sees a live connection.
+    Rest {
+        api: Arc<crate::rest::Api>,
+        _events: Box<dyn std::any::Any + Send + Sync>,
+    },
 }
 
 impl Connection {
@@ -37,6 +44,14 @@ impl Connection {
             Transport::Sse { url, headers } => Connection::Sse(sse::connect(&spec.name, url, headers, inbox).await?),
             Transport::WebSocket { url, headers } => {
                 Connection::WebSocket(websocket::connect(&spec.name, url, headers, inbox).await?)
+            }
+            Transport::Rest(api) => {
+                let api = crate::rest::Api::new(&spec.name, api)
+                    .map_err(|e| UpstreamError::Transport(spec.name.clone(), e))?;
+                return Ok((
+                    Connection::Rest { api: Arc::new(api), _events: Box::new(inbox) },
+                    session::rest_established(spec),
+                ));
             }
         };
         let established = match session::initialize(&conn, spec).await {
@@ -64,6 +79,7 @@ impl Connection {
             Connection::Stdio(c) => c.request(method, params, timeout).await,
             Connection::StreamableHttp(c) => c.request(method, params, timeout, client).await,
             Connection::Sse(c) | Connection::WebSocket(c) => c.peer.request(method, params, timeout).await,
+            Connection::Rest { api, .. } => rest_request(api, method, params).await,
         }
     }
 
@@ -73,7 +89,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.peer.set_client(link.clone(), timeout),
             Connection::Sse(c) | Connection::WebSocket(c) => c.peer.set_client(link.clone(), timeout),
-            Connection::StreamableHttp(_) => {}
+            Connection::StreamableHttp(_) | Connection::Rest { .. } => {}
         }
     }
 
@@ -82,6 +98,7 @@ impl Connection {
             Connection::Stdio(c) => c.peer.notify(method, params).await,
             Connection::StreamableHttp(c) => c.notify(method, params).await,
             Connection::Sse(c) | Connection::WebSocket(c) => c.peer.notify(method, params).await,
+            Connection::Rest { .. } => {}
         }
     }
 
@@ -91,6 +108,8 @@ impl Connection {
             Connection::Stdio(c) => c.peer.closed().await,
             Connection::StreamableHttp(c) => c.closed().await,
             Connection::Sse(c) | Connection::WebSocket(c) => c.peer.closed().await,
+            // Each call stands alone; there is no connection to lose.
+            Connection::Rest { .. } => std::future::pending().await,
         }
     }
 
@@ -101,7 +120,35 @@ impl Connection {
             Connection::Stdio(c) => c.shutdown().await,
             Connection::StreamableHttp(c) => c.shutdown().await,
             Connection::Sse(c) | Connection::WebSocket(c) => c.shutdown(),
+            Connection::Rest { .. } => {}
         }
+    }
+}
+
+/// The MCP methods a REST API answers: listing its tools and calling one.
+async fn rest_request(
+    api: &Arc<crate::rest::Api>,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<RawJson, UpstreamError> {
+    let refuse = |code, message: String| {
+        UpstreamError::Rpc(RawValue::from_string(RpcError::new(code, message).to_json()).expect("errors are JSON"))
+    };
+    match method {
+        "tools/list" => Ok(jsonrpc::raw(&api.list())),
+        "tools/call" => {
+            let params: serde_json::Value = params
+                .map(|p| serde_json::from_str(p.get()))
+                .transpose()
+                .map_err(|e| refuse(jsonrpc::INVALID_PARAMS, format!("unreadable params: {e}")))?
+                .unwrap_or_default();
+            match api.call(&params).await {
+                Ok(result) => Ok(jsonrpc::raw(&result)),
+                Err(e) => Err(refuse(jsonrpc::INVALID_PARAMS, e)),
+            }
+        }
+        "ping" => Ok(jsonrpc::raw(&serde_json::json!({}))),
+        other => Err(refuse(jsonrpc::METHOD_NOT_FOUND, format!("method not found: {other}"))),
     }
 }
 

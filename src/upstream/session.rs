@@ -50,6 +50,17 @@ pub(super) async fn initialize(conn: &Connection, spec: &model::Upstream) -> Res
     })
 }
 
+/// What a REST API "declares": tools only, in no MCP version.
+pub(super) fn rest_established(spec: &model::Upstream) -> Established {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("tools".into(), serde_json::json!({}));
+    Established {
+        protocol_version: "rest".into(),
+        capabilities,
+        server_info: Some(serde_json::json!({ "name": spec.name, "kind": "rest" })),
+    }
+}
+
 /// Lists every kind of item the upstream declared a capability for.
 pub(super) async fn fetch_items(
     conn: &Connection,

@@ -102,20 +102,25 @@ impl TestGateway {
     }
 
     pub async fn start_named(file: &str, text: &str) -> TestGateway {
-        Self::launch(file, text, "127.0.0.1:0").await
+        Self::launch(file, text, "127.0.0.1:0", &[]).await
+    }
+
+    /// Starts with extra environment variables (secrets the config reads as `${VAR}`).
+    pub async fn start_with_env(text: &str, env: &[(&str, &str)]) -> TestGateway {
+        Self::launch("gateway.yaml", text, "127.0.0.1:0", env).await
     }
 
     /// Starts on a given address (to stand in for a gateway that restarted).
     pub async fn start_at(text: &str, listen: &str) -> TestGateway {
-        Self::launch("gateway.yaml", text, listen).await
+        Self::launch("gateway.yaml", text, listen, &[]).await
     }
 
-    async fn launch(file: &str, text: &str, listen: &str) -> TestGateway {
+    async fn launch(file: &str, text: &str, listen: &str, env: &[(&str, &str)]) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join(file);
         std::fs::write(&config, text).unwrap();
         let config_arg = config.to_str().unwrap().to_string();
-        Self::spawn(&["serve", "--listen", listen, "--log-format", "json", "-c", &config_arg], dir, config).await
+        Self::spawn(&["serve", "--listen", listen, "--log-format", "json", "-c", &config_arg], dir, config, env).await
     }
 
     /// `mcpgw bridge` with these arguments, serving HTTP on a free port.
@@ -124,12 +129,13 @@ impl TestGateway {
         let mut all = vec!["bridge", "--listen", "127.0.0.1:0", "--log-format", "json"];
         all.extend_from_slice(args);
         let config = dir.path().join("none");
-        Self::spawn(&all, dir, config).await
+        Self::spawn(&all, dir, config, &[]).await
     }
 
-    async fn spawn(args: &[&str], dir: tempfile::TempDir, config: PathBuf) -> TestGateway {
+    async fn spawn(args: &[&str], dir: tempfile::TempDir, config: PathBuf, env: &[(&str, &str)]) -> TestGateway {
         let mut child = Command::new(gateway_bin())
             .args(args)
+            .envs(env.iter().copied())
             .env("MCPGW_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

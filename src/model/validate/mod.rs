@@ -1,5 +1,7 @@
 //! `validate`: raw config → `Model`, with every problem found in one pass.
 
+mod rest;
+
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
@@ -178,11 +180,26 @@ impl Validator<'_> {
             ("url", up.url.is_some()),
             ("sse", up.sse.is_some()),
             ("websocket", up.websocket.is_some()),
+            ("rest", up.rest.is_some()),
         ]
         .iter()
         .filter(|(_, given)| *given)
         .map(|(k, _)| *k)
         .collect();
+        let timeout = match &up.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(t) => match parse_duration(t) {
+                Some(d) if !d.is_zero() => d,
+                _ => {
+                    self.error(
+                        &format!("{path}.timeout"),
+                        format!("\"{t}\" is not a duration"),
+                        "write e.g. 500ms, 30s or 2m",
+                    );
+                    DEFAULT_TIMEOUT
+                }
+            },
+        };
         let transport = match kinds.as_slice() {
             ["stdio"] => {
                 let stdio = up.stdio.as_ref().expect("stdio is given");
@@ -194,6 +211,23 @@ impl Validator<'_> {
                     );
                 }
                 self.stdio(&format!("{path}.stdio"), stdio, base_dir)
+            }
+            ["rest"] => {
+                if up.headers.is_some() {
+                    self.error(
+                        &format!("{path}.headers"),
+                        "a REST API takes its headers under `rest.headers`",
+                        "move them to rest.headers",
+                    );
+                }
+                if up.sessions.is_some() {
+                    self.error(
+                        &format!("{path}.sessions"),
+                        "`sessions` applies to MCP upstreams; REST calls hold no session",
+                        "remove it",
+                    );
+                }
+                self.rest(&format!("{path}.rest"), up.rest.as_ref().expect("rest is given"), timeout)
             }
             [kind] => {
                 let (text, schemes, example) = match *kind {
@@ -231,14 +265,18 @@ impl Validator<'_> {
                 })
             }
             [] => {
-                self.error(&path, "no kind of upstream is given", "give exactly one of stdio, url, sse, websocket");
+                self.error(
+                    &path,
+                    "no kind of upstream is given",
+                    "give exactly one of stdio, url, sse, websocket, rest",
+                );
                 None
             }
             several => {
                 self.error(
                     &path,
                     format!("several kinds of upstream are given: {}", several.join(", ")),
-                    "give exactly one of stdio, url, sse, websocket",
+                    "give exactly one of stdio, url, sse, websocket, rest",
                 );
                 None
             }
@@ -255,20 +293,6 @@ impl Validator<'_> {
         let tools = self.filter(&format!("{path}.tools"), up.tools.as_ref(), true);
         let resources = self.filter(&format!("{path}.resources"), up.resources.as_ref(), false);
         let prompts = self.filter(&format!("{path}.prompts"), up.prompts.as_ref(), true);
-        let timeout = match &up.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(t) => match parse_duration(t) {
-                Some(d) if !d.is_zero() => d,
-                _ => {
-                    self.error(
-                        &format!("{path}.timeout"),
-                        format!("\"{t}\" is not a duration"),
-                        "write e.g. 500ms, 30s or 2m",
-                    );
-                    DEFAULT_TIMEOUT
-                }
-            },
-        };
         let sessions = match up.sessions {
             Some(RawSessions::PerClient) => Sessions::PerClient,
             _ => Sessions::Shared,

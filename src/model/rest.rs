@@ -1,0 +1,88 @@
+//! REST APIs declared as MCP tools: the checked form of a `rest:` upstream. Templates are kept as
+//! source text here (the model is plain data, compared on reload); `rest::Api` compiles them.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::Secret;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestApi {
+    /// Every request goes to this scheme, host and port; tool paths are appended to its path.
+    pub base_url: url::Url,
+    pub headers: Vec<(String, Secret)>,
+    pub auth: Option<RestAuth>,
+    /// Whether requests may go to loopback, private and link-local addresses.
+    pub allow_private: bool,
+    pub tools: Vec<RestTool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestAuth {
+    Bearer(Secret),
+    Basic {
+        username: Secret,
+        password: Secret,
+    },
+    /// An API key sent as a header.
+    HeaderKey {
+        name: String,
+        value: Secret,
+    },
+    /// An API key sent as a query parameter.
+    QueryKey {
+        name: String,
+        value: Secret,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestTool {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// Upper case: `GET`, `POST`, ...
+    pub method: String,
+    /// Template; `{name}` and `{{ expression }}` take values from the arguments.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: RestBody,
+    /// The tool's `inputSchema` as written; absent, it is derived from the templates' arguments.
+    pub input_schema: Option<Value>,
+    /// RFC 9535 JSONPath selecting the result from a JSON response.
+    pub output: Option<String>,
+    pub output_schema: Option<Value>,
+    /// MCP tool annotations, passed to clients as written.
+    pub annotations: Option<Value>,
+    pub timeout: Duration,
+    /// Extra attempts after a failure that is worth retrying; only idempotent methods retry.
+    pub retries: u32,
+    /// Largest response body read; a larger one is an error result.
+    pub max_response_bytes: usize,
+}
+
+impl RestTool {
+    /// Whether repeating the request cannot do harm (RFC 9110 §9.2.2).
+    pub fn is_idempotent(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestBody {
+    /// No body for GET, HEAD, DELETE and OPTIONS; otherwise the arguments that no path, query or
+    /// header template reads, as a JSON object.
+    Arguments,
+    /// A JSON template: values are written as JSON.
+    Json(String),
+    /// `application/x-www-form-urlencoded` from value templates.
+    Form(Vec<(String, String)>),
+    /// A text template sent with the given content type.
+    Raw { template: String, content_type: String },
+}
+
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Retries of idempotent requests when the file says nothing.
+pub const DEFAULT_RETRIES: u32 = 2;

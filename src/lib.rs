@@ -9,6 +9,7 @@ pub mod config;
 pub mod dispatch;
 pub mod live;
 pub mod model;
+pub mod openapi;
 pub mod protocol;
 pub mod reload;
 pub mod rest;

@@ -16,6 +16,7 @@ mod integration {
     mod lifecycle;
     mod matrix;
     mod notifications;
+    mod openapi;
     mod reload;
     mod rest;
     mod sdk;

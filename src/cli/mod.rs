@@ -3,6 +3,7 @@
 mod bridge;
 mod call;
 mod check;
+mod import;
 mod serve;
 
 use std::path::PathBuf;
@@ -82,6 +83,10 @@ pub enum Command {
     ///   mcpgw call weather_forecast --args '{"lat": 52.5, "lon": 13.4}' --dry-run
     #[command(verbatim_doc_comment)]
     Call(call::CallArgs),
+    /// Convert an API description into config to paste into gateway.yaml:
+    ///   mcpgw import openapi petstore.yaml --include-tag pet >> upstreams.yaml
+    #[command(subcommand, verbatim_doc_comment)]
+    Import(import::ImportKind),
     /// Print the JSON Schema of the config file.
     Schema,
 }
@@ -97,6 +102,7 @@ pub fn run(cli: Cli) -> ExitCode {
             crate::telemetry::init_with_default(LogFormat::Text, "warn");
             call::run(args)
         }
+        Command::Import(kind) => import::run(kind),
         Command::Check { config, format, deny_warnings } => check::run(&config, format, deny_warnings),
         Command::Schema => {
             println!("{}", schema_json());

@@ -19,6 +19,16 @@ pub struct Loaded {
     pub raw: Raw,
     pub positions: Positions,
     pub findings: Vec<Diagnostic>,
+    /// Documents the file refers to (OpenAPI specs), by path as written: their text, or why it
+    /// could not be read. Filled by whoever does I/O (`reload::prepare`), so validation stays pure.
+    pub documents: std::collections::HashMap<String, Result<String, String>>,
+}
+
+impl Loaded {
+    /// Paths of the documents the file refers to, as written.
+    pub fn document_paths(&self) -> Vec<String> {
+        self.raw.upstreams.values().filter_map(|u| u.openapi.as_ref().map(|o| o.spec.clone())).collect()
+    }
 }
 
 /// The format of a config file, from its extension (`.toml` is TOML, anything else YAML).
@@ -32,7 +42,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let tree = tree.map_err(|d| vec![d.in_file(path)])?;
     match de::from_tree::<Raw>(&tree) {
         Ok((raw, positions, findings)) => {
-            Ok(Loaded { raw, positions, findings: findings.into_iter().map(|d| d.in_file(path)).collect() })
+            let findings = findings.into_iter().map(|d| d.in_file(path)).collect();
+            Ok(Loaded { raw, positions, findings, documents: Default::default() })
         }
         Err(ds) => Err(ds.into_iter().map(|d| d.in_file(path)).collect()),
     }

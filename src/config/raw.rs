@@ -30,7 +30,7 @@ pub struct RawNaming {
     pub separator: Option<String>,
 }
 
-/// One upstream. Give exactly one of `stdio`, `url`, `sse`, `websocket` or `rest`.
+/// One upstream. Give exactly one of `stdio`, `url`, `sse`, `websocket`, `rest` or `openapi`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
@@ -44,6 +44,8 @@ pub struct RawUpstream {
     pub websocket: Option<String>,
     /// A plain REST API whose endpoints are declared here as MCP tools.
     pub rest: Option<RawRest>,
+    /// A REST API described by an OpenAPI 3.x document: each operation becomes a tool.
+    pub openapi: Option<RawOpenApi>,
     /// Extra HTTP headers sent to a `url`, `sse` or `websocket` upstream. Values may use `${VAR}`.
     pub headers: Option<IndexMap<String, String>>,
     /// Prefix of this upstream's public item names; `""` exposes names unprefixed. Default: the upstream's name.
@@ -145,7 +147,7 @@ pub struct RawRest {
 }
 
 /// Give exactly one of `bearer`, `basic` or `api_key`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRestAuth {
     /// Sent as `Authorization: Bearer <token>`.
@@ -156,7 +158,7 @@ pub struct RawRestAuth {
     pub api_key: Option<RawApiKey>,
 }
 
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBasicAuth {
     pub username: String,
@@ -164,7 +166,7 @@ pub struct RawBasicAuth {
 }
 
 /// Give exactly one of `header` or `query`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawApiKey {
     /// Header name, e.g. `X-API-Key`.
@@ -218,10 +220,32 @@ pub struct RawRestTool {
 pub struct RawRestBody {
     /// A JSON template: `{{ value }}` writes the value as JSON, e.g. `{"q": {{ query }}}`.
     pub json: Option<String>,
-    /// Form fields (`application/x-www-form-urlencoded`): name → value template.
+    /// Form fields (`application/x-www-form-urlencoded`): name → value template. A value that renders empty is left out.
     pub form: Option<IndexMap<String, String>>,
     /// A text template, sent with `content_type`.
     pub raw: Option<String>,
     /// Content type of a `raw` body. Default `text/plain; charset=utf-8`.
     pub content_type: Option<String>,
+}
+
+/// A REST API described by an OpenAPI 3.x document (JSON or YAML), read at start and on every reload.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenApi {
+    /// Path of the document, relative to the config file's directory.
+    pub spec: String,
+    /// Where requests go. Default: the document's first server URL.
+    pub base_url: Option<String>,
+    /// Only operations with one of these tags.
+    pub tags: Option<Vec<String>>,
+    /// Only these operations, by operation id (`*` and `?` allowed).
+    pub include: Option<Vec<String>>,
+    /// Headers sent with every request. Values may use `${VAR}`; they are never logged.
+    pub headers: Option<IndexMap<String, String>>,
+    /// Credentials added to every request. Values may use `${VAR}`; they are never logged.
+    pub auth: Option<RawRestAuth>,
+    /// Allow requests to loopback, private and link-local addresses. Default `false`.
+    pub allow_private: Option<bool>,
+    /// Largest response body read, in bytes. Default 4194304.
+    pub max_response_bytes: Option<u64>,
 }

@@ -67,11 +67,12 @@ pub fn prepare(path: &Path, env: &dyn Env) -> Result<Prepared, Vec<Diagnostic>> 
 
 fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagnostic>> {
     let path = source.label();
-    let loaded = config::parse(path, &source.read()?)?;
-    let base_dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let mut loaded = config::parse(path, &source.read()?)?;
+    let base_dir = base_dir(path);
+    for spec in loaded.document_paths() {
+        let text = std::fs::read_to_string(base_dir.join(&spec)).map_err(|e| format!("cannot read {spec}: {e}"));
+        loaded.documents.insert(spec, text);
+    }
     let (model, mut diagnostics) = model::validate(&loaded, env, &base_dir);
     let mut all: Vec<Diagnostic> = loaded.findings;
     all.append(&mut diagnostics);
@@ -272,12 +273,36 @@ fn diff(old: &Model, new: &Model) -> (Vec<String>, Vec<String>, Vec<String>) {
     (added, removed, changed)
 }
 
+/// The directory relative paths in the config are taken from.
+fn base_dir(config: &Path) -> PathBuf {
+    match config.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A hash of the config text and of the documents it refers to, so a changed OpenAPI document
+/// reloads like a changed config.
 fn content_hash(source: &Source) -> Option<u64> {
     use std::hash::{DefaultHasher, Hash, Hasher};
-    let bytes = source.read().ok()?;
+    let text = source.read().ok()?;
     let mut h = DefaultHasher::new();
-    bytes.hash(&mut h);
+    text.hash(&mut h);
+    if let Ok(loaded) = config::parse(source.label(), &text) {
+        let dir = base_dir(source.label());
+        for spec in loaded.document_paths() {
+            std::fs::read(dir.join(&spec)).ok().hash(&mut h);
+        }
+    }
     Some(h.finish())
+}
+
+/// Directories of the documents the current config refers to (watched besides the config's own).
+pub(crate) fn document_dirs(source: &Source) -> Vec<PathBuf> {
+    let Ok(text) = source.read() else { return Vec::new() };
+    let Ok(loaded) = config::parse(source.label(), &text) else { return Vec::new() };
+    let dir = base_dir(source.label());
+    loaded.document_paths().iter().filter_map(|spec| dir.join(spec).parent().map(Path::to_path_buf)).collect()
 }
 
 fn unix_now() -> u64 {

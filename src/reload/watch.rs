@@ -22,6 +22,14 @@ pub fn watch(reloader: &Arc<Reloader>) {
     })
     .and_then(|mut debouncer| {
         debouncer.watcher().watch(&dir, RecursiveMode::NonRecursive)?;
+        // OpenAPI documents elsewhere: their directories too (as the file named them at start).
+        for other in super::document_dirs(reloader.source()) {
+            if other != dir
+                && let Err(e) = debouncer.watcher().watch(&other, RecursiveMode::NonRecursive)
+            {
+                tracing::warn!(dir = %other.display(), error = %e, "cannot watch a document's directory; reload with SIGHUP");
+            }
+        }
         Ok(debouncer)
     });
     let watcher = match watcher {

@@ -32,6 +32,9 @@ pub struct CompiledTool {
     templates: Templates,
     /// Arguments read by path, query and header templates; the default body leaves them out.
     consumed: BTreeSet<String>,
+    /// For each query parameter whose template is just `{{ name }}`: that name. A list argument
+    /// there repeats the parameter (`?status=a&status=b`), as OpenAPI's default style does.
+    query_bare: Vec<Option<String>>,
     input: Schema,
     output: Option<JsonPath>,
     output_schema: Option<Schema>,
@@ -230,10 +233,12 @@ impl CompiledTool {
         if let Some(annotations) = &tool.annotations {
             listing.insert("annotations".into(), annotations.clone());
         }
+        let query_bare = tool.query.iter().map(|(_, source)| bare_variable(source)).collect();
         Ok(CompiledTool {
             spec: tool.clone(),
             templates,
             consumed,
+            query_bare,
             input: input.expect("no problems, so the schema compiled"),
             output,
             output_schema,
@@ -275,7 +280,16 @@ impl CompiledTool {
         }
         {
             let mut pairs = url.query_pairs_mut();
-            for (name, _) in &self.spec.query {
+            for ((name, _), bare) in self.spec.query.iter().zip(&self.query_bare) {
+                if let Some(Value::Array(items)) = bare.as_ref().and_then(|var| arguments.get(var)) {
+                    for item in items {
+                        match item {
+                            Value::String(s) => pairs.append_pair(name, s),
+                            other => pairs.append_pair(name, &other.to_string()),
+                        };
+                    }
+                    continue;
+                }
                 let value = render(&format!("query.{name}"), Slot::Text)?;
                 if !value.is_empty() {
                     pairs.append_pair(name, &value);
@@ -319,7 +333,10 @@ impl CompiledTool {
             RestBody::Form(fields) => {
                 let mut form = url::form_urlencoded::Serializer::new(String::new());
                 for (name, _) in fields {
-                    form.append_pair(name, &render(&format!("body.form.{name}"), Slot::Text)?);
+                    let value = render(&format!("body.form.{name}"), Slot::Text)?;
+                    if !value.is_empty() {
+                        form.append_pair(name, &value);
+                    }
                 }
                 Some(("application/x-www-form-urlencoded".to_string(), form.finish().into_bytes()))
             }
@@ -390,6 +407,15 @@ impl CompiledTool {
         let text = serde_json::to_string(&selected).expect("JSON serializes");
         json!({ "content": [{ "type": "text", "text": text }], "structuredContent": structured })
     }
+}
+
+/// `Some("x")` for a template that is exactly `{{ x }}`.
+fn bare_variable(source: &str) -> Option<String> {
+    let inner = source.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let mut chars = inner.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then(|| inner.to_string())
 }
 
 /// A tool result that reports a failure to the model (`isError: true`).

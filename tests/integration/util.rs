@@ -110,13 +110,31 @@ impl TestGateway {
         Self::launch("gateway.yaml", text, "127.0.0.1:0", env).await
     }
 
+    /// Starts with other files next to the config (documents it refers to), as (name, content).
+    pub async fn start_with_files(text: &str, files: &[(&str, &str)]) -> TestGateway {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
+        Self::launch_in(dir, "gateway.yaml", text, "127.0.0.1:0", &[]).await
+    }
+
     /// Starts on a given address (to stand in for a gateway that restarted).
     pub async fn start_at(text: &str, listen: &str) -> TestGateway {
         Self::launch("gateway.yaml", text, listen, &[]).await
     }
 
     async fn launch(file: &str, text: &str, listen: &str, env: &[(&str, &str)]) -> TestGateway {
-        let dir = tempfile::tempdir().unwrap();
+        Self::launch_in(tempfile::tempdir().unwrap(), file, text, listen, env).await
+    }
+
+    async fn launch_in(
+        dir: tempfile::TempDir,
+        file: &str,
+        text: &str,
+        listen: &str,
+        env: &[(&str, &str)],
+    ) -> TestGateway {
         let config = dir.path().join(file);
         std::fs::write(&config, text).unwrap();
         let config_arg = config.to_str().unwrap().to_string();

@@ -20,7 +20,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Checks and resolves a loaded file. `base_dir` is the config file's directory (relative `cwd`s
 /// are taken from there). Returns the model only when there is no error; warnings come either way.
 pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Model>, Vec<Diagnostic>) {
-    let mut v = Validator { positions: &loaded.positions, env, out: Vec::new() };
+    let mut v = Validator { positions: &loaded.positions, env, documents: &loaded.documents, out: Vec::new() };
     let raw = &loaded.raw;
 
     let listen = v.listen(raw.listen.as_deref());
@@ -100,6 +100,7 @@ pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Mode
 struct Validator<'a> {
     positions: &'a Positions,
     env: &'a dyn Env,
+    documents: &'a std::collections::HashMap<String, Result<String, String>>,
     out: Vec<Diagnostic>,
 }
 
@@ -181,6 +182,7 @@ impl Validator<'_> {
             ("sse", up.sse.is_some()),
             ("websocket", up.websocket.is_some()),
             ("rest", up.rest.is_some()),
+            ("openapi", up.openapi.is_some()),
         ]
         .iter()
         .filter(|(_, given)| *given)
@@ -212,12 +214,12 @@ impl Validator<'_> {
                 }
                 self.stdio(&format!("{path}.stdio"), stdio, base_dir)
             }
-            ["rest"] => {
+            [kind @ ("rest" | "openapi")] => {
                 if up.headers.is_some() {
                     self.error(
                         &format!("{path}.headers"),
-                        "a REST API takes its headers under `rest.headers`",
-                        "move them to rest.headers",
+                        format!("a REST API takes its headers under `{kind}.headers`"),
+                        &format!("move them to {kind}.headers"),
                     );
                 }
                 if up.sessions.is_some() {
@@ -227,7 +229,15 @@ impl Validator<'_> {
                         "remove it",
                     );
                 }
-                self.rest(&format!("{path}.rest"), up.rest.as_ref().expect("rest is given"), timeout)
+                match &up.rest {
+                    Some(rest) => self.rest(&format!("{path}.rest"), rest, timeout),
+                    None => self.openapi(
+                        &format!("{path}.openapi"),
+                        name,
+                        up.openapi.as_ref().expect("openapi is given"),
+                        timeout,
+                    ),
+                }
             }
             [kind] => {
                 let (text, schemes, example) = match *kind {
@@ -268,7 +278,7 @@ impl Validator<'_> {
                 self.error(
                     &path,
                     "no kind of upstream is given",
-                    "give exactly one of stdio, url, sse, websocket, rest",
+                    "give exactly one of stdio, url, sse, websocket, rest, openapi",
                 );
                 None
             }
@@ -276,7 +286,7 @@ impl Validator<'_> {
                 self.error(
                     &path,
                     format!("several kinds of upstream are given: {}", several.join(", ")),
-                    "give exactly one of stdio, url, sse, websocket, rest",
+                    "give exactly one of stdio, url, sse, websocket, rest, openapi",
                 );
                 None
             }

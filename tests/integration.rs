@@ -20,6 +20,7 @@ mod integration {
     mod reload;
     mod rest;
     mod sdk;
+    mod shaping;
     mod sse_serving;
     mod stdio_serving;
     mod upstream_transports;

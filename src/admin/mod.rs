@@ -35,6 +35,7 @@ pub fn readyz(live: &Live) -> Response<Body> {
         "generation": snapshot.table.generation,
         "upstreams": upstreams,
         "collisions": snapshot.table.collisions,
+        "drift": snapshot.table.drift,
         "last_reload": &*live.reload_status(),
     });
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

@@ -1,11 +1,16 @@
-//! `mcpgw check`: the start-up load path, with its diagnostics printed instead of served.
+//! `mcpgw check`: the start-up load path, with its diagnostics printed instead of served. With
+//! `--live`, also connects to every upstream and reports what only they can tell: upstreams that
+//! are down, and pinned tools whose definition changed.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::config::diagnostic::{render_json, render_text};
 use crate::config::env::ProcessEnv;
-use crate::reload::prepare;
+use crate::config::{self, Diagnostic};
+use crate::protocol::ItemKind;
+use crate::reload::{Reloader, prepare};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -13,17 +18,85 @@ pub enum OutputFormat {
     Json,
 }
 
-pub(super) fn run(path: &Path, format: OutputFormat, deny_warnings: bool) -> ExitCode {
-    let (diagnostics, loaded) = match prepare(path, &ProcessEnv) {
-        Ok(p) => {
-            let ok = !deny_warnings || p.diagnostics.is_empty();
-            (p.diagnostics, ok)
-        }
+/// Longest wait for upstreams to connect in `--live` mode.
+const LIVE_WAIT: Duration = Duration::from_secs(15);
+
+pub(super) fn run(path: &Path, format: OutputFormat, deny_warnings: bool, live: bool) -> ExitCode {
+    let (mut diagnostics, valid) = match prepare(path, &ProcessEnv) {
+        Ok(p) => (p.diagnostics, true),
         Err(d) => (d, false),
     };
+    if valid && live {
+        match super::live::with_upstreams(path, LIVE_WAIT, async |r: &Reloader| live_findings(r)) {
+            Ok(found) => diagnostics.extend(positioned(path, found)),
+            Err(code) => return code,
+        }
+    }
+    let errors = diagnostics.iter().any(Diagnostic::is_error);
+    let ok = valid && !errors && (!deny_warnings || diagnostics.is_empty());
     match format {
         OutputFormat::Json => println!("{}", render_json(&diagnostics)),
-        OutputFormat::Text => eprint!("{}", render_text(path, &diagnostics, loaded)),
+        OutputFormat::Text => eprint!("{}", render_text(path, &diagnostics, valid)),
     }
-    if loaded { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// A finding before it has a position: (error?, key path, message, help).
+type Finding = (bool, String, String, String);
+
+fn live_findings(reloader: &Reloader) -> Vec<Finding> {
+    let snapshot = reloader.live.snapshot();
+    let mut found = Vec::new();
+    for upstream in &snapshot.model.upstreams {
+        let Some(handle) = snapshot.upstream(&upstream.name) else { continue };
+        let status = handle.status();
+        if status.state != "up" {
+            let why = status.error.clone().unwrap_or_else(|| status.state.to_string());
+            found.push((
+                false,
+                format!("upstreams.{}", upstream.name),
+                format!("not connected: {why}"),
+                "its tools' pins cannot be verified until it answers".into(),
+            ));
+            continue;
+        }
+        let items = handle.items();
+        for shape in &upstream.shapes {
+            if !items.of(ItemKind::Tool).iter().any(|t| t.key == shape.tool) {
+                found.push((
+                    false,
+                    format!("upstreams.{}.tools.shape.{}", upstream.name, shape.tool),
+                    format!("the upstream offers no tool \"{}\"", shape.tool),
+                    "shapes name tools as the upstream does, before prefix and rename".into(),
+                ));
+            }
+        }
+    }
+    for d in &snapshot.table.drift {
+        let withheld = if d.blocked { "; the tool is withheld (on_change: block)" } else { "" };
+        found.push((
+            true,
+            format!("upstreams.{}.tools.shape.{}.pin", d.upstream, d.tool),
+            format!(
+                "the upstream's definition of \"{}\" changed: pinned {}, now {}{withheld}",
+                d.tool, d.pinned, d.actual
+            ),
+            "review the tool's new definition, then accept it with `mcpgw pin`".into(),
+        ));
+    }
+    found
+}
+
+fn positioned(path: &Path, found: Vec<Finding>) -> Vec<Diagnostic> {
+    let positions = config::load(path).map(|l| l.positions).unwrap_or_default();
+    let mut out: Vec<Diagnostic> = found
+        .into_iter()
+        .map(|(error, key, message, help)| {
+            let pos = positions.of(&key);
+            let d = if error { Diagnostic::error(pos, key, message) } else { Diagnostic::warning(pos, key, message) };
+            d.with_help(help).in_file(path)
+        })
+        .collect();
+    out.sort_by_key(|d| (d.line, d.column));
+    out
 }

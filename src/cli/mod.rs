@@ -4,6 +4,8 @@ mod bridge;
 mod call;
 mod check;
 mod import;
+mod live;
+mod pin;
 mod serve;
 
 use std::path::PathBuf;
@@ -75,7 +77,15 @@ pub enum Command {
         /// Treat warnings as errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// Also connect to every upstream: report those that are down, and pinned tools whose
+        /// definition changed (drift).
+        #[arg(long)]
+        live: bool,
     },
+    /// Connect to the upstreams and write the current hash of each tool's definition into the
+    /// file as `tools.shape.<tool>.pin`, keeping comments and layout. Review the drift first with
+    /// `mcpgw check --live`.
+    Pin(pin::PinArgs),
     /// Call one tool through the config's routing, without starting a server, and print the result.
     ///
     /// Exits 0 on success, 1 when the call fails or the tool reports an error, 2 on usage errors:
@@ -103,7 +113,16 @@ pub fn run(cli: Cli) -> ExitCode {
             call::run(args)
         }
         Command::Import(kind) => import::run(kind),
-        Command::Check { config, format, deny_warnings } => check::run(&config, format, deny_warnings),
+        Command::Check { config, format, deny_warnings, live } => {
+            if live {
+                crate::telemetry::init_with_default(LogFormat::Text, "error");
+            }
+            check::run(&config, format, deny_warnings, live)
+        }
+        Command::Pin(args) => {
+            crate::telemetry::init_with_default(LogFormat::Text, "error");
+            pin::run(args)
+        }
         Command::Schema => {
             println!("{}", schema_json());
             ExitCode::SUCCESS

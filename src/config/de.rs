@@ -16,6 +16,16 @@ use super::tree::{Entry, Node, Value};
 pub struct Positions(HashMap<String, Pos>);
 
 impl Positions {
+    /// The position of the key `path` exactly as written, if it was.
+    pub fn get(&self, path: &str) -> Option<Pos> {
+        self.0.get(path).copied()
+    }
+
+    /// Every written key path with its position.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, Pos)> {
+        self.0.iter().map(|(p, pos)| (p.as_str(), *pos))
+    }
+
     /// The position of `path`, or of its nearest written ancestor.
     pub fn of(&self, path: &str) -> Pos {
         let mut p = path;
@@ -140,7 +150,8 @@ impl<'a> NodeDe<'a> {
 
     /// Errors about a scalar point at the value; errors about a section point at its key.
     fn new(node: &'a Node, path: String, ctx: &'a Ctx) -> Self {
-        if !matches!(node.value, Value::Map(_) | Value::Seq(_)) {
+        // An empty value (`key:` with nothing after it) keeps the key's position.
+        if !matches!(node.value, Value::Map(_) | Value::Seq(_) | Value::Null) {
             ctx.positions.borrow_mut().0.insert(path.clone(), node.pos);
         }
         NodeDe { node, path, ctx }

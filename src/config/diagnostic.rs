@@ -100,7 +100,12 @@ pub fn render_text(file: &Path, diagnostics: &[Diagnostic], loaded: bool) -> Str
     }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
-    let outcome = if loaded { "valid" } else { "nothing was loaded" };
+    let outcome = match (loaded, errors) {
+        (false, _) => "nothing was loaded",
+        (true, 0) => "valid",
+        // The file loads, but what the upstreams report (`check --live`) does not match it.
+        (true, _) => "valid, but the upstreams disagree",
+    };
     out.push_str(&format!(
         "{}: {}, {}; {outcome}\n",
         file.display(),

@@ -3,6 +3,7 @@
 
 pub mod de;
 pub mod diagnostic;
+pub mod edit;
 pub mod env;
 pub mod raw;
 pub mod tree;

@@ -94,6 +94,48 @@ pub struct RawFilter {
     pub exclude: Option<Vec<String>>,
     /// Upstream-side name → new name (the prefix is still added).
     pub rename: Option<IndexMap<String, String>>,
+    /// Tools only: upstream-side name → how clients see the tool, and its pin.
+    pub shape: Option<IndexMap<String, RawToolShape>>,
+}
+
+/// How clients see one tool. Applied to the upstream's definition on every listing.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolShape {
+    /// Replaces the tool's title.
+    pub title: Option<String>,
+    /// Replaces the tool's description.
+    pub description: Option<String>,
+    /// Merged over the tool's annotations, e.g. `{ readOnlyHint: true, destructiveHint: false }`.
+    pub annotations: Option<serde_json::Value>,
+    /// Argument name → `{ value: X }` (hidden, always X), `{ default: X }` (shown, X when left out)
+    /// or `{ hide: true }` (hidden, never sent).
+    pub arguments: Option<IndexMap<String, RawArgumentShape>>,
+    /// `sha256:<hex>` of the upstream's definition of the tool (name, title, description, schemas,
+    /// annotations), as `mcpgw pin` writes it. A different definition is reported, or blocked.
+    pub pin: Option<String>,
+    /// When the definition no longer matches `pin`: `warn` (default; serve and report) or `block`
+    /// (withhold the tool until the pin is updated).
+    pub on_change: Option<RawOnChange>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawOnChange {
+    Warn,
+    Block,
+}
+
+/// Give exactly one of `value`, `default` or `hide`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawArgumentShape {
+    /// Hidden from clients and always sent with this value.
+    pub value: Option<serde_json::Value>,
+    /// Shown with this default, and sent with it when the client leaves the argument out.
+    pub default: Option<serde_json::Value>,
+    /// Hidden from clients and never sent.
+    pub hide: Option<bool>,
 }
 
 /// A virtual server: public-name patterns for each kind of item. An absent kind exposes none.

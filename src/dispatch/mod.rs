@@ -97,6 +97,12 @@ async fn call_named(
         return Err(fail(RpcError::invalid_params(format!("unknown {what}: {name}"))));
     };
     params.insert("name".into(), Value::String(item.route.upstream_key.clone()));
+    if !item.arguments.is_empty() {
+        let arguments = params.entry("arguments").or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(arguments) = arguments {
+            crate::routing::shape::arguments(&item.arguments, arguments);
+        }
+    }
     forward(snapshot, item, method, &jsonrpc::raw(&params), client).await
 }
 

@@ -3,6 +3,7 @@
 
 mod pattern;
 pub mod rest;
+pub mod shape;
 mod validate;
 
 use std::fmt;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 pub use pattern::Pattern;
 pub use rest::{RestApi, RestAuth, RestBody, RestTool};
+pub use shape::{ArgumentShape, OnChange, ToolShape};
 pub use validate::validate;
 
 /// The address used when the file names none: loopback only, so nothing is exposed by accident.
@@ -53,6 +55,24 @@ pub struct Upstream {
     pub timeout: Duration,
     /// Whether clients share one upstream session or each get their own.
     pub sessions: Sessions,
+    /// Tool shaping and pins, by upstream-side tool name.
+    pub shapes: Vec<ToolShape>,
+}
+
+impl Upstream {
+    /// Whether a running connection made for `self` serves `other` as well: same transport,
+    /// timeout and sessions. Prefix, filters and shapes only change how the catalog is built.
+    pub fn connects_like(&self, other: &Upstream) -> bool {
+        self.name == other.name
+            && self.transport == other.transport
+            && self.timeout == other.timeout
+            && self.sessions == other.sessions
+    }
+
+    /// The shaping of the tool the upstream calls `name`, if the file gives one.
+    pub fn shape(&self, name: &str) -> Option<&ToolShape> {
+        self.shapes.iter().find(|s| s.tool == name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

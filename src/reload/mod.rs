@@ -206,7 +206,8 @@ impl Reloader {
     }
 
     /// Rebuilds the table of the current generation from the upstreams' current items.
-    async fn rebuild(&self) {
+    /// Rebuilds the table from the items upstreams report right now.
+    pub async fn rebuild(&self) {
         let _one_at_a_time = self.swapping.lock().await;
         let current = self.live.snapshot();
         let table = Arc::new(build_table(current.table.generation, &current.model, &current.upstreams));
@@ -221,7 +222,8 @@ impl Reloader {
     }
 }
 
-/// Starts the upstreams of `model`, reusing a running handle whose definition is unchanged.
+/// Starts the upstreams of `model`, reusing a running handle whose connection settings are
+/// unchanged (a new prefix, filter or shape only rebuilds the table).
 fn start_upstreams(
     model: &Model,
     running: &HashMap<String, Arc<UpstreamHandle>>,
@@ -232,7 +234,7 @@ fn start_upstreams(
         .iter()
         .map(|spec| {
             let handle = match running.get(&spec.name) {
-                Some(h) if h.spec == *spec => h.clone(),
+                Some(h) if h.spec.connects_like(spec) => h.clone(),
                 _ => UpstreamHandle::start(spec.clone(), hooks.clone()),
             };
             (spec.name.clone(), handle)
@@ -245,6 +247,11 @@ fn build_table(generation: u64, model: &Model, upstreams: &HashMap<String, Arc<U
     let table = routing::build(generation, model, &items);
     for note in &table.collisions {
         tracing::warn!(generation, "name collision: {note}");
+    }
+    for d in &table.drift {
+        tracing::warn!(generation, upstream = %d.upstream, tool = %d.tool, pinned = %d.pinned, actual = %d.actual,
+            blocked = d.blocked, "a pinned tool's definition changed upstream{}",
+            if d.blocked { "; withheld until the pin is updated" } else { "" });
     }
     table
 }

@@ -2,6 +2,7 @@
 //! name), with each catalog's list results ready to serve. Built from the model and the items
 //! upstreams currently report; immutable once built.
 
+pub mod shape;
 mod uri_template;
 
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::model::{Model, Pattern, Upstream};
+use crate::model::{ArgumentShape, Model, OnChange, Pattern, Upstream};
 use crate::protocol::{ItemKind, ItemSet, RawJson};
 
 pub use uri_template::UriTemplate;
@@ -33,6 +34,20 @@ pub struct Published {
     pub route: Route,
     /// The item's JSON with the public name in place, serialized once.
     pub json: RawJson,
+    /// Tools only: how the file shapes the arguments of a call (fixed, defaulted, hidden).
+    pub arguments: Vec<(String, ArgumentShape)>,
+}
+
+/// A pinned tool whose upstream definition no longer matches its pin.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Drift {
+    pub upstream: String,
+    /// The upstream-side name.
+    pub tool: String,
+    pub pinned: String,
+    pub actual: String,
+    /// Whether the tool is withheld (`on_change: block`).
+    pub blocked: bool,
 }
 
 /// The items one virtual server exposes.
@@ -107,6 +122,8 @@ pub struct RoutingTable {
     catalogs: HashMap<String, Arc<Catalog>>,
     /// Human-readable notes on items dropped because their public name was taken.
     pub collisions: Vec<String>,
+    /// Pinned tools whose upstream definition changed.
+    pub drift: Vec<Drift>,
 }
 
 impl RoutingTable {
@@ -123,6 +140,7 @@ impl RoutingTable {
 /// a missing upstream contributes nothing). Upstreams earlier in the file win name collisions.
 pub fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<ItemSet>>) -> RoutingTable {
     let mut collisions = Vec::new();
+    let mut drift = Vec::new();
     let mut all: [Vec<Arc<Published>>; 4] = Default::default();
     let mut owner: [HashMap<String, String>; 4] = Default::default();
     for upstream in &model.upstreams {
@@ -142,8 +160,29 @@ pub fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<ItemSet
                     ));
                     continue;
                 }
-                owner[kind as usize].insert(public.clone(), upstream.name.clone());
                 let mut json = item.json.clone();
+                let mut arguments = Vec::new();
+                if let (ItemKind::Tool, Some(shape)) = (kind, upstream.shape(&item.key)) {
+                    if let Some(pinned) = &shape.pin {
+                        let actual = shape::definition_hash(&item.json);
+                        if &actual != pinned {
+                            let blocked = shape.on_change == OnChange::Block;
+                            drift.push(Drift {
+                                upstream: upstream.name.clone(),
+                                tool: item.key.clone(),
+                                pinned: pinned.clone(),
+                                actual,
+                                blocked,
+                            });
+                            if blocked {
+                                continue;
+                            }
+                        }
+                    }
+                    shape::apply(shape, &mut json);
+                    arguments = shape.arguments.clone();
+                }
+                owner[kind as usize].insert(public.clone(), upstream.name.clone());
                 if matches!(kind, ItemKind::Tool | ItemKind::Prompt) {
                     json.insert("name".into(), Value::String(public.clone()));
                 }
@@ -152,6 +191,7 @@ pub fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<ItemSet
                     public_key: public,
                     route: Route { upstream: upstream.name.clone(), upstream_key: item.key.clone() },
                     json: crate::protocol::jsonrpc::raw(&json),
+                    arguments,
                 }));
             }
         }
@@ -184,7 +224,7 @@ pub fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<ItemSet
             (vs.name.clone(), Arc::new(catalog))
         })
         .collect();
-    RoutingTable { generation, catalogs, collisions }
+    RoutingTable { generation, catalogs, collisions, drift }
 }
 
 /// The public name of an upstream's item, or `None` when the upstream's filter hides it.

@@ -73,6 +73,9 @@ pub type LogHook = Box<dyn Fn(&str, serde_json::Value) + Send + Sync>;
 
 /// A running upstream. Dropping the last handle does not stop it; call `stop`.
 pub struct UpstreamHandle {
+    /// The definition the connection was made for. Its transport, timeout and sessions are
+    /// current; prefix, filters and shapes may be older (a reload that changes only those keeps
+    /// the handle), so read those from the live model instead.
     pub spec: model::Upstream,
     status: ArcSwap<Status>,
     connection: ArcSwapOption<Connection>,

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::env::{Env, ExpandError, expand};
-use crate::config::raw::{RawFilter, RawServing, RawSessions, RawStdio, RawUpstream};
+use crate::config::raw::{RawFilter, RawOnChange, RawServing, RawSessions, RawStdio, RawUpstream};
 use crate::config::{Diagnostic, Loaded, Positions};
 
 use super::{
-    DEFAULT_LISTEN, DEFAULT_SERVER, ItemFilter, Model, Pattern, Secret, Serving, Sessions, StdioCommand, Transport,
-    Upstream, VirtualServer, parse_duration,
+    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, ItemFilter, Model, OnChange, Pattern, Secret, Serving, Sessions,
+    StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -303,6 +303,30 @@ impl Validator<'_> {
         let tools = self.filter(&format!("{path}.tools"), up.tools.as_ref(), true);
         let resources = self.filter(&format!("{path}.resources"), up.resources.as_ref(), false);
         let prompts = self.filter(&format!("{path}.prompts"), up.prompts.as_ref(), true);
+        let shapes = self.shapes(&format!("{path}.tools.shape"), up.tools.as_ref(), &tools);
+        for (kind, filter) in [("resources", &up.resources), ("prompts", &up.prompts)] {
+            if filter.as_ref().is_some_and(|f| f.shape.is_some()) {
+                self.error(&format!("{path}.{kind}.shape"), "`shape` applies to tools only", "remove it");
+            }
+        }
+        if let Some(Transport::Rest(api)) = &transport {
+            for shape in &shapes {
+                if !api.tools.iter().any(|t| t.name == shape.tool) {
+                    let help = match crate::config::diagnostic::did_you_mean(
+                        &shape.tool,
+                        api.tools.iter().map(|t| t.name.as_str()),
+                    ) {
+                        Some(m) => format!("did you mean \"{m}\"? shapes name tools as the API declares them"),
+                        None => "shapes name tools as the API declares them, before prefix and rename".into(),
+                    };
+                    self.error(
+                        &format!("{path}.tools.shape.{}", shape.tool),
+                        format!("the API declares no tool \"{}\"", shape.tool),
+                        &help,
+                    );
+                }
+            }
+        }
         let sessions = match up.sessions {
             Some(RawSessions::PerClient) => Sessions::PerClient,
             _ => Sessions::Shared,
@@ -316,6 +340,7 @@ impl Validator<'_> {
             prompts,
             timeout,
             sessions,
+            shapes,
         })
     }
 
@@ -377,6 +402,84 @@ impl Validator<'_> {
             }
         }
         ItemFilter { include: patterns(&raw.include), exclude: patterns(&raw.exclude), rename }
+    }
+
+    fn shapes(&mut self, path: &str, raw: Option<&RawFilter>, filter: &ItemFilter) -> Vec<ToolShape> {
+        let mut out = Vec::new();
+        for (tool, raw) in raw.and_then(|f| f.shape.as_ref()).into_iter().flatten() {
+            let tp = format!("{path}.{tool}");
+            if filter.apply(tool).is_none() {
+                self.warning(
+                    &tp,
+                    format!("the upstream's filter hides \"{tool}\", so this shape is never used"),
+                    "shapes name tools before rename; check include and exclude",
+                );
+            }
+            let annotations = match &raw.annotations {
+                None => serde_json::Map::new(),
+                Some(serde_json::Value::Object(map)) => map.clone(),
+                Some(_) => {
+                    self.error(
+                        &format!("{tp}.annotations"),
+                        "annotations must be a mapping",
+                        "e.g. { readOnlyHint: true }",
+                    );
+                    serde_json::Map::new()
+                }
+            };
+            let mut arguments = Vec::new();
+            for (name, arg) in raw.arguments.iter().flatten() {
+                let ap = format!("{tp}.arguments.{name}");
+                let shape = match (&arg.value, &arg.default, arg.hide) {
+                    (Some(v), None, None | Some(false)) => ArgumentShape::Fixed(v.clone()),
+                    (None, Some(d), None | Some(false)) => ArgumentShape::Default(d.clone()),
+                    (None, None, Some(true)) => ArgumentShape::Hidden,
+                    _ => {
+                        self.error(
+                            &ap,
+                            "give exactly one of `value`, `default` or `hide: true`",
+                            "value: hidden and fixed; default: shown and filled in; hide: dropped",
+                        );
+                        continue;
+                    }
+                };
+                arguments.push((name.clone(), shape));
+            }
+            let pin = raw.pin.as_ref().and_then(|pin| {
+                let ok = pin
+                    .strip_prefix("sha256:")
+                    .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+                if !ok {
+                    self.error(
+                        &format!("{tp}.pin"),
+                        format!("\"{pin}\" is not a pin"),
+                        "write sha256:<64 hex digits>, or let `mcpgw pin` write it",
+                    );
+                }
+                ok.then(|| pin.to_ascii_lowercase())
+            });
+            let on_change = match raw.on_change {
+                Some(RawOnChange::Block) => OnChange::Block,
+                _ => OnChange::Warn,
+            };
+            if raw.on_change.is_some() && pin.is_none() && raw.pin.is_none() {
+                self.warning(
+                    &format!("{tp}.on_change"),
+                    "`on_change` has no effect without a `pin`",
+                    "run `mcpgw pin` to pin the tool",
+                );
+            }
+            out.push(ToolShape {
+                tool: tool.clone(),
+                title: raw.title.clone(),
+                description: raw.description.clone(),
+                annotations,
+                arguments,
+                pin,
+                on_change,
+            });
+        }
+        out
     }
 
     /// Two upstreams with one prefix would publish colliding names, so that is an error;

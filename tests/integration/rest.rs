@@ -328,3 +328,21 @@ async fn mcpgw_call_runs_one_tool_and_dry_run_prints_the_request_with_secrets_ma
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("API_TOKEN is not set"));
 }
+
+#[tokio::test]
+async fn mcpgw_call_reaches_mcp_upstreams_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.yaml");
+    std::fs::write(&file, format!("upstreams:\n  f: {}\n", super::util::stdio_fixture("f"))).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(gateway_bin())
+            .args(["call", "f_add", "-c", file.to_str().unwrap(), "--args", r#"{"a": 2, "b": 3}"#])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["content"][0]["text"], "5");
+}

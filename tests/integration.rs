@@ -15,6 +15,7 @@ mod integration {
     mod jsonrpc_http;
     mod lifecycle;
     mod matrix;
+    mod modern;
     mod notifications;
     mod openapi;
     mod reload;

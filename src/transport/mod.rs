@@ -4,6 +4,7 @@ pub mod conversation;
 pub mod exchange;
 mod http;
 pub mod jsonrpc_http;
+pub mod modern;
 pub mod sse;
 pub mod stdio;
 pub mod streamable_http;

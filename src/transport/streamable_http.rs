@@ -62,8 +62,10 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include application/json and text/event-stream"),
         );
     }
+    // Without a session the body decides (a stateless request answers an unknown version itself).
     if let Some(version) = headers.get(VERSION_HEADER)
-        && !version.to_str().is_ok_and(mcp::is_supported)
+        && headers.contains_key(SESSION_HEADER)
+        && !version.to_str().is_ok_and(|v| mcp::is_supported(v) || super::modern::is_version(v))
     {
         return rpc_error(
             StatusCode::BAD_REQUEST,
@@ -72,13 +74,14 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
                 jsonrpc::INVALID_REQUEST,
                 format!(
                     "unsupported MCP-Protocol-Version {version:?}; supported: {}",
-                    mcp::SUPPORTED_VERSIONS.join(", ")
+                    super::modern::all_versions().join(", ")
                 ),
             ),
         );
     }
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let accepts_stream = header_has(headers.get(ACCEPT), "text/event-stream");
+    let headers = headers.clone();
     let limit = ctx.live.snapshot().model.serving.max_body_bytes;
     let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(b) => b.to_bytes(),
@@ -91,6 +94,9 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
         }
     };
     if Message::is_batch(&body) {
+        if session_id.is_none() && super::modern::applies(&headers, None) {
+            return super::modern::refuse_message("JSON-RPC batches are not part of the stateless protocol");
+        }
         return batch(&ctx, virtual_server, session_id.as_deref(), &body).await;
     }
     let message = match Message::parse(&body) {
@@ -98,6 +104,13 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
     };
     match message {
+        // Stateless requests (2026-07-28) carry their version in `_meta`; `initialize` among them
+        // is a removed method there, answered as such.
+        Message::Request { id, method, params }
+            if session_id.is_none() && super::modern::applies(&headers, params.as_deref()) =>
+        {
+            super::modern::request(ctx, virtual_server, &headers, accepts_stream, id, method, params).await
+        }
         Message::Request { id, method, params } if method == "initialize" => {
             match exchange::open_session(&ctx, virtual_server, &id, params.as_deref()) {
                 Ok((session, body)) => {
@@ -120,7 +133,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             let may_be_asked = ROUTED.contains(&method.as_str())
                 && ["sampling", "elicitation", "roots"].iter().any(|c| session.supports(c));
             if accepts_stream && (wants_progress || may_be_asked) {
-                return stream_answer(ctx, session, id, method, params);
+                return stream_answer(ctx, session, id, method, params, |answer| answer);
             }
             json(StatusCode::OK, exchange::answer(&ctx, &session, &id, &method, params.as_deref(), None).await)
         }
@@ -211,12 +224,14 @@ async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str
 
 /// Answers one request as an event stream: messages the upstream sends about it (progress) first,
 /// then the result. If the client goes away, the request is dropped, which cancels it upstream.
-fn stream_answer(
+/// `finish` rewrites the final answer (the stateless protocol adds fields to it).
+pub(super) fn stream_answer(
     ctx: Arc<ServeContext>,
     session: Arc<Session>,
     id: RawJson,
     method: String,
     params: Option<RawJson>,
+    finish: impl FnOnce(Vec<u8>) -> Vec<u8> + Send + 'static,
 ) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
     let (cancelled, in_flight) = session.begin(&id);
@@ -234,7 +249,7 @@ fn stream_answer(
         )
         .await;
         drop(link);
-        let _ = tx.send(answer).await;
+        let _ = tx.send(finish(answer)).await;
     });
     let stream = futures_util::stream::unfold((rx, AbortOnDrop(task)), |(mut rx, task)| async move {
         let message = rx.recv().await?;
@@ -248,7 +263,7 @@ fn stream_answer(
 }
 
 /// Aborts the request task when the response stream is dropped (the client disconnected).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -1,0 +1,394 @@
+//! Stateless MCP (2026-07-28) on the streamable HTTP endpoint, beside the session-based versions:
+//! a POST without a session whose request names a modern version in `_meta` (or in the
+//! `MCP-Protocol-Version` header) is served here. Every request stands alone: its version and
+//! capabilities come from `_meta`, its headers must match its body, and each result says its
+//! `resultType` (and, for lists and reads, how long it may be cached).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use super::http::{json, status};
+use super::{Body, ServeContext, SessionEvents, exchange};
+use crate::protocol::jsonrpc::{self, RpcError};
+use crate::protocol::{RawJson, mcp, sse};
+use crate::session::Session;
+
+/// Stateless protocol versions served, newest first.
+pub const VERSIONS: &[&str] = &["2026-07-28"];
+
+pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+const META_SUBSCRIPTION: &str = "io.modelcontextprotocol/subscriptionId";
+
+pub const HEADER_MISMATCH: i64 = -32020;
+pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
+pub const UNSUPPORTED_VERSION: i64 = -32022;
+
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
+/// How long clients may keep a list or a read (ms). The gateway's catalog changes only on reloads
+/// and upstream list changes, which `subscriptions/listen` announces.
+const TTL_MS: u64 = 60_000;
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// Methods a stateless client may call, and whether each names its target (`Mcp-Name`).
+const METHODS: [(&str, bool); 10] = [
+    ("server/discover", false),
+    ("subscriptions/listen", false),
+    ("tools/list", false),
+    ("tools/call", true),
+    ("resources/list", false),
+    ("resources/templates/list", false),
+    ("resources/read", true),
+    ("prompts/list", false),
+    ("prompts/get", true),
+    ("completion/complete", false),
+];
+
+/// Results clients may cache (`CacheableResult`).
+const CACHEABLE: [&str; 6] =
+    ["server/discover", "tools/list", "resources/list", "resources/templates/list", "prompts/list", "resources/read"];
+
+pub fn is_version(v: &str) -> bool {
+    VERSIONS.contains(&v)
+}
+
+/// Whether a POST without a session speaks the stateless protocol: its `_meta` names a version,
+/// or its header names one that no session-based version is (so errors can carry the request id).
+pub fn applies(headers: &HeaderMap, params: Option<&RawValue>) -> bool {
+    let header = headers.get(super::streamable_http::VERSION_HEADER).and_then(|v| v.to_str().ok());
+    header.is_some_and(|h| !mcp::is_supported(h)) || params.is_some_and(|p| p.get().contains(META_VERSION))
+}
+
+/// Every version a client may use, modern first: the `supported` list of version errors and
+/// `server/discover`.
+pub fn all_versions() -> Vec<&'static str> {
+    VERSIONS.iter().chain(mcp::SUPPORTED_VERSIONS.iter()).copied().collect()
+}
+
+fn refuse(code: StatusCode, id: &RawValue, error: RpcError) -> Response<Body> {
+    json(code, jsonrpc::encode_error(Some(id), &error.to_json()))
+}
+
+fn mismatch(id: &RawValue, message: String) -> Response<Body> {
+    refuse(StatusCode::BAD_REQUEST, id, RpcError::new(HEADER_MISMATCH, message))
+}
+
+/// `=?base64?...?=` header values carry names that are not plain ASCII.
+fn decode_header(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    match text.strip_prefix("=?base64?").and_then(|t| t.strip_suffix("?=")) {
+        Some(encoded) => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?).ok(),
+        None => Some(text.to_string()),
+    }
+}
+
+/// Serves one stateless request.
+pub async fn request(
+    ctx: Arc<ServeContext>,
+    virtual_server: &str,
+    headers: &HeaderMap,
+    accepts_stream: bool,
+    id: RawJson,
+    method: String,
+    params: Option<RawJson>,
+) -> Response<Body> {
+    let mut fields: Map<String, Value> = match params.as_deref().map(|p| serde_json::from_str(p.get())) {
+        None => Map::new(),
+        Some(Ok(Value::Object(map))) => map,
+        Some(_) => return refuse(StatusCode::BAD_REQUEST, &id, RpcError::invalid_params("params must be an object")),
+    };
+    let meta = fields.get("_meta").and_then(Value::as_object);
+    let version = meta.and_then(|m| m.get(META_VERSION)).and_then(Value::as_str).map(str::to_string);
+    let capabilities = meta.and_then(|m| m.get(META_CAPABILITIES)).filter(|c| c.is_object()).cloned();
+    let (Some(version), Some(capabilities)) = (version, capabilities) else {
+        let e = RpcError::invalid_params(format!(
+            "a stateless request needs {META_VERSION} and {META_CAPABILITIES} in params._meta (or send initialize for a session)"
+        ));
+        return refuse(StatusCode::BAD_REQUEST, &id, e);
+    };
+    // Headers mirror the body so intermediaries can route on them; they must agree.
+    match headers.get(super::streamable_http::VERSION_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(h) if h == version => {}
+        Some(h) => {
+            return mismatch(&id, format!("MCP-Protocol-Version header {h:?} does not match the body's {version:?}"));
+        }
+        None => return mismatch(&id, "the MCP-Protocol-Version header is required".into()),
+    }
+    if !is_version(&version) {
+        let mut e = RpcError::new(UNSUPPORTED_VERSION, "Unsupported protocol version");
+        e.data = Some(json!({ "supported": all_versions(), "requested": version }));
+        return refuse(StatusCode::BAD_REQUEST, &id, e);
+    }
+
+    match headers.get(METHOD_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(h) if h == method => {}
+        Some(h) => {
+            return mismatch(&id, format!("Mcp-Method header {h:?} does not match the body's method {method:?}"));
+        }
+        None => return mismatch(&id, "the Mcp-Method header is required".into()),
+    }
+    let Some(&(_, named)) = METHODS.iter().find(|(m, _)| *m == method) else {
+        return refuse(StatusCode::NOT_FOUND, &id, RpcError::method_not_found(&method));
+    };
+    if named {
+        let field = if method == "resources/read" { "uri" } else { "name" };
+        let body_value = fields.get(field).and_then(Value::as_str).unwrap_or("");
+        match headers.get(NAME_HEADER).map(decode_header) {
+            Some(Some(h)) if h == body_value => {}
+            Some(Some(h)) => {
+                return mismatch(
+                    &id,
+                    format!("Mcp-Name header {h:?} does not match the body's {field} {body_value:?}"),
+                );
+            }
+            Some(None) => return mismatch(&id, "the Mcp-Name header is malformed".into()),
+            None => return mismatch(&id, "the Mcp-Name header is required".into()),
+        }
+    }
+
+    match method.as_str() {
+        "server/discover" => json(StatusCode::OK, finish(&method, discover(&id, virtual_server))),
+        "subscriptions/listen" => listen(ctx, virtual_server, id, &fields, capabilities),
+        _ => {
+            // The upstreams speak sessions: the stateless fields stay at the gateway.
+            if let Some(Value::Object(meta)) = fields.get_mut("_meta") {
+                for key in [META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL] {
+                    meta.remove(key);
+                }
+                if meta.is_empty() {
+                    fields.remove("_meta");
+                }
+            }
+            let params = jsonrpc::raw(&fields);
+            // One request, one detached session: ended with the request, which closes any
+            // upstream session opened for it (`sessions: per_client`).
+            let session = Session::detached(virtual_server, &version);
+            let wants_progress = params.get().contains("\"progressToken\"");
+            if accepts_stream && wants_progress {
+                // Dropped with the answer, or with the stream when the client goes away first.
+                let ending = EndOnDrop(session.clone());
+                return super::streamable_http::stream_answer(
+                    ctx,
+                    session,
+                    id,
+                    method.clone(),
+                    Some(params),
+                    move |a| {
+                        drop(ending);
+                        finish(&method, a)
+                    },
+                );
+            }
+            let _end = EndOnDrop(session.clone());
+            let answer = exchange::answer(&ctx, &session, &id, &method, Some(&params), None).await;
+            json(StatusCode::OK, finish(&method, answer))
+        }
+    }
+}
+
+/// What the modern protocol adds to an answer: `resultType`, cache hints on lists and reads, the
+/// gateway's identity in `_meta`; and the modern code for a missing resource.
+fn finish(method: &str, answer: Vec<u8>) -> Vec<u8> {
+    let Ok(mut message) = serde_json::from_slice::<Map<String, Value>>(&answer) else { return answer };
+    if let Some(Value::Object(result)) = message.get_mut("result") {
+        result.entry("resultType").or_insert_with(|| Value::String("complete".into()));
+        if CACHEABLE.contains(&method) {
+            result.entry("ttlMs").or_insert_with(|| json!(TTL_MS));
+            result.entry("cacheScope").or_insert_with(|| Value::String("private".into()));
+        }
+        let meta = result.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(meta) = meta {
+            meta.entry(META_SERVER_INFO).or_insert_with(mcp::implementation);
+        }
+    } else if let Some(Value::Object(error)) = message.get_mut("error")
+        && error.get("code").and_then(Value::as_i64) == Some(jsonrpc::RESOURCE_NOT_FOUND)
+    {
+        error.insert("code".into(), json!(jsonrpc::INVALID_PARAMS));
+    }
+    serde_json::to_vec(&message).unwrap_or(answer)
+}
+
+fn discover(id: &RawValue, virtual_server: &str) -> Vec<u8> {
+    let result = json!({
+        "supportedVersions": all_versions(),
+        "capabilities": {
+            "tools": { "listChanged": true },
+            "resources": { "listChanged": true, "subscribe": true },
+            "prompts": { "listChanged": true },
+            "completions": {},
+        },
+        "instructions": format!("mcpgw virtual server \"{virtual_server}\": tools, resources and prompts of several MCP servers behind one endpoint."),
+    });
+    jsonrpc::encode_result(id, &jsonrpc::raw(&result))
+}
+
+/// `subscriptions/listen`: an event stream that acknowledges what it will deliver, then carries
+/// exactly the list changes and resource updates the client opted in to, each tagged with the
+/// subscription's id. Closing the stream ends the subscription (and its upstream subscriptions).
+fn listen(
+    ctx: Arc<ServeContext>,
+    virtual_server: &str,
+    id: RawJson,
+    fields: &Map<String, Value>,
+    capabilities: Value,
+) -> Response<Body> {
+    let wanted = fields.get("notifications").and_then(Value::as_object).cloned().unwrap_or_default();
+    let flag = |key: &str| wanted.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let (tools, prompts, resources) =
+        (flag("toolsListChanged"), flag("promptsListChanged"), flag("resourcesListChanged"));
+    let uris: Vec<String> = wanted
+        .get("resourceSubscriptions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u.as_str().map(str::to_string))
+        .collect();
+    let mut honored = Map::new();
+    for (key, on) in [("toolsListChanged", tools), ("promptsListChanged", prompts), ("resourcesListChanged", resources)]
+    {
+        if on {
+            honored.insert(key.into(), Value::Bool(true));
+        }
+    }
+    if !uris.is_empty() {
+        honored.insert("resourceSubscriptions".into(), json!(uris));
+    }
+    let subscription: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
+    let session = Session::detached(virtual_server, VERSIONS[0]);
+    session.declare(capabilities);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+    let ack = json!({ "notifications": honored, "_meta": { META_SUBSCRIPTION: subscription } });
+    let _ = tx
+        .try_send(jsonrpc::encode_notification("notifications/subscriptions/acknowledged", Some(&jsonrpc::raw(&ack))));
+    let task = tokio::spawn(async move {
+        // Ends the detached session (releasing upstream subscriptions) however the stream stops.
+        let _end = EndOnDrop(session.clone());
+        for uri in &uris {
+            let params = jsonrpc::raw(&json!({ "uri": uri }));
+            let _ = exchange::answer(&ctx, &session, &id, "resources/subscribe", Some(&params), None).await;
+        }
+        let mut events = SessionEvents::new(&ctx.live);
+        let mut shutting_down = ctx.shutting_down.clone();
+        loop {
+            let note = tokio::select! {
+                note = events.next(&session) => match note { Some(n) => n, None => return },
+                _ = tokio::time::sleep(KEEP_ALIVE) => Vec::new(),
+                _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => return,
+            };
+            let out = if note.is_empty() {
+                note
+            } else {
+                match tag(&note, &subscription, tools, prompts, resources) {
+                    Some(tagged) => tagged,
+                    None => continue,
+                }
+            };
+            if tx.send(out).await.is_err() {
+                return;
+            }
+        }
+    });
+    let stream =
+        futures_util::stream::unfold((rx, super::streamable_http::AbortOnDrop(task)), |(mut rx, task)| async move {
+            let message = rx.recv().await?;
+            let data = if message.is_empty() {
+                Bytes::from_static(b": keep-alive\n\n")
+            } else {
+                Bytes::from(sse::encode(&message, None))
+            };
+            let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(data));
+            Some((frame, (rx, task)))
+        });
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// A session event as a listen-stream notification: only kinds the client opted in to, with the
+/// subscription id in `_meta`. Log messages never travel on a listen stream.
+fn tag(note: &[u8], subscription: &Value, tools: bool, prompts: bool, resources: bool) -> Option<Vec<u8>> {
+    let mut message: Map<String, Value> = serde_json::from_slice(note).ok()?;
+    let method = message.get("method")?.as_str()?.to_string();
+    let wanted = match method.as_str() {
+        "notifications/tools/list_changed" => tools,
+        "notifications/prompts/list_changed" => prompts,
+        "notifications/resources/list_changed" => resources,
+        // Delivered only for URIs this subscription named (the session holds exactly those).
+        "notifications/resources/updated" => true,
+        _ => false,
+    };
+    if !wanted {
+        return None;
+    }
+    let params = message.entry("params").or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(params) = params {
+        let meta = params.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(meta) = meta {
+            meta.insert(META_SUBSCRIPTION.into(), subscription.clone());
+        }
+    }
+    serde_json::to_vec(&message).ok()
+}
+
+struct EndOnDrop(Arc<Session>);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// A modern-looking request that cannot be served statelessly (a batch, a response).
+pub fn refuse_message(message: &str) -> Response<Body> {
+    let mut r = status(StatusCode::BAD_REQUEST);
+    *r.body_mut() =
+        super::full(jsonrpc::encode_error(None, &RpcError::new(jsonrpc::INVALID_REQUEST, message).to_json()));
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_names_are_decoded() {
+        let h = HeaderValue::from_static("=?base64?SGVsbG8sIOS4lueVjA==?=");
+        assert_eq!(decode_header(&h).as_deref(), Some("Hello, 世界"));
+        assert_eq!(decode_header(&HeaderValue::from_static("get_weather")).as_deref(), Some("get_weather"));
+    }
+
+    #[test]
+    fn answers_gain_result_type_cache_hints_and_modern_codes() {
+        let out = finish("tools/list", br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#.to_vec());
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["result"]["resultType"], "complete");
+        assert_eq!(v["result"]["ttlMs"], TTL_MS);
+        assert_eq!(v["result"]["cacheScope"], "private");
+        assert_eq!(v["result"]["_meta"][META_SERVER_INFO]["name"], "mcpgw");
+        let out =
+            finish("resources/read", br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32002,"message":"x"}}"#.to_vec());
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["code"], -32602);
+        let out = finish("tools/call", br#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#.to_vec());
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(v["result"].get("ttlMs").is_none());
+    }
+}

@@ -1,0 +1,244 @@
+//! Stateless MCP (2026-07-28) served beside the session-based versions on one endpoint: discover,
+//! calls without a session, header and `_meta` validation with the prescribed codes, progress on
+//! the request's own stream, and `subscriptions/listen`.
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::util::{Client, TestGateway, eventually, stdio_fixture};
+
+const VERSION: &str = "2026-07-28";
+
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": { "name": "test", "version": "0" },
+    })
+}
+
+/// A stateless POST: the body with `_meta` added to its params, and the mirrored headers.
+async fn post(endpoint: &str, id: u64, method: &str, mut params: Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut merged = meta();
+    if let Some(Value::Object(own)) = params.get("_meta") {
+        merged.as_object_mut().unwrap().extend(own.clone());
+    }
+    params["_meta"] = merged;
+    let mut request = reqwest::Client::new()
+        .post(endpoint)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    request
+        .body(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The standard headers for `method` (and its `Mcp-Name`).
+async fn call(endpoint: &str, id: u64, method: &str, params: Value) -> (u16, Value) {
+    let name = params.get("name").or(params.get("uri")).and_then(Value::as_str).map(str::to_string);
+    let mut headers = vec![("mcp-protocol-version", VERSION), ("mcp-method", method)];
+    if let Some(n) = name.as_deref() {
+        headers.push(("mcp-name", n));
+    }
+    let r = post(endpoint, id, method, params, &headers).await;
+    assert!(r.headers().get("mcp-session-id").is_none(), "stateless requests get no session");
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn stateless_requests_are_served_beside_sessions() {
+    let gw = TestGateway::start(&format!("upstreams:\n  f: {}\n", stdio_fixture("f"))).await;
+    let endpoint = gw.url("/mcp");
+
+    let (status, discover) = call(&endpoint, 1, "server/discover", json!({})).await;
+    assert_eq!(status, 200, "{discover}");
+    let result = &discover["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["supportedVersions"][0], VERSION);
+    assert!(result["supportedVersions"].as_array().unwrap().contains(&json!("2025-11-25")));
+    assert!(result["capabilities"]["tools"].is_object());
+    assert_eq!(result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "mcpgw");
+    assert!(result["ttlMs"].is_u64() && result["cacheScope"].is_string());
+
+    let (status, list) = call(&endpoint, 2, "tools/list", json!({})).await;
+    assert_eq!(status, 200);
+    assert!(list["result"]["tools"].as_array().unwrap().iter().any(|t| t["name"] == "f_add"));
+    assert_eq!(list["result"]["resultType"], "complete");
+    assert!(list["result"]["ttlMs"].is_u64());
+
+    let (status, sum) = call(&endpoint, 3, "tools/call", json!({"name": "f_add", "arguments": {"a": 2, "b": 5}})).await;
+    assert_eq!(status, 200, "{sum}");
+    assert_eq!(sum["id"], 3);
+    assert_eq!(sum["result"]["content"][0]["text"], "7");
+    assert_eq!(sum["result"]["resultType"], "complete");
+    assert!(sum["result"].get("ttlMs").is_none(), "calls are not cacheable");
+
+    // A session-based client on the same endpoint is unaffected.
+    let mut legacy = Client::connect(endpoint.clone()).await;
+    assert_eq!(legacy.call_text("f_add", json!({"a": 1, "b": 1})).await, "2");
+    let r = legacy.call("f_add", json!({"a": 1, "b": 1})).await;
+    assert!(r["result"].get("resultType").is_none(), "legacy results stay as the upstream sent them");
+}
+
+#[tokio::test]
+async fn bad_stateless_requests_get_the_prescribed_errors() {
+    let gw = TestGateway::start(&format!("upstreams:\n  f: {}\n", stdio_fixture("f"))).await;
+    let endpoint = gw.url("/mcp");
+    let add = json!({"name": "f_add", "arguments": {"a": 1, "b": 2}});
+    let code = |v: &Value| v["error"]["code"].as_i64().unwrap_or(0);
+
+    // Headers must mirror the body.
+    let r = post(
+        &endpoint,
+        10,
+        "tools/call",
+        add.clone(),
+        &[("mcp-protocol-version", VERSION), ("mcp-method", "tools/list"), ("mcp-name", "f_add")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((code(&v), v["id"].clone()), (-32020, json!(10)), "{v}");
+    let r = post(
+        &endpoint,
+        11,
+        "tools/call",
+        add.clone(),
+        &[("mcp-protocol-version", VERSION), ("mcp-method", "tools/call")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(code(&r.json().await.unwrap()), -32020, "Mcp-Name is required for tools/call");
+    let encoded = "=?base64?Zl9hZGQ=?="; // "f_add"
+    let r = post(
+        &endpoint,
+        12,
+        "tools/call",
+        add.clone(),
+        &[("mcp-protocol-version", VERSION), ("mcp-method", "tools/call"), ("mcp-name", encoded)],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "a base64 Mcp-Name is decoded before comparing");
+
+    // An unsupported version names the supported ones.
+    let mut params = add.clone();
+    params["_meta"] = meta();
+    params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("1900-01-01");
+    let r = reqwest::Client::new()
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "1900-01-01")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "f_add")
+        .body(json!({"jsonrpc": "2.0", "id": 13, "method": "tools/call", "params": params}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(code(&v), -32022, "{v}");
+    assert_eq!(v["error"]["data"]["requested"], "1900-01-01");
+    assert_eq!(v["error"]["data"]["supported"][0], VERSION);
+
+    // Missing `_meta` fields are invalid params.
+    let r = reqwest::Client::new()
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", VERSION)
+        .header("mcp-method", "tools/list")
+        .body(json!({"jsonrpc": "2.0", "id": 14, "method": "tools/list", "params": {}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(code(&r.json().await.unwrap()), -32602);
+
+    // Methods the stateless protocol removed are not found.
+    for removed in ["ping", "logging/setLevel", "resources/subscribe", "initialize"] {
+        let (status, v) = call(&endpoint, 15, removed, json!({})).await;
+        assert_eq!((status, code(&v)), (404, -32601), "{removed}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn progress_streams_and_listen_delivers_only_what_was_asked() {
+    let gw = TestGateway::start(&format!("upstreams:\n  f: {}\n", stdio_fixture("f"))).await;
+    let endpoint = gw.url("/mcp");
+
+    // Progress travels on the request's own event stream, before the result.
+    let r = post(
+        &endpoint,
+        20,
+        "tools/call",
+        json!({"name": "f_progress", "arguments": {"steps": 2}, "_meta": {"progressToken": "p1"}}),
+        &[("mcp-protocol-version", VERSION), ("mcp-method", "tools/call"), ("mcp-name", "f_progress")],
+    )
+    .await;
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    let messages: Vec<Value> =
+        text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    assert_eq!(messages.iter().filter(|m| m["method"] == "notifications/progress").count(), 2, "{text}");
+    assert!(messages.iter().all(|m| m["method"] != "notifications/progress" || m["params"]["progressToken"] == "p1"));
+    assert_eq!(messages.last().unwrap()["result"]["resultType"], "complete");
+
+    // A listen stream opting in to tool list changes and one resource's updates.
+    let r = post(
+        &endpoint,
+        21,
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true, "resourceSubscriptions": ["fixture://f/readme"]}}),
+        &[("mcp-protocol-version", VERSION), ("mcp-method", "subscriptions/listen")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let mut stream = r.bytes_stream();
+    let mut buffer = String::new();
+    let mut next = async || -> Value {
+        loop {
+            if let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    return serde_json::from_str(data).unwrap();
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    let ack = next().await;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 21);
+    assert_eq!(ack["params"]["notifications"]["toolsListChanged"], true);
+    assert!(ack["params"]["notifications"].get("promptsListChanged").is_none());
+
+    // Another client changes the tool list and touches the resource.
+    let mut other = Client::connect(endpoint.clone()).await;
+    eventually("the upstream subscription", || {
+        let mut c = other.sibling();
+        async move {
+            let text = c.call_text("f_subscriptions", json!({})).await;
+            text.contains("resources/subscribe fixture://f/readme").then_some(())
+        }
+    })
+    .await;
+    other.call_text("f_add_tool", json!({"name": "fresh"})).await;
+    let change = next().await;
+    assert_eq!(change["method"], "notifications/tools/list_changed");
+    assert_eq!(change["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 21);
+    other.call_text("f_touch", json!({"uri": "fixture://f/readme"})).await;
+    let updated = next().await;
+    assert_eq!(updated["method"], "notifications/resources/updated");
+    assert_eq!(updated["params"]["uri"], "fixture://f/readme");
+    assert_eq!(updated["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 21);
+}

@@ -116,6 +116,11 @@ impl Session {
         let _ = self.capabilities.set(capabilities);
     }
 
+    /// The capabilities the client declared, once it has.
+    pub fn declared_capabilities(&self) -> Option<&serde_json::Value> {
+        self.capabilities.get()
+    }
+
     /// Whether the client's `initialize` has been answered.
     pub fn has_initialized(&self) -> bool {
         self.capabilities.get().is_some()

@@ -57,7 +57,8 @@ impl ClientSession for Session {
     }
 
     fn supports(&self, capability: &str) -> bool {
-        Session::supports(self, capability)
+        // A stateless client is never sent a request, whatever it declared.
+        !ClientSession::is_stateless(self) && Session::supports(self, capability)
     }
 
     fn ask(&self) -> (u64, ClientAnswer) {
@@ -75,6 +76,14 @@ impl ClientSession for Session {
     fn wants_log(&self, level: &str) -> bool {
         let wanted = self.log_rank.load(std::sync::atomic::Ordering::Relaxed);
         mcp::log_rank(level).is_some_and(|rank| wanted != 0 && rank >= wanted)
+    }
+
+    fn capabilities(&self) -> serde_json::Value {
+        self.declared_capabilities().cloned().unwrap_or_else(|| serde_json::json!({}))
+    }
+
+    fn is_stateless(&self) -> bool {
+        super::modern::is_version(&self.protocol_version)
     }
 }
 

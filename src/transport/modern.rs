@@ -178,6 +178,8 @@ pub async fn request(
             // One request, one detached session: ended with the request, which closes any
             // upstream session opened for it (`sessions: per_client`).
             let session = Session::detached(virtual_server, &version);
+            // Passed on to stateless upstreams with each request this client makes.
+            session.declare(capabilities);
             let wants_progress = params.get().contains("\"progressToken\"");
             if accepts_stream && wants_progress {
                 // Dropped with the answer, or with the stream when the client goes away first.
@@ -195,10 +197,24 @@ pub async fn request(
                 );
             }
             let _end = EndOnDrop(session.clone());
-            let answer = exchange::answer(&ctx, &session, &id, &method, Some(&params), None).await;
-            json(StatusCode::OK, finish(&method, answer))
+            // The link carries the client's capabilities to stateless upstreams; nothing is sent
+            // on it (a stateless client is never asked anything, and progress needs a stream).
+            let (tx, _nowhere) = mpsc::channel(1);
+            let link = exchange::client_link(&session, tx);
+            let answer = exchange::answer(&ctx, &session, &id, &method, Some(&params), Some(&link)).await;
+            let answer = finish(&method, answer);
+            json(status_of(&answer), answer)
         }
     }
+}
+
+/// The HTTP status the stateless protocol prescribes for an answer: 400 for a capability the
+/// request lacked (an upstream's `-32021`), 200 otherwise.
+fn status_of(answer: &[u8]) -> StatusCode {
+    let lacks_capability = answer.len() < 4096
+        && serde_json::from_slice::<Value>(answer)
+            .is_ok_and(|v| v["error"]["code"].as_i64() == Some(MISSING_CLIENT_CAPABILITY));
+    if lacks_capability { StatusCode::BAD_REQUEST } else { StatusCode::OK }
 }
 
 /// What the modern protocol adds to an answer: `resultType`, cache hints on lists and reads, the

@@ -39,7 +39,12 @@ impl Connection {
         let conn = match &spec.transport {
             Transport::Stdio(cmd) => Connection::Stdio(stdio::StdioConnection::spawn(&spec.name, cmd, inbox)?),
             Transport::StreamableHttp { url, headers } => {
-                Connection::StreamableHttp(streamable_http::HttpConnection::new(&spec.name, url, headers, inbox)?)
+                let http = streamable_http::HttpConnection::new(&spec.name, url, headers, inbox)?;
+                // A stateless (2026-07-28) upstream answers discovery and needs no handshake.
+                if let Some(established) = http.discover(spec.timeout).await {
+                    return Ok((Connection::StreamableHttp(http), established));
+                }
+                Connection::StreamableHttp(http)
             }
             Transport::Sse { url, headers } => Connection::Sse(sse::connect(&spec.name, url, headers, inbox).await?),
             Transport::WebSocket { url, headers } => {

@@ -40,6 +40,11 @@ pub trait ClientSession: Send + Sync {
     fn on_end(&self, f: Box<dyn FnOnce() + Send>);
     /// Whether the client asked for log messages at `level` (`logging/setLevel`).
     fn wants_log(&self, level: &str) -> bool;
+    /// The capabilities the client declared (in `initialize`, or in a stateless request's `_meta`).
+    fn capabilities(&self) -> serde_json::Value;
+    /// Whether the client speaks the stateless protocol (2026-07-28): it takes `input_required`
+    /// results itself, and no request can be sent to it.
+    fn is_stateless(&self) -> bool;
 }
 
 /// Where the client's answer (its `result` or its `error` object) to one request arrives.

@@ -1,5 +1,9 @@
 //! Streamable HTTP upstreams: each request is a POST answered with JSON or an SSE stream; the
 //! session id and protocol version ride in headers; an expired session (404) is re-initialized.
+//! An upstream that answers `server/discover` is spoken to statelessly (2026-07-28) instead: no
+//! session, the version and the calling client's capabilities in every request's `_meta`, list
+//! changes on a `subscriptions/listen` stream, and `input_required` results either passed to a
+//! stateless client or turned into requests to a session-based one.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -37,6 +41,8 @@ struct Inner {
     inbox: Inbox,
     closed: watch::Sender<bool>,
     listening: AtomicBool,
+    /// The upstream answered `server/discover`: requests are stateless.
+    stateless: AtomicBool,
 }
 
 impl HttpConnection {
@@ -69,6 +75,7 @@ impl HttpConnection {
                 inbox,
                 closed,
                 listening: AtomicBool::new(false),
+                stateless: AtomicBool::new(false),
             }),
         })
     }
@@ -81,6 +88,40 @@ impl HttpConnection {
         }
     }
 
+    /// Asks whether the upstream speaks the stateless protocol. When it answers `server/discover`,
+    /// the connection becomes stateless (no `initialize`) and returns what it learned; otherwise
+    /// `None`, and the caller opens a session as before.
+    pub(super) async fn discover(&self, timeout: Duration) -> Option<super::session::Established> {
+        let inner = &self.inner;
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let params = stateless_params(None, None);
+        let body = encode_request(id, "server/discover", Some(&params));
+        let probe = async {
+            let response = inner.post_stateless(body, "server/discover", None).await.ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            inner.read_response(response, id, None, timeout).await.ok()
+        };
+        let result = tokio::time::timeout(timeout, probe).await.ok().flatten()?;
+        let result: serde_json::Value = serde_json::from_str(result.get()).ok()?;
+        let speaks = result["supportedVersions"].as_array()?.iter().any(|v| v.as_str() == Some(STATELESS_VERSION));
+        if !speaks {
+            return None;
+        }
+        inner.stateless.store(true, Ordering::Release);
+        if !inner.listening.swap(true, Ordering::AcqRel) {
+            tokio::spawn(listen(Arc::downgrade(inner)));
+        }
+        Some(super::session::Established {
+            protocol_version: STATELESS_VERSION.to_string(),
+            capabilities: result["capabilities"].as_object().cloned().unwrap_or_default(),
+            server_info: result["_meta"]["io.modelcontextprotocol/serverInfo"]
+                .as_object()
+                .map(|o| serde_json::Value::Object(o.clone())),
+        })
+    }
+
     /// Sends one request. Requests the upstream makes on this request's response stream are asked
     /// of `client`.
     pub(super) async fn request(
@@ -91,6 +132,12 @@ impl HttpConnection {
         client: Option<&ClientLink>,
     ) -> Result<RawJson, UpstreamError> {
         let inner = &self.inner;
+        if inner.stateless.load(Ordering::Acquire) {
+            return match tokio::time::timeout(timeout, inner.stateless_request(method, params, client, timeout)).await {
+                Ok(r) => r,
+                Err(_) => Err(UpstreamError::Timeout(inner.name.clone(), timeout)),
+            };
+        }
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         // `initialize` is never cancelled (the specification forbids it).
         let mut guard =
@@ -121,6 +168,10 @@ impl HttpConnection {
     }
 
     pub(super) async fn notify(&self, method: &str, params: Option<&RawValue>) {
+        // The stateless protocol defines no notifications to a server over HTTP.
+        if self.inner.stateless.load(Ordering::Acquire) {
+            return;
+        }
         if let Err(e) = self.inner.post(encode_notification(method, params), false).await {
             tracing::debug!(upstream = %self.inner.name, error = %e, %method, "sending a notification failed");
         }
@@ -162,7 +213,132 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// The stateless protocol version spoken to upstreams that announce it.
+const STATELESS_VERSION: &str = "2026-07-28";
+/// Most `input_required` rounds answered for a session-based client before giving up.
+const MAX_ROUNDS: usize = 8;
+
+/// `params` with the stateless `_meta` fields added: the version, the calling client's
+/// capabilities (none when no client is calling), and who is asking.
+fn stateless_params(params: Option<&RawValue>, client: Option<&ClientLink>) -> RawJson {
+    let mut fields: serde_json::Map<String, serde_json::Value> =
+        params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
+    let capabilities = client.map_or_else(|| serde_json::json!({}), |c| c.session.capabilities());
+    let meta = fields.entry("_meta").or_insert_with(|| serde_json::json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert("io.modelcontextprotocol/protocolVersion".into(), serde_json::json!(STATELESS_VERSION));
+        meta.insert("io.modelcontextprotocol/clientCapabilities".into(), capabilities);
+        meta.insert("io.modelcontextprotocol/clientInfo".into(), mcp::implementation());
+    }
+    jsonrpc::raw(&fields)
+}
+
+/// A header value for `Mcp-Name`: as is when it is plain visible ASCII, else the base64 sentinel.
+fn name_header(name: &str) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    let plain = !name.is_empty()
+        && name.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        && !(name.starts_with("=?base64?") && name.ends_with("?="));
+    let text = if plain {
+        name.to_string()
+    } else {
+        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(name))
+    };
+    HeaderValue::from_str(&text).ok()
+}
+
 impl Inner {
+    /// A stateless POST: the version and method (and target name) mirrored into headers.
+    async fn post_stateless(
+        &self,
+        body: Vec<u8>,
+        method: &str,
+        name: Option<&str>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(VERSION_HEADER, STATELESS_VERSION)
+            .header("mcp-method", method);
+        if let Some(value) = name.and_then(name_header) {
+            request = request.header("mcp-name", value);
+        }
+        request.body(body).send().await.map_err(|e| {
+            let detail = format!("POST {}: {}", self.url, root_cause(&e));
+            if e.is_connect() {
+                self.closed.send_replace(true);
+                UpstreamError::Unreachable(self.name.clone(), detail)
+            } else {
+                UpstreamError::Transport(self.name.clone(), detail)
+            }
+        })
+    }
+
+    /// One stateless request. An `input_required` result goes back to a stateless client as is
+    /// (it retries with the answers itself); for a session-based client the gateway asks it each
+    /// input request and retries upstream with the answers and the upstream's request state.
+    async fn stateless_request(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        client: Option<&ClientLink>,
+        timeout: Duration,
+    ) -> Result<RawJson, UpstreamError> {
+        let base: serde_json::Value = params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
+        let name = base.get("name").or(base.get("uri")).and_then(|n| n.as_str()).map(str::to_string);
+        let mut current = params.map(|p| p.to_owned());
+        for _ in 0..MAX_ROUNDS {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let body = encode_request(id, method, Some(&stateless_params(current.as_deref(), client)));
+            let response = self.post_stateless(body, method, name.as_deref()).await?;
+            let result = self.read_response(response, id, client, timeout).await?;
+            if !result.get().contains("\"input_required\"") || client.is_some_and(|c| c.session.is_stateless()) {
+                return Ok(result);
+            }
+            let value: serde_json::Value = serde_json::from_str(result.get()).unwrap_or_default();
+            if value["resultType"] != "input_required" {
+                return Ok(result);
+            }
+            let Some(link) = client else {
+                return Err(UpstreamError::Transport(
+                    self.name.clone(),
+                    "the upstream needs input from a client, and no client is calling".into(),
+                ));
+            };
+            let mut answers = serde_json::Map::new();
+            for (key, request) in value["inputRequests"].as_object().into_iter().flatten() {
+                let asked_method = request["method"].as_str().unwrap_or("");
+                let asked_params = request.get("params").map(jsonrpc::raw);
+                let reply = answer_upstream_request(
+                    &jsonrpc::raw(&serde_json::json!(0)),
+                    asked_method,
+                    asked_params.as_deref(),
+                    Some(link),
+                    timeout,
+                )
+                .await;
+                let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap_or_default();
+                match reply.get("result") {
+                    Some(result) => {
+                        answers.insert(key.clone(), result.clone());
+                    }
+                    None => return Err(UpstreamError::Rpc(jsonrpc::raw(&reply["error"]))),
+                }
+            }
+            let mut next = base.clone();
+            next["inputResponses"] = serde_json::Value::Object(answers);
+            if let Some(state) = value.get("requestState") {
+                next["requestState"] = state.clone();
+            }
+            current = Some(jsonrpc::raw(&next));
+        }
+        Err(UpstreamError::Transport(
+            self.name.clone(),
+            format!("the upstream still needed input after {MAX_ROUNDS} rounds"),
+        ))
+    }
+
     async fn post(&self, body: impl Into<Bytes>, initializing: bool) -> Result<reqwest::Response, UpstreamError> {
         let mut request = self.client.post(self.url.clone()).header(CONTENT_TYPE, "application/json");
         if !initializing {
@@ -213,6 +389,10 @@ impl Inner {
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
+            // Stateless servers answer protocol errors with a 4xx and a JSON-RPC error body.
+            if let Ok(Message::Response { outcome: Err(error), .. }) = Message::parse(body.as_bytes()) {
+                return Err(UpstreamError::Rpc(error));
+            }
             let excerpt: String = body.chars().take(EXCERPT).collect();
             return Err(UpstreamError::Transport(self.name.clone(), format!("HTTP {status}: {excerpt}")));
         }
@@ -297,13 +477,28 @@ async fn listen(inner: std::sync::Weak<Inner>) {
         if *conn.closed.borrow() {
             return;
         }
-        let mut request = conn.client.get(conn.url.clone()).header(ACCEPT, "text/event-stream");
-        if let Some(s) = conn.session.read().unwrap().clone() {
-            request = request.header(SESSION_HEADER, s);
-        }
-        if let Some(v) = conn.protocol_version.read().unwrap().clone() {
-            request = request.header(VERSION_HEADER, v);
-        }
+        let request = if conn.stateless.load(Ordering::Acquire) {
+            // A stateless upstream announces list changes on a `subscriptions/listen` stream.
+            let params = jsonrpc::raw(&serde_json::json!({"notifications": {
+                "toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}}));
+            let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
+            conn.client
+                .post(conn.url.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .header(ACCEPT, "application/json, text/event-stream")
+                .header(VERSION_HEADER, STATELESS_VERSION)
+                .header("mcp-method", "subscriptions/listen")
+                .body(encode_request(id, "subscriptions/listen", Some(&stateless_params(Some(&params), None))))
+        } else {
+            let mut request = conn.client.get(conn.url.clone()).header(ACCEPT, "text/event-stream");
+            if let Some(s) = conn.session.read().unwrap().clone() {
+                request = request.header(SESSION_HEADER, s);
+            }
+            if let Some(v) = conn.protocol_version.read().unwrap().clone() {
+                request = request.header(VERSION_HEADER, v);
+            }
+            request
+        };
         let mut closed = conn.closed.subscribe();
         let response = tokio::select! {
             r = request.send() => r,

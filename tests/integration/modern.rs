@@ -242,3 +242,48 @@ async fn progress_streams_and_listen_delivers_only_what_was_asked() {
     assert_eq!(updated["params"]["uri"], "fixture://f/readme");
     assert_eq!(updated["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 21);
 }
+
+#[tokio::test]
+async fn the_eras_translate_into_each_other_through_a_stateless_upstream() {
+    // The fixture's dual-era personality answers `server/discover`, so mcpgw speaks 2026-07-28 to it.
+    let upstream = super::util::TestUpstream::http("c", &["--conformance"]);
+    let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', prefix: '' }}\n", upstream.url)).await;
+    let (_, ready) = gw.readyz().await;
+    assert_eq!(ready["upstreams"]["c"]["protocol_version"], VERSION);
+    let endpoint = gw.url("/mcp");
+
+    // A stateless client gets the upstream's `input_required` results and retries itself.
+    let tool = "test_input_required_result_multi_round";
+    let (_, r1) = call(&endpoint, 1, "tools/call", json!({"name": tool, "arguments": {}})).await;
+    let r1 = &r1["result"];
+    assert_eq!(r1["resultType"], "input_required", "{r1}");
+    assert!(r1["inputRequests"]["step1"]["method"] == "elicitation/create");
+    let answer = |field: &str, value: &str| json!({"action": "accept", "content": {field: value}});
+    let (_, r2) = call(
+        &endpoint,
+        2,
+        "tools/call",
+        json!({"name": tool, "arguments": {}, "inputResponses": {"step1": answer("name", "Ann")}, "requestState": r1["requestState"]}),
+    )
+    .await;
+    let r2 = &r2["result"];
+    assert!(r2["inputRequests"]["step2"].is_object(), "{r2}");
+    assert_ne!(r2["requestState"], r1["requestState"]);
+    let (_, r3) = call(
+        &endpoint,
+        3,
+        "tools/call",
+        json!({"name": tool, "arguments": {}, "inputResponses": {"step2": answer("color", "blue")}, "requestState": r2["requestState"]}),
+    )
+    .await;
+    assert_eq!(r3["result"]["resultType"], "complete", "{r3}");
+    assert_eq!(r3["result"]["content"][0]["text"], "both rounds done");
+
+    // A session-based client is asked the upstream's input request as a real sampling request,
+    // and mcpgw retries upstream with its answer.
+    let legacy = Client::connect_with(endpoint, json!({"sampling": {}})).await;
+    let (text, questions) = super::client_requests::call_and_answer(&legacy, 7, "test_sampling", "Paris").await;
+    assert_eq!(text, "LLM response: Paris");
+    assert_eq!(questions.len(), 1);
+    assert_eq!(questions[0]["method"], "sampling/createMessage");
+}

@@ -70,14 +70,23 @@ async fn official_everything_server_is_federated_over_stdio() {
 
 /// Runs the TypeScript SDK client against `target` and returns what it printed.
 async fn sdk_client(tools: PathBuf, target: String) -> Value {
+    sdk_client_calling(tools, target, "fixture_echo", r#"{"text":"from the SDK"}"#, None).await
+}
+
+/// Runs the TypeScript SDK client calling `tool`; with `sampling`, it answers sampling requests with it.
+async fn sdk_client_calling(tools: PathBuf, target: String, tool: &str, args: &str, sampling: Option<&str>) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/sdk_client.cjs");
+    let (tool, args, sampling) = (tool.to_string(), args.to_string(), sampling.map(str::to_string));
     let out = tokio::task::spawn_blocking(move || {
         let mut node = Command::new("node");
         if !node_has_websocket() {
             node.arg("--experimental-websocket");
         }
+        if let Some(reply) = sampling {
+            node.env("SDK_SAMPLING_REPLY", reply);
+        }
         node.arg(script)
-            .args([target.as_str(), "fixture_echo", r#"{"text":"from the SDK"}"#])
+            .args([target.as_str(), tool.as_str(), args.as_str()])
             .env("NODE_PATH", tools.join("node_modules"))
             .output()
             .unwrap()
@@ -179,4 +188,72 @@ async fn python_sdk_client_over_streamable_http_sse_and_stdio() {
         assert!(seen["tools"].as_array().unwrap().contains(&json!("fixture_add")), "{target}");
         assert_eq!(seen["text"], "fixture", "{target}");
     }
+}
+
+/// The venv holding the official Python SDK 2.x (stateless-capable), like `python_sdk`.
+fn python_sdk2() -> Option<PathBuf> {
+    let dir = std::env::var_os("MCPGW_TEST_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcpgw-test"));
+    let python = dir.join("py2/bin/python");
+    let installed = Command::new(&python).args(["-c", "import mcp_types"]).output().is_ok_and(|o| o.status.success());
+    if installed {
+        return Some(python);
+    }
+    let message = format!(
+        "the protocol-era tests need the PyPI package mcp 2.x in a venv at {0}: run `bash .ci/run` once, or \
+         `python3 -m venv {0} && {0}/bin/pip install mcp==2.3.0`",
+        dir.join("py2").display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+/// The TypeScript SDK 1.x (session-based) and the Python SDK 2.x (stateless first) clients, each
+/// against a session-based upstream (stdio) and a stateless one (the dual-era HTTP fixture): four
+/// combinations, including each era's way of asking the client for input.
+#[tokio::test]
+async fn both_sdk_eras_work_against_both_upstream_eras() {
+    let (Some(tools), Some(python)) = (sdk_tools(), python_sdk2()) else { return };
+    let modern = super::util::TestUpstream::http("modern", &["--conformance"]);
+    let yaml = format!("upstreams:\n  legacy: {}\n  modern: {{ url: '{}' }}\n", stdio_fixture("legacy"), modern.url);
+    let gw = TestGateway::start(&yaml).await;
+    let (_, ready) = gw.readyz().await;
+    assert_eq!(ready["upstreams"]["modern"]["protocol_version"], "2026-07-28");
+    assert_eq!(ready["upstreams"]["legacy"]["protocol_version"], "2025-11-25");
+
+    // TypeScript SDK 1.x: a session; the stateless upstream's input request reaches it as sampling.
+    let seen = sdk_client_calling(tools.clone(), gw.url("/mcp"), "legacy_add", r#"{"a":1,"b":2}"#, None).await;
+    assert_eq!(seen["result"]["content"][0]["text"], "3");
+    let seen =
+        sdk_client_calling(tools, gw.url("/mcp"), "modern_test_sampling", r#"{"prompt":"capital?"}"#, Some("Paris"))
+            .await;
+    assert_eq!(seen["result"]["content"][0]["text"], "LLM response: Paris");
+
+    // Python SDK 2.x: stateless after server/discover; input_required rounds driven by the SDK.
+    let url = gw.url("/mcp");
+    let out = tokio::task::spawn_blocking(move || {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/python_sdk2_client.py");
+        Command::new(python)
+            .arg(script)
+            .arg(url)
+            .arg(
+                json!({"legacy_add": {"a": 1, "b": 2}, "modern_test_input_required_result_elicitation": {},
+                    "modern_test_sampling": {"prompt": "capital?"}})
+                .to_string(),
+            )
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "Python SDK 2 client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["protocolVersion"], "2026-07-28", "{seen}");
+    assert_eq!(seen["texts"]["legacy_add"], "3");
+    assert_eq!(seen["texts"]["modern_test_input_required_result_elicitation"], "Hello, Alice!");
+    assert_eq!(seen["texts"]["modern_test_sampling"], "LLM response: Paris");
 }

@@ -166,6 +166,10 @@ pub struct RawServing {
     pub session_idle_timeout: Option<String>,
     /// Most client sessions held at once; an `initialize` beyond it is refused with HTTP 503. Default 10000.
     pub max_sessions: Option<u32>,
+    /// Key signing the `requestState` mcpgw gives stateless clients while a session-based upstream
+    /// waits for their input, e.g. `${MCPGW_STATE_KEY}`. Give every replica the same key so any of
+    /// them can resume the call. Default: a random key per process.
+    pub request_state_key: Option<String>,
 }
 
 /// A REST API served as MCP tools.

@@ -168,6 +168,8 @@ pub struct Serving {
     pub session_idle_timeout: Duration,
     /// Most client sessions held at once.
     pub max_sessions: usize,
+    /// Signs stateless clients' request state; `None`: a random key per process.
+    pub request_state_key: Option<Secret>,
 }
 
 /// A value that may hold a secret: it prints as written in the file (`${TOKEN}`), never expanded.

@@ -29,7 +29,8 @@ pub fn definition_hash(tool: &Map<String, Value>) -> String {
     out
 }
 
-fn canonical(value: &Value, out: &mut String) {
+/// JSON with object keys sorted, so equal values always read the same.
+pub(crate) fn canonical(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

@@ -48,7 +48,7 @@ pub fn response(session: &Session, id: &RawValue, outcome: Result<RawJson, RawJs
 
 /// The client of `session` as upstreams reach it: messages to `out`, requests through the session.
 pub fn client_link(session: &Arc<Session>, out: Outbound) -> ClientLink {
-    ClientLink { out, session: session.clone() }
+    ClientLink { out, session: session.clone(), rounds: None }
 }
 
 impl ClientSession for Session {

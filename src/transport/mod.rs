@@ -5,6 +5,7 @@ pub mod exchange;
 mod http;
 pub mod jsonrpc_http;
 pub mod modern;
+mod round_state;
 pub mod sse;
 pub mod stdio;
 pub mod streamable_http;

@@ -19,10 +19,12 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use super::http::{json, status};
+use super::round_state;
 use super::{Body, ServeContext, SessionEvents, exchange};
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{RawJson, mcp, sse};
 use crate::session::Session;
+use crate::upstream::{InputRounds, RoundEnd};
 
 /// Stateless protocol versions served, newest first.
 pub const VERSIONS: &[&str] = &["2026-07-28"];
@@ -165,7 +167,8 @@ pub async fn request(
         "server/discover" => json(StatusCode::OK, finish(&method, discover(&id, virtual_server))),
         "subscriptions/listen" => listen(ctx, virtual_server, id, &fields, capabilities),
         _ => {
-            // The upstreams speak sessions: the stateless fields stay at the gateway.
+            // Session-based upstreams know nothing of these fields; stateless ones get them again,
+            // from the calling client's link, when the request is forwarded.
             if let Some(Value::Object(meta)) = fields.get_mut("_meta") {
                 for key in [META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL] {
                     meta.remove(key);
@@ -174,36 +177,91 @@ pub async fn request(
                     fields.remove("_meta");
                 }
             }
+            // A retry carrying mcpgw's own request state resumes a call to a session-based upstream.
+            let snapshot = ctx.live.snapshot();
+            let key = round_state::key(snapshot.model.serving.request_state_key.as_ref().map(|k| k.expose()));
+            let binding = round_state::binding(&method, &fields);
+            let answers = match fields.get("requestState").and_then(Value::as_str) {
+                Some(state) if state.starts_with(round_state::PREFIX) => match round_state::open(&key, &binding, state)
+                {
+                    Ok(mut answers) => {
+                        let given =
+                            fields.get("inputResponses").and_then(Value::as_object).cloned().unwrap_or_default();
+                        while let Some(answer) = given.get(&format!("input-{}", answers.len() + 1)) {
+                            answers.push(answer.clone());
+                        }
+                        fields.remove("requestState");
+                        fields.remove("inputResponses");
+                        answers
+                    }
+                    Err(why) => return refuse(StatusCode::BAD_REQUEST, &id, RpcError::invalid_params(why)),
+                },
+                _ => Vec::new(),
+            };
             let params = jsonrpc::raw(&fields);
             // One request, one detached session: ended with the request, which closes any
             // upstream session opened for it (`sessions: per_client`).
             let session = Session::detached(virtual_server, &version);
             // Passed on to stateless upstreams with each request this client makes.
             session.declare(capabilities);
-            let wants_progress = params.get().contains("\"progressToken\"");
+            let round = Round { ctx, session, id, method, params, answers, key, binding };
+            let wants_progress = round.params.get().contains("\"progressToken\"");
             if accepts_stream && wants_progress {
-                // Dropped with the answer, or with the stream when the client goes away first.
-                let ending = EndOnDrop(session.clone());
-                return super::streamable_http::stream_answer(
-                    ctx,
-                    session,
-                    id,
-                    method.clone(),
-                    Some(params),
-                    move |a| {
-                        drop(ending);
-                        finish(&method, a)
-                    },
-                );
+                return super::streamable_http::event_stream_of(move |tx| round.run(tx));
             }
-            let _end = EndOnDrop(session.clone());
-            // The link carries the client's capabilities to stateless upstreams; nothing is sent
-            // on it (a stateless client is never asked anything, and progress needs a stream).
+            // Nothing travels on this link but the answer: progress needs a stream, and a
+            // stateless client is never sent a request.
             let (tx, _nowhere) = mpsc::channel(1);
-            let link = exchange::client_link(&session, tx);
-            let answer = exchange::answer(&ctx, &session, &id, &method, Some(&params), Some(&link)).await;
-            let answer = finish(&method, answer);
+            let answer = round.run(tx).await;
             json(status_of(&answer), answer)
+        }
+    }
+}
+
+/// One stateless request through the gateway. When a session-based upstream asks the client
+/// something mid-call, the round ends: the call is dropped (which cancels it upstream) and the
+/// client gets `input_required` with the question and signed state holding the answers so far.
+/// Its retry replays the call, answering the upstream's questions from that state.
+struct Round {
+    ctx: Arc<ServeContext>,
+    session: Arc<Session>,
+    id: RawJson,
+    method: String,
+    params: RawJson,
+    answers: Vec<Value>,
+    key: Vec<u8>,
+    binding: String,
+}
+
+impl Round {
+    async fn run(self, out: mpsc::Sender<Vec<u8>>) -> Vec<u8> {
+        let _end = EndOnDrop(self.session.clone());
+        let rounds = InputRounds::new(self.answers.clone());
+        let mut link = exchange::client_link(&self.session, out);
+        link.rounds = Some(rounds.clone());
+        let answer =
+            exchange::answer(&self.ctx, &self.session, &self.id, &self.method, Some(&self.params), Some(&link));
+        let outcome = tokio::select! {
+            answer = answer => return finish(&self.method, answer),
+            end = rounds.ended() => end,
+        };
+        match outcome {
+            RoundEnd::NeedsInput(asked) => {
+                let requests: Map<String, Value> = asked.into_iter().collect();
+                let state = round_state::sign(&self.key, &self.binding, &self.answers);
+                let result =
+                    json!({ "inputRequests": requests, "requestState": state, "resultType": "input_required" });
+                finish(&self.method, jsonrpc::encode_result(&self.id, &jsonrpc::raw(&result)))
+            }
+            RoundEnd::LacksCapability(capability) => {
+                let mut e = RpcError::new(
+                    MISSING_CLIENT_CAPABILITY,
+                    format!("this request needs the client capability {capability:?}"),
+                );
+                e.data = Some(json!({ "requiredCapabilities": { capability: {} } }));
+                jsonrpc::encode_error(Some(&self.id), &e.to_json())
+            }
+            RoundEnd::Running => unreachable!("a round ends only once something stopped it"),
         }
     }
 }

@@ -133,7 +133,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             let may_be_asked = ROUTED.contains(&method.as_str())
                 && ["sampling", "elicitation", "roots"].iter().any(|c| session.supports(c));
             if accepts_stream && (wants_progress || may_be_asked) {
-                return stream_answer(ctx, session, id, method, params, |answer| answer);
+                return stream_answer(ctx, session, id, method, params);
             }
             json(StatusCode::OK, exchange::answer(&ctx, &session, &id, &method, params.as_deref(), None).await)
         }
@@ -224,32 +224,34 @@ async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str
 
 /// Answers one request as an event stream: messages the upstream sends about it (progress) first,
 /// then the result. If the client goes away, the request is dropped, which cancels it upstream.
-/// `finish` rewrites the final answer (the stateless protocol adds fields to it).
 pub(super) fn stream_answer(
     ctx: Arc<ServeContext>,
     session: Arc<Session>,
     id: RawJson,
     method: String,
     params: Option<RawJson>,
-    finish: impl FnOnce(Vec<u8>) -> Vec<u8> + Send + 'static,
 ) -> Response<Body> {
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
     let (cancelled, in_flight) = session.begin(&id);
+    event_stream_of(move |tx| async move {
+        let link = exchange::client_link(&session, tx);
+        exchange::answer_registered(&ctx, &session, &id, &method, params.as_deref(), Some(&link), cancelled, in_flight)
+            .await
+    })
+}
+
+/// An event stream carrying what `work` sends on its outbound channel (progress, requests to the
+/// client), then the answer it returns. Dropping the stream (the client went away) drops `work`,
+/// which cancels the request upstream.
+pub(super) fn event_stream_of<F, Fut>(work: F) -> Response<Body>
+where
+    F: FnOnce(mpsc::Sender<Vec<u8>>) -> Fut,
+    Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+    let answering = work(tx.clone());
     let task = tokio::spawn(async move {
-        let link = exchange::client_link(&session, tx.clone());
-        let answer = exchange::answer_registered(
-            &ctx,
-            &session,
-            &id,
-            &method,
-            params.as_deref(),
-            Some(&link),
-            cancelled,
-            in_flight,
-        )
-        .await;
-        drop(link);
-        let _ = tx.send(finish(answer)).await;
+        let answer = answering.await;
+        let _ = tx.send(answer).await;
     });
     let stream = futures_util::stream::unfold((rx, AbortOnDrop(task)), |(mut rx, task)| async move {
         let message = rx.recv().await?;

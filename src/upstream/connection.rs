@@ -174,6 +174,21 @@ pub(super) async fn answer_upstream_request(
     let Some(capability) = capability_for(method) else {
         return refuse(jsonrpc::METHOD_NOT_FOUND, format!("method not found: {method}"));
     };
+    // A stateless client is never sent a request: its answers come from earlier rounds, or the
+    // request ends this round as an `input_required` result.
+    if let Some(link) = client
+        && let Some(rounds) = &link.rounds
+    {
+        let declared = link.session.capabilities();
+        if declared.get(capability).is_none() {
+            rounds.lacks(capability);
+            return std::future::pending().await;
+        }
+        return match rounds.answer_next(method, params) {
+            Some(answer) => jsonrpc::encode_result(id, &jsonrpc::raw(&answer)),
+            None => std::future::pending().await,
+        };
+    }
     let Some(link) = client else {
         // Either the request arrived where nothing ties it to one client's call (a shared stdio,
         // SSE or WebSocket stream), or the call came from a client that cannot receive requests.

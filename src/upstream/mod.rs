@@ -23,7 +23,7 @@ use crate::model;
 use crate::protocol::{ItemSet, RawJson, mcp};
 
 pub use connection::{Connection, Event};
-pub use relay::{ClientAnswer, ClientLink, ClientSession, Outbound, capability_for};
+pub use relay::{ClientAnswer, ClientLink, ClientSession, InputRounds, Outbound, RoundEnd, capability_for};
 use relay::{Inbox, Relay};
 
 /// Why a request to an upstream failed.

@@ -287,3 +287,72 @@ async fn the_eras_translate_into_each_other_through_a_stateless_upstream() {
     assert_eq!(questions.len(), 1);
     assert_eq!(questions[0]["method"], "sampling/createMessage");
 }
+
+/// Posts one stateless `tools/call` with these client capabilities (and retry fields).
+async fn call_with(endpoint: &str, id: u64, params: Value, capabilities: Value) -> (u16, Value) {
+    let name = params["name"].as_str().unwrap().to_string();
+    let mut params = params;
+    let mut m = meta();
+    m["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    params["_meta"] = m;
+    let r = reqwest::Client::new()
+        .post(endpoint)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", VERSION)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", name)
+        .body(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_session_based_upstreams_question_becomes_input_required_for_a_stateless_client() {
+    // Over streamable HTTP the question arrives on the call's stream; over stdio the client gets
+    // its own upstream session (and process) per request.
+    let remote = super::util::TestUpstream::http("remote", &[]);
+    let yaml = format!(
+        "upstreams:\n  remote: {{ url: '{}' }}\n  local:\n    stdio: {{ command: '{}', args: [--name, local] }}\n    sessions: per_client\n",
+        remote.url,
+        super::util::fixture_bin()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let endpoint = gw.url("/mcp");
+    let sampling = json!({"sampling": {}});
+    for tool in ["remote_ask", "local_ask"] {
+        let (status, r1) = call_with(&endpoint, 1, json!({"name": tool, "arguments": {}}), sampling.clone()).await;
+        assert_eq!(status, 200, "{r1}");
+        let result = &r1["result"];
+        assert_eq!(result["resultType"], "input_required", "{tool}: {r1}");
+        assert_eq!(result["inputRequests"]["input-1"]["method"], "sampling/createMessage");
+        let state = result["requestState"].as_str().unwrap().to_string();
+        assert!(state.starts_with("mcpgw.1."), "{state}");
+
+        let answer = json!({"role": "assistant", "content": {"type": "text", "text": "yes"}, "model": "m"});
+        let retry =
+            json!({"name": tool, "arguments": {}, "inputResponses": {"input-1": answer}, "requestState": state});
+        let (status, r2) = call_with(&endpoint, 2, retry.clone(), sampling.clone()).await;
+        assert_eq!(status, 200, "{r2}");
+        assert_eq!(r2["result"]["resultType"], "complete", "{tool}: {r2}");
+        assert_eq!(r2["result"]["content"][0]["text"], "sampled: yes", "{tool}");
+
+        // The state is signed and bound to the call.
+        let mut tampered = retry.clone();
+        tampered["requestState"] = json!(state.replace("mcpgw.1.e", "mcpgw.1.f"));
+        let (status, r3) = call_with(&endpoint, 3, tampered, sampling.clone()).await;
+        assert_eq!((status, r3["error"]["code"].clone()), (400, json!(-32602)), "{r3}");
+        let mut moved = retry;
+        moved["arguments"] = json!({"other": true});
+        let (_, r4) = call_with(&endpoint, 4, moved, sampling.clone()).await;
+        assert_eq!(r4["error"]["code"], -32602, "{r4}");
+    }
+
+    // A client that did not declare sampling gets -32021 naming it.
+    let (status, r) = call_with(&endpoint, 5, json!({"name": "remote_ask", "arguments": {}}), json!({})).await;
+    assert_eq!(status, 400, "{r}");
+    assert_eq!(r["error"]["code"], -32021);
+    assert!(r["error"]["data"]["requiredCapabilities"]["sampling"].is_object(), "{r}");
+}

@@ -561,7 +561,17 @@ impl Validator<'_> {
                 "use a positive number, e.g. 500",
             );
         }
+        let request_state_key =
+            raw.request_state_key.as_ref().and_then(|k| self.secret("serving.request_state_key", k));
+        if request_state_key.as_ref().is_some_and(|k| k.expose().len() < 16) {
+            self.error(
+                "serving.request_state_key",
+                "the request state key is shorter than 16 characters",
+                "use a long random secret, e.g. from `openssl rand -hex 32`, through ${VAR}",
+            );
+        }
         Serving {
+            request_state_key,
             allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
             allowed_hosts: raw.allowed_hosts.clone(),
             max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024) as usize,

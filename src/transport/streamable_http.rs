@@ -45,7 +45,9 @@ pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Reque
 }
 
 async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
-    let headers = request.headers();
+    // The headers stay with us after the body is taken (stateless requests are checked against them).
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
     if !header_has(headers.get(CONTENT_TYPE), "application/json") {
         return rpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -81,9 +83,8 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
     }
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let accepts_stream = header_has(headers.get(ACCEPT), "text/event-stream");
-    let headers = headers.clone();
     let limit = ctx.live.snapshot().model.serving.max_body_bytes;
-    let body = match Limited::new(request.into_body(), limit).collect().await {
+    let body = match Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
             return rpc_error(
@@ -94,7 +95,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
         }
     };
     if Message::is_batch(&body) {
-        if session_id.is_none() && super::modern::applies(&headers, None) {
+        if session_id.is_none() && super::modern::applies(headers, None) {
             return super::modern::refuse_message("JSON-RPC batches are not part of the stateless protocol");
         }
         return batch(&ctx, virtual_server, session_id.as_deref(), &body).await;
@@ -107,9 +108,9 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
         // Stateless requests (2026-07-28) carry their version in `_meta`; `initialize` among them
         // is a removed method there, answered as such.
         Message::Request { id, method, params }
-            if session_id.is_none() && super::modern::applies(&headers, params.as_deref()) =>
+            if session_id.is_none() && super::modern::applies(headers, params.as_deref()) =>
         {
-            super::modern::request(ctx, virtual_server, &headers, accepts_stream, id, method, params).await
+            super::modern::request(ctx, virtual_server, headers, accepts_stream, id, method, params).await
         }
         Message::Request { id, method, params } if method == "initialize" => {
             match exchange::open_session(&ctx, virtual_server, &id, params.as_deref()) {

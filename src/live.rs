@@ -49,11 +49,14 @@ pub struct ReloadStatus {
     pub diagnostics: Vec<String>,
 }
 
-/// A log message from an upstream, to deliver to the sessions that asked for that level.
+/// A notification from an upstream meant for some sessions only: a log message (for the sessions
+/// that asked for its level) or a task's status (for the session that started the task).
 #[derive(Clone, Debug)]
 pub struct LogMessage {
     pub upstream: String,
-    /// The `notifications/message` params as the upstream sent them.
+    /// `notifications/message` or `notifications/tasks/status`.
+    pub method: &'static str,
+    /// The params as the upstream sent them.
     pub params: serde_json::Value,
 }
 

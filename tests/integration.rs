@@ -24,6 +24,7 @@ mod integration {
     mod shaping;
     mod sse_serving;
     mod stdio_serving;
+    mod tasks;
     mod upstream_transports;
     mod websocket_serving;
 }

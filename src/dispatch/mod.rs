@@ -1,6 +1,8 @@
 //! One client request from start to finish: take the live snapshot, answer locally or route to
 //! the owning upstream (rewriting only the names the gateway owns), and map failures to errors.
 
+mod tasks;
+
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -27,6 +29,8 @@ pub fn initialize_result(version: &str, virtual_server: &str) -> RawJson {
             "prompts": { "listChanged": true },
             "completions": {},
             "logging": {},
+            // Task-augmented calls go to the tool's upstream (tools say so in `execution.taskSupport`).
+            "tasks": { "list": {}, "cancel": {}, "requests": { "tools": { "call": {} } } },
         },
         "serverInfo": mcp::implementation(),
         "instructions": format!("mcpgw virtual server \"{virtual_server}\": tools, resources and prompts of several MCP servers behind one endpoint."),
@@ -61,6 +65,8 @@ pub async fn handle(
             by_uri(snapshot, catalog, method, params, client).await
         }
         "completion/complete" => complete(snapshot, catalog, params, client).await,
+        "tasks/get" | "tasks/result" | "tasks/cancel" => tasks::by_id(snapshot, method, params, client).await,
+        "tasks/list" => tasks::list(snapshot, catalog, client).await,
         // Session transports handle this in `transport::exchange`; here (plain JSON-RPC) there is
         // no channel for log messages, and accepting keeps scripts working.
         "logging/setLevel" => Ok(jsonrpc::raw(&serde_json::json!({}))),
@@ -103,7 +109,9 @@ async fn call_named(
             crate::routing::shape::arguments(&item.arguments, arguments);
         }
     }
-    forward(snapshot, item, method, &jsonrpc::raw(&params), client).await
+    let as_task = kind == ItemKind::Tool && params.contains_key("task");
+    let result = forward(snapshot, item, method, &jsonrpc::raw(&params), client).await?;
+    Ok(if as_task { tasks::created(&item.route.upstream, result, client) } else { result })
 }
 
 /// `resources/read`, `subscribe` and `unsubscribe`: forwarded unchanged to the URI's owner.
@@ -173,17 +181,22 @@ async fn forward(
             format!("upstream \"{}\" is not configured", item.route.upstream),
         )));
     };
-    upstream.request(method, Some(params), client).await.map_err(|e| match e {
+    upstream.request(method, Some(params), client).await.map_err(|e| upstream_failure(&item.route.upstream, method, e))
+}
+
+/// An upstream's failure as the error the client gets: its own error object, or the gateway's.
+fn upstream_failure(upstream: &str, method: &str, e: UpstreamError) -> Failure {
+    match e {
         UpstreamError::Rpc(error) => error,
         UpstreamError::Unavailable(_) | UpstreamError::Unreachable(..) => {
             fail(RpcError::new(jsonrpc::UPSTREAM_UNAVAILABLE, e.to_string()))
         }
         UpstreamError::Timeout(..) => fail(RpcError::new(jsonrpc::UPSTREAM_TIMEOUT, e.to_string())),
         UpstreamError::Transport(..) => {
-            tracing::warn!(upstream = %item.route.upstream, %method, error = %e, "request to upstream failed");
+            tracing::warn!(%upstream, %method, error = %e, "request to upstream failed");
             fail(RpcError::new(jsonrpc::INTERNAL_ERROR, e.to_string()))
         }
-    })
+    }
 }
 
 /// Params as a JSON object; absent params read as `{}`.

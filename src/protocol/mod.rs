@@ -5,6 +5,7 @@ pub mod items;
 pub mod jsonrpc;
 pub mod mcp;
 pub mod sse;
+pub mod tasks;
 
 pub use items::{Item, ItemKind, ItemSet};
 pub use jsonrpc::{Message, RawJson, RpcError};

@@ -119,7 +119,20 @@ impl Reloader {
             }),
             log: Box::new({
                 let logs = logs.clone();
-                move |upstream, params| drop(logs.send(LogMessage { upstream: upstream.to_string(), params }))
+                move |upstream, params| {
+                    drop(logs.send(LogMessage {
+                        upstream: upstream.to_string(),
+                        method: "notifications/message",
+                        params,
+                    }))
+                }
+            }),
+            task_status: Box::new({
+                let logs = logs.clone();
+                move |upstream, params| {
+                    let method = "notifications/tasks/status";
+                    drop(logs.send(LogMessage { upstream: upstream.to_string(), method, params }))
+                }
             }),
         });
         let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &hooks);

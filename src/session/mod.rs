@@ -39,6 +39,8 @@ pub struct Session {
     end_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// Resource URIs this client subscribed to (shared with the hook that releases them at the end).
     subscriptions: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Public ids of the tasks this client started: the only ones it may see or touch.
+    pub tasks: Mutex<std::collections::HashSet<String>>,
     /// Whether that release hook is registered.
     pub releases_subscriptions: AtomicBool,
     /// What the client declared at `initialize` (`sampling`, `elicitation`, `roots`, …).
@@ -55,6 +57,7 @@ impl Session {
         Arc::new(Session {
             capabilities: std::sync::OnceLock::new(),
             subscriptions: Arc::default(),
+            tasks: Mutex::default(),
             releases_subscriptions: AtomicBool::new(false),
             end_hooks: Mutex::default(),
             log_rank: Default::default(),

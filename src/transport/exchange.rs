@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use tokio::sync::mpsc;
 
 use super::ServeContext;
 use crate::dispatch;
@@ -85,6 +86,14 @@ impl ClientSession for Session {
     fn is_stateless(&self) -> bool {
         super::modern::is_version(&self.protocol_version)
     }
+
+    fn own_task(&self, id: &str) {
+        self.tasks.lock().unwrap().insert(id.to_string());
+    }
+
+    fn owns_task(&self, id: &str) -> bool {
+        self.tasks.lock().unwrap().contains(id)
+    }
 }
 
 /// Opens a registered session for an `initialize`; `Err` carries the encoded error response when
@@ -124,6 +133,11 @@ pub async fn answer(
     client: Option<&ClientLink>,
 ) -> Vec<u8> {
     let (cancelled, in_flight) = session.begin(id);
+    // Without a way back to the client (a plain JSON answer), the call still belongs to its
+    // session: what it creates (tasks) is the session's, and a `per_client` upstream uses the
+    // session's own upstream session. Nothing sent on this link arrives.
+    let unreachable = client.is_none().then(|| client_link(session, mpsc::channel(1).0));
+    let client = client.or(unreachable.as_ref());
     answer_registered(ctx, session, id, method, params, client, cancelled, in_flight).await
 }
 

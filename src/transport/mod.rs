@@ -106,6 +106,12 @@ impl SessionEvents {
                     Err(RecvError::Closed) => return None,
                 },
                 log = self.logs.recv() => match log {
+                    Ok(message) if message.method == "notifications/tasks/status" => {
+                        let owns = |id: &str| session.tasks.lock().unwrap().contains(id);
+                        if let Some(note) = crate::protocol::tasks::status_for(&message.upstream, message.params, owns) {
+                            return Some(note);
+                        }
+                    }
                     Ok(message) => {
                         if let Some(note) = self.log_for(session, &message) {
                             return Some(note);

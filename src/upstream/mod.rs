@@ -66,6 +66,8 @@ pub struct Hooks {
     pub resource_updated: Box<dyn Fn(&str) + Send + Sync>,
     /// The upstream (named first) sent a log message (`notifications/message` params).
     pub log: LogHook,
+    /// The upstream (named first) sent a task's status (`notifications/tasks/status` params).
+    pub task_status: LogHook,
 }
 
 /// Called with the upstream's name and the `notifications/message` params.
@@ -216,8 +218,17 @@ impl UpstreamHandle {
         tokio::spawn(async move {
             while let Some(Event::Notification { method, params }) = incoming.recv().await {
                 let link = to_client.lock().unwrap().clone();
-                if let (true, Some(link), Some(params)) = (method == "notifications/message", link, params) {
-                    deliver_log(&upstream, &link, &params);
+                match (method.as_str(), link, params) {
+                    ("notifications/message", Some(link), Some(params)) => deliver_log(&upstream, &link, &params),
+                    ("notifications/tasks/status", Some(link), Some(params)) => {
+                        let Ok(params) = serde_json::from_str::<serde_json::Value>(params.get()) else { continue };
+                        if let Some(note) =
+                            crate::protocol::tasks::status_for(&upstream, params, |id| link.session.owns_task(id))
+                        {
+                            let _ = link.out.try_send(note);
+                        }
+                    }
+                    _ => {}
                 }
             }
         });
@@ -425,6 +436,11 @@ async fn serve_events(
                 Some(Event::Notification { method, params }) if method == "notifications/message" => {
                     if let Some(params) = params.and_then(|p| serde_json::from_str(p.get()).ok()) {
                         (handle.hooks.log)(&handle.spec.name, params);
+                    }
+                }
+                Some(Event::Notification { method, params }) if method == "notifications/tasks/status" => {
+                    if let Some(params) = params.and_then(|p| serde_json::from_str(p.get()).ok()) {
+                        (handle.hooks.task_status)(&handle.spec.name, params);
                     }
                 }
                 Some(Event::Notification { method, .. }) => {

@@ -126,6 +126,10 @@ pub trait ClientSession: Send + Sync {
     /// Whether the client speaks the stateless protocol (2026-07-28): it takes `input_required`
     /// results itself, and no request can be sent to it.
     fn is_stateless(&self) -> bool;
+    /// Records that this client started the task with this (public) id.
+    fn own_task(&self, id: &str);
+    /// Whether this client started the task with this (public) id.
+    fn owns_task(&self, id: &str) -> bool;
 }
 
 /// Where the client's answer (its `result` or its `error` object) to one request arrives.

@@ -122,7 +122,8 @@ async fn list_results_are_paginated_and_upstream_pagination_is_followed() {
             "a_ask",
             "a_subscriptions",
             "a_cancellations",
-            "a_forget_sessions"
+            "a_forget_sessions",
+            "a_slow_task"
         ]
     );
     let bad = c.request("tools/list", json!({"cursor": "garbage"})).await;

@@ -1,0 +1,89 @@
+//! Tasks (MCP 2025-11-25, experimental) through the gateway: ids namespaced per upstream, every
+//! task operation routed to the upstream that runs it, status notifications delivered to the
+//! session that started the task, and no session seeing another's tasks.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::util::{Client, TestGateway, TestUpstream, stdio_fixture};
+
+/// The next event-stream message matching `wanted`, within a few seconds.
+async fn next_message(stream: &mut reqwest::Response, buffer: &mut String, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+            if let Ok(message) = serde_json::from_str::<Value>(&data)
+                && wanted(&message)
+            {
+                return message;
+            }
+        }
+        let chunk =
+            tokio::time::timeout_at(deadline, stream.chunk()).await.expect("a message in time").unwrap().unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn tasks_route_to_their_upstream_and_stay_with_their_session() {
+    let remote = TestUpstream::http("g", &[]);
+    let yaml = format!("upstreams:\n  f: {}\n  g: {{ url: '{}' }}\n", stdio_fixture("f"), remote.url);
+    let gw = TestGateway::start(&yaml).await;
+    let mut a = Client::connect(gw.url("/mcp")).await;
+    let mut b = Client::connect(gw.url("/mcp")).await;
+    let init = a.post(json!({"jsonrpc":"2.0","id":99,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}})).await;
+    let init: Value = init.json().await.unwrap();
+    assert!(init["result"]["capabilities"]["tasks"]["requests"]["tools"]["call"].is_object(), "{init}");
+
+    let listed = a.request("tools/list", json!({})).await;
+    let slow =
+        listed["result"]["tools"].as_array().unwrap().iter().find(|t| t["name"] == "f_slow_task").unwrap().clone();
+    assert_eq!(slow["execution"]["taskSupport"], "optional", "the tool's task support passes through");
+
+    let mut stream = a.get_stream().await;
+    let mut buffer = String::new();
+    let created =
+        a.request("tools/call", json!({"name": "f_slow_task", "arguments": {"ms": 300}, "task": {"ttl": 60000}})).await;
+    let task = &created["result"]["task"];
+    assert_eq!(task["status"], "working", "{created}");
+    let id = task["taskId"].as_str().unwrap().to_string();
+    assert!(id.starts_with("f:"), "task ids are namespaced by upstream: {id}");
+
+    // Another session cannot see or touch it.
+    let stranger = b.request("tasks/get", json!({"taskId": id})).await;
+    assert_eq!(stranger["error"]["code"], -32602, "{stranger}");
+    let stranger = b.request("tasks/cancel", json!({"taskId": id})).await;
+    assert_eq!(stranger["error"]["code"], -32602);
+
+    let polled = a.request("tasks/get", json!({"taskId": id})).await;
+    assert_eq!(polled["result"]["taskId"], id.as_str());
+    let result = a.request("tasks/result", json!({"taskId": id})).await;
+    assert_eq!(result["result"]["content"][0]["text"], "done after 300 ms", "{result}");
+    assert_eq!(result["result"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"], id.as_str(), "{result}");
+    let status = next_message(&mut stream, &mut buffer, |m| m["method"] == "notifications/tasks/status").await;
+    assert_eq!(status["params"]["taskId"], id.as_str());
+    assert_eq!(status["params"]["status"], "completed");
+
+    // Each session lists only its own tasks, from every upstream.
+    let other = b.request("tools/call", json!({"name": "g_slow_task", "arguments": {"ms": 5000}, "task": {}})).await;
+    let other_id = other["result"]["task"]["taskId"].as_str().unwrap().to_string();
+    assert!(other_id.starts_with("g:"), "{other_id}");
+    let mine = a.request("tasks/list", json!({})).await;
+    let ids: Vec<&str> =
+        mine["result"]["tasks"].as_array().unwrap().iter().map(|t| t["taskId"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id.as_str()]);
+    let theirs = b.request("tasks/list", json!({})).await;
+    assert_eq!(theirs["result"]["tasks"][0]["taskId"], other_id.as_str());
+
+    // Cancelling reaches the upstream; a task that ended cannot be cancelled again.
+    let cancelled = b.request("tasks/cancel", json!({"taskId": other_id})).await;
+    assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
+    let again = b.request("tasks/cancel", json!({"taskId": other_id})).await;
+    assert_eq!(again["error"]["code"], -32602);
+
+    // A plain call of the same tool is still a plain call.
+    assert_eq!(a.call_text("f_slow_task", json!({"ms": 1})).await, "done at once");
+}

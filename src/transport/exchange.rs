@@ -136,9 +136,16 @@ pub async fn answer(
     // Without a way back to the client (a plain JSON answer), the call still belongs to its
     // session: what it creates (tasks) is the session's, and a `per_client` upstream uses the
     // session's own upstream session. Nothing sent on this link arrives.
-    let unreachable = client.is_none().then(|| client_link(session, mpsc::channel(1).0));
+    let unreachable = client.is_none().then(|| client_link(session, nowhere()));
     let client = client.or(unreachable.as_ref());
     answer_registered(ctx, session, id, method, params, client, cancelled, in_flight).await
+}
+
+/// A sender whose receiver is gone: everything sent on it is refused at once. One for all calls,
+/// so a plain JSON answer costs no channel of its own.
+fn nowhere() -> Outbound {
+    static NOWHERE: std::sync::OnceLock<Outbound> = std::sync::OnceLock::new();
+    NOWHERE.get_or_init(|| mpsc::channel(1).0).clone()
 }
 
 /// For transports whose answers travel on a session-wide channel (SSE, WebSocket, stdio): waits

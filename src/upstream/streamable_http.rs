@@ -264,15 +264,7 @@ impl Inner {
         if let Some(value) = name.and_then(name_header) {
             request = request.header("mcp-name", value);
         }
-        request.body(body).send().await.map_err(|e| {
-            let detail = format!("POST {}: {}", self.url, root_cause(&e));
-            if e.is_connect() {
-                self.closed.send_replace(true);
-                UpstreamError::Unreachable(self.name.clone(), detail)
-            } else {
-                UpstreamError::Transport(self.name.clone(), detail)
-            }
-        })
+        request.body(body).send().await.map_err(|e| self.post_failed(&e))
     }
 
     /// One stateless request. An `input_required` result goes back to a stateless client as is
@@ -349,16 +341,18 @@ impl Inner {
                 request = request.header(VERSION_HEADER, v);
             }
         }
-        request.body(body.into()).send().await.map_err(|e| {
-            let detail = format!("POST {}: {}", self.url, root_cause(&e));
-            if e.is_connect() {
-                // Nobody is listening: let the supervisor mark the upstream down and reconnect.
-                self.closed.send_replace(true);
-                UpstreamError::Unreachable(self.name.clone(), detail)
-            } else {
-                UpstreamError::Transport(self.name.clone(), detail)
-            }
-        })
+        request.body(body.into()).send().await.map_err(|e| self.post_failed(&e))
+    }
+
+    fn post_failed(&self, e: &reqwest::Error) -> UpstreamError {
+        let detail = format!("POST {}: {}", self.url, root_cause(e));
+        if e.is_connect() {
+            // Nobody is listening: let the supervisor mark the upstream down and reconnect.
+            self.closed.send_replace(true);
+            UpstreamError::Unreachable(self.name.clone(), detail)
+        } else {
+            UpstreamError::Transport(self.name.clone(), detail)
+        }
     }
 
     async fn reinitialize(&self, timeout: Duration) -> Result<(), UpstreamError> {

@@ -21,12 +21,24 @@ pub struct Conversation {
     out: mpsc::Sender<Vec<u8>>,
     requests: JoinSet<()>,
     forwarder: Option<JoinHandle<()>>,
+    /// Stateless requests running (by request id), so `notifications/cancelled` can stop one,
+    /// a `subscriptions/listen` above all.
+    /// The flag marks `subscriptions/listen`, which only ends when cancelled.
+    stateless: std::collections::HashMap<String, (JoinHandle<()>, bool)>,
 }
 
 impl Conversation {
     /// Messages to the client go to `out`, encoded, one per item.
     pub fn new(ctx: Arc<ServeContext>, virtual_server: String, out: mpsc::Sender<Vec<u8>>) -> Self {
-        Conversation { ctx, virtual_server, session: None, out, requests: JoinSet::new(), forwarder: None }
+        Conversation {
+            ctx,
+            virtual_server,
+            session: None,
+            out,
+            requests: JoinSet::new(),
+            forwarder: None,
+            stateless: Default::default(),
+        }
     }
 
     /// Handles one message from the client. Requests are answered concurrently.
@@ -44,6 +56,25 @@ impl Conversation {
         match Message::parse(bytes) {
             Err(e) => {
                 let _ = self.out.send(jsonrpc::encode_error(None, &e.to_json())).await;
+            }
+            // A request carrying its version in `_meta` is served statelessly (2026-07-28): no
+            // initialize first, nothing kept between requests.
+            Ok(Message::Request { id, method, params })
+                if self.session.is_none()
+                    && params.as_ref().is_some_and(|p| p.get().contains(super::modern::META_VERSION)) =>
+            {
+                self.stateless.retain(|_, (task, _)| !task.is_finished());
+                let key = id.get().to_string();
+                let listening = method == "subscriptions/listen";
+                let task = super::modern::converse(
+                    self.ctx.clone(),
+                    &self.virtual_server,
+                    id,
+                    method,
+                    params.as_deref(),
+                    self.out.clone(),
+                );
+                self.stateless.insert(key, (task, listening));
             }
             Ok(Message::Request { id, method, params }) if method == "initialize" => {
                 let version = exchange::negotiated_version(params.as_deref());
@@ -74,6 +105,15 @@ impl Conversation {
             Ok(Message::Notification { method, params }) => {
                 if let Some(session) = &self.session {
                     exchange::notification(session, &method, params.as_deref());
+                } else if method == "notifications/cancelled"
+                    && let Some(id) = params
+                        .as_deref()
+                        .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+                        .and_then(|p| p.get("requestId").map(|r| r.to_string()))
+                    && let Some((task, _)) = self.stateless.remove(&id)
+                {
+                    // Stops a stateless call (cancelling it upstream) or ends a subscription.
+                    task.abort();
                 }
             }
             Ok(Message::Response { id, outcome }) => {
@@ -87,7 +127,16 @@ impl Conversation {
     /// The client's input ended: answer what was already read (within a bound), then stop.
     pub async fn finish(mut self) {
         let requests = &mut self.requests;
-        let drained = async { while requests.join_next().await.is_some() {} };
+        let (listens, calls): (Vec<_>, Vec<_>) = self.stateless.drain().map(|(_, t)| t).partition(|(_, l)| *l);
+        for (listen, _) in listens {
+            listen.abort();
+        }
+        let drained = async {
+            while requests.join_next().await.is_some() {}
+            for (call, _) in calls {
+                let _ = call.await;
+            }
+        };
         if tokio::time::timeout(DRAIN, drained).await.is_err() {
             tracing::warn!("requests still running {DRAIN:?} after input ended; abandoning them");
         }
@@ -98,6 +147,9 @@ impl Conversation {
     pub fn abandon(&mut self) {
         if let Some(session) = &self.session {
             session.end();
+        }
+        for (_, (task, _)) in self.stateless.drain() {
+            task.abort();
         }
         self.requests.abort_all();
         if let Some(f) = self.forwarder.take() {

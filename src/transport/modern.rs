@@ -99,7 +99,98 @@ fn decode_header(value: &HeaderValue) -> Option<String> {
     }
 }
 
-/// Serves one stateless request.
+/// A stateless request with its `_meta` read: what every binding needs to answer it.
+pub struct Stateless {
+    id: RawJson,
+    method: String,
+    fields: Map<String, Value>,
+    version: String,
+    capabilities: Value,
+}
+
+/// A request refused before it runs: the HTTP status the protocol prescribes, its id, the error.
+type Refused = Box<(StatusCode, RawJson, RpcError)>;
+
+/// Reads a stateless request: `Err` when params are not an object or `_meta` lacks the version or
+/// the client's capabilities.
+pub fn read(id: RawJson, method: String, params: Option<&RawValue>) -> Result<Stateless, Refused> {
+    let mut fields: Map<String, Value> = match params.map(|p| serde_json::from_str(p.get())) {
+        None => Map::new(),
+        Some(Ok(Value::Object(map))) => map,
+        Some(_) => {
+            return Err(Box::new((StatusCode::BAD_REQUEST, id, RpcError::invalid_params("params must be an object"))));
+        }
+    };
+    let meta = fields.get_mut("_meta").and_then(Value::as_object_mut);
+    let version = meta.as_ref().and_then(|m| m.get(META_VERSION)).and_then(Value::as_str).map(str::to_string);
+    let capabilities = meta.as_ref().and_then(|m| m.get(META_CAPABILITIES)).filter(|c| c.is_object()).cloned();
+    let (Some(version), Some(capabilities)) = (version, capabilities) else {
+        let e = RpcError::invalid_params(format!(
+            "a stateless request needs {META_VERSION} and {META_CAPABILITIES} in params._meta (or send initialize for a session)"
+        ));
+        return Err(Box::new((StatusCode::BAD_REQUEST, id, e)));
+    };
+    Ok(Stateless { id, method, fields, version, capabilities })
+}
+
+impl Stateless {
+    /// The checks after the binding's own: a version this gateway speaks, a method the protocol has.
+    fn check(&self) -> Result<(), (StatusCode, RpcError)> {
+        if !is_version(&self.version) {
+            let mut e = RpcError::new(UNSUPPORTED_VERSION, "Unsupported protocol version");
+            e.data = Some(json!({ "supported": all_versions(), "requested": self.version }));
+            return Err((StatusCode::BAD_REQUEST, e));
+        }
+        if !METHODS.iter().any(|(m, _)| *m == self.method) {
+            return Err((StatusCode::NOT_FOUND, RpcError::method_not_found(&self.method)));
+        }
+        Ok(())
+    }
+
+    /// A call (anything but discover and listen) ready to run: the stateless `_meta` fields
+    /// taken out, and mcpgw's own request state (if the client sent it back) opened.
+    fn into_round(mut self, ctx: Arc<ServeContext>, virtual_server: &str) -> Result<Round, (RawJson, RpcError)> {
+        // Session-based upstreams know nothing of these fields; stateless ones get them again,
+        // from the calling client's link, when the request is forwarded.
+        if let Some(Value::Object(meta)) = self.fields.get_mut("_meta") {
+            for key in [META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL] {
+                meta.remove(key);
+            }
+            if meta.is_empty() {
+                self.fields.remove("_meta");
+            }
+        }
+        // A retry carrying mcpgw's own request state resumes a call to a session-based upstream.
+        let snapshot = ctx.live.snapshot();
+        let key = round_state::key(snapshot.model.serving.request_state_key.as_ref().map(|k| k.expose()));
+        let binding = round_state::binding(&self.method, &self.fields);
+        let answers = match self.fields.get("requestState").and_then(Value::as_str) {
+            Some(state) if state.starts_with(round_state::PREFIX) => match round_state::open(&key, &binding, state) {
+                Ok(mut answers) => {
+                    let given =
+                        self.fields.get("inputResponses").and_then(Value::as_object).cloned().unwrap_or_default();
+                    while let Some(answer) = given.get(&format!("input-{}", answers.len() + 1)) {
+                        answers.push(answer.clone());
+                    }
+                    self.fields.remove("requestState");
+                    self.fields.remove("inputResponses");
+                    answers
+                }
+                Err(why) => return Err((self.id, RpcError::invalid_params(why))),
+            },
+            _ => Vec::new(),
+        };
+        // One request, one detached session: ended with the request, which closes any upstream
+        // session opened for it (`sessions: per_client`).
+        let session = Session::detached(virtual_server, &self.version);
+        // Passed on to stateless upstreams with each request this client makes.
+        session.declare(self.capabilities);
+        let params = jsonrpc::raw(&self.fields);
+        Ok(Round { ctx, session, id: self.id, method: self.method, params, answers, key, binding })
+    }
+}
+
+/// Serves one stateless request over streamable HTTP.
 pub async fn request(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
@@ -109,44 +200,33 @@ pub async fn request(
     method: String,
     params: Option<RawJson>,
 ) -> Response<Body> {
-    let mut fields: Map<String, Value> = match params.as_deref().map(|p| serde_json::from_str(p.get())) {
-        None => Map::new(),
-        Some(Ok(Value::Object(map))) => map,
-        Some(_) => return refuse(StatusCode::BAD_REQUEST, &id, RpcError::invalid_params("params must be an object")),
+    let request = match read(id, method, params.as_deref()) {
+        Ok(r) => r,
+        Err(refused) => {
+            let (status, id, e) = *refused;
+            return refuse(status, &id, e);
+        }
     };
-    let meta = fields.get("_meta").and_then(Value::as_object);
-    let version = meta.and_then(|m| m.get(META_VERSION)).and_then(Value::as_str).map(str::to_string);
-    let capabilities = meta.and_then(|m| m.get(META_CAPABILITIES)).filter(|c| c.is_object()).cloned();
-    let (Some(version), Some(capabilities)) = (version, capabilities) else {
-        let e = RpcError::invalid_params(format!(
-            "a stateless request needs {META_VERSION} and {META_CAPABILITIES} in params._meta (or send initialize for a session)"
-        ));
-        return refuse(StatusCode::BAD_REQUEST, &id, e);
-    };
+    let (id, method, version, fields) = (&request.id, &request.method, &request.version, &request.fields);
     // Headers mirror the body so intermediaries can route on them; they must agree.
     match headers.get(super::streamable_http::VERSION_HEADER).and_then(|v| v.to_str().ok()) {
         Some(h) if h == version => {}
         Some(h) => {
-            return mismatch(&id, format!("MCP-Protocol-Version header {h:?} does not match the body's {version:?}"));
+            return mismatch(id, format!("MCP-Protocol-Version header {h:?} does not match the body's {version:?}"));
         }
-        None => return mismatch(&id, "the MCP-Protocol-Version header is required".into()),
+        None => return mismatch(id, "the MCP-Protocol-Version header is required".into()),
     }
-    if !is_version(&version) {
-        let mut e = RpcError::new(UNSUPPORTED_VERSION, "Unsupported protocol version");
-        e.data = Some(json!({ "supported": all_versions(), "requested": version }));
-        return refuse(StatusCode::BAD_REQUEST, &id, e);
-    }
-
     match headers.get(METHOD_HEADER).and_then(|v| v.to_str().ok()) {
         Some(h) if h == method => {}
         Some(h) => {
-            return mismatch(&id, format!("Mcp-Method header {h:?} does not match the body's method {method:?}"));
+            return mismatch(id, format!("Mcp-Method header {h:?} does not match the body's method {method:?}"));
         }
-        None => return mismatch(&id, "the Mcp-Method header is required".into()),
+        None => return mismatch(id, "the Mcp-Method header is required".into()),
     }
-    let Some(&(_, named)) = METHODS.iter().find(|(m, _)| *m == method) else {
-        return refuse(StatusCode::NOT_FOUND, &id, RpcError::method_not_found(&method));
-    };
+    if let Err((status, e)) = request.check() {
+        return refuse(status, id, e);
+    }
+    let named = METHODS.iter().any(|(m, named)| m == method && *named);
     if named {
         let field = if method == "resources/read" { "uri" } else { "name" };
         let body_value = fields.get(field).and_then(Value::as_str).unwrap_or("");
@@ -154,57 +234,27 @@ pub async fn request(
             Some(Some(h)) if h == body_value => {}
             Some(Some(h)) => {
                 return mismatch(
-                    &id,
+                    id,
                     format!("Mcp-Name header {h:?} does not match the body's {field} {body_value:?}"),
                 );
             }
-            Some(None) => return mismatch(&id, "the Mcp-Name header is malformed".into()),
-            None => return mismatch(&id, "the Mcp-Name header is required".into()),
+            Some(None) => return mismatch(id, "the Mcp-Name header is malformed".into()),
+            None => return mismatch(id, "the Mcp-Name header is required".into()),
         }
     }
 
     match method.as_str() {
-        "server/discover" => json(StatusCode::OK, finish(&method, discover(&id, virtual_server))),
-        "subscriptions/listen" => listen(ctx, virtual_server, id, &fields, capabilities),
+        "server/discover" => json(StatusCode::OK, finish(method, discover(id, virtual_server))),
+        "subscriptions/listen" => {
+            let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+            let task = listen(ctx, virtual_server, request, tx, true);
+            listen_response(rx, task)
+        }
         _ => {
-            // Session-based upstreams know nothing of these fields; stateless ones get them again,
-            // from the calling client's link, when the request is forwarded.
-            if let Some(Value::Object(meta)) = fields.get_mut("_meta") {
-                for key in [META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL] {
-                    meta.remove(key);
-                }
-                if meta.is_empty() {
-                    fields.remove("_meta");
-                }
-            }
-            // A retry carrying mcpgw's own request state resumes a call to a session-based upstream.
-            let snapshot = ctx.live.snapshot();
-            let key = round_state::key(snapshot.model.serving.request_state_key.as_ref().map(|k| k.expose()));
-            let binding = round_state::binding(&method, &fields);
-            let answers = match fields.get("requestState").and_then(Value::as_str) {
-                Some(state) if state.starts_with(round_state::PREFIX) => match round_state::open(&key, &binding, state)
-                {
-                    Ok(mut answers) => {
-                        let given =
-                            fields.get("inputResponses").and_then(Value::as_object).cloned().unwrap_or_default();
-                        while let Some(answer) = given.get(&format!("input-{}", answers.len() + 1)) {
-                            answers.push(answer.clone());
-                        }
-                        fields.remove("requestState");
-                        fields.remove("inputResponses");
-                        answers
-                    }
-                    Err(why) => return refuse(StatusCode::BAD_REQUEST, &id, RpcError::invalid_params(why)),
-                },
-                _ => Vec::new(),
+            let round = match request.into_round(ctx, virtual_server) {
+                Ok(r) => r,
+                Err((id, e)) => return refuse(StatusCode::BAD_REQUEST, &id, e),
             };
-            let params = jsonrpc::raw(&fields);
-            // One request, one detached session: ended with the request, which closes any
-            // upstream session opened for it (`sessions: per_client`).
-            let session = Session::detached(virtual_server, &version);
-            // Passed on to stateless upstreams with each request this client makes.
-            session.declare(capabilities);
-            let round = Round { ctx, session, id, method, params, answers, key, binding };
             let wants_progress = round.params.get().contains("\"progressToken\"");
             if accepts_stream && wants_progress {
                 return super::streamable_http::event_stream_of(move |tx| round.run(tx));
@@ -215,6 +265,49 @@ pub async fn request(
             let answer = round.run(tx).await;
             json(status_of(&answer), answer)
         }
+    }
+}
+
+/// What a conversation (stdio, WebSocket) does with a stateless request: its answer, sent on `out`
+/// by the returned task (which, for `subscriptions/listen`, keeps sending until aborted).
+pub fn converse(
+    ctx: Arc<ServeContext>,
+    virtual_server: &str,
+    id: RawJson,
+    method: String,
+    params: Option<&RawValue>,
+    out: mpsc::Sender<Vec<u8>>,
+) -> tokio::task::JoinHandle<()> {
+    let fail = |out: mpsc::Sender<Vec<u8>>, id: RawJson, e: RpcError| {
+        tokio::spawn(async move {
+            let _ = out.send(jsonrpc::encode_error(Some(&id), &e.to_json())).await;
+        })
+    };
+    let request = match read(id, method, params) {
+        Ok(r) => r,
+        Err(refused) => {
+            let (_, id, e) = *refused;
+            return fail(out, id, e);
+        }
+    };
+    if let Err((_, e)) = request.check() {
+        return fail(out, request.id, e);
+    }
+    match request.method.as_str() {
+        "server/discover" => {
+            let answer = finish("server/discover", discover(&request.id, virtual_server));
+            tokio::spawn(async move {
+                let _ = out.send(answer).await;
+            })
+        }
+        "subscriptions/listen" => listen(ctx, virtual_server, request, out, false),
+        _ => match request.into_round(ctx, virtual_server) {
+            Ok(round) => tokio::spawn(async move {
+                let answer = round.run(out.clone()).await;
+                let _ = out.send(answer).await;
+            }),
+            Err((id, e)) => fail(out, id, e),
+        },
     }
 }
 
@@ -311,17 +404,18 @@ fn discover(id: &RawValue, virtual_server: &str) -> Vec<u8> {
     jsonrpc::encode_result(id, &jsonrpc::raw(&result))
 }
 
-/// `subscriptions/listen`: an event stream that acknowledges what it will deliver, then carries
-/// exactly the list changes and resource updates the client opted in to, each tagged with the
-/// subscription's id. Closing the stream ends the subscription (and its upstream subscriptions).
+/// `subscriptions/listen`: acknowledges what it will deliver, then sends exactly the list changes
+/// and resource updates the client opted in to, each tagged with the subscription's id, until the
+/// task is aborted (the stream closed, or the client cancelled it), which ends the subscription
+/// and its upstream subscriptions. `keep_alive` sends an empty message when idle (HTTP comments).
 fn listen(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
-    id: RawJson,
-    fields: &Map<String, Value>,
-    capabilities: Value,
-) -> Response<Body> {
-    let wanted = fields.get("notifications").and_then(Value::as_object).cloned().unwrap_or_default();
+    request: Stateless,
+    tx: mpsc::Sender<Vec<u8>>,
+    keep_alive: bool,
+) -> tokio::task::JoinHandle<()> {
+    let wanted = request.fields.get("notifications").and_then(Value::as_object).cloned().unwrap_or_default();
     let flag = |key: &str| wanted.get(key).and_then(Value::as_bool).unwrap_or(false);
     let (tools, prompts, resources) =
         (flag("toolsListChanged"), flag("promptsListChanged"), flag("resourcesListChanged"));
@@ -342,14 +436,14 @@ fn listen(
     if !uris.is_empty() {
         honored.insert("resourceSubscriptions".into(), json!(uris));
     }
+    let id = request.id;
     let subscription: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
     let session = Session::detached(virtual_server, VERSIONS[0]);
-    session.declare(capabilities);
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+    session.declare(request.capabilities);
     let ack = json!({ "notifications": honored, "_meta": { META_SUBSCRIPTION: subscription } });
     let _ = tx
         .try_send(jsonrpc::encode_notification("notifications/subscriptions/acknowledged", Some(&jsonrpc::raw(&ack))));
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         // Ends the detached session (releasing upstream subscriptions) however the stream stops.
         let _end = EndOnDrop(session.clone());
         for uri in &uris {
@@ -358,10 +452,11 @@ fn listen(
         }
         let mut events = SessionEvents::new(&ctx.live);
         let mut shutting_down = ctx.shutting_down.clone();
+        let idle = if keep_alive { KEEP_ALIVE } else { Duration::MAX };
         loop {
             let note = tokio::select! {
                 note = events.next(&session) => match note { Some(n) => n, None => return },
-                _ = tokio::time::sleep(KEEP_ALIVE) => Vec::new(),
+                _ = tokio::time::sleep(idle) => Vec::new(),
                 _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => return,
             };
             let out = if note.is_empty() {
@@ -376,7 +471,11 @@ fn listen(
                 return;
             }
         }
-    });
+    })
+}
+
+/// A listen task's messages as an event stream; closing it aborts the task.
+fn listen_response(rx: mpsc::Receiver<Vec<u8>>, task: tokio::task::JoinHandle<()>) -> Response<Body> {
     let stream =
         futures_util::stream::unfold((rx, super::streamable_http::AbortOnDrop(task)), |(mut rx, task)| async move {
             let message = rx.recv().await?;

@@ -233,27 +233,31 @@ async fn both_sdk_eras_work_against_both_upstream_eras() {
             .await;
     assert_eq!(seen["result"]["content"][0]["text"], "LLM response: Paris");
 
-    // Python SDK 2.x: stateless after server/discover; input_required rounds driven by the SDK.
-    let url = gw.url("/mcp");
-    let out = tokio::task::spawn_blocking(move || {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/python_sdk2_client.py");
-        Command::new(python)
-            .arg(script)
-            .arg(url)
-            .arg(
-                json!({"legacy_add": {"a": 1, "b": 2}, "modern_test_input_required_result_elicitation": {},
-                    "modern_test_sampling": {"prompt": "capital?"}})
-                .to_string(),
-            )
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(out.status.success(), "Python SDK 2 client failed: {}", String::from_utf8_lossy(&out.stderr));
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(seen["protocolVersion"], "2026-07-28", "{seen}");
-    assert_eq!(seen["texts"]["legacy_add"], "3");
-    assert_eq!(seen["texts"]["modern_test_input_required_result_elicitation"], "Hello, Alice!");
-    assert_eq!(seen["texts"]["modern_test_sampling"], "LLM response: Paris");
+    // Python SDK 2.x: stateless after server/discover, over streamable HTTP and over `mcpgw stdio`;
+    // input_required rounds driven by the SDK.
+    let stdio = json!([super::util::gateway_bin(), "stdio", "-c", gw.config]);
+    for target in [gw.url("/mcp"), format!("stdio:{stdio}")] {
+        let python = python.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/python_sdk2_client.py");
+            Command::new(python)
+                .arg(script)
+                .arg(&target)
+                .arg(
+                    json!({"legacy_add": {"a": 1, "b": 2}, "modern_test_input_required_result_elicitation": {},
+                        "modern_test_sampling": {"prompt": "capital?"}})
+                    .to_string(),
+                )
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(out.status.success(), "Python SDK 2 client failed: {}", String::from_utf8_lossy(&out.stderr));
+        let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(seen["protocolVersion"], "2026-07-28", "{seen}");
+        assert_eq!(seen["texts"]["legacy_add"], "3");
+        assert_eq!(seen["texts"]["modern_test_input_required_result_elicitation"], "Hello, Alice!");
+        assert_eq!(seen["texts"]["modern_test_sampling"], "LLM response: Paris");
+    }
 }

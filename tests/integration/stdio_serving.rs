@@ -65,3 +65,34 @@ async fn stdio_requests_before_initialize_and_unknown_servers_are_refused() {
     assert_eq!(code, Some(1));
     assert!(out.is_empty(), "nothing but JSON-RPC ever goes to stdout");
 }
+
+#[tokio::test]
+async fn stdio_serves_stateless_requests_without_initialize() {
+    let config = format!("upstreams:\n  a: {}\n", stdio_fixture("a"));
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let old = json!({"io.modelcontextprotocol/protocolVersion": "2024-01-01", "io.modelcontextprotocol/clientCapabilities": {}});
+    let (out, code) = converse(
+        &config,
+        "default",
+        &[
+            json!({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta": meta}}),
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a_add","arguments":{"a":2,"b":3},"_meta": meta}}),
+            json!({"jsonrpc":"2.0","id":3,"method":"ping","params":{"_meta": meta}}),
+            json!({"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta": old}}),
+            json!({"jsonrpc":"2.0","id":5,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},"_meta": meta}}),
+            json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}}),
+        ],
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(by_id(&out, 1)["result"]["supportedVersions"][0], "2026-07-28");
+    let sum = by_id(&out, 2);
+    assert_eq!(sum["result"]["content"][0]["text"], "5", "{sum}");
+    assert_eq!(sum["result"]["resultType"], "complete");
+    assert_eq!(by_id(&out, 3)["error"]["code"], -32601, "ping was removed from the stateless protocol");
+    assert_eq!(by_id(&out, 4)["error"]["code"], -32022);
+    let ack = out
+        .iter()
+        .find(|m| m["method"] == "notifications/subscriptions/acknowledged")
+        .expect("the listen is acknowledged");
+    assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 5);
+}

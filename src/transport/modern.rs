@@ -233,10 +233,7 @@ pub async fn request(
         match headers.get(NAME_HEADER).map(decode_header) {
             Some(Some(h)) if h == body_value => {}
             Some(Some(h)) => {
-                return mismatch(
-                    id,
-                    format!("Mcp-Name header {h:?} does not match the body's {field} {body_value:?}"),
-                );
+                return mismatch(id, format!("Mcp-Name header {h:?} does not match the body's {field} {body_value:?}"));
             }
             Some(None) => return mismatch(id, "the Mcp-Name header is malformed".into()),
             None => return mismatch(id, "the Mcp-Name header is required".into()),

@@ -6,6 +6,7 @@ mod peer;
 mod relay;
 mod session;
 mod sse;
+mod stateless;
 mod stdio;
 mod streamable_http;
 mod websocket;

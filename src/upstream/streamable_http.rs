@@ -94,7 +94,7 @@ impl HttpConnection {
     pub(super) async fn discover(&self, timeout: Duration) -> Option<super::session::Established> {
         let inner = &self.inner;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let params = stateless_params(None, None);
+        let params = super::stateless::params(None, None);
         let body = encode_request(id, "server/discover", Some(&params));
         let probe = async {
             let response = inner.post_stateless(body, "server/discover", None).await.ok()?;
@@ -104,22 +104,12 @@ impl HttpConnection {
             inner.read_response(response, id, None, timeout).await.ok()
         };
         let result = tokio::time::timeout(timeout, probe).await.ok().flatten()?;
-        let result: serde_json::Value = serde_json::from_str(result.get()).ok()?;
-        let speaks = result["supportedVersions"].as_array()?.iter().any(|v| v.as_str() == Some(STATELESS_VERSION));
-        if !speaks {
-            return None;
-        }
+        let established = super::stateless::discovered(&result)?;
         inner.stateless.store(true, Ordering::Release);
         if !inner.listening.swap(true, Ordering::AcqRel) {
             tokio::spawn(listen(Arc::downgrade(inner)));
         }
-        Some(super::session::Established {
-            protocol_version: STATELESS_VERSION.to_string(),
-            capabilities: result["capabilities"].as_object().cloned().unwrap_or_default(),
-            server_info: result["_meta"]["io.modelcontextprotocol/serverInfo"]
-                .as_object()
-                .map(|o| serde_json::Value::Object(o.clone())),
-        })
+        Some(established)
     }
 
     /// Sends one request. Requests the upstream makes on this request's response stream are asked
@@ -213,26 +203,6 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The stateless protocol version spoken to upstreams that announce it.
-const STATELESS_VERSION: &str = "2026-07-28";
-/// Most `input_required` rounds answered for a session-based client before giving up.
-const MAX_ROUNDS: usize = 8;
-
-/// `params` with the stateless `_meta` fields added: the version, the calling client's
-/// capabilities (none when no client is calling), and who is asking.
-fn stateless_params(params: Option<&RawValue>, client: Option<&ClientLink>) -> RawJson {
-    let mut fields: serde_json::Map<String, serde_json::Value> =
-        params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
-    let capabilities = client.map_or_else(|| serde_json::json!({}), |c| c.session.capabilities());
-    let meta = fields.entry("_meta").or_insert_with(|| serde_json::json!({}));
-    if let Some(meta) = meta.as_object_mut() {
-        meta.insert("io.modelcontextprotocol/protocolVersion".into(), serde_json::json!(STATELESS_VERSION));
-        meta.insert("io.modelcontextprotocol/clientCapabilities".into(), capabilities);
-        meta.insert("io.modelcontextprotocol/clientInfo".into(), mcp::implementation());
-    }
-    jsonrpc::raw(&fields)
-}
-
 /// A header value for `Mcp-Name`: as is when it is plain visible ASCII, else the base64 sentinel.
 fn name_header(name: &str) -> Option<HeaderValue> {
     use base64::Engine as _;
@@ -259,7 +229,7 @@ impl Inner {
             .client
             .post(self.url.clone())
             .header(CONTENT_TYPE, "application/json")
-            .header(VERSION_HEADER, STATELESS_VERSION)
+            .header(VERSION_HEADER, super::stateless::VERSION)
             .header("mcp-method", method);
         if let Some(value) = name.and_then(name_header) {
             request = request.header("mcp-name", value);
@@ -267,9 +237,7 @@ impl Inner {
         request.body(body).send().await.map_err(|e| self.post_failed(&e))
     }
 
-    /// One stateless request. An `input_required` result goes back to a stateless client as is
-    /// (it retries with the answers itself); for a session-based client the gateway asks it each
-    /// input request and retries upstream with the answers and the upstream's request state.
+    /// One stateless request: a POST per round (see `stateless::request`).
     async fn stateless_request(
         &self,
         method: &str,
@@ -279,56 +247,16 @@ impl Inner {
     ) -> Result<RawJson, UpstreamError> {
         let base: serde_json::Value = params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
         let name = base.get("name").or(base.get("uri")).and_then(|n| n.as_str()).map(str::to_string);
-        let mut current = params.map(|p| p.to_owned());
-        for _ in 0..MAX_ROUNDS {
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let body = encode_request(id, method, Some(&stateless_params(current.as_deref(), client)));
-            let response = self.post_stateless(body, method, name.as_deref()).await?;
-            let result = self.read_response(response, id, client, timeout).await?;
-            if !result.get().contains("\"input_required\"") || client.is_some_and(|c| c.session.is_stateless()) {
-                return Ok(result);
+        super::stateless::request(&self.name, params, client, timeout, |params| {
+            let name = name.clone();
+            async move {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let response =
+                    self.post_stateless(encode_request(id, method, Some(&params)), method, name.as_deref()).await?;
+                self.read_response(response, id, client, timeout).await
             }
-            let value: serde_json::Value = serde_json::from_str(result.get()).unwrap_or_default();
-            if value["resultType"] != "input_required" {
-                return Ok(result);
-            }
-            let Some(link) = client else {
-                return Err(UpstreamError::Transport(
-                    self.name.clone(),
-                    "the upstream needs input from a client, and no client is calling".into(),
-                ));
-            };
-            let mut answers = serde_json::Map::new();
-            for (key, request) in value["inputRequests"].as_object().into_iter().flatten() {
-                let asked_method = request["method"].as_str().unwrap_or("");
-                let asked_params = request.get("params").map(jsonrpc::raw);
-                let reply = answer_upstream_request(
-                    &jsonrpc::raw(&serde_json::json!(0)),
-                    asked_method,
-                    asked_params.as_deref(),
-                    Some(link),
-                    timeout,
-                )
-                .await;
-                let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap_or_default();
-                match reply.get("result") {
-                    Some(result) => {
-                        answers.insert(key.clone(), result.clone());
-                    }
-                    None => return Err(UpstreamError::Rpc(jsonrpc::raw(&reply["error"]))),
-                }
-            }
-            let mut next = base.clone();
-            next["inputResponses"] = serde_json::Value::Object(answers);
-            if let Some(state) = value.get("requestState") {
-                next["requestState"] = state.clone();
-            }
-            current = Some(jsonrpc::raw(&next));
-        }
-        Err(UpstreamError::Transport(
-            self.name.clone(),
-            format!("the upstream still needed input after {MAX_ROUNDS} rounds"),
-        ))
+        })
+        .await
     }
 
     async fn post(&self, body: impl Into<Bytes>, initializing: bool) -> Result<reqwest::Response, UpstreamError> {
@@ -480,9 +408,9 @@ async fn listen(inner: std::sync::Weak<Inner>) {
                 .post(conn.url.clone())
                 .header(CONTENT_TYPE, "application/json")
                 .header(ACCEPT, "application/json, text/event-stream")
-                .header(VERSION_HEADER, STATELESS_VERSION)
+                .header(VERSION_HEADER, super::stateless::VERSION)
                 .header("mcp-method", "subscriptions/listen")
-                .body(encode_request(id, "subscriptions/listen", Some(&stateless_params(Some(&params), None))))
+                .body(encode_request(id, "subscriptions/listen", Some(&super::stateless::params(Some(&params), None))))
         } else {
             let mut request = conn.client.get(conn.url.clone()).header(ACCEPT, "text/event-stream");
             if let Some(s) = conn.session.read().unwrap().clone() {

@@ -1,0 +1,113 @@
+//! Speaking the stateless protocol (2026-07-28) to an upstream, whatever carries the messages:
+//! the `_meta` every request needs, what a `server/discover` answer tells, and the rounds that turn
+//! an `input_required` result into requests to a session-based client.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::UpstreamError;
+use super::connection::answer_upstream_request;
+use super::relay::ClientLink;
+use super::session::Established;
+use crate::protocol::jsonrpc;
+use crate::protocol::{RawJson, mcp};
+
+/// The stateless protocol version spoken to upstreams that announce it.
+pub(super) const VERSION: &str = "2026-07-28";
+/// Most `input_required` rounds answered for a session-based client before giving up.
+const MAX_ROUNDS: usize = 8;
+
+/// `params` with the stateless `_meta` fields added: the version, the calling client's
+/// capabilities (none when no client is calling), and who is asking.
+pub(super) fn params(params: Option<&RawValue>, client: Option<&ClientLink>) -> RawJson {
+    let mut fields: serde_json::Map<String, Value> =
+        params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
+    let capabilities = client.map_or_else(|| serde_json::json!({}), |c| c.session.capabilities());
+    let meta = fields.entry("_meta").or_insert_with(|| serde_json::json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert("io.modelcontextprotocol/protocolVersion".into(), serde_json::json!(VERSION));
+        meta.insert("io.modelcontextprotocol/clientCapabilities".into(), capabilities);
+        meta.insert("io.modelcontextprotocol/clientInfo".into(), mcp::implementation());
+    }
+    jsonrpc::raw(&fields)
+}
+
+/// What a `server/discover` result says, when it names the version mcpgw speaks.
+pub(super) fn discovered(result: &RawValue) -> Option<Established> {
+    let result: Value = serde_json::from_str(result.get()).ok()?;
+    let speaks = result["supportedVersions"].as_array()?.iter().any(|v| v.as_str() == Some(VERSION));
+    speaks.then(|| Established {
+        protocol_version: VERSION.to_string(),
+        capabilities: result["capabilities"].as_object().cloned().unwrap_or_default(),
+        server_info: result["_meta"]["io.modelcontextprotocol/serverInfo"]
+            .as_object()
+            .map(|o| Value::Object(o.clone())),
+    })
+}
+
+/// Sends one stateless request with `send` (which adds nothing but framing). An `input_required`
+/// result goes back to a stateless client as is (it retries with the answers itself); for a
+/// session-based client each input request is asked of it, and the request retried with the
+/// answers and the upstream's request state.
+pub(super) async fn request<F, Fut>(
+    upstream: &str,
+    params: Option<&RawValue>,
+    client: Option<&ClientLink>,
+    timeout: Duration,
+    send: F,
+) -> Result<RawJson, UpstreamError>
+where
+    F: Fn(RawJson) -> Fut,
+    Fut: std::future::Future<Output = Result<RawJson, UpstreamError>>,
+{
+    let base: Value = params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
+    let mut current = params.map(|p| p.to_owned());
+    for _ in 0..MAX_ROUNDS {
+        let result = send(self::params(current.as_deref(), client)).await?;
+        if !result.get().contains("\"input_required\"") || client.is_some_and(|c| c.session.is_stateless()) {
+            return Ok(result);
+        }
+        let value: Value = serde_json::from_str(result.get()).unwrap_or_default();
+        if value["resultType"] != "input_required" {
+            return Ok(result);
+        }
+        let Some(link) = client else {
+            return Err(UpstreamError::Transport(
+                upstream.to_string(),
+                "the upstream needs input from a client, and no client is calling".into(),
+            ));
+        };
+        let mut answers = serde_json::Map::new();
+        for (key, asked) in value["inputRequests"].as_object().into_iter().flatten() {
+            let method = asked["method"].as_str().unwrap_or("");
+            let asked_params = asked.get("params").map(jsonrpc::raw);
+            let reply = answer_upstream_request(
+                &jsonrpc::raw(&serde_json::json!(0)),
+                method,
+                asked_params.as_deref(),
+                Some(link),
+                timeout,
+            )
+            .await;
+            let reply: Value = serde_json::from_slice(&reply).unwrap_or_default();
+            match reply.get("result") {
+                Some(result) => {
+                    answers.insert(key.clone(), result.clone());
+                }
+                None => return Err(UpstreamError::Rpc(jsonrpc::raw(&reply["error"]))),
+            }
+        }
+        let mut next = base.clone();
+        next["inputResponses"] = Value::Object(answers);
+        if let Some(state) = value.get("requestState") {
+            next["requestState"] = state.clone();
+        }
+        current = Some(jsonrpc::raw(&next));
+    }
+    Err(UpstreamError::Transport(
+        upstream.to_string(),
+        format!("the upstream still needed input after {MAX_ROUNDS} rounds"),
+    ))
+}

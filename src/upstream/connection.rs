@@ -37,7 +37,14 @@ impl Connection {
     /// Connects and completes the `initialize` handshake.
     pub(super) async fn open(spec: &model::Upstream, inbox: Inbox) -> Result<(Connection, Established), UpstreamError> {
         let conn = match &spec.transport {
-            Transport::Stdio(cmd) => Connection::Stdio(stdio::StdioConnection::spawn(&spec.name, cmd, inbox)?),
+            Transport::Stdio(cmd) => {
+                let stdio = stdio::StdioConnection::spawn(&spec.name, cmd, inbox)?;
+                // A stateless (2026-07-28) child answers discovery and needs no handshake.
+                if let Some(established) = stdio.discover(spec.timeout).await {
+                    return Ok((Connection::Stdio(stdio), established));
+                }
+                Connection::Stdio(stdio)
+            }
             Transport::StreamableHttp { url, headers } => {
                 let http = streamable_http::HttpConnection::new(&spec.name, url, headers, inbox)?;
                 // A stateless (2026-07-28) upstream answers discovery and needs no handshake.
@@ -81,7 +88,7 @@ impl Connection {
         client: Option<&ClientLink>,
     ) -> Result<RawJson, UpstreamError> {
         match self {
-            Connection::Stdio(c) => c.request(method, params, timeout).await,
+            Connection::Stdio(c) => c.request(method, params, timeout, client).await,
             Connection::StreamableHttp(c) => c.request(method, params, timeout, client).await,
             Connection::Sse(c) | Connection::WebSocket(c) => c.peer.request(method, params, timeout).await,
             Connection::Rest { api, .. } => rest_request(api, method, params).await,

@@ -88,8 +88,18 @@ impl Peer {
         }
     }
 
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
     pub(super) async fn notify(&self, method: &str, params: Option<&RawValue>) {
         let _ = self.outgoing.send(encode_notification(method, params)).await;
+    }
+
+    /// Sends a message as is, expecting nothing back for it (a `subscriptions/listen`, whose
+    /// answer only comes when the subscription ends; its notifications reach the inbox).
+    pub(super) async fn send(&self, message: Vec<u8>) {
+        let _ = self.outgoing.send(message).await;
     }
 
     /// One message read from the upstream.

@@ -47,6 +47,17 @@ pub(super) fn discovered(result: &RawValue) -> Option<Established> {
     })
 }
 
+/// A stateless result as a session-based client expects it: without the fields its era does not
+/// have (strict clients refuse an empty result that carries `resultType`).
+fn without_stateless_fields(result: RawJson) -> RawJson {
+    if !result.get().contains("\"resultType\"") {
+        return result;
+    }
+    let Ok(mut value) = serde_json::from_str::<serde_json::Map<String, Value>>(result.get()) else { return result };
+    value.remove("resultType");
+    jsonrpc::raw(&value)
+}
+
 /// Sends one stateless request with `send` (which adds nothing but framing). An `input_required`
 /// result goes back to a stateless client as is (it retries with the answers itself); for a
 /// session-based client each input request is asked of it, and the request retried with the
@@ -66,12 +77,16 @@ where
     let mut current = params.map(|p| p.to_owned());
     for _ in 0..MAX_ROUNDS {
         let result = send(self::params(current.as_deref(), client)).await?;
-        if !result.get().contains("\"input_required\"") || client.is_some_and(|c| c.session.is_stateless()) {
+        let for_stateless = client.is_some_and(|c| c.session.is_stateless());
+        if for_stateless {
             return Ok(result);
+        }
+        if !result.get().contains("\"input_required\"") {
+            return Ok(without_stateless_fields(result));
         }
         let value: Value = serde_json::from_str(result.get()).unwrap_or_default();
         if value["resultType"] != "input_required" {
-            return Ok(result);
+            return Ok(without_stateless_fields(result));
         }
         let Some(link) = client else {
             return Err(UpstreamError::Transport(

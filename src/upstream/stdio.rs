@@ -24,7 +24,13 @@ pub struct StdioConnection {
     /// Set (or dropped with the connection) to end the child: stdin closes, then a kill after `EXIT_GRACE`.
     closing: watch::Sender<bool>,
     exited: watch::Receiver<bool>,
+    /// The child answered `server/discover`: requests are stateless (2026-07-28).
+    stateless: std::sync::atomic::AtomicBool,
 }
+
+/// Longest wait for a child's answer to `server/discover` before it is taken for a
+/// session-based server (which may not answer anything before `initialize`).
+const PROBE: Duration = Duration::from_secs(2);
 
 impl StdioConnection {
     pub(super) fn spawn(name: &str, cmd: &StdioCommand, inbox: Inbox) -> Result<Self, UpstreamError> {
@@ -83,7 +89,27 @@ impl StdioConnection {
         });
 
         tokio::spawn(reap(name.to_string(), child, closing.subscribe(), exited_tx));
-        Ok(StdioConnection { peer, closing, exited })
+        Ok(StdioConnection { peer, closing, exited, stateless: Default::default() })
+    }
+
+    /// Asks whether the child speaks the stateless protocol (the probe the specification gives
+    /// stdio clients). When it answers, the connection is stateless from now on and its list
+    /// changes come on a `subscriptions/listen`; otherwise `None`, and it gets `initialize`.
+    pub(super) async fn discover(&self, timeout: Duration) -> Option<super::session::Established> {
+        let params = super::stateless::params(None, None);
+        let result = self.peer.request("server/discover", Some(&params), timeout.min(PROBE)).await.ok()?;
+        let established = super::stateless::discovered(&result)?;
+        self.stateless.store(true, std::sync::atomic::Ordering::Release);
+        let listen = crate::protocol::jsonrpc::raw(&serde_json::json!({"notifications": {
+            "toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}}));
+        // An id the peer never uses for its own requests (they count up from 1).
+        let request = crate::protocol::jsonrpc::encode_request(
+            u64::MAX,
+            "subscriptions/listen",
+            Some(&super::stateless::params(Some(&listen), None)),
+        );
+        self.peer.send(request).await;
+        Some(established)
     }
 
     pub(super) async fn request(
@@ -91,7 +117,15 @@ impl StdioConnection {
         method: &str,
         params: Option<&RawValue>,
         timeout: Duration,
+        client: Option<&super::relay::ClientLink>,
     ) -> Result<RawJson, UpstreamError> {
+        if self.stateless.load(std::sync::atomic::Ordering::Acquire) {
+            let upstream = self.peer.name().to_string();
+            return super::stateless::request(&upstream, params, client, timeout, |params| async move {
+                self.peer.request(method, Some(&params), timeout).await
+            })
+            .await;
+        }
         self.peer.request(method, params, timeout).await
     }
 

@@ -246,10 +246,17 @@ async fn progress_streams_and_listen_delivers_only_what_was_asked() {
 #[tokio::test]
 async fn the_eras_translate_into_each_other_through_a_stateless_upstream() {
     // The fixture's dual-era personality answers `server/discover`, so mcpgw speaks 2026-07-28 to it.
+    // Over stdio it answers the discovery probe the same way.
     let upstream = super::util::TestUpstream::http("c", &["--conformance"]);
-    let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', prefix: '' }}\n", upstream.url)).await;
+    let gw = TestGateway::start(&format!(
+        "upstreams:\n  c: {{ url: '{}', prefix: '' }}\n  s: {{ stdio: {{ command: '{}', args: [--conformance] }} }}\n",
+        upstream.url,
+        super::util::fixture_bin()
+    ))
+    .await;
     let (_, ready) = gw.readyz().await;
     assert_eq!(ready["upstreams"]["c"]["protocol_version"], VERSION);
+    assert_eq!(ready["upstreams"]["s"]["protocol_version"], VERSION);
     let endpoint = gw.url("/mcp");
 
     // A stateless client gets the upstream's `input_required` results and retries itself.
@@ -281,11 +288,17 @@ async fn the_eras_translate_into_each_other_through_a_stateless_upstream() {
 
     // A session-based client is asked the upstream's input request as a real sampling request,
     // and mcpgw retries upstream with its answer.
-    let legacy = Client::connect_with(endpoint, json!({"sampling": {}})).await;
-    let (text, questions) = super::client_requests::call_and_answer(&legacy, 7, "test_sampling", "Paris").await;
-    assert_eq!(text, "LLM response: Paris");
-    assert_eq!(questions.len(), 1);
-    assert_eq!(questions[0]["method"], "sampling/createMessage");
+    let legacy = Client::connect_with(endpoint.clone(), json!({"sampling": {}})).await;
+    for (id, tool) in [(7, "test_sampling"), (8, "s_test_sampling")] {
+        let (text, questions) = super::client_requests::call_and_answer(&legacy, id, tool, "Paris").await;
+        assert_eq!(text, "LLM response: Paris", "{tool}");
+        assert_eq!(questions.len(), 1);
+        assert_eq!(questions[0]["method"], "sampling/createMessage");
+    }
+    let (_, r) =
+        call(&endpoint, 9, "tools/call", json!({"name": "s_test_input_required_result_elicitation", "arguments": {}}))
+            .await;
+    assert_eq!(r["result"]["inputRequests"]["user_name"]["method"], "elicitation/create", "{r}");
 }
 
 /// Posts one stateless `tools/call` with these client capabilities (and retry fields).

@@ -62,6 +62,19 @@ pub struct RawUpstream {
     /// session gets its own upstream session (for stdio, its own process), so the upstream's
     /// sampling, elicitation and roots requests reach the right client on every transport.
     pub sessions: Option<RawSessions>,
+    /// Which protocol era to speak (stdio and `url` upstreams). `auto` (default): ask with
+    /// `server/discover` first, then fall back to `initialize`. `legacy`: `initialize` at once (no
+    /// probe). `modern`: the stateless 2026-07-28 protocol only; an upstream that does not answer
+    /// `server/discover` is down.
+    pub era: Option<RawEra>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawEra {
+    Auto,
+    Legacy,
+    Modern,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]

@@ -55,6 +55,8 @@ pub struct Upstream {
     pub timeout: Duration,
     /// Whether clients share one upstream session or each get their own.
     pub sessions: Sessions,
+    /// Which protocol era to speak to it.
+    pub era: Era,
     /// Tool shaping and pins, by upstream-side tool name.
     pub shapes: Vec<ToolShape>,
 }
@@ -67,6 +69,7 @@ impl Upstream {
             && self.transport == other.transport
             && self.timeout == other.timeout
             && self.sessions == other.sessions
+            && self.era == other.era
     }
 
     /// The shaping of the tool the upstream calls `name`, if the file gives one.
@@ -82,6 +85,18 @@ pub enum Sessions {
     Shared,
     /// One upstream session per client session, opened on its first call, closed when it ends.
     PerClient,
+}
+
+/// The protocol era spoken to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Era {
+    /// `server/discover` first, `initialize` when it is not answered.
+    #[default]
+    Auto,
+    /// `initialize` at once.
+    Legacy,
+    /// The stateless protocol only.
+    Modern,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -40,16 +40,27 @@ impl Connection {
             Transport::Stdio(cmd) => {
                 let stdio = stdio::StdioConnection::spawn(&spec.name, cmd, inbox)?;
                 // A stateless (2026-07-28) child answers discovery and needs no handshake.
-                if let Some(established) = stdio.discover(spec.timeout).await {
-                    return Ok((Connection::Stdio(stdio), established));
+                if spec.era != model::Era::Legacy {
+                    match stdio.discover(spec.timeout).await {
+                        Some(established) => return Ok((Connection::Stdio(stdio), established)),
+                        None if spec.era == model::Era::Modern => {
+                            stdio.shutdown().await;
+                            return Err(not_stateless(spec));
+                        }
+                        None => {}
+                    }
                 }
                 Connection::Stdio(stdio)
             }
             Transport::StreamableHttp { url, headers } => {
                 let http = streamable_http::HttpConnection::new(&spec.name, url, headers, inbox)?;
                 // A stateless (2026-07-28) upstream answers discovery and needs no handshake.
-                if let Some(established) = http.discover(spec.timeout).await {
-                    return Ok((Connection::StreamableHttp(http), established));
+                if spec.era != model::Era::Legacy {
+                    match http.discover(spec.timeout).await {
+                        Some(established) => return Ok((Connection::StreamableHttp(http), established)),
+                        None if spec.era == model::Era::Modern => return Err(not_stateless(spec)),
+                        None => {}
+                    }
                 }
                 Connection::StreamableHttp(http)
             }
@@ -135,6 +146,13 @@ impl Connection {
             Connection::Rest { .. } => {}
         }
     }
+}
+
+fn not_stateless(spec: &model::Upstream) -> UpstreamError {
+    UpstreamError::Transport(
+        spec.name.clone(),
+        "no answer to server/discover, and `era: modern` allows no fallback to initialize".into(),
+    )
 }
 
 /// The MCP methods a REST API answers: listing its tools and calling one.

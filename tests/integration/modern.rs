@@ -369,3 +369,17 @@ async fn a_session_based_upstreams_question_becomes_input_required_for_a_statele
     assert_eq!(r["error"]["code"], -32021);
     assert!(r["error"]["data"]["requiredCapabilities"]["sampling"].is_object(), "{r}");
 }
+
+#[tokio::test]
+async fn the_era_setting_skips_or_requires_the_discovery_probe() {
+    let bin = super::util::fixture_bin();
+    let gw = TestGateway::start(&format!(
+        "upstreams:\n  dual: {{ stdio: {{ command: '{bin}', args: [--conformance] }}, era: legacy }}\n  \
+         old: {{ stdio: {{ command: '{bin}' }}, era: modern }}\n"
+    ))
+    .await;
+    let (_, ready) = gw.readyz().await;
+    assert_eq!(ready["upstreams"]["dual"]["protocol_version"], "2025-11-25", "era: legacy never probes");
+    assert_eq!(ready["upstreams"]["old"]["state"], "down", "{ready}");
+    assert!(ready["upstreams"]["old"]["error"].as_str().unwrap().contains("era: modern"), "{ready}");
+}

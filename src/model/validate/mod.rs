@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::env::{Env, ExpandError, expand};
-use crate::config::raw::{RawFilter, RawOnChange, RawServing, RawSessions, RawStdio, RawUpstream};
+use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawServing, RawSessions, RawStdio, RawUpstream};
 use crate::config::{Diagnostic, Loaded, Positions};
 
 use super::{
-    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, ItemFilter, Model, OnChange, Pattern, Secret, Serving, Sessions,
-    StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
+    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, Model, OnChange, Pattern, Secret, Serving,
+    Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -331,6 +331,19 @@ impl Validator<'_> {
             Some(RawSessions::PerClient) => Sessions::PerClient,
             _ => Sessions::Shared,
         };
+        let era = match up.era {
+            None | Some(RawEra::Auto) => Era::Auto,
+            Some(RawEra::Legacy) => Era::Legacy,
+            Some(RawEra::Modern) => Era::Modern,
+        };
+        if era != Era::Auto && (up.sse.is_some() || up.websocket.is_some() || up.rest.is_some() || up.openapi.is_some())
+        {
+            self.error(
+                &format!("{path}.era"),
+                "`era` applies to stdio and `url` upstreams; the others have one era",
+                "remove it",
+            );
+        }
         Some(Upstream {
             name: name.to_string(),
             prefix,
@@ -340,6 +353,7 @@ impl Validator<'_> {
             prompts,
             timeout,
             sessions,
+            era,
             shapes,
         })
     }

@@ -34,6 +34,39 @@ pub(super) fn params(params: Option<&RawValue>, client: Option<&ClientLink>) -> 
     jsonrpc::raw(&fields)
 }
 
+/// The `subscriptions/listen` params mcpgw keeps open on a stateless upstream: every list change,
+/// and updates of the resources session-based clients subscribed to (`resources/subscribe` is
+/// gone from the stateless protocol, so their subscriptions live here).
+pub(super) fn listen_params(subscribed: &std::collections::BTreeSet<String>) -> RawJson {
+    let mut notifications = serde_json::json!({
+        "toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true,
+    });
+    if !subscribed.is_empty() {
+        notifications["resourceSubscriptions"] = serde_json::json!(subscribed);
+    }
+    params(Some(&jsonrpc::raw(&serde_json::json!({ "notifications": notifications }))), None)
+}
+
+/// A session-based client's `resources/subscribe` or `unsubscribe`, kept in `subscribed`.
+/// `Some(changed)` when `method` is one of them, `None` for any other method.
+pub(super) fn subscription(
+    method: &str,
+    params: Option<&RawValue>,
+    subscribed: &std::sync::Mutex<std::collections::BTreeSet<String>>,
+) -> Option<bool> {
+    let subscribing = match method {
+        "resources/subscribe" => true,
+        "resources/unsubscribe" => false,
+        _ => return None,
+    };
+    let uri = params
+        .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+        .and_then(|p| p.get("uri").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default();
+    let mut set = subscribed.lock().unwrap();
+    Some(if subscribing { set.insert(uri) } else { set.remove(&uri) })
+}
+
 /// What a `server/discover` result says, when it names the version mcpgw speaks.
 pub(super) fn discovered(result: &RawValue) -> Option<Established> {
     let result: Value = serde_json::from_str(result.get()).ok()?;

@@ -26,6 +26,11 @@ pub struct StdioConnection {
     exited: watch::Receiver<bool>,
     /// The child answered `server/discover`: requests are stateless (2026-07-28).
     stateless: std::sync::atomic::AtomicBool,
+    /// Resources session-based clients subscribed to, carried by the `subscriptions/listen`.
+    subscribed: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The id of the `subscriptions/listen` open now; ids count down from `u64::MAX`, so they
+    /// never meet the peer's own (which count up from 1).
+    listen_id: std::sync::atomic::AtomicU64,
 }
 
 /// Longest wait for a child's answer to `server/discover` before it is taken for a
@@ -89,7 +94,14 @@ impl StdioConnection {
         });
 
         tokio::spawn(reap(name.to_string(), child, closing.subscribe(), exited_tx));
-        Ok(StdioConnection { peer, closing, exited, stateless: Default::default() })
+        Ok(StdioConnection {
+            peer,
+            closing,
+            exited,
+            stateless: Default::default(),
+            subscribed: Default::default(),
+            listen_id: std::sync::atomic::AtomicU64::new(u64::MAX),
+        })
     }
 
     /// Asks whether the child speaks the stateless protocol (the probe the specification gives
@@ -100,16 +112,20 @@ impl StdioConnection {
         let result = self.peer.request("server/discover", Some(&params), timeout.min(PROBE)).await.ok()?;
         let established = super::stateless::discovered(&result)?;
         self.stateless.store(true, std::sync::atomic::Ordering::Release);
-        let listen = crate::protocol::jsonrpc::raw(&serde_json::json!({"notifications": {
-            "toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}}));
-        // An id the peer never uses for its own requests (they count up from 1).
-        let request = crate::protocol::jsonrpc::encode_request(
-            u64::MAX,
-            "subscriptions/listen",
-            Some(&super::stateless::params(Some(&listen), None)),
-        );
-        self.peer.send(request).await;
+        self.listen().await;
         Some(established)
+    }
+
+    /// Opens a `subscriptions/listen` with the current subscriptions, ending the one before.
+    async fn listen(&self) {
+        use std::sync::atomic::Ordering;
+        let params = super::stateless::listen_params(&self.subscribed.lock().unwrap());
+        let id = self.listen_id.fetch_sub(1, Ordering::AcqRel) - 1;
+        if id < u64::MAX - 1 {
+            let previous = crate::protocol::jsonrpc::raw(&serde_json::json!({ "requestId": id + 1 }));
+            self.peer.notify("notifications/cancelled", Some(&previous)).await;
+        }
+        self.peer.send(crate::protocol::jsonrpc::encode_request(id, "subscriptions/listen", Some(&params))).await;
     }
 
     pub(super) async fn request(
@@ -120,6 +136,12 @@ impl StdioConnection {
         client: Option<&super::relay::ClientLink>,
     ) -> Result<RawJson, UpstreamError> {
         if self.stateless.load(std::sync::atomic::Ordering::Acquire) {
+            if let Some(changed) = super::stateless::subscription(method, params, &self.subscribed) {
+                if changed {
+                    self.listen().await;
+                }
+                return Ok(crate::protocol::jsonrpc::raw(&serde_json::json!({})));
+            }
             let upstream = self.peer.name().to_string();
             return super::stateless::request(&upstream, params, client, timeout, |params| async move {
                 self.peer.request(method, Some(&params), timeout).await

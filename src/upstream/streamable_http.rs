@@ -43,6 +43,10 @@ struct Inner {
     listening: AtomicBool,
     /// The upstream answered `server/discover`: requests are stateless.
     stateless: AtomicBool,
+    /// Resources session-based clients subscribed to, carried by the `subscriptions/listen`.
+    subscribed: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Reopens the listen stream with the current subscriptions.
+    resubscribe: tokio::sync::Notify,
 }
 
 impl HttpConnection {
@@ -76,6 +80,8 @@ impl HttpConnection {
                 closed,
                 listening: AtomicBool::new(false),
                 stateless: AtomicBool::new(false),
+                subscribed: Default::default(),
+                resubscribe: Default::default(),
             }),
         })
     }
@@ -123,6 +129,12 @@ impl HttpConnection {
     ) -> Result<RawJson, UpstreamError> {
         let inner = &self.inner;
         if inner.stateless.load(Ordering::Acquire) {
+            if let Some(changed) = super::stateless::subscription(method, params, &inner.subscribed) {
+                if changed {
+                    inner.resubscribe.notify_one();
+                }
+                return Ok(jsonrpc::raw(&serde_json::json!({})));
+            }
             return match tokio::time::timeout(timeout, inner.stateless_request(method, params, client, timeout)).await {
                 Ok(r) => r,
                 Err(_) => Err(UpstreamError::Timeout(inner.name.clone(), timeout)),
@@ -400,9 +412,9 @@ async fn listen(inner: std::sync::Weak<Inner>) {
             return;
         }
         let request = if conn.stateless.load(Ordering::Acquire) {
-            // A stateless upstream announces list changes on a `subscriptions/listen` stream.
-            let params = jsonrpc::raw(&serde_json::json!({"notifications": {
-                "toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}}));
+            // A stateless upstream announces list changes and resource updates on a
+            // `subscriptions/listen` stream.
+            let params = super::stateless::listen_params(&conn.subscribed.lock().unwrap());
             let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
             conn.client
                 .post(conn.url.clone())
@@ -410,7 +422,7 @@ async fn listen(inner: std::sync::Weak<Inner>) {
                 .header(ACCEPT, "application/json, text/event-stream")
                 .header(VERSION_HEADER, super::stateless::VERSION)
                 .header("mcp-method", "subscriptions/listen")
-                .body(encode_request(id, "subscriptions/listen", Some(&super::stateless::params(Some(&params), None))))
+                .body(encode_request(id, "subscriptions/listen", Some(&params)))
         } else {
             let mut request = conn.client.get(conn.url.clone()).header(ACCEPT, "text/event-stream");
             if let Some(s) = conn.session.read().unwrap().clone() {
@@ -430,16 +442,21 @@ async fn listen(inner: std::sync::Weak<Inner>) {
             Ok(mut r) if r.status().is_success() => {
                 delay = Duration::from_millis(500);
                 let mut decoder = sse::Decoder::default();
+                let mut reopen = false;
                 loop {
                     let chunk = tokio::select! {
                         c = r.chunk() => c,
                         _ = async { let _ = closed.wait_for(|c| *c).await; } => return,
+                        _ = conn.resubscribe.notified() => { reopen = true; break }
                     };
                     let Ok(Some(chunk)) = chunk else { break };
                     for event in decoder.feed(&chunk) {
                         let mut none = None;
                         conn.route(event.data.as_bytes(), 0, &mut none, None, Duration::ZERO).await;
                     }
+                }
+                if reopen {
+                    continue; // at once, with the new subscriptions
                 }
             }
             Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,

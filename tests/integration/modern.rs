@@ -383,3 +383,35 @@ async fn the_era_setting_skips_or_requires_the_discovery_probe() {
     assert_eq!(ready["upstreams"]["old"]["state"], "down", "{ready}");
     assert!(ready["upstreams"]["old"]["error"].as_str().unwrap().contains("era: modern"), "{ready}");
 }
+
+#[tokio::test]
+async fn session_clients_subscriptions_reach_a_stateless_upstream_as_its_listen() {
+    // resources/subscribe is gone from the stateless protocol: the subscription travels in the
+    // gateway's subscriptions/listen to the upstream, over HTTP and over stdio.
+    let upstream = super::util::TestUpstream::http("c", &["--conformance"]);
+    let stdio = format!("{{ stdio: {{ command: '{}', args: [--conformance] }} }}", super::util::fixture_bin());
+    for config in [format!("upstreams:\n  u: {{ url: '{}' }}\n", upstream.url), format!("upstreams:\n  u: {stdio}\n")] {
+        let gw = TestGateway::start(&config).await;
+        let mut client = Client::connect(gw.url("/mcp")).await;
+        let r = client.request("resources/subscribe", json!({"uri": "test://watched-resource"})).await;
+        assert!(r["result"].is_object(), "{r}");
+        let reader = client.sibling();
+        let last = |wanted: &'static str| {
+            let client = reader.sibling();
+            async move {
+                eventually(wanted, || {
+                    let mut c = client.sibling();
+                    async move {
+                        let seen = c.call_text("u_fixture_subscriptions", json!({})).await;
+                        (seen.lines().last() == Some(wanted)).then_some(())
+                    }
+                })
+                .await
+            }
+        };
+        last("subscriptions/listen [test://watched-resource]").await;
+        let r = client.request("resources/unsubscribe", json!({"uri": "test://watched-resource"})).await;
+        assert!(r["result"].is_object(), "{r}");
+        last("subscriptions/listen []").await;
+    }
+}

@@ -106,6 +106,7 @@ pub struct Stateless {
     fields: Map<String, Value>,
     version: String,
     capabilities: Value,
+    log_level: Option<String>,
 }
 
 /// A request refused before it runs: the HTTP status the protocol prescribes, its id, the error.
@@ -130,7 +131,8 @@ pub fn read(id: RawJson, method: String, params: Option<&RawValue>) -> Result<St
         ));
         return Err(Box::new((StatusCode::BAD_REQUEST, id, e)));
     };
-    Ok(Stateless { id, method, fields, version, capabilities })
+    let log_level = fields.get("_meta").and_then(|m| m.get(META_LOG_LEVEL)).and_then(Value::as_str).map(str::to_string);
+    Ok(Stateless { id, method, fields, version, capabilities, log_level })
 }
 
 impl Stateless {
@@ -153,7 +155,8 @@ impl Stateless {
         // Session-based upstreams know nothing of these fields; stateless ones get them again,
         // from the calling client's link, when the request is forwarded.
         if let Some(Value::Object(meta)) = self.fields.get_mut("_meta") {
-            for key in [META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL] {
+            // The log level stays: a stateless upstream needs it to log for this request.
+            for key in [META_VERSION, META_CAPABILITIES, META_CLIENT_INFO] {
                 meta.remove(key);
             }
             if meta.is_empty() {
@@ -185,6 +188,10 @@ impl Stateless {
         let session = Session::detached(virtual_server, &self.version);
         // Passed on to stateless upstreams with each request this client makes.
         session.declare(self.capabilities);
+        // Log messages reach a stateless client only for a request that asked for a level.
+        if let Some(rank) = self.log_level.as_deref().and_then(mcp::log_rank) {
+            session.log_rank.store(rank, std::sync::atomic::Ordering::Relaxed);
+        }
         let params = jsonrpc::raw(&self.fields);
         Ok(Round { ctx, session, id: self.id, method: self.method, params, answers, key, binding })
     }
@@ -252,8 +259,10 @@ pub async fn request(
                 Ok(r) => r,
                 Err((id, e)) => return refuse(StatusCode::BAD_REQUEST, &id, e),
             };
-            let wants_progress = round.params.get().contains("\"progressToken\"");
-            if accepts_stream && wants_progress {
+            // Progress and log messages need a stream; a plain JSON answer carries neither.
+            let wants_stream = round.params.get().contains("\"progressToken\"")
+                || round.session.log_rank.load(std::sync::atomic::Ordering::Relaxed) != 0;
+            if accepts_stream && wants_stream {
                 return super::streamable_http::event_stream_of(move |tx| round.run(tx));
             }
             // Nothing travels on this link but the answer: progress needs a stream, and a

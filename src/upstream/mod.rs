@@ -301,7 +301,7 @@ struct PerClient {
 
 /// Sends a per-client session's log message to its client, if it asked for that level, with the
 /// upstream named in `logger` as on shared sessions.
-fn deliver_log(upstream: &str, link: &ClientLink, params: &serde_json::value::RawValue) {
+pub(super) fn deliver_log(upstream: &str, link: &ClientLink, params: &serde_json::value::RawValue) {
     let Ok(mut params) = serde_json::from_str::<serde_json::Value>(params.get()) else { return };
     let level = params.get("level").and_then(|l| l.as_str()).unwrap_or("");
     if !link.session.wants_log(level) {

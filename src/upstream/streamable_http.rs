@@ -384,6 +384,17 @@ impl Inner {
         client: Option<&ClientLink>,
         timeout: Duration,
     ) {
+        // A stateless upstream's log messages on a request's stream belong to that request: they
+        // go to its client, at the level the request asked for (none unless it asked).
+        if let Some(link) = client
+            && self.stateless.load(Ordering::Acquire)
+            && bytes.windows(21).any(|w| w == b"notifications/message")
+            && let Ok(Message::Notification { method, params: Some(params) }) = Message::parse(bytes)
+            && method == "notifications/message"
+        {
+            super::deliver_log(&self.name, link, &params);
+            return;
+        }
         route_incoming(
             &self.name,
             bytes,

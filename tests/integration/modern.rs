@@ -415,3 +415,26 @@ async fn session_clients_subscriptions_reach_a_stateless_upstream_as_its_listen(
         last("subscriptions/listen []").await;
     }
 }
+
+#[tokio::test]
+async fn a_stateless_client_gets_log_messages_only_for_requests_that_ask() {
+    let upstream = super::util::TestUpstream::http("c", &["--conformance"]);
+    let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}' }}\n", upstream.url)).await;
+    let endpoint = gw.url("/mcp");
+    let headers =
+        [("mcp-protocol-version", VERSION), ("mcp-method", "tools/call"), ("mcp-name", "c_test_tool_with_logging")];
+    let asked = json!({"name": "c_test_tool_with_logging", "arguments": {}, "_meta": {"io.modelcontextprotocol/logLevel": "info"}});
+    let r = post(&endpoint, 1, "tools/call", asked, &headers).await;
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    let messages: Vec<Value> =
+        text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    let logs: Vec<&Value> = messages.iter().filter(|m| m["method"] == "notifications/message").collect();
+    assert_eq!(logs.len(), 3, "{text}");
+    assert_eq!(logs[0]["params"]["logger"], "c/conformance");
+    assert_eq!(messages.last().unwrap()["result"]["resultType"], "complete");
+
+    let (_, plain) =
+        call(&endpoint, 2, "tools/call", json!({"name": "c_test_tool_with_logging", "arguments": {}})).await;
+    assert_eq!(plain["result"]["content"][0]["text"], "Tool with logging executed successfully", "{plain}");
+}

@@ -144,18 +144,25 @@ async fn typescript_sdk_client_lists_and_calls_through_the_gateway() {
 /// The Python interpreter of the venv holding the official Python SDK (`mcp`), or `None` (after
 /// saying so) when it is not installed. Under CI a missing install is a failure.
 fn python_sdk() -> Option<PathBuf> {
+    python_venv("py", "mcp", "mcp==1.30.0")
+}
+
+/// The interpreter of the venv `folder` under the test tools, when it can import `module`.
+fn python_venv(folder: &str, module: &str, package: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("MCPGW_TEST_TOOLS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcpgw-test"));
-    let python = dir.join("py/bin/python");
-    let installed = Command::new(&python).args(["-c", "import mcp"]).output().is_ok_and(|o| o.status.success());
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcpgw-test"))
+        .join(folder);
+    let python = dir.join("bin/python");
+    let installed =
+        Command::new(&python).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
     if installed {
         return Some(python);
     }
     let message = format!(
-        "Python SDK tests need the PyPI package mcp in a venv at {0}: run `bash .ci/run` once, or \
-         `python3 -m venv {0} && {0}/bin/pip install mcp==1.30.0`",
-        dir.join("py").display()
+        "these tests need the PyPI package {package} in a venv at {0}: run `bash .ci/run` once, or \
+         `python3 -m venv {0} && {0}/bin/pip install {package}`",
+        dir.display()
     );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{message}");
@@ -192,24 +199,7 @@ async fn python_sdk_client_over_streamable_http_sse_and_stdio() {
 
 /// The venv holding the official Python SDK 2.x (stateless-capable), like `python_sdk`.
 fn python_sdk2() -> Option<PathBuf> {
-    let dir = std::env::var_os("MCPGW_TEST_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcpgw-test"));
-    let python = dir.join("py2/bin/python");
-    let installed = Command::new(&python).args(["-c", "import mcp_types"]).output().is_ok_and(|o| o.status.success());
-    if installed {
-        return Some(python);
-    }
-    let message = format!(
-        "the protocol-era tests need the PyPI package mcp 2.x in a venv at {0}: run `bash .ci/run` once, or \
-         `python3 -m venv {0} && {0}/bin/pip install mcp==2.3.0`",
-        dir.join("py2").display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    eprintln!("SKIPPED: {message}");
-    None
+    python_venv("py2", "mcp_types", "mcp==2.3.0")
 }
 
 /// The TypeScript SDK 1.x (session-based) and the Python SDK 2.x (stateless first) clients, each

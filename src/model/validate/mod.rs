@@ -136,6 +136,18 @@ impl Validator<'_> {
         }
     }
 
+    /// A positive duration such as `500ms` or `30s`; `default` when absent or (reported) unreadable.
+    fn duration(&mut self, path: &str, text: Option<&str>, default: Duration) -> Duration {
+        let Some(t) = text else { return default };
+        match parse_duration(t) {
+            Some(d) if !d.is_zero() => d,
+            _ => {
+                self.error(path, format!("\"{t}\" is not a duration"), "write e.g. 500ms, 30s or 2m");
+                default
+            }
+        }
+    }
+
     fn secret(&mut self, path: &str, text: &str) -> Option<Secret> {
         self.expand(path, text).map(|v| Secret::new(v, text.to_string()))
     }
@@ -188,20 +200,7 @@ impl Validator<'_> {
         .filter(|(_, given)| *given)
         .map(|(k, _)| *k)
         .collect();
-        let timeout = match &up.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(t) => match parse_duration(t) {
-                Some(d) if !d.is_zero() => d,
-                _ => {
-                    self.error(
-                        &format!("{path}.timeout"),
-                        format!("\"{t}\" is not a duration"),
-                        "write e.g. 500ms, 30s or 2m",
-                    );
-                    DEFAULT_TIMEOUT
-                }
-            },
-        };
+        let timeout = self.duration(&format!("{path}.timeout"), up.timeout.as_deref(), DEFAULT_TIMEOUT);
         let transport = match kinds.as_slice() {
             ["stdio"] => {
                 let stdio = up.stdio.as_ref().expect("stdio is given");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::config::raw::{RawOpenApi, RawRest, RawRestBody, RawRestTool};
 use crate::model::Pattern;
 use crate::model::rest::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RETRIES};
-use crate::model::{RestApi, RestAuth, RestBody, RestTool, Secret, Transport, parse_duration};
+use crate::model::{RestApi, RestAuth, RestBody, RestTool, Secret, Transport};
 use crate::{openapi, rest};
 
 use super::Validator;
@@ -216,20 +216,7 @@ impl Validator<'_> {
                 "use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS",
             );
         }
-        let timeout = match &raw.timeout {
-            None => default_timeout,
-            Some(t) => match parse_duration(t) {
-                Some(d) if !d.is_zero() => d,
-                _ => {
-                    self.error(
-                        &format!("{tp}.timeout"),
-                        format!("\"{t}\" is not a duration"),
-                        "write e.g. 500ms, 10s or 2m",
-                    );
-                    default_timeout
-                }
-            },
-        };
+        let timeout = self.duration(&format!("{tp}.timeout"), raw.timeout.as_deref(), default_timeout);
         let body = match &raw.body {
             None => RestBody::Arguments,
             Some(b) => self.rest_body(&format!("{tp}.body"), b)?,

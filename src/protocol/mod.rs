@@ -4,6 +4,7 @@
 pub mod items;
 pub mod jsonrpc;
 pub mod mcp;
+pub mod param_headers;
 pub mod sse;
 pub mod tasks;
 

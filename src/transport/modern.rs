@@ -246,6 +246,11 @@ pub async fn request(
             None => return mismatch(id, "the Mcp-Name header is required".into()),
         }
     }
+    if method == "tools/call"
+        && let Err(why) = check_param_headers(&ctx, virtual_server, fields, headers)
+    {
+        return mismatch(id, why);
+    }
 
     match method.as_str() {
         "server/discover" => json(StatusCode::OK, finish(method, discover(id, virtual_server))),
@@ -272,6 +277,30 @@ pub async fn request(
             json(status_of(&answer), answer)
         }
     }
+}
+
+/// The tool's arguments marked `x-mcp-header` must match their `Mcp-Param-*` headers.
+fn check_param_headers(
+    ctx: &ServeContext,
+    virtual_server: &str,
+    fields: &Map<String, Value>,
+    headers: &HeaderMap,
+) -> Result<(), String> {
+    let snapshot = ctx.live.snapshot();
+    let name = fields.get("name").and_then(Value::as_str).unwrap_or("");
+    let Some(tool) = snapshot.table.catalog(virtual_server).and_then(|c| c.find(crate::protocol::ItemKind::Tool, name))
+    else {
+        return Ok(()); // an unknown tool is answered as such later
+    };
+    if !tool.json.get().contains("x-mcp-header") {
+        return Ok(());
+    }
+    let definition: Value = serde_json::from_str(tool.json.get()).unwrap_or_default();
+    let mirrored = crate::protocol::param_headers::mirrored(&definition["inputSchema"]);
+    let arguments = fields.get("arguments").cloned().unwrap_or(Value::Null);
+    crate::protocol::param_headers::check(&mirrored, &arguments, |header| {
+        headers.get(header).and_then(|v| v.to_str().ok()).map(str::to_string)
+    })
 }
 
 /// What a conversation (stdio, WebSocket) does with a stateless request: its answer, sent on `out`

@@ -47,6 +47,8 @@ struct Inner {
     subscribed: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Reopens the listen stream with the current subscriptions.
     resubscribe: tokio::sync::Notify,
+    /// Per tool, the arguments its schema mirrors into `Mcp-Param-*` headers (from `tools/list`).
+    mirrored: std::sync::Mutex<std::collections::HashMap<String, Vec<crate::protocol::param_headers::Mirrored>>>,
 }
 
 impl HttpConnection {
@@ -82,6 +84,7 @@ impl HttpConnection {
                 stateless: AtomicBool::new(false),
                 subscribed: Default::default(),
                 resubscribe: Default::default(),
+                mirrored: Default::default(),
             }),
         })
     }
@@ -103,7 +106,7 @@ impl HttpConnection {
         let params = super::stateless::params(None, None);
         let body = encode_request(id, "server/discover", Some(&params));
         let probe = async {
-            let response = inner.post_stateless(body, "server/discover", None).await.ok()?;
+            let response = inner.post_stateless(body, "server/discover", None, &[]).await.ok()?;
             if !response.status().is_success() {
                 return None;
             }
@@ -236,6 +239,7 @@ impl Inner {
         body: Vec<u8>,
         method: &str,
         name: Option<&str>,
+        mirrored: &[(String, String)],
     ) -> Result<reqwest::Response, UpstreamError> {
         let mut request = self
             .client
@@ -245,6 +249,9 @@ impl Inner {
             .header("mcp-method", method);
         if let Some(value) = name.and_then(name_header) {
             request = request.header("mcp-name", value);
+        }
+        for (header, value) in mirrored {
+            request = request.header(header.as_str(), value.as_str());
         }
         request.body(body).send().await.map_err(|e| self.post_failed(&e))
     }
@@ -259,16 +266,39 @@ impl Inner {
     ) -> Result<RawJson, UpstreamError> {
         let base: serde_json::Value = params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
         let name = base.get("name").or(base.get("uri")).and_then(|n| n.as_str()).map(str::to_string);
-        super::stateless::request(&self.name, params, client, timeout, |params| {
-            let name = name.clone();
+        // Arguments the tool's schema marks `x-mcp-header` travel as headers too.
+        let mirrored = match (method, &name) {
+            ("tools/call", Some(tool)) => self.mirrored.lock().unwrap().get(tool).map(|m| {
+                crate::protocol::param_headers::headers(m, base.get("arguments").unwrap_or(&serde_json::Value::Null))
+            }),
+            _ => None,
+        };
+        let result = super::stateless::request(&self.name, params, client, timeout, |params| {
+            let (name, mirrored) = (name.clone(), mirrored.clone().unwrap_or_default());
             async move {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                let response =
-                    self.post_stateless(encode_request(id, method, Some(&params)), method, name.as_deref()).await?;
+                let body = encode_request(id, method, Some(&params));
+                let response = self.post_stateless(body, method, name.as_deref(), &mirrored).await?;
                 self.read_response(response, id, client, timeout).await
             }
         })
-        .await
+        .await?;
+        if method == "tools/list" && result.get().contains("x-mcp-header") {
+            self.remember_mirrored(&result);
+        }
+        Ok(result)
+    }
+
+    /// Records which arguments each listed tool mirrors into headers.
+    fn remember_mirrored(&self, result: &RawValue) {
+        let Ok(page) = serde_json::from_str::<serde_json::Value>(result.get()) else { return };
+        let mut known = self.mirrored.lock().unwrap();
+        for tool in page["tools"].as_array().into_iter().flatten() {
+            let mirrored = crate::protocol::param_headers::mirrored(&tool["inputSchema"]);
+            if let (Some(name), false) = (tool["name"].as_str(), mirrored.is_empty()) {
+                known.insert(name.to_string(), mirrored);
+            }
+        }
     }
 
     async fn post(&self, body: impl Into<Bytes>, initializing: bool) -> Result<reqwest::Response, UpstreamError> {

@@ -438,3 +438,44 @@ async fn a_stateless_client_gets_log_messages_only_for_requests_that_ask() {
         call(&endpoint, 2, "tools/call", json!({"name": "c_test_tool_with_logging", "arguments": {}})).await;
     assert_eq!(plain["result"]["content"][0]["text"], "Tool with logging executed successfully", "{plain}");
 }
+
+#[tokio::test]
+async fn mirrored_arguments_are_checked_from_clients_and_sent_to_upstreams() {
+    // The dual-era fixture refuses a call of test_custom_headers whose Mcp-Param-Region header does
+    // not match the body, as a strict server would; mcpgw must send it.
+    let upstream = super::util::TestUpstream::http("c", &["--conformance"]);
+    let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', prefix: '' }}\n", upstream.url)).await;
+    let endpoint = gw.url("/mcp");
+    let tool = "test_custom_headers";
+    let base = [("mcp-protocol-version", VERSION), ("mcp-method", "tools/call"), ("mcp-name", tool)];
+    let args = json!({"name": tool, "arguments": {"region": "eu-west1"}});
+
+    let with = |extra: &'static [(&'static str, &'static str)]| {
+        let mut h: Vec<(&str, &str)> = base.to_vec();
+        h.extend_from_slice(extra);
+        h
+    };
+    let r = post(&endpoint, 1, "tools/call", args.clone(), &with(&[("mcp-param-region", "eu-west1")])).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["result"]["content"][0]["text"], "region eu-west1", "{v}");
+    // base64 form of the same value
+    let r =
+        post(&endpoint, 2, "tools/call", args.clone(), &with(&[("mcp-param-region", "=?base64?ZXUtd2VzdDE=?=")])).await;
+    assert_eq!(r.status(), 200);
+
+    for (extra, what) in [
+        (&[][..], "a missing header"),
+        (&[("mcp-param-region", "us-east1")][..], "a different value"),
+        (&[("mcp-param-region", "=?base64?!!!?=")][..], "invalid base64"),
+    ] {
+        let r = post(&endpoint, 3, "tools/call", args.clone(), &with(extra)).await;
+        assert_eq!(r.status(), 400, "{what}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], -32020, "{what}: {v}");
+    }
+
+    // A session-based client knows nothing of the header; mcpgw adds it towards the upstream.
+    let mut legacy = Client::connect(endpoint).await;
+    assert_eq!(legacy.call_text(tool, json!({"region": "ap-south1"})).await, "region ap-south1");
+}

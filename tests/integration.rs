@@ -20,6 +20,7 @@ mod integration {
     mod openapi;
     mod reload;
     mod rest;
+    mod resume;
     mod sdk;
     mod shaping;
     mod sse_serving;

@@ -183,6 +183,10 @@ pub struct RawServing {
     /// waits for their input, e.g. `${MCPGW_STATE_KEY}`. Give every replica the same key so any of
     /// them can resume the call. Default: a random key per process.
     pub request_state_key: Option<String>,
+    /// How long a request answered as an event stream keeps running after the client's connection
+    /// drops, waiting for the client to resume it with `Last-Event-ID`; then it is cancelled
+    /// upstream. `0s` turns resumption off: a disconnect cancels at once. Default `10s`.
+    pub resume_window: Option<String>,
 }
 
 /// A REST API served as MCP tools.

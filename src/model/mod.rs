@@ -185,6 +185,9 @@ pub struct Serving {
     pub max_sessions: usize,
     /// Signs stateless clients' request state; `None`: a random key per process.
     pub request_state_key: Option<Secret>,
+    /// How long an event-stream answer outlives its dropped connection, awaiting `Last-Event-ID`;
+    /// zero: not resumable.
+    pub resume_window: Duration,
 }
 
 /// A value that may hold a secret: it prints as written in the file (`${TOKEN}`), never expanded.

@@ -15,6 +15,18 @@ pub fn is_supported(version: &str) -> bool {
     SUPPORTED_VERSIONS.contains(&version)
 }
 
+/// Whether event streams of a session at `version` carry event ids a client may resume from
+/// (streamable HTTP, 2025-03-26 on; the stateless 2026-07-28 revision has no sessions to resume in).
+/// Versions are dates, so they order as text.
+pub fn has_resumable_streams(version: &str) -> bool {
+    ("2025-03-26"..="2025-11-25").contains(&version)
+}
+
+/// Whether a session at `version` expects each event stream to open with an id-only priming event.
+pub fn primes_streams(version: &str) -> bool {
+    version == "2025-11-25"
+}
+
 /// Log levels from least to most severe (RFC 5424 names, as MCP uses them).
 pub const LOG_LEVELS: [&str; 8] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+pub mod replay;
+
 /// Requests one session may have running at once on the stream transports (SSE, WebSocket,
 /// stdio); the next waits, which stops reading from that client until one finishes.
 pub const MAX_CONCURRENT_REQUESTS: usize = 64;
@@ -50,6 +52,8 @@ pub struct Session {
     next_ask: AtomicU64,
     /// Where messages to the client go when the transport keeps one stream per session (legacy SSE).
     pub stream: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    /// Event streams of this session's requests, held so a client can resume one (streamable HTTP).
+    pub replays: replay::Replays,
 }
 
 impl Session {
@@ -72,6 +76,7 @@ impl Session {
             next_request: AtomicU64::new(0),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS)),
             stream: std::sync::OnceLock::new(),
+            replays: replay::Replays::default(),
         })
     }
 

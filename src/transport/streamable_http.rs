@@ -17,13 +17,15 @@ use super::http::{Refusal, admit, header_has, json, rpc_error, status};
 use super::{Body, ServeContext, SessionEvents, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::{RawJson, mcp, sse};
-use crate::session::Session;
+use crate::session::replay::ResumeError;
+use crate::session::{self, Session};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 /// Methods forwarded to an upstream while a client waits, during which the upstream may ask the
 /// client something (sampling, elicitation, roots).
 const ROUTED: [&str; 4] = ["tools/call", "prompts/get", "resources/read", "completion/complete"];
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
+const LAST_EVENT_ID: &str = "last-event-id";
 /// An idle event stream sends a comment this often so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
@@ -223,8 +225,10 @@ async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str
     json(StatusCode::OK, out)
 }
 
-/// Answers one request as an event stream: messages the upstream sends about it (progress) first,
-/// then the result. If the client goes away, the request is dropped, which cancels it upstream.
+/// Answers one request as an event stream: messages the upstream sends about it (progress,
+/// requests to the client) first, then the result. The stream is resumable (`Last-Event-ID`)
+/// for versions that define it: a dropped connection leaves the request running for
+/// `serving.resume_window`, and only then cancels it upstream.
 pub(super) fn stream_answer(
     ctx: Arc<ServeContext>,
     session: Arc<Session>,
@@ -232,12 +236,92 @@ pub(super) fn stream_answer(
     method: String,
     params: Option<RawJson>,
 ) -> Response<Body> {
+    let window = ctx.live.snapshot().model.serving.resume_window;
     let (cancelled, in_flight) = session.begin(&id);
-    event_stream_of(move |tx| async move {
-        let link = exchange::client_link(&session, tx);
-        exchange::answer_registered(&ctx, &session, &id, &method, params.as_deref(), Some(&link), cancelled, in_flight)
+    let work = {
+        let session = session.clone();
+        move |tx| async move {
+            let link = exchange::client_link(&session, tx);
+            exchange::answer_registered(
+                &ctx,
+                &session,
+                &id,
+                &method,
+                params.as_deref(),
+                Some(&link),
+                cancelled,
+                in_flight,
+            )
             .await
-    })
+        }
+    };
+    if window.is_zero() || !mcp::has_resumable_streams(&session.protocol_version) {
+        return event_stream_of(work);
+    }
+    session.replays.prune(window);
+    let replay = session.replays.open();
+    if mcp::primes_streams(&session.protocol_version) {
+        replay.push_priming(RETRY);
+    }
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    let answering = work(tx.clone());
+    let task = tokio::spawn(async move {
+        let answer = answering.await;
+        let _ = tx.send(answer).await;
+    });
+    replay.set_work(task.abort_handle());
+    let attached = replay.attach(None, window).expect("a new stream has every event");
+    // Events are held whether or not a connection reads them, so the request runs on regardless.
+    tokio::spawn(async move {
+        while let Some(message) = rx.recv().await {
+            let (frame, connection) = replay.push_message(&message);
+            if let Some(connection) = connection {
+                let _ = connection.send(frame).await;
+            }
+        }
+        replay.finish();
+    });
+    replayed_stream(attached)
+}
+
+/// How soon a client whose stream dropped should come back (the `retry` of the priming event).
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The response body for a connection attached to a resumable stream.
+fn replayed_stream(attached: session::replay::Attached) -> Response<Body> {
+    let stream = futures_util::stream::unfold(attached, |mut attached| async move {
+        let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(attached.next().await?));
+        Some((frame, attached))
+    });
+    event_stream_response(BodyExt::boxed(StreamBody::new(stream)))
+}
+
+fn event_stream_response(body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A GET with `Last-Event-ID`: the rest of a request's event stream, from after that event.
+fn resume(ctx: &ServeContext, session: &Session, last_event_id: &str) -> Response<Body> {
+    let window = ctx.live.snapshot().model.serving.resume_window;
+    let found = session.replays.find(last_event_id).and_then(|(replay, after)| replay.attach(Some(after), window));
+    let (code, message) = match found {
+        Ok(attached) => return replayed_stream(attached),
+        Err(ResumeError::Malformed) => {
+            (StatusCode::BAD_REQUEST, format!("Last-Event-ID {last_event_id:?} is not an event id this gateway sent"))
+        }
+        Err(ResumeError::Gone) => (
+            StatusCode::GONE,
+            format!("the stream of event {last_event_id:?} is no longer held; it ended over {window:?} ago"),
+        ),
+        Err(ResumeError::Gap) => (
+            StatusCode::GONE,
+            format!("events after {last_event_id:?} are no longer held; the client fell too far behind"),
+        ),
+    };
+    rpc_error(code, None, RpcError::new(jsonrpc::INVALID_REQUEST, message))
 }
 
 /// An event stream carrying what `work` sends on its outbound channel (progress, requests to the
@@ -259,10 +343,7 @@ where
         let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from(sse::encode(&message, None))));
         Some((frame, (rx, task)))
     });
-    let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    event_stream_response(BodyExt::boxed(StreamBody::new(stream)))
 }
 
 /// Aborts the request task when the response stream is dropped (the client disconnected).
@@ -288,6 +369,9 @@ fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>)
         Ok(s) => s,
         Err(refusal) => return refusal.into_response(),
     };
+    if let Some(last) = request.headers().get(LAST_EVENT_ID) {
+        return resume(&ctx, &session, last.to_str().unwrap_or_default());
+    }
     let events = SessionEvents::new(&ctx.live);
     let stream = futures_util::stream::unfold((ctx, session, events), |(ctx, session, mut events)| async move {
         let mut shutting_down = ctx.shutting_down.clone();
@@ -302,10 +386,7 @@ fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>)
         let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(data));
         Some((frame, (ctx, session, events)))
     });
-    let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    event_stream_response(BodyExt::boxed(StreamBody::new(stream)))
 }
 
 fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {

@@ -55,8 +55,7 @@ async fn every_served_transport_reaches_every_upstream_transport() {
     let c = Client::connect(gw.url("/mcp")).await;
     for (i, u) in UPSTREAMS.iter().enumerate() {
         let text = c.post(call(100 + i, u)).await.text().await.unwrap();
-        let messages: Vec<Value> =
-            text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+        let messages: Vec<Value> = super::util::sse_messages(&text);
         check_cell("streamable_http", u, 100 + i, &messages);
     }
 

@@ -181,8 +181,7 @@ async fn progress_streams_and_listen_delivers_only_what_was_asked() {
     .await;
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let text = r.text().await.unwrap();
-    let messages: Vec<Value> =
-        text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    let messages: Vec<Value> = super::util::sse_messages(&text);
     assert_eq!(messages.iter().filter(|m| m["method"] == "notifications/progress").count(), 2, "{text}");
     assert!(messages.iter().all(|m| m["method"] != "notifications/progress" || m["params"]["progressToken"] == "p1"));
     assert_eq!(messages.last().unwrap()["result"]["resultType"], "complete");
@@ -427,8 +426,7 @@ async fn a_stateless_client_gets_log_messages_only_for_requests_that_ask() {
     let r = post(&endpoint, 1, "tools/call", asked, &headers).await;
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let text = r.text().await.unwrap();
-    let messages: Vec<Value> =
-        text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    let messages: Vec<Value> = super::util::sse_messages(&text);
     let logs: Vec<&Value> = messages.iter().filter(|m| m["method"] == "notifications/message").collect();
     assert_eq!(logs.len(), 3, "{text}");
     assert_eq!(logs[0]["params"]["logger"], "c/conformance");

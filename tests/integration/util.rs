@@ -237,6 +237,16 @@ impl TestGateway {
 }
 
 /// Whether a process with this pid exists (and is not a zombie).
+/// The JSON-RPC messages of a whole event-stream body, skipping events without one (the id-only
+/// priming event a resumable stream opens with).
+pub fn sse_messages(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("event data is not JSON ({e}): {d}")))
+        .collect()
+}
+
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
@@ -308,6 +318,19 @@ impl Client {
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "text/event-stream");
         r
+    }
+
+    /// Resumes an event stream of this session from after the event `last_event_id`.
+    pub async fn resume(&self, last_event_id: &str) -> reqwest::Response {
+        self.http
+            .get(&self.endpoint)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", self.session.clone().unwrap())
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("last-event-id", last_event_id)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Sends a request and returns the whole JSON-RPC response.

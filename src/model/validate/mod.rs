@@ -583,8 +583,20 @@ impl Validator<'_> {
                 "use a long random secret, e.g. from `openssl rand -hex 32`, through ${VAR}",
             );
         }
+        let resume_window = match raw.resume_window.as_deref() {
+            None => Duration::from_secs(10),
+            Some(t) => parse_duration(t).unwrap_or_else(|| {
+                self.error(
+                    "serving.resume_window",
+                    format!("\"{t}\" is not a duration"),
+                    "write e.g. 10s, or 0s for none",
+                );
+                Duration::from_secs(10)
+            }),
+        };
         Serving {
             request_state_key,
+            resume_window,
             allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
             allowed_hosts: raw.allowed_hosts.clone(),
             max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024) as usize,

@@ -1,0 +1,310 @@
+//! Resumable event streams (streamable HTTP, protocol versions 2025-03-26 to 2025-11-25).
+//!
+//! A request answered as an event stream gets a number in its session, and each event on it the
+//! id `<stream>-<n>`. The events stay here while the request runs and for a while after it ends,
+//! so a client whose connection dropped can send GET with `Last-Event-ID` and receive what
+//! followed, then the rest as it comes. A request that nobody reattaches to within the resume
+//! window is aborted (which cancels it upstream): a disconnect is not a cancellation, but a
+//! client that never comes back must not hold upstream work forever.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::protocol::sse;
+
+/// Events held per stream; a client that falls further behind cannot resume without a gap.
+const HELD_EVENTS: usize = 1024;
+/// Streams held per session; the oldest finished ones go first.
+const HELD_STREAMS: usize = 128;
+/// Frames buffered towards one connection before the stream waits for the client.
+const CONNECTION_BUFFER: usize = 64;
+
+/// The resumable streams of one session.
+#[derive(Default)]
+pub struct Replays {
+    streams: Mutex<HashMap<u64, Arc<Replay>>>,
+    next: AtomicU64,
+}
+
+impl Replays {
+    /// Starts holding a new stream.
+    pub fn open(&self) -> Arc<Replay> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let replay = Arc::new(Replay { id, state: Mutex::default() });
+        let mut streams = self.streams.lock().unwrap();
+        if streams.len() >= HELD_STREAMS {
+            // Forget finished streams first, oldest first; a running one only when nothing else is left.
+            let mut candidates: Vec<(bool, u64)> =
+                streams.values().map(|r| (r.state.lock().unwrap().finished.is_none(), r.id)).collect();
+            candidates.sort();
+            for (_, id) in candidates.into_iter().take(streams.len() + 1 - HELD_STREAMS) {
+                if let Some(gone) = streams.remove(&id) {
+                    gone.abort();
+                }
+            }
+        }
+        streams.insert(id, replay.clone());
+        replay
+    }
+
+    /// Forgets streams that finished more than `window` ago.
+    pub fn prune(&self, window: Duration) {
+        let now = Instant::now();
+        self.streams
+            .lock()
+            .unwrap()
+            .retain(|_, r| r.state.lock().unwrap().finished.is_none_or(|at| now.duration_since(at) < window));
+    }
+
+    /// Finds the stream a `Last-Event-ID` names and the sequence number after which to resume.
+    pub fn find(&self, last_event_id: &str) -> Result<(Arc<Replay>, u64), ResumeError> {
+        let (stream, seq) = parse_event_id(last_event_id).ok_or(ResumeError::Malformed)?;
+        let replay = self.streams.lock().unwrap().get(&stream).cloned().ok_or(ResumeError::Gone)?;
+        Ok((replay, seq))
+    }
+}
+
+/// Why a `Last-Event-ID` cannot be resumed from.
+#[derive(Debug, PartialEq)]
+pub enum ResumeError {
+    /// Not an id this gateway hands out.
+    Malformed,
+    /// The stream ended long enough ago to be forgotten, or never belonged to this session.
+    Gone,
+    /// Events after that one were dropped (the client fell more than `HELD_EVENTS` behind).
+    Gap,
+}
+
+fn parse_event_id(id: &str) -> Option<(u64, u64)> {
+    let (stream, seq) = id.trim().split_once('-')?;
+    Some((stream.parse().ok()?, seq.parse().ok()?))
+}
+
+/// One resumable stream: its events, the connection currently reading it, and the work behind it.
+pub struct Replay {
+    id: u64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Encoded frames, oldest first; `events[0]` has sequence number `first`.
+    events: VecDeque<Bytes>,
+    first: u64,
+    next: u64,
+    /// When the last event (the answer) was added.
+    finished: Option<Instant>,
+    /// The connection reading now, with the number it was attached under.
+    reader: Option<(u64, mpsc::Sender<Bytes>)>,
+    attachments: u64,
+    /// Stops the request behind the stream.
+    work: Option<tokio::task::AbortHandle>,
+}
+
+impl Replay {
+    /// The id of the event with sequence number `seq` on this stream.
+    pub fn event_id(&self, seq: u64) -> String {
+        format!("{}-{seq}", self.id)
+    }
+
+    /// Adds a JSON-RPC message as the next event; returns where to send it now.
+    pub fn push_message(&self, message: &[u8]) -> (Bytes, Option<mpsc::Sender<Bytes>>) {
+        let mut state = self.state.lock().unwrap();
+        let frame = Bytes::from(sse::encode(message, Some(&self.event_id(state.next))));
+        (frame.clone(), Self::append(&mut state, frame))
+    }
+
+    /// Adds the event a stream opens with (2025-11-25): an id and no message, so a client that
+    /// loses the connection before the first message still has an id to resume from, and a
+    /// `retry` telling it how soon to come back.
+    pub fn push_priming(&self, retry: Duration) {
+        let mut state = self.state.lock().unwrap();
+        let frame = format!("id: {}\nretry: {}\ndata: \n\n", self.event_id(state.next), retry.as_millis());
+        Self::append(&mut state, Bytes::from(frame));
+    }
+
+    /// Records the task that answers the request, so an abandoned stream can stop it.
+    pub fn set_work(&self, work: tokio::task::AbortHandle) {
+        self.state.lock().unwrap().work = Some(work);
+    }
+
+    /// Adds an encoded frame; returns where to send it now (the attached connection, if any).
+    fn append(state: &mut State, frame: Bytes) -> Option<mpsc::Sender<Bytes>> {
+        state.events.push_back(frame);
+        state.next += 1;
+        if state.events.len() > HELD_EVENTS {
+            state.events.pop_front();
+            state.first += 1;
+        }
+        state.reader.as_ref().map(|(_, tx)| tx.clone())
+    }
+
+    /// No more events will come: the connection reading ends once it has what was pushed.
+    pub fn finish(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.finished.get_or_insert_with(Instant::now);
+        state.reader = None;
+        state.work = None;
+    }
+
+    /// Attaches a connection that has seen events up to `after` (`None`: a fresh connection).
+    /// Returns the held events it missed and the receiver for those still to come; an earlier
+    /// connection stops receiving. Once the connection is dropped, the request is aborted unless
+    /// another attaches within `window`.
+    pub fn attach(self: &Arc<Self>, after: Option<u64>, window: Duration) -> Result<Attached, ResumeError> {
+        let mut state = self.state.lock().unwrap();
+        let from = after.map_or(state.first, |seq| seq + 1);
+        if from < state.first {
+            return Err(ResumeError::Gap);
+        }
+        let skip = usize::try_from(from - state.first).unwrap_or(usize::MAX);
+        let backlog: VecDeque<Bytes> = state.events.iter().skip(skip).cloned().collect();
+        let (tx, rx) = mpsc::channel(CONNECTION_BUFFER);
+        state.attachments += 1;
+        let number = state.attachments;
+        if state.finished.is_none() {
+            state.reader = Some((number, tx));
+        }
+        Ok(Attached { backlog, rx, _guard: Detach { replay: self.clone(), number, window } })
+    }
+
+    /// Stops the request behind the stream.
+    fn abort(&self) {
+        if let Some(work) = self.state.lock().unwrap().work.take() {
+            work.abort();
+        }
+    }
+}
+
+/// A connection's view of a stream: what it missed, then what comes. Dropping it (the client went
+/// away) detaches the connection.
+pub struct Attached {
+    backlog: VecDeque<Bytes>,
+    rx: mpsc::Receiver<Bytes>,
+    _guard: Detach,
+}
+
+impl Attached {
+    /// The next frame to write; `None` once the stream has ended.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        match self.backlog.pop_front() {
+            Some(frame) => Some(frame),
+            None => self.rx.recv().await,
+        }
+    }
+}
+
+/// Detaches a connection when dropped; the request is aborted if nobody reattaches in `window`.
+struct Detach {
+    replay: Arc<Replay>,
+    number: u64,
+    window: Duration,
+}
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        let window = self.window;
+        let mut state = self.replay.state.lock().unwrap();
+        if state.reader.as_ref().is_none_or(|(n, _)| *n != self.number) {
+            return;
+        }
+        state.reader = None;
+        if state.finished.is_some() {
+            return;
+        }
+        let replay = self.replay.clone();
+        let attachments = state.attachments;
+        drop(state);
+        let abandon = move || {
+            let state = replay.state.lock().unwrap();
+            let reattached = state.attachments != attachments || state.reader.is_some();
+            drop(state);
+            if !reattached {
+                replay.abort();
+            }
+        };
+        if window.is_zero() {
+            abandon();
+        } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                tokio::time::sleep(window).await;
+                abandon();
+            });
+        } else {
+            abandon();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(replay: &Replay, seq: u64, message: &str) -> Bytes {
+        Bytes::from(sse::encode(message.as_bytes(), Some(&replay.event_id(seq))))
+    }
+
+    async fn drain(attached: &mut Attached) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        while let Some(frame) = attached.next().await {
+            out.push(frame);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_reattached_connection_gets_what_it_missed_then_what_comes() {
+        let replays = Replays::default();
+        let replay = replays.open();
+        let first = replay.attach(None, Duration::from_secs(60)).unwrap();
+        assert!(replay.push_message(b"0").1.is_some());
+        replay.push_message(b"1");
+        drop(first);
+        assert!(replay.push_message(b"2").1.is_none(), "nobody is attached");
+
+        let (found, after) = replays.find(&replay.event_id(0)).unwrap();
+        let mut second = found.attach(Some(after), Duration::from_secs(60)).unwrap();
+        let (sent, to) = replay.push_message(b"3");
+        to.unwrap().send(sent).await.unwrap();
+        replay.finish();
+        let expected: Vec<Bytes> = (1..4).map(|n| frame(&replay, n, &n.to_string())).collect();
+        assert_eq!(drain(&mut second).await, expected, "what it missed, then what came, then the end");
+    }
+
+    #[tokio::test]
+    async fn ids_that_were_never_handed_out_or_fell_out_are_refused() {
+        let replays = Replays::default();
+        let replay = replays.open();
+        assert_eq!(replays.find("x").err(), Some(ResumeError::Malformed));
+        assert_eq!(replays.find("9-0").err(), Some(ResumeError::Gone));
+        for n in 0..HELD_EVENTS + 5 {
+            replay.push_message(n.to_string().as_bytes());
+        }
+        replay.finish();
+        let window = Duration::from_secs(60);
+        assert_eq!(replay.attach(Some(2), window).err(), Some(ResumeError::Gap));
+        let mut attached = replay.attach(Some(5), window).unwrap();
+        assert_eq!(drain(&mut attached).await.len(), HELD_EVENTS - 1);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_stream_stops_its_work_and_a_finished_one_is_pruned() {
+        let replays = Replays::default();
+        let replay = replays.open();
+        let work = tokio::spawn(std::future::pending::<()>());
+        replay.set_work(work.abort_handle());
+        drop(replay.attach(None, Duration::ZERO).unwrap());
+        assert!(work.await.unwrap_err().is_cancelled());
+
+        replay.finish();
+        replays.prune(Duration::from_secs(60));
+        assert!(replays.find(&replay.event_id(0)).is_ok(), "held for the window");
+        replays.prune(Duration::ZERO);
+        assert_eq!(replays.find(&replay.event_id(0)).err(), Some(ResumeError::Gone));
+    }
+}

@@ -15,9 +15,22 @@ pub struct Decoder {
     buffer: Vec<u8>,
     current: Event,
     has_data: bool,
+    /// The stream's last event id, kept even from events with no data (a priming event), as a
+    /// reconnecting client sends it in `Last-Event-ID`.
+    pub last_event_id: Option<String>,
+    /// The reconnection delay the server asked for, in milliseconds.
+    pub retry: Option<u64>,
 }
 
 impl Decoder {
+    /// The stream goes on over a new connection: a half-received event is dropped, the last
+    /// event id and the retry delay are kept.
+    pub fn reconnected(&mut self) {
+        self.buffer.clear();
+        self.current = Event::default();
+        self.has_data = false;
+    }
+
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
         self.buffer.extend_from_slice(chunk);
         let mut events = Vec::new();
@@ -72,7 +85,15 @@ impl Decoder {
                 self.has_data = true;
             }
             "event" => self.current.event = Some(value.to_string()),
-            "id" => self.current.id = Some(value.to_string()),
+            "id" if !value.contains('\0') => {
+                self.current.id = Some(value.to_string());
+                self.last_event_id = Some(value.to_string());
+            }
+            "retry" => {
+                if let Ok(ms) = value.parse() {
+                    self.retry = Some(ms);
+                }
+            }
             _ => {}
         }
         None
@@ -106,6 +127,15 @@ mod tests {
         assert_eq!(events[0].data, "{\"a\":1}");
         assert_eq!(events[0].event.as_deref(), Some("message"));
         assert_eq!(events[1].data, "x\ny");
+    }
+
+    #[test]
+    fn an_id_without_data_is_remembered_for_reconnecting() {
+        let mut d = Decoder::default();
+        assert!(d.feed(b"id: 4-0\nretry: 500\n\n").is_empty());
+        assert_eq!((d.last_event_id.as_deref(), d.retry), (Some("4-0"), Some(500)));
+        let events = d.feed(b"id: 4-0\ndata: \n\n");
+        assert_eq!(events[0].data, "", "a priming event is an event with empty data");
     }
 
     #[test]

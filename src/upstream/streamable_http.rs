@@ -25,6 +25,11 @@ use crate::protocol::{RawJson, mcp, sse};
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Longest excerpt of an error body quoted in an error message.
+/// Times a request's event stream is reopened with `Last-Event-ID` before the request fails.
+const MAX_RESUMES: usize = 5;
+/// The reconnection delay when the server names none, and the longest we wait whatever it says.
+const DEFAULT_RETRY_MS: u64 = 200;
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 const EXCERPT: usize = 200;
 
 pub struct HttpConnection {
@@ -372,18 +377,26 @@ impl Inner {
             .is_some_and(|v| v.starts_with("text/event-stream"));
         let mut answer: Option<Result<RawJson, RawJson>> = None;
         if is_sse {
+            // A stream that ends (or breaks) before the answer is resumed with GET and
+            // `Last-Event-ID` when it gave event ids (session upstreams, 2025-03-26 on).
             let mut decoder = sse::Decoder::default();
-            'read: while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| UpstreamError::Transport(self.name.clone(), format!("reading the event stream: {e}")))?
-            {
-                for event in decoder.feed(&chunk) {
-                    self.route(event.data.as_bytes(), id, &mut answer, client, timeout).await;
-                    if answer.is_some() {
-                        break 'read;
-                    }
+            let mut resumed = 0;
+            loop {
+                let broke = self.read_events(&mut response, &mut decoder, id, &mut answer, client, timeout).await;
+                if answer.is_some() {
+                    break;
                 }
+                let last = decoder.last_event_id.clone().filter(|_| !self.stateless.load(Ordering::Acquire));
+                let Some(last) = last.filter(|_| resumed < MAX_RESUMES) else {
+                    return Err(broke.err().unwrap_or_else(|| {
+                        UpstreamError::Transport(self.name.clone(), "the event stream ended before the answer".into())
+                    }));
+                };
+                resumed += 1;
+                let delay = Duration::from_millis(decoder.retry.unwrap_or(DEFAULT_RETRY_MS)).min(MAX_RETRY_DELAY);
+                tokio::time::sleep(delay).await;
+                response = self.resume(&last).await?;
+                decoder.reconnected();
             }
         } else {
             let body = response
@@ -404,6 +417,59 @@ impl Inner {
             Some(Err(error)) => Err(UpstreamError::Rpc(error)),
             None => Err(UpstreamError::Transport(self.name.clone(), "the response did not answer the request".into())),
         }
+    }
+
+    /// Reads events until the answer to `id` arrives or the stream ends; `Err` when it broke.
+    async fn read_events(
+        &self,
+        response: &mut reqwest::Response,
+        decoder: &mut sse::Decoder,
+        id: u64,
+        answer: &mut Option<Result<RawJson, RawJson>>,
+        client: Option<&ClientLink>,
+        timeout: Duration,
+    ) -> Result<(), UpstreamError> {
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| UpstreamError::Transport(self.name.clone(), format!("reading the event stream: {e}")))?;
+            let Some(chunk) = chunk else { return Ok(()) };
+            for event in decoder.feed(&chunk) {
+                // A priming event (an id and no message) only marks where to resume from.
+                if event.data.trim().is_empty() {
+                    continue;
+                }
+                self.route(event.data.as_bytes(), id, answer, client, timeout).await;
+                if answer.is_some() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Reopens a request's event stream after the event `last_event_id`.
+    async fn resume(&self, last_event_id: &str) -> Result<reqwest::Response, UpstreamError> {
+        let mut request = self
+            .client
+            .get(self.url.clone())
+            .header(ACCEPT, "text/event-stream")
+            .header("last-event-id", last_event_id);
+        if let Some(s) = self.session.read().unwrap().clone() {
+            request = request.header(SESSION_HEADER, s);
+        }
+        if let Some(v) = self.protocol_version.read().unwrap().clone() {
+            request = request.header(VERSION_HEADER, v);
+        }
+        let response = request.send().await.map_err(|e| self.post_failed(&e))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            return Err(UpstreamError::Transport(
+                self.name.clone(),
+                format!("resuming the event stream after {last_event_id:?}: HTTP {status}"),
+            ));
+        }
+        Ok(response)
     }
 
     async fn route(

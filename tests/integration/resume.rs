@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::util::{Client, TestGateway, eventually, sse_messages, stdio_fixture};
+use super::util::{Client, TestGateway, TestUpstream, eventually, sse_messages, stdio_fixture};
 
 fn gateway_yaml(window: &str) -> String {
     format!("serving: {{ resume_window: {window} }}\nupstreams:\n  a: {}\n", stdio_fixture("a"))
@@ -134,4 +134,15 @@ async fn with_no_resume_window_streams_carry_no_ids_and_a_disconnect_cancels_at_
     })
     .await;
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a");
+}
+
+#[tokio::test]
+async fn mcpgw_resumes_an_upstream_stream_that_closes_before_its_answer() {
+    // The fixture's `test_reconnection` sends a priming event, closes the stream, and gives the
+    // answer only to a GET with `Last-Event-ID` (SSE polling, 2025-11-25).
+    let upstream = TestUpstream::http("c", &["--conformance"]);
+    let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', era: legacy }}\n", upstream.url)).await;
+    gw.wait_upstream("c", "up").await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.call_text("c_test_reconnection", json!({})).await, "Reconnection test completed successfully");
 }

@@ -79,6 +79,11 @@ impl ClientSession for Session {
         mcp::log_rank(level).is_some_and(|rank| wanted != 0 && rank >= wanted)
     }
 
+    fn log_level(&self) -> Option<&'static str> {
+        let rank = self.log_rank.load(std::sync::atomic::Ordering::Relaxed);
+        mcp::LOG_LEVELS.get(usize::from(rank).checked_sub(1)?).copied()
+    }
+
     fn capabilities(&self) -> serde_json::Value {
         self.declared_capabilities().cloned().unwrap_or_else(|| serde_json::json!({}))
     }

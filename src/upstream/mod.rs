@@ -152,6 +152,7 @@ impl UpstreamHandle {
         let conn = match (self.spec.sessions, client) {
             (model::Sessions::PerClient, Some(link)) => {
                 let session = self.client_connection(link).await?;
+                session.follow_log_level(link, self.spec.timeout).await;
                 *session.current.lock().unwrap() = Some(link.clone());
                 session.conn.set_client(link, self.spec.timeout);
                 session.conn
@@ -234,8 +235,11 @@ impl UpstreamHandle {
             }
         });
         let inbox = Inbox { events, relay: self.relay.clone() };
-        let (conn, _) = Connection::open(&self.spec, inbox).await?;
-        Ok(PerClient { conn: Arc::new(conn), current })
+        let (conn, established) = Connection::open(&self.spec, inbox).await?;
+        // `logging/setLevel` exists in the session era, for servers that declare logging.
+        let takes_log_level =
+            established.protocol_version != stateless::VERSION && established.capabilities.contains_key("logging");
+        Ok(PerClient { conn: Arc::new(conn), current, takes_log_level, log_rank: Arc::default() })
     }
 
     /// Asks the upstream for log messages at `level` or above, unless it was already asked for
@@ -297,6 +301,26 @@ impl UpstreamHandle {
 struct PerClient {
     conn: Arc<Connection>,
     current: Arc<std::sync::Mutex<Option<ClientLink>>>,
+    /// Whether the upstream session accepts `logging/setLevel`.
+    takes_log_level: bool,
+    /// The level this session was last asked for (rank; 0: never asked).
+    log_rank: Arc<std::sync::atomic::AtomicU8>,
+}
+
+impl PerClient {
+    /// Asks this client's upstream session for the log level the client asked for, before a call,
+    /// when the client's level changed since (a stateless client's comes with each request).
+    async fn follow_log_level(&self, link: &ClientLink, timeout: Duration) {
+        let Some(level) = link.session.log_level().filter(|_| self.takes_log_level) else { return };
+        let rank = mcp::log_rank(level).unwrap_or(0);
+        if self.log_rank.swap(rank, Ordering::AcqRel) == rank {
+            return;
+        }
+        let params = crate::protocol::jsonrpc::raw(&serde_json::json!({ "level": level }));
+        if let Err(e) = self.conn.request("logging/setLevel", Some(&params), timeout, None).await {
+            tracing::debug!(error = %e, "logging/setLevel refused by a per-client upstream session");
+        }
+    }
 }
 
 /// Sends a per-client session's log message to its client, if it asked for that level, with the

@@ -121,6 +121,9 @@ pub trait ClientSession: Send + Sync {
     fn on_end(&self, f: Box<dyn FnOnce() + Send>);
     /// Whether the client asked for log messages at `level` (`logging/setLevel`).
     fn wants_log(&self, level: &str) -> bool;
+    /// The least severe level the client asked for, if it asked (`logging/setLevel`, or a
+    /// stateless request's `_meta`).
+    fn log_level(&self) -> Option<&'static str>;
     /// The capabilities the client declared (in `initialize`, or in a stateless request's `_meta`).
     fn capabilities(&self) -> serde_json::Value;
     /// Whether the client speaks the stateless protocol (2026-07-28): it takes `input_required`

@@ -477,3 +477,42 @@ async fn mirrored_arguments_are_checked_from_clients_and_sent_to_upstreams() {
     let mut legacy = Client::connect(endpoint).await;
     assert_eq!(legacy.call_text(tool, json!({"region": "ap-south1"})).await, "region ap-south1");
 }
+
+#[tokio::test]
+async fn per_client_upstream_sessions_are_asked_for_the_clients_log_level() {
+    // Each client (and each stateless request) gets its own fixture process here, so what a
+    // process heard is what its one client asked for.
+    let yaml = format!(
+        "upstreams:\n  local:\n    stdio: {{ command: '{}', args: [--name, local] }}\n    sessions: per_client\n    era: legacy\n",
+        super::util::fixture_bin()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let endpoint = gw.url("/mcp");
+    let heard = |params: Value| {
+        let endpoint = endpoint.clone();
+        async move {
+            let headers =
+                [("mcp-protocol-version", VERSION), ("mcp-method", "tools/call"), ("mcp-name", "local_subscriptions")];
+            let r = post(&endpoint, 1, "tools/call", params, &headers).await;
+            assert_eq!(r.status(), 200);
+            // Asking for a level makes the answer a stream (log messages would come before it).
+            let text = r.text().await.unwrap();
+            let answer = match serde_json::from_str::<Value>(&text) {
+                Ok(v) => v,
+                Err(_) => super::util::sse_messages(&text).pop().unwrap(),
+            };
+            answer["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{answer}")).to_string()
+        }
+    };
+    let asked =
+        json!({"name": "local_subscriptions", "arguments": {}, "_meta": {"io.modelcontextprotocol/logLevel": "error"}});
+    assert_eq!(heard(asked).await, "logging/setLevel error", "the request's level reached its upstream session");
+    assert_eq!(heard(json!({"name": "local_subscriptions", "arguments": {}})).await, "", "no level, no request");
+
+    let mut session = super::util::Client::connect(gw.url("/mcp")).await;
+    assert_eq!(session.request("logging/setLevel", json!({"level": "warning"})).await["result"], json!({}));
+    assert_eq!(session.call_text("local_subscriptions", json!({})).await, "logging/setLevel warning");
+    assert_eq!(session.request("logging/setLevel", json!({"level": "debug"})).await["result"], json!({}));
+    let heard = session.call_text("local_subscriptions", json!({})).await;
+    assert_eq!(heard, "logging/setLevel warning\nlogging/setLevel debug", "a changed level follows on the next call");
+}

@@ -17,8 +17,11 @@ use tokio::sync::mpsc;
 
 use crate::protocol::sse;
 
-/// Events held per stream; a client that falls further behind cannot resume without a gap.
+/// Events held per request stream; a client that falls further behind cannot resume without a gap.
 const HELD_EVENTS: usize = 1024;
+/// Events held on a session's own stream, which lives as long as the session: enough for a
+/// reconnect's worth of list changes, updates and log messages, small per idle session.
+const HELD_OWN_EVENTS: usize = 64;
 /// Streams held per session; the oldest finished ones go first.
 const HELD_STREAMS: usize = 128;
 /// Frames buffered towards one connection before the stream waits for the client.
@@ -29,13 +32,15 @@ const CONNECTION_BUFFER: usize = 64;
 pub struct Replays {
     streams: Mutex<HashMap<u64, Arc<Replay>>>,
     next: AtomicU64,
+    /// The session's own stream (GET): what the session hears of without asking. Stream 0.
+    standalone: Mutex<Option<Arc<Replay>>>,
 }
 
 impl Replays {
     /// Starts holding a new stream.
     pub fn open(&self) -> Arc<Replay> {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let replay = Arc::new(Replay { id, state: Mutex::default() });
+        let replay = Arc::new(Replay { id, capacity: HELD_EVENTS, state: Mutex::default() });
         let mut streams = self.streams.lock().unwrap();
         if streams.len() >= HELD_STREAMS {
             // Forget finished streams first, oldest first; a running one only when nothing else is left.
@@ -64,8 +69,24 @@ impl Replays {
     /// Finds the stream a `Last-Event-ID` names and the sequence number after which to resume.
     pub fn find(&self, last_event_id: &str) -> Result<(Arc<Replay>, u64), ResumeError> {
         let (stream, seq) = parse_event_id(last_event_id).ok_or(ResumeError::Malformed)?;
-        let replay = self.streams.lock().unwrap().get(&stream).cloned().ok_or(ResumeError::Gone)?;
-        Ok((replay, seq))
+        let replay = match stream {
+            0 => self.standalone.lock().unwrap().clone(),
+            _ => self.streams.lock().unwrap().get(&stream).cloned(),
+        };
+        Ok((replay.ok_or(ResumeError::Gone)?, seq))
+    }
+
+    /// The session's own stream, and whether this call created it (and must start feeding it).
+    pub fn standalone(&self) -> (Arc<Replay>, bool) {
+        let mut standalone = self.standalone.lock().unwrap();
+        match &*standalone {
+            Some(replay) if replay.state.lock().unwrap().finished.is_none() => (replay.clone(), false),
+            _ => {
+                let replay = Arc::new(Replay { id: 0, capacity: HELD_OWN_EVENTS, state: Mutex::default() });
+                *standalone = Some(replay.clone());
+                (replay, true)
+            }
+        }
     }
 }
 
@@ -88,6 +109,8 @@ fn parse_event_id(id: &str) -> Option<(u64, u64)> {
 /// One resumable stream: its events, the connection currently reading it, and the work behind it.
 pub struct Replay {
     id: u64,
+    /// Most events held; older ones are dropped.
+    capacity: usize,
     state: Mutex<State>,
 }
 
@@ -116,7 +139,7 @@ impl Replay {
     pub fn push_message(&self, message: &[u8]) -> (Bytes, Option<mpsc::Sender<Bytes>>) {
         let mut state = self.state.lock().unwrap();
         let frame = Bytes::from(sse::encode(message, Some(&self.event_id(state.next))));
-        (frame.clone(), Self::append(&mut state, frame))
+        (frame.clone(), self.append(&mut state, frame))
     }
 
     /// Adds the event a stream opens with (2025-11-25): an id and no message, so a client that
@@ -124,8 +147,12 @@ impl Replay {
     /// `retry` telling it how soon to come back.
     pub fn push_priming(&self, retry: Duration) {
         let mut state = self.state.lock().unwrap();
-        let frame = format!("id: {}\nretry: {}\ndata: \n\n", self.event_id(state.next), retry.as_millis());
-        Self::append(&mut state, Bytes::from(frame));
+        let frame = self.priming(&state, retry);
+        self.append(&mut state, frame);
+    }
+
+    fn priming(&self, state: &State, retry: Duration) -> Bytes {
+        Bytes::from(format!("id: {}\nretry: {}\ndata: \n\n", self.event_id(state.next), retry.as_millis()))
     }
 
     /// Records the task that answers the request, so an abandoned stream can stop it.
@@ -134,10 +161,10 @@ impl Replay {
     }
 
     /// Adds an encoded frame; returns where to send it now (the attached connection, if any).
-    fn append(state: &mut State, frame: Bytes) -> Option<mpsc::Sender<Bytes>> {
+    fn append(&self, state: &mut State, frame: Bytes) -> Option<mpsc::Sender<Bytes>> {
         state.events.push_back(frame);
         state.next += 1;
-        if state.events.len() > HELD_EVENTS {
+        if state.events.len() > self.capacity {
             state.events.pop_front();
             state.first += 1;
         }
@@ -157,8 +184,29 @@ impl Replay {
     /// connection stops receiving. Once the connection is dropped, the request is aborted unless
     /// another attaches within `window`.
     pub fn attach(self: &Arc<Self>, after: Option<u64>, window: Duration) -> Result<Attached, ResumeError> {
-        let mut state = self.state.lock().unwrap();
+        let state = self.state.lock().unwrap();
         let from = after.map_or(state.first, |seq| seq + 1);
+        self.attach_from(state, from, window)
+    }
+
+    /// Attaches a connection for what comes from now on, opened by a priming event (`prime`:
+    /// its `retry`) so the connection has an id to resume from.
+    pub fn attach_new(self: &Arc<Self>, prime: Option<Duration>, window: Duration) -> Attached {
+        let mut state = self.state.lock().unwrap();
+        let from = state.next;
+        if let Some(retry) = prime {
+            let frame = self.priming(&state, retry);
+            self.append(&mut state, frame);
+        }
+        self.attach_from(state, from, window).expect("the newest events are held")
+    }
+
+    fn attach_from(
+        self: &Arc<Self>,
+        mut state: std::sync::MutexGuard<'_, State>,
+        from: u64,
+        window: Duration,
+    ) -> Result<Attached, ResumeError> {
         if from < state.first {
             return Err(ResumeError::Gap);
         }

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::http::{Refusal, admit, header_has, json, rpc_error, status};
 use super::{Body, ServeContext, SessionEvents, exchange};
@@ -238,6 +238,7 @@ pub(super) fn stream_answer(
 ) -> Response<Body> {
     let window = ctx.live.snapshot().model.serving.resume_window;
     let (cancelled, in_flight) = session.begin(&id);
+    let shutting_down = ctx.shutting_down.clone();
     let work = {
         let session = session.clone();
         move |tx| async move {
@@ -281,17 +282,24 @@ pub(super) fn stream_answer(
         }
         replay.finish();
     });
-    replayed_stream(attached)
+    replayed_stream(shutting_down, attached)
 }
 
 /// How soon a client whose stream dropped should come back (the `retry` of the priming event).
 const RETRY: Duration = Duration::from_secs(1);
 
-/// The response body for a connection attached to a resumable stream.
-fn replayed_stream(attached: session::replay::Attached) -> Response<Body> {
-    let stream = futures_util::stream::unfold(attached, |mut attached| async move {
-        let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(attached.next().await?));
-        Some((frame, attached))
+/// The response body for a connection attached to a resumable stream: its events, with a
+/// comment now and then so proxies keep an idle stream open; it ends when the gateway stops.
+fn replayed_stream(shutting_down: watch::Receiver<bool>, attached: session::replay::Attached) -> Response<Body> {
+    let state = (attached, shutting_down);
+    let stream = futures_util::stream::unfold(state, |(mut attached, mut shutting_down)| async move {
+        let data = tokio::select! {
+            frame = attached.next() => frame?,
+            _ = tokio::time::sleep(KEEP_ALIVE) => Bytes::from_static(b": keep-alive\n\n"),
+            _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => return None,
+        };
+        let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(data));
+        Some((frame, (attached, shutting_down)))
     });
     event_stream_response(BodyExt::boxed(StreamBody::new(stream)))
 }
@@ -308,7 +316,7 @@ fn resume(ctx: &ServeContext, session: &Session, last_event_id: &str) -> Respons
     let window = ctx.live.snapshot().model.serving.resume_window;
     let found = session.replays.find(last_event_id).and_then(|(replay, after)| replay.attach(Some(after), window));
     let (code, message) = match found {
-        Ok(attached) => return replayed_stream(attached),
+        Ok(attached) => return replayed_stream(ctx.shutting_down.clone(), attached),
         Err(ResumeError::Malformed) => {
             (StatusCode::BAD_REQUEST, format!("Last-Event-ID {last_event_id:?} is not an event id this gateway sent"))
         }
@@ -369,9 +377,47 @@ fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>)
         Ok(s) => s,
         Err(refusal) => return refusal.into_response(),
     };
+    let window = ctx.live.snapshot().model.serving.resume_window;
     if let Some(last) = request.headers().get(LAST_EVENT_ID) {
         return resume(&ctx, &session, last.to_str().unwrap_or_default());
     }
+    if window.is_zero() || !mcp::has_resumable_streams(&session.protocol_version) {
+        return passing_stream(ctx, session);
+    }
+    let (replay, created) = session.replays.standalone();
+    if created {
+        tokio::spawn(feed_standalone(ctx.clone(), session.clone(), replay.clone()));
+    }
+    let prime = mcp::primes_streams(&session.protocol_version).then_some(RETRY);
+    replayed_stream(ctx.shutting_down.clone(), replay.attach_new(prime, window))
+}
+
+/// Feeds a session's own stream for as long as the session lives, connected or not, so a client
+/// that reconnects with `Last-Event-ID` misses nothing.
+async fn feed_standalone(ctx: Arc<ServeContext>, session: Arc<Session>, replay: Arc<session::replay::Replay>) {
+    let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
+    session.on_end(Box::new(move || {
+        let _ = ended_tx.send(());
+    }));
+    let mut events = SessionEvents::new(&ctx.live);
+    let mut shutting_down = ctx.shutting_down.clone();
+    loop {
+        let note = tokio::select! {
+            note = events.next(&session) => note,
+            _ = &mut ended => None,
+            _ = shutting_down.wait_for(|s| *s) => None,
+        };
+        let Some(note) = note else { break };
+        let (frame, connection) = replay.push_message(&note);
+        if let Some(connection) = connection {
+            let _ = connection.send(frame).await;
+        }
+    }
+    replay.finish();
+}
+
+/// A session's own stream without event ids (versions before 2025-03-26, or resumption off).
+fn passing_stream(ctx: Arc<ServeContext>, session: Arc<Session>) -> Response<Body> {
     let events = SessionEvents::new(&ctx.live);
     let stream = futures_util::stream::unfold((ctx, session, events), |(ctx, session, mut events)| async move {
         let mut shutting_down = ctx.shutting_down.clone();

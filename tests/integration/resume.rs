@@ -146,3 +146,35 @@ async fn mcpgw_resumes_an_upstream_stream_that_closes_before_its_answer() {
     let mut c = Client::connect(gw.url("/mcp")).await;
     assert_eq!(c.call_text("c_test_reconnection", json!({})).await, "Reconnection test completed successfully");
 }
+
+#[tokio::test]
+async fn the_sessions_own_stream_keeps_what_happened_while_the_client_was_away() {
+    let gw = TestGateway::start(&gateway_yaml("30s")).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let uri = "fixture://a/readme";
+    assert_eq!(c.request("resources/subscribe", json!({"uri": uri})).await["result"], json!({}));
+    let mut stream = c.get_stream().await;
+    let priming = first_event(&mut stream).await;
+    let id = priming.lines().find_map(|l| l.strip_prefix("id: ")).expect("the GET stream opens with an id").to_string();
+    drop(stream);
+
+    // The update happens while no stream is open.
+    assert_eq!(c.call_text("a_touch", json!({"uri": uri})).await, "touched");
+    let mut resumed = c.resume(&id).await;
+    assert_eq!(resumed.status(), 200);
+    let mut buffer = String::new();
+    let update = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let chunk = resumed.chunk().await.unwrap().expect("the stream stays open");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(m) =
+                sse_messages(&buffer).into_iter().find(|m| m["method"] == "notifications/resources/updated")
+            {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("the update held for the session arrives on the resumed stream");
+    assert_eq!(update["params"]["uri"], uri);
+}

@@ -36,6 +36,18 @@ async fn sleeping(gw: &TestGateway) -> String {
     Client::connect(gw.url("/mcp")).await.call_text("a_sleeping", json!({})).await
 }
 
+/// Starts a long call, drops its stream once the upstream runs it, and waits until the upstream
+/// hears it cancelled.
+async fn disconnect_mid_call(gw: &TestGateway, c: &Client, id: u64) {
+    let stream = c.post(slow_call(id, 20000)).await;
+    eventually("the call to be running", || async { (sleeping(gw).await == "1").then_some(()) }).await;
+    drop(stream);
+    eventually("the upstream to hear of the cancellation", || async {
+        (Client::connect(gw.url("/mcp")).await.call_text("a_cancellations", json!({})).await == "1").then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_dropped_stream_resumes_with_last_event_id_and_the_call_is_not_cancelled() {
     let gw = TestGateway::start(&gateway_yaml("30s")).await;
@@ -90,13 +102,7 @@ async fn a_resumed_stream_carries_what_comes_after_it_reattaches() {
 async fn a_client_that_never_comes_back_has_its_call_cancelled_after_the_window() {
     let gw = TestGateway::start(&gateway_yaml("300ms")).await;
     let mut c = Client::connect(gw.url("/mcp")).await;
-    let stream = c.post(slow_call(9, 20000)).await;
-    eventually("the call to be running", || async { (sleeping(&gw).await == "1").then_some(()) }).await;
-    drop(stream);
-    eventually("the upstream to hear of the cancellation", || async {
-        (Client::connect(gw.url("/mcp")).await.call_text("a_cancellations", json!({})).await == "1").then_some(())
-    })
-    .await;
+    disconnect_mid_call(&gw, &c, 9).await;
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a", "the session goes on");
 }
 
@@ -126,13 +132,7 @@ async fn with_no_resume_window_streams_carry_no_ids_and_a_disconnect_cancels_at_
     let text = c.post(slow_call(11, 10)).await.text().await.unwrap();
     assert!(!text.lines().any(|l| l.starts_with("id: ")), "no event ids: {text}");
     assert!(sse_messages(&text).iter().any(|m| m["id"] == 11));
-    let stream = c.post(slow_call(12, 20000)).await;
-    eventually("the call to be running", || async { (sleeping(&gw).await == "1").then_some(()) }).await;
-    drop(stream);
-    eventually("the upstream to hear of the cancellation", || async {
-        (Client::connect(gw.url("/mcp")).await.call_text("a_cancellations", json!({})).await == "1").then_some(())
-    })
-    .await;
+    disconnect_mid_call(&gw, &c, 12).await;
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a");
 }
 

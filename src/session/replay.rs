@@ -22,7 +22,7 @@ const HELD_EVENTS: usize = 1024;
 /// Events held on a session's own stream, which lives as long as the session: enough for a
 /// reconnect's worth of list changes, updates and log messages, small per idle session.
 const HELD_OWN_EVENTS: usize = 64;
-/// Streams held per session; the oldest finished ones go first.
+/// Finished streams held per session beyond those running; the oldest go first.
 const HELD_STREAMS: usize = 128;
 /// Frames buffered towards one connection before the stream waits for the client.
 const CONNECTION_BUFFER: usize = 64;
@@ -43,14 +43,13 @@ impl Replays {
         let replay = Arc::new(Replay { id, capacity: HELD_EVENTS, state: Mutex::default() });
         let mut streams = self.streams.lock().unwrap();
         if streams.len() >= HELD_STREAMS {
-            // Forget finished streams first, oldest first; a running one only when nothing else is left.
-            let mut candidates: Vec<(bool, u64)> =
-                streams.values().map(|r| (r.state.lock().unwrap().finished.is_none(), r.id)).collect();
-            candidates.sort();
-            for (_, id) in candidates.into_iter().take(streams.len() + 1 - HELD_STREAMS) {
-                if let Some(gone) = streams.remove(&id) {
-                    gone.abort();
-                }
+            // Forget the oldest finished streams. Running ones stay: each is a request in flight,
+            // which the session's own limits bound, and dropping one would lose its answer.
+            let mut finished: Vec<u64> =
+                streams.values().filter(|r| r.state.lock().unwrap().finished.is_some()).map(|r| r.id).collect();
+            finished.sort_unstable();
+            for id in finished.into_iter().take(streams.len() + 1 - HELD_STREAMS) {
+                streams.remove(&id);
             }
         }
         streams.insert(id, replay.clone());
@@ -338,6 +337,20 @@ mod tests {
         assert_eq!(replay.attach(Some(2), window).err(), Some(ResumeError::Gap));
         let mut attached = replay.attach(Some(5), window).unwrap();
         assert_eq!(drain(&mut attached).await.len(), HELD_EVENTS - 1);
+    }
+
+    #[test]
+    fn many_streams_forget_the_oldest_finished_never_a_running_one() {
+        let replays = Replays::default();
+        let running = replays.open();
+        let first_finished = replays.open();
+        first_finished.finish();
+        for _ in 0..HELD_STREAMS {
+            replays.open().finish();
+        }
+        assert!(replays.find(&running.event_id(0)).is_ok(), "a running stream is kept");
+        assert_eq!(replays.find(&first_finished.event_id(0)).err(), Some(ResumeError::Gone));
+        assert!(replays.streams.lock().unwrap().len() <= HELD_STREAMS);
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::http::{Refusal, admit, header_has, json, rpc_error, status};
 use super::{Body, ServeContext, SessionEvents, exchange};
@@ -238,7 +238,7 @@ pub(super) fn stream_answer(
 ) -> Response<Body> {
     let window = ctx.live.snapshot().model.serving.resume_window;
     let (cancelled, in_flight) = session.begin(&id);
-    let shutting_down = ctx.shutting_down.clone();
+    let keeper = ctx.clone();
     let work = {
         let session = session.clone();
         move |tx| async move {
@@ -282,24 +282,29 @@ pub(super) fn stream_answer(
         }
         replay.finish();
     });
-    replayed_stream(shutting_down, attached)
+    replayed_stream(keeper, session.id.clone(), attached)
 }
 
 /// How soon a client whose stream dropped should come back (the `retry` of the priming event).
 const RETRY: Duration = Duration::from_secs(1);
 
 /// The response body for a connection attached to a resumable stream: its events, with a
-/// comment now and then so proxies keep an idle stream open; it ends when the gateway stops.
-fn replayed_stream(shutting_down: watch::Receiver<bool>, attached: session::replay::Attached) -> Response<Body> {
-    let state = (attached, shutting_down);
-    let stream = futures_util::stream::unfold(state, |(mut attached, mut shutting_down)| async move {
+/// comment now and then so proxies keep an idle stream open (an open stream also keeps its session
+/// from expiring); it ends when the gateway stops or the session is gone.
+fn replayed_stream(ctx: Arc<ServeContext>, session_id: String, attached: session::replay::Attached) -> Response<Body> {
+    let state = (attached, ctx, session_id);
+    let stream = futures_util::stream::unfold(state, |(mut attached, ctx, session_id)| async move {
+        let mut shutting_down = ctx.shutting_down.clone();
         let data = tokio::select! {
             frame = attached.next() => frame?,
-            _ = tokio::time::sleep(KEEP_ALIVE) => Bytes::from_static(b": keep-alive\n\n"),
+            _ = tokio::time::sleep(KEEP_ALIVE) => {
+                ctx.sessions.get(&session_id)?;
+                Bytes::from_static(b": keep-alive\n\n")
+            }
             _ = async { let _ = shutting_down.wait_for(|s| *s).await; } => return None,
         };
         let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(data));
-        Some((frame, (attached, shutting_down)))
+        Some((frame, (attached, ctx, session_id)))
     });
     event_stream_response(BodyExt::boxed(StreamBody::new(stream)))
 }
@@ -312,11 +317,11 @@ fn event_stream_response(body: Body) -> Response<Body> {
 }
 
 /// A GET with `Last-Event-ID`: the rest of a request's event stream, from after that event.
-fn resume(ctx: &ServeContext, session: &Session, last_event_id: &str) -> Response<Body> {
+fn resume(ctx: &Arc<ServeContext>, session: &Session, last_event_id: &str) -> Response<Body> {
     let window = ctx.live.snapshot().model.serving.resume_window;
     let found = session.replays.find(last_event_id).and_then(|(replay, after)| replay.attach(Some(after), window));
     let (code, message) = match found {
-        Ok(attached) => return replayed_stream(ctx.shutting_down.clone(), attached),
+        Ok(attached) => return replayed_stream(ctx.clone(), session.id.clone(), attached),
         Err(ResumeError::Malformed) => {
             (StatusCode::BAD_REQUEST, format!("Last-Event-ID {last_event_id:?} is not an event id this gateway sent"))
         }
@@ -389,7 +394,7 @@ fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>)
         tokio::spawn(feed_standalone(ctx.clone(), session.clone(), replay.clone()));
     }
     let prime = mcp::primes_streams(&session.protocol_version).then_some(RETRY);
-    replayed_stream(ctx.shutting_down.clone(), replay.attach_new(prime, window))
+    replayed_stream(ctx.clone(), session.id.clone(), replay.attach_new(prime, window))
 }
 
 /// Feeds a session's own stream for as long as the session lives, connected or not, so a client

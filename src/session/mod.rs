@@ -41,8 +41,9 @@ pub struct Session {
     end_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// Resource URIs this client subscribed to (shared with the hook that releases them at the end).
     subscriptions: Arc<Mutex<std::collections::HashSet<String>>>,
-    /// Public ids of the tasks this client started: the only ones it may see or touch.
-    pub tasks: Mutex<std::collections::HashSet<String>>,
+    /// Public ids of the tasks this client started: the only ones it may see or touch. Made on
+    /// first use, like `replays`: few sessions use tasks, and every byte here is per session.
+    tasks: std::sync::OnceLock<Box<Mutex<std::collections::HashSet<String>>>>,
     /// Whether that release hook is registered.
     pub releases_subscriptions: AtomicBool,
     /// What the client declared at `initialize` (`sampling`, `elicitation`, `roots`, …).
@@ -52,8 +53,9 @@ pub struct Session {
     next_ask: AtomicU64,
     /// Where messages to the client go when the transport keeps one stream per session (legacy SSE).
     pub stream: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<u8>>>,
-    /// Event streams of this session's requests, held so a client can resume one (streamable HTTP).
-    pub replays: replay::Replays,
+    /// Event streams of this session, held so a client can resume one (streamable HTTP); made
+    /// on first use, as most sessions never stream.
+    replays: std::sync::OnceLock<Box<replay::Replays>>,
 }
 
 impl Session {
@@ -61,7 +63,7 @@ impl Session {
         Arc::new(Session {
             capabilities: std::sync::OnceLock::new(),
             subscriptions: Arc::default(),
-            tasks: Mutex::default(),
+            tasks: std::sync::OnceLock::new(),
             releases_subscriptions: AtomicBool::new(false),
             end_hooks: Mutex::default(),
             log_rank: Default::default(),
@@ -76,7 +78,7 @@ impl Session {
             next_request: AtomicU64::new(0),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS)),
             stream: std::sync::OnceLock::new(),
-            replays: replay::Replays::default(),
+            replays: std::sync::OnceLock::new(),
         })
     }
 
@@ -84,6 +86,21 @@ impl Session {
     /// client, where the connection itself is the session.
     pub fn detached(virtual_server: &str, protocol_version: &str) -> Arc<Session> {
         Session::new(new_id(), virtual_server, protocol_version, 0)
+    }
+
+    /// Records that this client started the task with this public id.
+    pub fn record_task(&self, id: &str) {
+        self.tasks.get_or_init(Box::default).lock().unwrap().insert(id.to_string());
+    }
+
+    /// Whether this client started the task with this public id.
+    pub fn has_task(&self, id: &str) -> bool {
+        self.tasks.get().is_some_and(|tasks| tasks.lock().unwrap().contains(id))
+    }
+
+    /// The session's resumable event streams.
+    pub fn replays(&self) -> &replay::Replays {
+        self.replays.get_or_init(Box::default)
     }
 
     /// Adds a subscription; false when the client already had it.

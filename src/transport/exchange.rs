@@ -93,11 +93,11 @@ impl ClientSession for Session {
     }
 
     fn own_task(&self, id: &str) {
-        self.tasks.lock().unwrap().insert(id.to_string());
+        self.record_task(id);
     }
 
     fn owns_task(&self, id: &str) -> bool {
-        self.tasks.lock().unwrap().contains(id)
+        self.has_task(id)
     }
 }
 

@@ -107,7 +107,7 @@ impl SessionEvents {
                 },
                 log = self.logs.recv() => match log {
                     Ok(message) if message.method == "notifications/tasks/status" => {
-                        let owns = |id: &str| session.tasks.lock().unwrap().contains(id);
+                        let owns = |id: &str| session.has_task(id);
                         if let Some(note) = crate::protocol::tasks::status_for(&message.upstream, message.params, owns) {
                             return Some(note);
                         }

@@ -259,8 +259,8 @@ pub(super) fn stream_answer(
     if window.is_zero() || !mcp::has_resumable_streams(&session.protocol_version) {
         return event_stream_of(work);
     }
-    session.replays.prune(window);
-    let replay = session.replays.open();
+    session.replays().prune(window);
+    let replay = session.replays().open();
     if mcp::primes_streams(&session.protocol_version) {
         replay.push_priming(RETRY);
     }
@@ -319,7 +319,7 @@ fn event_stream_response(body: Body) -> Response<Body> {
 /// A GET with `Last-Event-ID`: the rest of a request's event stream, from after that event.
 fn resume(ctx: &Arc<ServeContext>, session: &Session, last_event_id: &str) -> Response<Body> {
     let window = ctx.live.snapshot().model.serving.resume_window;
-    let found = session.replays.find(last_event_id).and_then(|(replay, after)| replay.attach(Some(after), window));
+    let found = session.replays().find(last_event_id).and_then(|(replay, after)| replay.attach(Some(after), window));
     let (code, message) = match found {
         Ok(attached) => return replayed_stream(ctx.clone(), session.id.clone(), attached),
         Err(ResumeError::Malformed) => {
@@ -389,7 +389,7 @@ fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>)
     if window.is_zero() || !mcp::has_resumable_streams(&session.protocol_version) {
         return passing_stream(ctx, session);
     }
-    let (replay, created) = session.replays.standalone();
+    let (replay, created) = session.replays().standalone();
     if created {
         tokio::spawn(feed_standalone(ctx.clone(), session.clone(), replay.clone()));
     }

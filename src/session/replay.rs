@@ -135,10 +135,19 @@ impl Replay {
     }
 
     /// Adds a JSON-RPC message as the next event; returns where to send it now.
-    pub fn push_message(&self, message: &[u8]) -> (Bytes, Option<mpsc::Sender<Bytes>>) {
+    fn push_message(&self, message: &[u8]) -> (Bytes, Option<mpsc::Sender<Bytes>>) {
         let mut state = self.state.lock().unwrap();
         let frame = Bytes::from(sse::encode(message, Some(&self.event_id(state.next))));
         (frame.clone(), self.append(&mut state, frame))
+    }
+
+    /// Adds a JSON-RPC message as the next event and sends it to the attached connection, if any
+    /// (waiting while that connection is full; a connection gone since is skipped).
+    pub async fn deliver(&self, message: &[u8]) {
+        let (frame, connection) = self.push_message(message);
+        if let Some(connection) = connection {
+            let _ = connection.send(frame).await;
+        }
     }
 
     /// Adds the event a stream opens with (2025-11-25): an id and no message, so a client that

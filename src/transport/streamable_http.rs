@@ -264,21 +264,13 @@ pub(super) fn stream_answer(
     if mcp::primes_streams(&session.protocol_version) {
         replay.push_priming(RETRY);
     }
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
-    let answering = work(tx.clone());
-    let task = tokio::spawn(async move {
-        let answer = answering.await;
-        let _ = tx.send(answer).await;
-    });
+    let (task, mut rx) = spawn_answering(work);
     replay.set_work(task.abort_handle());
     let attached = replay.attach(None, window).expect("a new stream has every event");
     // Events are held whether or not a connection reads them, so the request runs on regardless.
     tokio::spawn(async move {
         while let Some(message) = rx.recv().await {
-            let (frame, connection) = replay.push_message(&message);
-            if let Some(connection) = connection {
-                let _ = connection.send(frame).await;
-            }
+            replay.deliver(&message).await;
         }
         replay.finish();
     });
@@ -317,8 +309,7 @@ fn event_stream_response(body: Body) -> Response<Body> {
 }
 
 /// A GET with `Last-Event-ID`: the rest of a request's event stream, from after that event.
-fn resume(ctx: &Arc<ServeContext>, session: &Session, last_event_id: &str) -> Response<Body> {
-    let window = ctx.live.snapshot().model.serving.resume_window;
+fn resume(ctx: &Arc<ServeContext>, session: &Session, last_event_id: &str, window: Duration) -> Response<Body> {
     let found = session.replays().find(last_event_id).and_then(|(replay, after)| replay.attach(Some(after), window));
     let (code, message) = match found {
         Ok(attached) => return replayed_stream(ctx.clone(), session.id.clone(), attached),
@@ -345,18 +336,29 @@ where
     F: FnOnce(mpsc::Sender<Vec<u8>>) -> Fut,
     Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
-    let answering = work(tx.clone());
-    let task = tokio::spawn(async move {
-        let answer = answering.await;
-        let _ = tx.send(answer).await;
-    });
+    let (task, rx) = spawn_answering(work);
     let stream = futures_util::stream::unfold((rx, AbortOnDrop(task)), |(mut rx, task)| async move {
         let message = rx.recv().await?;
         let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from(sse::encode(&message, None))));
         Some((frame, (rx, task)))
     });
     event_stream_response(BodyExt::boxed(StreamBody::new(stream)))
+}
+
+/// Runs `work` on its own task; its messages (progress, requests to the client), then its answer,
+/// arrive on the receiver.
+fn spawn_answering<F, Fut>(work: F) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<Vec<u8>>)
+where
+    F: FnOnce(mpsc::Sender<Vec<u8>>) -> Fut,
+    Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+    let answering = work(tx.clone());
+    let task = tokio::spawn(async move {
+        let answer = answering.await;
+        let _ = tx.send(answer).await;
+    });
+    (task, rx)
 }
 
 /// Aborts the request task when the response stream is dropped (the client disconnected).
@@ -384,7 +386,7 @@ fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>)
     };
     let window = ctx.live.snapshot().model.serving.resume_window;
     if let Some(last) = request.headers().get(LAST_EVENT_ID) {
-        return resume(&ctx, &session, last.to_str().unwrap_or_default());
+        return resume(&ctx, &session, last.to_str().unwrap_or_default(), window);
     }
     if window.is_zero() || !mcp::has_resumable_streams(&session.protocol_version) {
         return passing_stream(ctx, session);
@@ -413,10 +415,7 @@ async fn feed_standalone(ctx: Arc<ServeContext>, session: Arc<Session>, replay: 
             _ = shutting_down.wait_for(|s| *s) => None,
         };
         let Some(note) = note else { break };
-        let (frame, connection) = replay.push_message(&note);
-        if let Some(connection) = connection {
-            let _ = connection.send(frame).await;
-        }
+        replay.deliver(&note).await;
     }
     replay.finish();
 }

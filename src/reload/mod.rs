@@ -127,10 +127,9 @@ impl Reloader {
                     }))
                 }
             }),
-            task_status: Box::new({
+            owned_note: Box::new({
                 let logs = logs.clone();
-                move |upstream, params| {
-                    let method = "notifications/tasks/status";
+                move |upstream, method, params| {
                     drop(logs.send(LogMessage { upstream: upstream.to_string(), method, params }))
                 }
             }),

@@ -41,9 +41,10 @@ pub struct Session {
     end_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// Resource URIs this client subscribed to (shared with the hook that releases them at the end).
     subscriptions: Arc<Mutex<std::collections::HashSet<String>>>,
-    /// Public ids of the tasks this client started: the only ones it may see or touch. Made on
-    /// first use, like `replays`: few sessions use tasks, and every byte here is per session.
-    tasks: std::sync::OnceLock<Box<Mutex<std::collections::HashSet<String>>>>,
+    /// Public ids of the tasks this client started and of the URL elicitations it was sent: the
+    /// only ones it may see or hear about. Made on first use, like `replays`: few sessions use
+    /// them, and every byte here is per session.
+    owned: std::sync::OnceLock<Box<OwnedIds>>,
     /// Whether that release hook is registered.
     pub releases_subscriptions: AtomicBool,
     /// What the client declared at `initialize` (`sampling`, `elicitation`, `roots`, …).
@@ -63,7 +64,7 @@ impl Session {
         Arc::new(Session {
             capabilities: std::sync::OnceLock::new(),
             subscriptions: Arc::default(),
-            tasks: std::sync::OnceLock::new(),
+            owned: std::sync::OnceLock::new(),
             releases_subscriptions: AtomicBool::new(false),
             end_hooks: Mutex::default(),
             log_rank: Default::default(),
@@ -88,14 +89,14 @@ impl Session {
         Session::new(new_id(), virtual_server, protocol_version, 0)
     }
 
-    /// Records that this client started the task with this public id.
-    pub fn record_task(&self, id: &str) {
-        self.tasks.get_or_init(Box::default).lock().unwrap().insert(id.to_string());
+    /// Records that this client owns the task or elicitation with this public id.
+    pub fn record(&self, kind: Owned, id: &str) {
+        self.owned.get_or_init(Box::default).lock().unwrap().insert((kind, id.to_string()));
     }
 
-    /// Whether this client started the task with this public id.
-    pub fn has_task(&self, id: &str) -> bool {
-        self.tasks.get().is_some_and(|tasks| tasks.lock().unwrap().contains(id))
+    /// Whether this client owns the task or elicitation with this public id.
+    pub fn owns(&self, kind: Owned, id: &str) -> bool {
+        self.owned.get().is_some_and(|owned| owned.lock().unwrap().contains(&(kind, id.to_string())))
     }
 
     /// The session's resumable event streams.
@@ -202,6 +203,18 @@ impl Session {
             let _ = tx.send(());
         }
     }
+}
+
+/// The ids a session owns, by kind.
+type OwnedIds = Mutex<std::collections::HashSet<(Owned, String)>>;
+
+/// What a session may own, so that only it hears about it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Owned {
+    /// A task it started (2025-11-25 tasks).
+    Task,
+    /// A URL-mode elicitation it was sent; its `notifications/elicitation/complete` is for it alone.
+    Elicitation,
 }
 
 /// Resolves when the client cancels the request; never when the entry is merely forgotten.

@@ -12,7 +12,7 @@ use super::ServeContext;
 use crate::dispatch;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{RawJson, mcp};
-use crate::session::{Cancelled, InFlight, Session};
+use crate::session::{Cancelled, InFlight, Owned, Session};
 use crate::upstream::{ClientAnswer, ClientLink, ClientSession, Outbound};
 
 #[derive(Deserialize, Default)]
@@ -79,6 +79,10 @@ impl ClientSession for Session {
         mcp::log_rank(level).is_some_and(|rank| wanted != 0 && rank >= wanted)
     }
 
+    fn own_elicitation(&self, id: &str) {
+        self.record(Owned::Elicitation, id);
+    }
+
     fn log_level(&self) -> Option<&'static str> {
         let rank = self.log_rank.load(std::sync::atomic::Ordering::Relaxed);
         mcp::LOG_LEVELS.get(usize::from(rank).checked_sub(1)?).copied()
@@ -93,11 +97,11 @@ impl ClientSession for Session {
     }
 
     fn own_task(&self, id: &str) {
-        self.record_task(id);
+        self.record(Owned::Task, id);
     }
 
     fn owns_task(&self, id: &str) -> bool {
-        self.has_task(id)
+        self.owns(Owned::Task, id)
     }
 }
 

@@ -106,8 +106,15 @@ impl SessionEvents {
                     Err(RecvError::Closed) => return None,
                 },
                 log = self.logs.recv() => match log {
+                    Ok(message) if message.method == "notifications/elicitation/complete" => {
+                        let id = message.params.get("elicitationId").and_then(|i| i.as_str()).unwrap_or_default();
+                        if session.owns(crate::session::Owned::Elicitation, id) {
+                            let params = raw(&message.params);
+                            return Some(encode_notification(message.method, Some(&params)));
+                        }
+                    }
                     Ok(message) if message.method == "notifications/tasks/status" => {
-                        let owns = |id: &str| session.has_task(id);
+                        let owns = |id: &str| session.owns(crate::session::Owned::Task, id);
                         if let Some(note) = crate::protocol::tasks::status_for(&message.upstream, message.params, owns) {
                             return Some(note);
                         }

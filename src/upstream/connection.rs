@@ -225,6 +225,11 @@ pub(super) async fn answer_upstream_request(
     if !link.session.supports(capability) {
         return refuse(jsonrpc::METHOD_NOT_FOUND, format!("the client does not support {capability}"));
     }
+    if method == "elicitation/create"
+        && let Some(id) = url_elicitation_id(params)
+    {
+        link.session.own_elicitation(&id);
+    }
     let (client_id, answer) = link.session.ask();
     // However this ends (timeout, the caller's future dropped), the client's session stops waiting.
     let _forget = ForgetOnDrop { link, id: client_id };
@@ -237,6 +242,12 @@ pub(super) async fn answer_upstream_request(
         Ok(Err(_)) => refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into()),
         Err(_) => refuse(jsonrpc::INTERNAL_ERROR, format!("the client did not answer {method} within {timeout:?}")),
     }
+}
+
+/// The `elicitationId` of a URL-mode `elicitation/create`, whose completion the server announces later.
+fn url_elicitation_id(params: Option<&RawValue>) -> Option<String> {
+    let params: serde_json::Value = serde_json::from_str(params?.get()).ok()?;
+    (params.get("mode")?.as_str()? == "url").then(|| params.get("elicitationId")?.as_str().map(str::to_string))?
 }
 
 /// Removes a request asked of a client from its session (a no-op once the answer was delivered).

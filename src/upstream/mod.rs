@@ -67,9 +67,16 @@ pub struct Hooks {
     pub resource_updated: Box<dyn Fn(&str) + Send + Sync>,
     /// The upstream (named first) sent a log message (`notifications/message` params).
     pub log: LogHook,
-    /// The upstream (named first) sent a task's status (`notifications/tasks/status` params).
-    pub task_status: LogHook,
+    /// The upstream (named first) sent a notification meant only for the client session that
+    /// owns what it names: a task's status, or a URL elicitation's completion (method, params).
+    pub owned_note: OwnedNoteHook,
 }
+
+/// Called with the upstream's name, the notification's method and its params.
+pub type OwnedNoteHook = Box<dyn Fn(&str, &'static str, serde_json::Value) + Send + Sync>;
+
+/// Notifications that concern one client session's own task or elicitation.
+pub const OWNED_NOTES: [&str; 2] = ["notifications/tasks/status", "notifications/elicitation/complete"];
 
 /// Called with the upstream's name and the `notifications/message` params.
 pub type LogHook = Box<dyn Fn(&str, serde_json::Value) + Send + Sync>;
@@ -216,12 +223,19 @@ impl UpstreamHandle {
         // the relay.
         let (events, mut incoming) = mpsc::channel::<Event>(64);
         let current: Arc<std::sync::Mutex<Option<ClientLink>>> = Arc::default();
-        let (to_client, upstream) = (current.clone(), self.spec.name.clone());
+        let (to_client, upstream, hooks) = (current.clone(), self.spec.name.clone(), self.hooks.clone());
         tokio::spawn(async move {
             while let Some(Event::Notification { method, params }) = incoming.recv().await {
                 let link = to_client.lock().unwrap().clone();
                 match (method.as_str(), link, params) {
                     ("notifications/message", Some(link), Some(params)) => deliver_log(&upstream, &link, &params),
+                    // It may come after the call ended, so it goes where the client's own
+                    // stream hears it, and only the session that was asked receives it.
+                    ("notifications/elicitation/complete", _, Some(params)) => {
+                        if let Ok(params) = serde_json::from_str(params.get()) {
+                            (hooks.owned_note)(&upstream, "notifications/elicitation/complete", params);
+                        }
+                    }
                     ("notifications/tasks/status", Some(link), Some(params)) => {
                         let Ok(params) = serde_json::from_str::<serde_json::Value>(params.get()) else { continue };
                         if let Some(note) =
@@ -463,9 +477,10 @@ async fn serve_events(
                         (handle.hooks.log)(&handle.spec.name, params);
                     }
                 }
-                Some(Event::Notification { method, params }) if method == "notifications/tasks/status" => {
+                Some(Event::Notification { method, params }) if OWNED_NOTES.contains(&method.as_str()) => {
+                    let method = OWNED_NOTES.into_iter().find(|m| *m == method).expect("listed");
                     if let Some(params) = params.and_then(|p| serde_json::from_str(p.get()).ok()) {
-                        (handle.hooks.task_status)(&handle.spec.name, params);
+                        (handle.hooks.owned_note)(&handle.spec.name, method, params);
                     }
                 }
                 Some(Event::Notification { method, .. }) => {

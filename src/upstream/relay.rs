@@ -133,6 +133,9 @@ pub trait ClientSession: Send + Sync {
     fn own_task(&self, id: &str);
     /// Whether this client started the task with this (public) id.
     fn owns_task(&self, id: &str) -> bool;
+    /// Records that this client was sent the URL-mode elicitation with this id, so that its
+    /// `notifications/elicitation/complete` reaches this client and no other.
+    fn own_elicitation(&self, id: &str);
 }
 
 /// Where the client's answer (its `result` or its `error` object) to one request arrives.

@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use super::util::{Client, TestGateway, TestUpstream, stdio_fixture};
 
-/// Calls `tool` (which asks the client to sample), answers any sampling request on the call's
-/// stream with `reply`, and returns the tool's text and the questions seen.
+/// Calls `tool` (which asks the client to sample or to open a URL), answers any sampling request
+/// on the call's stream with `reply` (and accepts any elicitation), and returns the tool's text
+/// and the questions seen.
 pub(super) async fn call_and_answer(c: &Client, id: u64, tool: &str, reply: &str) -> (String, Vec<Value>) {
     let mut stream =
         c.post(json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":{}}})).await;
@@ -24,6 +25,10 @@ pub(super) async fn call_and_answer(c: &Client, id: u64, tool: &str, reply: &str
             if message["method"] == "sampling/createMessage" {
                 let answer = json!({"jsonrpc":"2.0","id":message["id"],"result":{
                     "role":"assistant","content":{"type":"text","text":reply},"model":"test-model"}});
+                assert_eq!(c.post(answer).await.status(), 202);
+                questions.push(message);
+            } else if message["method"] == "elicitation/create" {
+                let answer = json!({"jsonrpc":"2.0","id":message["id"],"result":{"action":"accept"}});
                 assert_eq!(c.post(answer).await.status(), 202);
                 questions.push(message);
             } else if message["id"] == id {
@@ -140,4 +145,50 @@ async fn per_client_sessions_route_a_stdio_upstreams_requests_to_the_right_clien
 /// The process id of the fixture upstream serving `c`.
 async fn pid(c: &Client, id: u64) -> u32 {
     call_and_answer(c, id, "a_pid", "").await.0.parse().unwrap()
+}
+
+/// The first `notifications/elicitation/complete` on a session's GET stream.
+async fn next_completion(stream: &mut reqwest::Response, buffer: &mut String) -> Value {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+                if let Ok(m) = serde_json::from_str::<Value>(&data)
+                    && m["method"] == "notifications/elicitation/complete"
+                {
+                    return m;
+                }
+            }
+            let chunk = stream.chunk().await.unwrap().expect("the stream stays open");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("a completion arrived")
+}
+
+#[tokio::test]
+async fn a_url_elicitations_completion_reaches_only_the_client_it_was_sent_to() {
+    let remote = TestUpstream::http("remote", &[]);
+    let gw = TestGateway::start(&format!("upstreams:\n  remote: {{ url: '{}' }}\n", remote.url)).await;
+    let url_mode = json!({"elicitation": {"form": {}, "url": {}}});
+    let one = Client::connect_with(gw.url("/mcp"), url_mode.clone()).await;
+    let two = Client::connect_with(gw.url("/mcp"), url_mode).await;
+    let (mut one_stream, mut two_stream) = (one.get_stream().await, two.get_stream().await);
+    let (mut one_buffer, mut two_buffer) = (String::new(), String::new());
+
+    let (text, questions) = call_and_answer(&one, 1, "remote_ask_url", "").await;
+    assert_eq!(questions[0]["params"]["mode"], "url");
+    let first = questions[0]["params"]["elicitationId"].as_str().unwrap().to_string();
+    assert_eq!(text, format!("accept: {first}"));
+    let note = next_completion(&mut one_stream, &mut one_buffer).await;
+    assert_eq!(note["params"]["elicitationId"], first.as_str());
+
+    // The second client's stream skips the first completion: its own is the first it hears.
+    let (_, questions) = call_and_answer(&two, 2, "remote_ask_url", "").await;
+    let second = questions[0]["params"]["elicitationId"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    let note = next_completion(&mut two_stream, &mut two_buffer).await;
+    assert_eq!(note["params"]["elicitationId"], second.as_str(), "another client's completion never arrives here");
 }

@@ -104,7 +104,7 @@ impl Conversation {
             }
             Ok(Message::Notification { method, params }) => {
                 if let Some(session) = &self.session {
-                    exchange::notification(session, &method, params.as_deref());
+                    exchange::notification(&self.ctx, session, &method, params.as_deref());
                 } else if method == "notifications/cancelled"
                     && let Some(id) = params
                         .as_deref()

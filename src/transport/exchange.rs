@@ -318,9 +318,20 @@ fn set_log_level(
     Ok(jsonrpc::raw(&serde_json::json!({})))
 }
 
-/// Takes a client notification: `initialized` marks the session, `cancelled` stops a request.
-pub fn notification(session: &Session, method: &str, params: Option<&RawValue>) {
+/// Takes a client notification: `initialized` marks the session, `cancelled` stops a request,
+/// `roots/list_changed` goes to the upstream sessions behind the client's virtual server.
+pub fn notification(ctx: &ServeContext, session: &Session, method: &str, params: Option<&RawValue>) {
     match method {
+        "notifications/roots/list_changed" => {
+            let snapshot = ctx.live.snapshot();
+            if let Some(catalog) = snapshot.table.catalog(&session.virtual_server) {
+                for (name, upstream) in &snapshot.upstreams {
+                    if catalog.includes_upstream(name) {
+                        upstream.roots_changed(&session.id);
+                    }
+                }
+            }
+        }
         "notifications/initialized" => session.initialized.store(true, Ordering::Relaxed),
         "notifications/cancelled" => {
             let request = params

@@ -105,7 +105,9 @@ pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request
                 None => return status(StatusCode::GONE),
             }
         }
-        Ok(Message::Notification { method, params }) => exchange::notification(&session, &method, params.as_deref()),
+        Ok(Message::Notification { method, params }) => {
+            exchange::notification(&ctx, &session, &method, params.as_deref())
+        }
         Ok(Message::Response { id, outcome }) => exchange::response(&session, &id, outcome),
     }
     status(StatusCode::ACCEPTED)

@@ -145,7 +145,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
                 Ok(s) => s,
                 Err(refusal) => return refusal.into_response(),
             };
-            exchange::notification(&session, &method, params.as_deref());
+            exchange::notification(&ctx, &session, &method, params.as_deref());
             status(StatusCode::ACCEPTED)
         }
         Message::Response { id, outcome } => match find_session(&ctx, session_id.as_deref(), virtual_server) {
@@ -201,7 +201,7 @@ async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str
             }
             Ok(Message::Request { id, method, params }) => requests.push((id, method, params)),
             Ok(Message::Notification { method, params }) => {
-                exchange::notification(&session, &method, params.as_deref())
+                exchange::notification(ctx, &session, &method, params.as_deref())
             }
             Ok(Message::Response { id, outcome }) => exchange::response(&session, &id, outcome),
         }
@@ -269,7 +269,7 @@ pub(super) fn stream_answer(
     let attached = replay.attach(None, window).expect("a new stream has every event");
     // Events are held whether or not a connection reads them, so the request runs on regardless.
     tokio::spawn(async move {
-        while let Some(message) = rx.recv().await {
+        while let Some(message) = rx.recv().await.filter(|m| !m.is_empty()) {
             replay.deliver(&message).await;
         }
         replay.finish();
@@ -338,7 +338,7 @@ where
 {
     let (task, rx) = spawn_answering(work);
     let stream = futures_util::stream::unfold((rx, AbortOnDrop(task)), |(mut rx, task)| async move {
-        let message = rx.recv().await?;
+        let message = rx.recv().await.filter(|m| !m.is_empty())?;
         let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from(sse::encode(&message, None))));
         Some((frame, (rx, task)))
     });
@@ -346,7 +346,8 @@ where
 }
 
 /// Runs `work` on its own task; its messages (progress, requests to the client), then its answer,
-/// arrive on the receiver.
+/// then `ANSWERED`, arrive on the receiver. The marker ends the stream even while a copy of the
+/// sender lives on (a `per_client` upstream session keeps its client's latest link).
 fn spawn_answering<F, Fut>(work: F) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<Vec<u8>>)
 where
     F: FnOnce(mpsc::Sender<Vec<u8>>) -> Fut,
@@ -356,10 +357,15 @@ where
     let answering = work(tx.clone());
     let task = tokio::spawn(async move {
         let answer = answering.await;
-        let _ = tx.send(answer).await;
+        if tx.send(answer).await.is_ok() {
+            let _ = tx.send(ANSWERED).await;
+        }
     });
     (task, rx)
 }
+
+/// Follows the answer on an answering channel: no message is empty.
+const ANSWERED: Vec<u8> = Vec::new();
 
 /// Aborts the request task when the response stream is dropped (the client disconnected).
 pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);

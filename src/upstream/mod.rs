@@ -256,6 +256,28 @@ impl UpstreamHandle {
         Ok(PerClient { conn: Arc::new(conn), current, takes_log_level, log_rank: Arc::default() })
     }
 
+    /// Tells the upstream session that serves the client `client_key` that the client's roots
+    /// changed: its own session with `per_client`, else the shared one. Stateless upstreams have
+    /// no session to tell; they get the client's roots with each request that needs them.
+    pub fn roots_changed(self: &Arc<Self>, client_key: &str) {
+        if self.status.load().protocol_version.as_deref() == Some(stateless::VERSION) {
+            return;
+        }
+        let (handle, key) = (self.clone(), client_key.to_string());
+        tokio::spawn(async move {
+            let conn = match handle.spec.sessions {
+                model::Sessions::PerClient => {
+                    let cell = handle.clients.lock().await.get(&key).cloned();
+                    cell.and_then(|c| c.get().map(|s| s.conn.clone()))
+                }
+                model::Sessions::Shared => handle.connection.load_full(),
+            };
+            if let Some(conn) = conn {
+                conn.notify("notifications/roots/list_changed", None).await;
+            }
+        });
+    }
+
     /// Asks the upstream for log messages at `level` or above, unless it was already asked for
     /// something at least as verbose (one upstream session serves every client, so the most
     /// verbose level asked for wins and each client's own level is applied on delivery).

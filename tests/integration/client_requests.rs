@@ -192,3 +192,36 @@ async fn a_url_elicitations_completion_reaches_only_the_client_it_was_sent_to() 
     let note = next_completion(&mut two_stream, &mut two_buffer).await;
     assert_eq!(note["params"]["elicitationId"], second.as_str(), "another client's completion never arrives here");
 }
+
+#[tokio::test]
+async fn a_clients_roots_change_reaches_the_upstream_sessions_that_serve_it() {
+    let yaml = format!(
+        "upstreams:\n  a: {}\n  p:\n    stdio: {{ command: '{}', args: [--name, p] }}\n    sessions: per_client\n",
+        stdio_fixture("a"),
+        super::util::fixture_bin()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let roots = json!({"roots": {"listChanged": true}});
+    let mut one = Client::connect_with(gw.url("/mcp"), roots.clone()).await;
+    let mut two = Client::connect_with(gw.url("/mcp"), roots).await;
+    // Each client gets its own `p` process with its first call.
+    assert_eq!(one.call_text("p_whoami", json!({})).await, "p");
+    assert_eq!(two.call_text("p_whoami", json!({})).await, "p");
+
+    let r = one.post(json!({"jsonrpc":"2.0","method":"notifications/roots/list_changed"})).await;
+    assert_eq!(r.status(), 202);
+    let heard = "notifications/roots/list_changed";
+    super::util::eventually("the shared upstream session to hear of it", || {
+        let endpoint = gw.url("/mcp");
+        async move { (Client::connect(endpoint).await.call_text("a_subscriptions", json!({})).await == heard).then_some(()) }
+    })
+    .await;
+    for _ in 0..50 {
+        if one.call_text("p_subscriptions", json!({})).await == heard {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(one.call_text("p_subscriptions", json!({})).await, heard, "the client's own upstream session heard it");
+    assert_eq!(two.call_text("p_subscriptions", json!({})).await, "", "another client's upstream session did not");
+}

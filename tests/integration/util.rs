@@ -338,7 +338,13 @@ impl Client {
         self.next_id += 1;
         let r = self.post(json!({"jsonrpc":"2.0","id":self.next_id,"method":method,"params":params})).await;
         assert_eq!(r.status(), 200, "{method} answered HTTP {}", r.status());
-        let v: Value = r.json().await.unwrap();
+        let streamed = r.headers().get("content-type").is_some_and(|t| t == "text/event-stream");
+        let text = tokio::time::timeout(DEADLINE, r.text()).await.expect("the answer ended").unwrap();
+        // A client that could be asked something gets its answer as a stream, which ends with it.
+        let v: Value = match streamed {
+            true => sse_messages(&text).into_iter().find(|m| m.get("method").is_none()).expect("an answer"),
+            false => serde_json::from_str(&text).unwrap(),
+        };
         assert_eq!(v["id"], self.next_id, "response id matches request id");
         v
     }

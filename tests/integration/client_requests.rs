@@ -149,23 +149,7 @@ async fn pid(c: &Client, id: u64) -> u32 {
 
 /// The first `notifications/elicitation/complete` on a session's GET stream.
 async fn next_completion(stream: &mut reqwest::Response, buffer: &mut String) -> Value {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            while let Some(end) = buffer.find("\n\n") {
-                let event: String = buffer.drain(..end + 2).collect();
-                let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
-                if let Ok(m) = serde_json::from_str::<Value>(&data)
-                    && m["method"] == "notifications/elicitation/complete"
-                {
-                    return m;
-                }
-            }
-            let chunk = stream.chunk().await.unwrap().expect("the stream stays open");
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .expect("a completion arrived")
+    super::util::next_message(stream, buffer, |m| m["method"] == "notifications/elicitation/complete").await
 }
 
 #[tokio::test]

@@ -83,22 +83,7 @@ async fn a_client_cancellation_reaches_the_upstream() {
 
 /// The next JSON-RPC message on an event stream.
 async fn next_message(stream: &mut reqwest::Response, buffer: &mut String) -> Value {
-    tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        loop {
-            if let Some(end) = buffer.find("\n\n") {
-                let event: String = buffer.drain(..end + 2).collect();
-                let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
-                if let Ok(v) = serde_json::from_str(&data) {
-                    return v;
-                }
-                continue;
-            }
-            let chunk = stream.chunk().await.unwrap().expect("the stream stays open");
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .expect("a message arrived")
+    super::util::next_message(stream, buffer, |_| true).await
 }
 
 #[tokio::test]

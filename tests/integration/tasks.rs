@@ -2,30 +2,9 @@
 //! task operation routed to the upstream that runs it, status notifications delivered to the
 //! session that started the task, and no session seeing another's tasks.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use super::util::{Client, TestGateway, TestUpstream, stdio_fixture};
-
-/// The next event-stream message matching `wanted`, within a few seconds.
-async fn next_message(stream: &mut reqwest::Response, buffer: &mut String, wanted: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
-            if let Ok(message) = serde_json::from_str::<Value>(&data)
-                && wanted(&message)
-            {
-                return message;
-            }
-        }
-        let chunk =
-            tokio::time::timeout_at(deadline, stream.chunk()).await.expect("a message in time").unwrap().unwrap();
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-    }
-}
+use super::util::{Client, TestGateway, TestUpstream, next_message, stdio_fixture};
 
 #[tokio::test]
 async fn tasks_route_to_their_upstream_and_stay_with_their_session() {

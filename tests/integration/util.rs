@@ -247,6 +247,29 @@ pub fn sse_messages(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The next JSON-RPC message on an open event stream for which `wanted` holds, within
+/// `DEADLINE`; `buffer` keeps what was read past it for the next call.
+pub async fn next_message(
+    stream: &mut reqwest::Response,
+    buffer: &mut String,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+            if let Ok(message) = serde_json::from_str::<Value>(&data)
+                && wanted(&message)
+            {
+                return message;
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("a message in time").unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("the stream stays open")));
+    }
+}
+
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),

@@ -74,3 +74,24 @@ async fn sighup_reloads_and_virtual_servers_follow_the_file() {
     let mut c = Client::connect(gw.url("/mcp")).await;
     assert_eq!(c.tools().await, ["a_whoami"]);
 }
+
+/// Reading the config is not changing it: neither the gateway's own reload checks nor another
+/// reader of the directory may set off more of them (they once did, a read every 150 ms forever).
+#[tokio::test]
+async fn reading_the_config_does_not_trigger_reloads() {
+    let gw = TestGateway::start("upstreams: {}\n").await;
+    let pid = gw.process.child.id();
+    let reads = || {
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+        io.lines().find_map(|l| l.strip_prefix("syscr: ")).unwrap().trim().parse::<u64>().unwrap()
+    };
+    for _ in 0..3 {
+        std::fs::read_to_string(&gw.config).unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let before = reads();
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let idle = reads() - before;
+    assert!(idle <= 2, "an idle gateway made {idle} read calls in a second");
+    assert_eq!(gw.readyz().await.1["generation"], 1);
+}

@@ -49,6 +49,8 @@ async fn run(duration: Duration) {
     // Two gateways on the same upstreams: one worker thread (the sidecar setting) and the default (one per core).
     let one = Gateway::start(&config, Some(1));
     let default = Gateway::start(&config, None);
+    // nginx, when installed, proxies the same upstreams: the reference for a proxy's own cost.
+    let nginx = Nginx::start(dir.path(), &instant_url, &slow_url);
     for gw in [&one, &default] {
         while http_get(&gw.address, "/readyz").await != 200 {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -77,23 +79,39 @@ async fn run(duration: Duration) {
     );
 
     println!();
-    println!("| upstream | conc | path | req/s | vs direct | p50 ms | p99 ms | added p50 ms | gateway CPU µs/call |");
+    println!(
+        "| upstream | conc | path | req/s | vs direct | p50 ms | p99 ms | added p50 ms | gateway CPU µs/call (user + kernel) |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut peak_rss = idle_rss;
-    for (label, url, tool) in [("instant", &instant_url, "instant_echo"), ("1 ms", &slow_url, "slow_echo")] {
+    for (label, upstream, url) in [("instant", "instant", &instant_url), ("1 ms", "slow", &slow_url)] {
+        let tool = format!("{upstream}_echo");
         for c in CONCURRENCY {
             if !selected(label, c) {
                 continue;
             }
             let direct = load(url, "echo", c, duration).await;
             println!("| {label} | {c} | direct | {:.0} | | {:.3} | {:.3} | | |", direct.rps, direct.p50, direct.p99);
+            if let Some(nginx) = &nginx {
+                let cpu_before = CpuTicks::of(nginx.pid);
+                let proxied = load(&nginx.url(upstream, url), "echo", c, duration).await;
+                let cpu = CpuTicks::of(nginx.pid).per_call_since(&cpu_before, proxied.count);
+                println!(
+                    "| {label} | {c} | nginx (reference) | {:.0} | {:.0}% | {:.3} | {:.3} | {:+.3} | {cpu} |",
+                    proxied.rps,
+                    100.0 * proxied.rps / direct.rps,
+                    proxied.p50,
+                    proxied.p99,
+                    proxied.p50 - direct.p50
+                );
+            }
             for (name, gw) in [("mcpgw, 1 thread", &one), ("mcpgw, default threads", &default)] {
-                let cpu_before = cpu_ticks(gw.pid);
-                let through = load(&format!("http://{}/mcp", gw.address), tool, c, duration).await;
-                let cpu = (cpu_ticks(gw.pid) - cpu_before) as f64 * 1e6 / ticks_per_second() / through.count as f64;
+                let cpu_before = CpuTicks::of(gw.pid);
+                let through = load(&format!("http://{}/mcp", gw.address), &tool, c, duration).await;
+                let cpu = CpuTicks::of(gw.pid).per_call_since(&cpu_before, through.count);
                 peak_rss = peak_rss.max(rss_kb(gw.pid));
                 println!(
-                    "| {label} | {c} | {name} | {:.0} | {:.0}% | {:.3} | {:.3} | {:+.3} | {cpu:.1} |",
+                    "| {label} | {c} | {name} | {:.0} | {:.0}% | {:.3} | {:.3} | {:+.3} | {cpu} |",
                     through.rps,
                     100.0 * through.rps / direct.rps,
                     through.p50,
@@ -119,7 +137,61 @@ async fn run(duration: Duration) {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     println!("reload (SIGHUP to new generation serving): {:.2} ms", ms(reload_started.elapsed()));
-    drop((instant, slow, one, default));
+    drop((instant, slow, one, default, nginx));
+}
+
+/// nginx as a plain reverse proxy in front of the fixtures, one process (`master_process off`),
+/// keep-alive to the upstreams, no buffering: the cost of proxying bytes without understanding MCP.
+struct Nginx {
+    address: String,
+    pid: u32,
+    _process: Killed,
+}
+
+impl Nginx {
+    fn start(dir: &std::path::Path, instant_url: &str, slow_url: &str) -> Option<Nginx> {
+        let binary = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let d = dir.display();
+        let location = |name: &str| {
+            format!(
+                "location /{name}/ {{ proxy_pass http://{name}/; proxy_http_version 1.1; \
+                 proxy_set_header Connection \"\"; proxy_set_header Host $host; proxy_buffering off; }}\n"
+            )
+        };
+        let config = format!(
+            "daemon off; master_process off; error_log {d}/nginx-error.log; pid {d}/nginx.pid;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; keepalive_requests 100000000; client_body_temp_path {d}; proxy_temp_path {d};\n\
+             fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             upstream instant {{ server {}; keepalive 128; keepalive_requests 100000000; }}\n\
+             upstream slow {{ server {}; keepalive 128; keepalive_requests 100000000; }}\n\
+             server {{ listen 127.0.0.1:{port};\n{}{} }} }}\n",
+            host(instant_url),
+            host(slow_url),
+            location("instant"),
+            location("slow"),
+        );
+        let file = dir.join("nginx.conf");
+        std::fs::write(&file, config).ok()?;
+        let child = Command::new(binary).arg("-c").arg(&file).stderr(Stdio::null()).spawn().ok()?;
+        let address = format!("127.0.0.1:{port}");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(&address).is_ok() {
+                return Some(Nginx { address, pid: child.id(), _process: Killed(child) });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("nginx did not start; see {d}/nginx-error.log");
+        None
+    }
+
+    /// The nginx address that reaches `upstream_url` through the location named `upstream`.
+    fn url(&self, upstream: &str, upstream_url: &str) -> String {
+        format!("http://{}/{upstream}{}", self.address, path(upstream_url))
+    }
 }
 
 struct Gateway {
@@ -292,12 +364,26 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+/// A process's CPU time so far: user and kernel, in clock ticks.
+struct CpuTicks {
+    user: u64,
+    kernel: u64,
+}
+
+impl CpuTicks {
+    fn of(pid: u32) -> CpuTicks {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        CpuTicks { user: field(11), kernel: field(12) }
+    }
+
+    /// "46.1 (12.0 + 34.1)": µs per call in all, in user space and in the kernel.
+    fn per_call_since(&self, before: &CpuTicks, calls: usize) -> String {
+        let us = |ticks: u64| ticks as f64 * 1e6 / ticks_per_second() / calls as f64;
+        let (user, kernel) = (us(self.user - before.user), us(self.kernel - before.kernel));
+        format!("{:.1} ({user:.1} + {kernel:.1})", user + kernel)
+    }
 }
 
 fn ticks_per_second() -> f64 {

@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
-
 use super::UpstreamError;
+use super::http_client::{HttpClient, SendError, uri};
 use super::peer::{Linked, Peer};
 use super::relay::Inbox;
-use super::streamable_http::{header_map, root_cause};
 use crate::model::Secret;
 use crate::protocol::sse;
 
@@ -21,15 +19,14 @@ pub(super) async fn connect(
     headers: &[(String, Secret)],
     inbox: Inbox,
 ) -> Result<Linked, UpstreamError> {
-    let client = reqwest::Client::builder()
-        .default_headers(header_map(name, headers)?)
-        .connect_timeout(Duration::from_secs(10))
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| UpstreamError::Transport(name.into(), format!("build HTTP client: {e}")))?;
-    let unreachable =
-        |e: reqwest::Error| UpstreamError::Unreachable(name.into(), format!("GET {url}: {}", root_cause(&e)));
-    let mut stream = client.get(url.clone()).header(ACCEPT, "text/event-stream").send().await.map_err(unreachable)?;
+    let client = HttpClient::new(name, headers)?;
+    let unreachable = |e: String| UpstreamError::Unreachable(name.into(), format!("GET {url}: {e}"));
+    let mut stream = client
+        .get(&uri(name, url)?)
+        .header(hyper::header::ACCEPT, hyper::header::HeaderValue::from_static("text/event-stream"))
+        .send()
+        .await
+        .map_err(|e: SendError| unreachable(e.to_string()))?;
     if !stream.status().is_success() {
         return Err(UpstreamError::Transport(name.into(), format!("GET {url}: HTTP {}", stream.status())));
     }
@@ -59,20 +56,25 @@ pub(super) async fn connect(
     // Writer: each message is one POST, in order; the answers arrive on the stream.
     let mut writer_closing = linked.closing();
     let upstream = name.to_string();
-    let post_to = endpoint.clone();
+    let post_to = uri(name, &endpoint)?;
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {
                 m = outbox.recv() => match m { Some(m) => m, None => break },
                 _ = &mut writer_closing => break,
             };
-            let sent = client.post(post_to.clone()).header(CONTENT_TYPE, "application/json").body(message).send().await;
+            let sent = client
+                .post(&post_to)
+                .header(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"))
+                .body(message)
+                .send()
+                .await;
             match sent {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => {
                     tracing::warn!(upstream = %upstream, status = %r.status(), "the message endpoint refused a message")
                 }
-                Err(e) => tracing::warn!(upstream = %upstream, error = %root_cause(&e), "posting a message failed"),
+                Err(e) => tracing::warn!(upstream = %upstream, error = %e, "posting a message failed"),
             }
         }
     });

@@ -10,20 +10,28 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper::StatusCode;
+use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use super::UpstreamError;
 use super::connection::{answer_upstream_request, route_incoming};
+use super::http_client::{HttpClient, Response, SendError};
 use super::relay::{ClientLink, Inbox};
 use crate::model::Secret;
 use crate::protocol::jsonrpc::{self, Message, encode_notification, encode_request};
 use crate::protocol::{RawJson, mcp, sse};
 
-const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
+const NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// What a streamable HTTP client accepts on every POST.
+const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// Longest excerpt of an error body quoted in an error message.
 /// Times a request's event stream is reopened with `Last-Event-ID` before the request fails.
 const MAX_RESUMES: usize = 5;
@@ -38,8 +46,11 @@ pub struct HttpConnection {
 
 struct Inner {
     name: String,
-    client: reqwest::Client,
+    client: HttpClient,
+    /// The endpoint, for messages.
     url: url::Url,
+    /// The endpoint, as requests address it.
+    uri: hyper::Uri,
     session: RwLock<Option<HeaderValue>>,
     protocol_version: RwLock<Option<HeaderValue>>,
     next_id: AtomicU64,
@@ -63,23 +74,15 @@ impl HttpConnection {
         headers: &[(String, Secret)],
         inbox: Inbox,
     ) -> Result<Self, UpstreamError> {
-        let mut map = header_map(name, headers)?;
-        map.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
-        // Configured headers (secrets marked sensitive) ride on every request without a per-request copy.
-        let client = reqwest::Client::builder()
-            .default_headers(map)
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| UpstreamError::Transport(name.into(), format!("build HTTP client: {e}")))?;
+        let client = HttpClient::new(name, headers)?;
+        let uri = super::http_client::uri(name, url)?;
         let (closed, _) = watch::channel(false);
         Ok(HttpConnection {
             inner: Arc::new(Inner {
                 name: name.into(),
                 client,
                 url: url.clone(),
+                uri,
                 session: RwLock::new(None),
                 protocol_version: RwLock::new(None),
                 next_id: AtomicU64::new(1),
@@ -143,7 +146,9 @@ impl HttpConnection {
                 }
                 return Ok(jsonrpc::raw(&serde_json::json!({})));
             }
-            return match tokio::time::timeout(timeout, inner.stateless_request(method, params, client, timeout)).await {
+            // Boxed, like the other paths seldom taken, so that the common one stays small.
+            let work = Box::pin(inner.stateless_request(method, params, client, timeout));
+            return match tokio::time::timeout(timeout, work).await {
                 Ok(r) => r,
                 Err(_) => Err(UpstreamError::Timeout(inner.name.clone(), timeout)),
             };
@@ -159,7 +164,7 @@ impl HttpConnection {
             if response.status() == StatusCode::NOT_FOUND && had_session && method != "initialize" {
                 // The server forgot our session: start a new one and send the request again.
                 tracing::info!(upstream = %inner.name, "upstream session expired; initializing again");
-                inner.reinitialize(timeout).await?;
+                Box::pin(inner.reinitialize(timeout)).await?;
                 let response = inner.post(body, false).await?;
                 return inner.read_response(response, id, client, timeout).await;
             }
@@ -196,7 +201,7 @@ impl HttpConnection {
         self.inner.closed.send_replace(true);
         let session = self.inner.session.write().unwrap().take();
         if let Some(session) = session {
-            let delete = self.inner.client.delete(self.inner.url.clone()).header(SESSION_HEADER, session);
+            let delete = self.inner.client.delete(&self.inner.uri).header(SESSION_HEADER, session);
             let _ = tokio::time::timeout(Duration::from_secs(1), delete.send()).await;
         }
     }
@@ -245,15 +250,16 @@ impl Inner {
         method: &str,
         name: Option<&str>,
         mirrored: &[(String, String)],
-    ) -> Result<reqwest::Response, UpstreamError> {
+    ) -> Result<Response, UpstreamError> {
         let mut request = self
             .client
-            .post(self.url.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(VERSION_HEADER, super::stateless::VERSION)
-            .header("mcp-method", method);
+            .post(&self.uri)
+            .header(ACCEPT, ACCEPT_BOTH)
+            .header(CONTENT_TYPE, JSON)
+            .header(VERSION_HEADER, HeaderValue::from_static(super::stateless::VERSION))
+            .header(METHOD_HEADER, method);
         if let Some(value) = name.and_then(name_header) {
-            request = request.header("mcp-name", value);
+            request = request.header(NAME_HEADER, value);
         }
         for (header, value) in mirrored {
             request = request.header(header.as_str(), value.as_str());
@@ -306,8 +312,8 @@ impl Inner {
         }
     }
 
-    async fn post(&self, body: impl Into<Bytes>, initializing: bool) -> Result<reqwest::Response, UpstreamError> {
-        let mut request = self.client.post(self.url.clone()).header(CONTENT_TYPE, "application/json");
+    async fn post(&self, body: impl Into<Bytes>, initializing: bool) -> Result<Response, UpstreamError> {
+        let mut request = self.client.post(&self.uri).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, JSON);
         if !initializing {
             if let Some(s) = self.session.read().unwrap().clone() {
                 request = request.header(SESSION_HEADER, s);
@@ -319,8 +325,8 @@ impl Inner {
         request.body(body.into()).send().await.map_err(|e| self.post_failed(&e))
     }
 
-    fn post_failed(&self, e: &reqwest::Error) -> UpstreamError {
-        let detail = format!("POST {}: {}", self.url, root_cause(e));
+    fn post_failed(&self, e: &SendError) -> UpstreamError {
+        let detail = format!("POST {}: {e}", self.url);
         if e.is_connect() {
             // Nobody is listening: let the supervisor mark the upstream down and reconnect.
             self.closed.send_replace(true);
@@ -350,14 +356,14 @@ impl Inner {
     /// Reads the answer to request `id` from a POST response, JSON or SSE.
     async fn read_response(
         &self,
-        mut response: reqwest::Response,
+        mut response: Response,
         id: u64,
         client: Option<&ClientLink>,
         timeout: Duration,
     ) -> Result<RawJson, UpstreamError> {
         let status = response.status();
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
+            let body = response.text().await;
             // Stateless servers answer protocol errors with a 4xx and a JSON-RPC error body.
             if let Ok(Message::Response { outcome: Err(error), .. }) = Message::parse(body.as_bytes()) {
                 return Err(UpstreamError::Rpc(error));
@@ -365,7 +371,7 @@ impl Inner {
             let excerpt: String = body.chars().take(EXCERPT).collect();
             return Err(UpstreamError::Transport(self.name.clone(), format!("HTTP {status}: {excerpt}")));
         }
-        if let Some(session) = response.headers().get(SESSION_HEADER)
+        if let Some(session) = response.headers().get(&SESSION_HEADER)
             && self.session.read().unwrap().as_ref() != Some(session)
         {
             *self.session.write().unwrap() = Some(session.clone());
@@ -422,7 +428,7 @@ impl Inner {
     /// Reads events until the answer to `id` arrives or the stream ends; `Err` when it broke.
     async fn read_events(
         &self,
-        response: &mut reqwest::Response,
+        response: &mut Response,
         decoder: &mut sse::Decoder,
         id: u64,
         answer: &mut Option<Result<RawJson, RawJson>>,
@@ -449,12 +455,8 @@ impl Inner {
     }
 
     /// Reopens a request's event stream after the event `last_event_id`.
-    async fn resume(&self, last_event_id: &str) -> Result<reqwest::Response, UpstreamError> {
-        let mut request = self
-            .client
-            .get(self.url.clone())
-            .header(ACCEPT, "text/event-stream")
-            .header("last-event-id", last_event_id);
+    async fn resume(&self, last_event_id: &str) -> Result<Response, UpstreamError> {
+        let mut request = self.client.get(&self.uri).header(ACCEPT, EVENT_STREAM).header(LAST_EVENT_ID, last_event_id);
         if let Some(s) = self.session.read().unwrap().clone() {
             request = request.header(SESSION_HEADER, s);
         }
@@ -501,7 +503,8 @@ impl Inner {
                 }
             },
             async |request_id, method, params| {
-                let reply = answer_upstream_request(&request_id, &method, params.as_deref(), client, timeout).await;
+                let reply =
+                    Box::pin(answer_upstream_request(&request_id, &method, params.as_deref(), client, timeout)).await;
                 let _ = self.post(reply, false).await;
             },
         )
@@ -524,14 +527,14 @@ async fn listen(inner: std::sync::Weak<Inner>) {
             let params = super::stateless::listen_params(&conn.subscribed.lock().unwrap());
             let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
             conn.client
-                .post(conn.url.clone())
-                .header(CONTENT_TYPE, "application/json")
-                .header(ACCEPT, "application/json, text/event-stream")
-                .header(VERSION_HEADER, super::stateless::VERSION)
-                .header("mcp-method", "subscriptions/listen")
+                .post(&conn.uri)
+                .header(CONTENT_TYPE, JSON)
+                .header(ACCEPT, ACCEPT_BOTH)
+                .header(VERSION_HEADER, HeaderValue::from_static(super::stateless::VERSION))
+                .header(METHOD_HEADER, HeaderValue::from_static("subscriptions/listen"))
                 .body(encode_request(id, "subscriptions/listen", Some(&params)))
         } else {
-            let mut request = conn.client.get(conn.url.clone()).header(ACCEPT, "text/event-stream");
+            let mut request = conn.client.get(&conn.uri).header(ACCEPT, EVENT_STREAM);
             if let Some(s) = conn.session.read().unwrap().clone() {
                 request = request.header(SESSION_HEADER, s);
             }
@@ -576,32 +579,4 @@ async fn listen(inner: std::sync::Weak<Inner>) {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(30));
     }
-}
-
-/// The configured headers of an upstream, secrets marked sensitive (hidden from `Debug`).
-pub(super) fn header_map(name: &str, headers: &[(String, Secret)]) -> Result<HeaderMap, UpstreamError> {
-    let mut map = HeaderMap::new();
-    for (k, v) in headers {
-        let key = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| UpstreamError::Transport(name.into(), format!("invalid header name {k:?}")))?;
-        let mut value = HeaderValue::from_str(v.expose()).map_err(|_| {
-            UpstreamError::Transport(
-                name.into(),
-                format!("invalid value for header {k:?} (the value is not shown: it may be a secret)"),
-            )
-        })?;
-        value.set_sensitive(true);
-        map.insert(key, value);
-    }
-    Ok(map)
-}
-
-/// The innermost cause of an error ("Connection refused (os error 111)"), which says more than
-/// reqwest's outer "error sending request".
-pub(super) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::util::{Client, TestGateway, eventually, stdio_fixture};
+use super::util::{Client, TestGateway, TestUpstream, eventually, stdio_fixture};
 
 #[tokio::test]
 async fn websocket_and_sse_upstreams_federate_like_any_other() {
@@ -81,4 +81,72 @@ async fn official_everything_server_over_legacy_sse() {
     let mut c = Client::connect(gw.url("/mcp")).await;
     assert!(c.tools().await.contains(&"everything_echo".to_string()));
     assert_eq!(c.call_text("everything_echo", json!({"message": "over sse"})).await, "Echo: over sse");
+}
+
+/// An https upstream: its certificate is checked against the trust store (here a test CA that
+/// `SSL_CERT_FILE` names), and one that does not verify leaves the upstream down, never served
+/// without verification.
+#[tokio::test]
+async fn https_upstreams_are_verified_against_the_trust_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted_ca, cert, key) = certificates(dir.path(), "a");
+    let (other_ca, _, _) = certificates(dir.path(), "b");
+    let upstream = TestUpstream::http("secure", &["--tls", &cert, &key]);
+    assert!(upstream.url.starts_with("https://localhost:"), "{}", upstream.url);
+    let yaml = format!("upstreams:\n  secure: {{ url: '{}' }}\n", upstream.url);
+
+    let gw = TestGateway::start_with_env(&yaml, &[("SSL_CERT_FILE", &trusted_ca)]).await;
+    gw.wait_upstream("secure", "up").await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.call_text("secure_whoami", json!({})).await, "secure");
+    assert_eq!(c.call_text("secure_echo", json!({"text": "over TLS"})).await, "over TLS");
+
+    let refused = TestGateway::start_with_env(&yaml, &[("SSL_CERT_FILE", &other_ca)]).await;
+    refused.wait_upstream("secure", "down").await;
+    let (_, ready) = refused.readyz().await;
+    let error = ready["upstreams"]["secure"]["error"].as_str().unwrap_or_default().to_lowercase();
+    assert!(error.contains("certificate"), "{ready}");
+}
+
+/// A CA and a certificate it signed for localhost and 127.0.0.1, made with the openssl command
+/// line: (CA file, certificate file, key file).
+fn certificates(dir: &std::path::Path, tag: &str) -> (String, String, String) {
+    let path = |name: &str| dir.join(format!("{tag}-{name}")).display().to_string();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).output().unwrap_or_else(|e| {
+            panic!("the https upstream test needs the openssl command line (apt install openssl): {e}")
+        });
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let (ca, ca_key) = (path("ca.pem"), path("ca.key"));
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &["-subj", &format!("/CN=mcpgw test CA {tag}"), "-keyout", &ca_key, "-out", &ca, "-days", "2"],
+        ]
+        .concat(),
+    );
+    let (csr, cert, key, ext) = (path("server.csr"), path("server.pem"), path("server.key"), path("ext.cnf"));
+    std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    openssl(&[&["req"], &ec[..], &["-subj", "/CN=localhost", "-keyout", &key, "-out", &csr]].concat());
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
+    (ca, cert, key)
 }

@@ -93,21 +93,26 @@ async fn call_named(
     params: Option<&RawValue>,
     client: Option<&ClientLink>,
 ) -> Result<RawJson, Failure> {
-    let mut params = object(params)?;
-    let name = match params.get("name") {
-        Some(Value::String(n)) => n.as_str(),
+    // Only `name` (and, for shaped tools, `arguments`) is read or rewritten; every other member,
+    // `arguments` included, goes on as the client wrote it.
+    let mut params = raw_object(params)?;
+    let name: String = match params.get("name").map(|n| serde_json::from_str(n.get())) {
+        Some(Ok(n)) => n,
         _ => return Err(fail(RpcError::invalid_params("`name` is required"))),
     };
-    let Some(item) = catalog.find(kind, name) else {
+    let Some(item) = catalog.find(kind, &name) else {
         let what = if kind == ItemKind::Tool { "tool" } else { "prompt" };
         return Err(fail(RpcError::invalid_params(format!("unknown {what}: {name}"))));
     };
-    params.insert("name".into(), Value::String(item.route.upstream_key.clone()));
+    params.insert("name".into(), jsonrpc::raw(&item.route.upstream_key));
     if !item.arguments.is_empty() {
-        let arguments = params.entry("arguments").or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(arguments) = arguments {
-            crate::routing::shape::arguments(&item.arguments, arguments);
-        }
+        let mut arguments = match params.get("arguments").map(|a| serde_json::from_str(a.get())) {
+            None | Some(Ok(Value::Null)) => Map::new(),
+            Some(Ok(Value::Object(arguments))) => arguments,
+            Some(_) => return Err(fail(RpcError::invalid_params("`arguments` must be an object"))),
+        };
+        crate::routing::shape::arguments(&item.arguments, &mut arguments);
+        params.insert("arguments".into(), jsonrpc::raw(&arguments));
     }
     let as_task = kind == ItemKind::Tool && params.contains_key("task");
     let result = forward(snapshot, item, method, &jsonrpc::raw(&params), client).await?;
@@ -195,6 +200,16 @@ fn upstream_failure(upstream: &str, method: &str, e: UpstreamError) -> Failure {
         UpstreamError::Transport(..) => {
             tracing::warn!(%upstream, %method, error = %e, "request to upstream failed");
             fail(RpcError::new(jsonrpc::INTERNAL_ERROR, e.to_string()))
+        }
+    }
+}
+
+/// Params as an object whose members stay unparsed; absent params read as `{}`.
+fn raw_object(params: Option<&RawValue>) -> Result<indexmap::IndexMap<String, RawJson>, Failure> {
+    match params {
+        None => Ok(Default::default()),
+        Some(p) => {
+            serde_json::from_str(p.get()).map_err(|_| fail(RpcError::invalid_params("params must be an object")))
         }
     }
 }

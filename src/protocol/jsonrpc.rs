@@ -136,21 +136,28 @@ pub fn encode_error(id: Option<&RawValue>, error: &str) -> Vec<u8> {
 
 /// A request with a numeric id, as the gateway sends to upstreams.
 pub fn encode_request(id: u64, method: &str, params: Option<&RawValue>) -> Vec<u8> {
-    let method = serde_json::to_string(method).unwrap_or_default();
-    match params {
-        Some(p) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":{method},\"params\":{}}}", p.get()),
-        None => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":{method}}}"),
-    }
-    .into_bytes()
+    let mut out = Vec::with_capacity(64 + method.len() + params.map_or(0, |p| p.get().len()));
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(id.to_string().as_bytes());
+    finish_call(out, method, params)
 }
 
 pub fn encode_notification(method: &str, params: Option<&RawValue>) -> Vec<u8> {
-    let method = serde_json::to_string(method).unwrap_or_default();
-    match params {
-        Some(p) => format!("{{\"jsonrpc\":\"2.0\",\"method\":{method},\"params\":{}}}", p.get()),
-        None => format!("{{\"jsonrpc\":\"2.0\",\"method\":{method}}}"),
+    let mut out = Vec::with_capacity(48 + method.len() + params.map_or(0, |p| p.get().len()));
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\"");
+    finish_call(out, method, params)
+}
+
+/// `,"method":…,"params":…}` after the start of a request or notification.
+fn finish_call(mut out: Vec<u8>, method: &str, params: Option<&RawValue>) -> Vec<u8> {
+    out.extend_from_slice(b",\"method\":");
+    serde_json::to_writer(&mut out, method).expect("strings serialize");
+    if let Some(p) = params {
+        out.extend_from_slice(b",\"params\":");
+        out.extend_from_slice(p.get().as_bytes());
     }
-    .into_bytes()
+    out.push(b'}');
+    out
 }
 
 /// Raw JSON from a serializable value.
@@ -230,5 +237,14 @@ mod tests {
         let result = RawValue::from_string(r#"{"z":1,"a":[2]}"#.into()).unwrap();
         assert_eq!(encode_result(&id, &result), br#"{"jsonrpc":"2.0","id":"abc","result":{"z":1,"a":[2]}}"#);
         assert_eq!(encode_request(7, "ping", None), br#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#);
+        assert_eq!(
+            encode_request(18446744073709551615, "tools/call", Some(&result)),
+            br#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"tools/call","params":{"z":1,"a":[2]}}"#
+        );
+        assert_eq!(
+            encode_notification("say \"hi\"", Some(&result)),
+            br#"{"jsonrpc":"2.0","method":"say \"hi\"","params":{"z":1,"a":[2]}}"#
+        );
+        assert_eq!(encode_notification("n", None), br#"{"jsonrpc":"2.0","method":"n"}"#);
     }
 }

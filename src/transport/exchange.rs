@@ -193,17 +193,18 @@ pub async fn answer_registered(
     in_flight: InFlight,
 ) -> Vec<u8> {
     let snapshot = ctx.live.snapshot();
-    let work = async {
-        match method {
-            "resources/subscribe" | "resources/unsubscribe" => {
-                subscription(ctx, session, &snapshot, method, params, client).await
-            }
-            "logging/setLevel" => set_log_level(session, &snapshot, params),
-            _ => dispatch::handle(&snapshot, &session.virtual_server, method, params, client).await,
-        }
-    };
+    // The work is written inside `select!` so that its (large) future is built where it is
+    // polled rather than built and then copied there.
     let outcome = tokio::select! {
-        r = work => r,
+        r = async {
+            match method {
+                "resources/subscribe" | "resources/unsubscribe" => {
+                    subscription(ctx, session, &snapshot, method, params, client).await
+                }
+                "logging/setLevel" => set_log_level(session, &snapshot, params),
+                _ => dispatch::handle(&snapshot, &session.virtual_server, method, params, client).await,
+            }
+        } => r,
         _ = cancelled.wait() => Err(cancelled_error()),
     };
     drop(in_flight);

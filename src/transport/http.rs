@@ -56,26 +56,20 @@ fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving, bound: 
             return Err(Refusal(StatusCode::FORBIDDEN, RpcError::new(jsonrpc::INVALID_REQUEST, message)));
         }
     }
-    let loopback: Vec<String>;
-    let hosts = match &serving.allowed_hosts {
-        Some(listed) => Some(listed),
-        None if bound.ip().is_loopback() => {
-            loopback = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
-            Some(&loopback)
-        }
-        None => None,
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    let name = host.map(strip_port).unwrap_or("");
+    let allowed = match &serving.allowed_hosts {
+        Some(listed) => listed.iter().any(|h| h.eq_ignore_ascii_case(name)),
+        None if bound.ip().is_loopback() => LOOPBACK_HOSTS.iter().any(|h| h.eq_ignore_ascii_case(name)),
+        None => true,
     };
-    if let Some(hosts) = hosts {
-        let host = request
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()));
-        let name = host.map(strip_port).unwrap_or("");
-        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-            let message = format!("host {name:?} is not allowed; list it under serving.allowed_hosts");
-            return Err(Refusal(StatusCode::FORBIDDEN, RpcError::new(jsonrpc::INVALID_REQUEST, message)));
-        }
+    if !allowed {
+        let message = format!("host {name:?} is not allowed; list it under serving.allowed_hosts");
+        return Err(Refusal(StatusCode::FORBIDDEN, RpcError::new(jsonrpc::INVALID_REQUEST, message)));
     }
     Ok(())
 }

@@ -102,7 +102,9 @@ impl Connection {
             Connection::Stdio(c) => c.request(method, params, timeout, client).await,
             Connection::StreamableHttp(c) => c.request(method, params, timeout, client).await,
             Connection::Sse(c) | Connection::WebSocket(c) => c.peer.request(method, params, timeout).await,
-            Connection::Rest { api, .. } => rest_request(api, method, params).await,
+            // Boxed: a REST call's state (templates, schema checks, retries) is several times
+            // larger than the other transports', and every caller's future would carry it.
+            Connection::Rest { api, .. } => Box::pin(rest_request(api, method, params)).await,
         }
     }
 

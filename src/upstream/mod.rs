@@ -2,6 +2,7 @@
 //! alive (restarting with backoff), holds the upstream's current items, and forwards requests.
 
 mod connection;
+mod http_client;
 mod peer;
 mod relay;
 mod session;
@@ -158,7 +159,8 @@ impl UpstreamHandle {
     ) -> Result<RawJson, UpstreamError> {
         let conn = match (self.spec.sessions, client) {
             (model::Sessions::PerClient, Some(link)) => {
-                let session = self.client_connection(link).await?;
+                // Boxed: opening a session is a large future, and the shared path should not carry it.
+                let session = Box::pin(self.client_connection(link)).await?;
                 session.follow_log_level(link, self.spec.timeout).await;
                 *session.current.lock().unwrap() = Some(link.clone());
                 session.conn.set_client(link, self.spec.timeout);

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use super::asked::Asked;
 use super::peer::Linked;
-use super::relay::{ClientLink, Inbox, capability_for};
+use super::relay::{ClientLink, Inbox};
 use super::session::{self, Established};
 use super::{UpstreamError, sse, stdio, streamable_http, websocket};
 use crate::model::{self, Transport};
@@ -184,97 +185,20 @@ async fn rest_request(
     }
 }
 
-/// The answer to a request an upstream sends us. `ping` is answered here; sampling, elicitation
-/// and roots go to `client` (the client whose request the upstream is serving) when it declared
-/// the capability; anything else, or a request we cannot tie to a client, is refused.
-pub(super) async fn answer_upstream_request(
-    id: &RawValue,
-    method: &str,
-    params: Option<&RawValue>,
-    client: Option<&ClientLink>,
-    timeout: Duration,
-) -> Vec<u8> {
-    let refuse = |code, message: String| jsonrpc::encode_error(Some(id), &RpcError::new(code, message).to_json());
-    if method == "ping" {
-        return jsonrpc::encode_result(id, &jsonrpc::raw(&serde_json::json!({})));
-    }
-    let Some(capability) = capability_for(method) else {
-        return refuse(jsonrpc::METHOD_NOT_FOUND, format!("method not found: {method}"));
-    };
-    // A stateless client is never sent a request: its answers come from earlier rounds, or the
-    // request ends this round as an `input_required` result.
-    if let Some(link) = client
-        && let Some(rounds) = &link.rounds
-    {
-        let declared = link.session.capabilities();
-        if declared.get(capability).is_none() {
-            rounds.lacks(capability);
-            return std::future::pending().await;
-        }
-        return match rounds.answer_next(method, params) {
-            Some(answer) => jsonrpc::encode_result(id, &jsonrpc::raw(&answer)),
-            None => std::future::pending().await,
-        };
-    }
-    let Some(link) = client else {
-        // Either the request arrived where nothing ties it to one client's call (a shared stdio,
-        // SSE or WebSocket stream), or the call came from a client that cannot receive requests.
-        return refuse(
-            jsonrpc::METHOD_NOT_FOUND,
-            format!("{method} cannot be passed to a client: no client call that can answer it is tied to this request"),
-        );
-    };
-    if !link.session.supports(capability) {
-        return refuse(jsonrpc::METHOD_NOT_FOUND, format!("the client does not support {capability}"));
-    }
-    if method == "elicitation/create"
-        && let Some(id) = url_elicitation_id(params)
-    {
-        link.session.own_elicitation(&id);
-    }
-    let (client_id, answer) = link.session.ask();
-    // However this ends (timeout, the caller's future dropped), the client's session stops waiting.
-    let _forget = ForgetOnDrop { link, id: client_id };
-    if link.out.send(jsonrpc::encode_request(client_id, method, params)).await.is_err() {
-        return refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into());
-    }
-    match tokio::time::timeout(timeout, answer).await {
-        Ok(Ok(Ok(result))) => jsonrpc::encode_result(id, &result),
-        Ok(Ok(Err(error))) => jsonrpc::encode_error(Some(id), error.get()),
-        Ok(Err(_)) => refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into()),
-        Err(_) => refuse(jsonrpc::INTERNAL_ERROR, format!("the client did not answer {method} within {timeout:?}")),
-    }
-}
-
-/// The `elicitationId` of a URL-mode `elicitation/create`, whose completion the server announces later.
-fn url_elicitation_id(params: Option<&RawValue>) -> Option<String> {
-    let params: serde_json::Value = serde_json::from_str(params?.get()).ok()?;
-    (params.get("mode")?.as_str()? == "url").then(|| params.get("elicitationId")?.as_str().map(str::to_string))?
-}
-
-/// Removes a request asked of a client from its session (a no-op once the answer was delivered).
-struct ForgetOnDrop<'a> {
-    link: &'a ClientLink,
-    id: u64,
-}
-
-impl Drop for ForgetOnDrop<'_> {
-    fn drop(&mut self) {
-        self.link.session.forget(self.id);
-    }
-}
-
 /// Routes one message read from an upstream: responses to `on_response`, notifications to the
 /// inbox, requests to `on_request` (which answers them).
 pub(super) async fn route_incoming(
     upstream: &str,
     bytes: &[u8],
     inbox: &Inbox,
+    asked: &Asked,
     on_response: impl FnOnce(RawJson, Result<RawJson, RawJson>),
     on_request: impl AsyncFnOnce(RawJson, String, Option<RawJson>),
 ) {
     match Message::parse(bytes) {
         Ok(Message::Response { id, outcome }) => on_response(id, outcome),
+        Ok(Message::Notification { method, params })
+            if method == "notifications/cancelled" && asked.cancelled(params.as_deref()) => {}
         Ok(Message::Notification { method, params }) => inbox.notification(method, params),
         Ok(Message::Request { id, method, params }) => on_request(id, method, params).await,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! The consuming side: one `UpstreamHandle` per configured upstream, which keeps a connection
 //! alive (restarting with backoff), holds the upstream's current items, and forwards requests.
 
+mod asked;
 mod connection;
 mod http_client;
 mod peer;

@@ -11,7 +11,8 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::UpstreamError;
-use super::connection::{answer_upstream_request, route_incoming};
+use super::asked::{self, Asked};
+use super::connection::route_incoming;
 use super::relay::{ClientLink, Inbox};
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, encode_notification, encode_request};
@@ -31,6 +32,8 @@ pub(super) struct Peer {
     /// For a per-client upstream session: its client, asked when the upstream sends it requests,
     /// and how long to wait for the answer.
     client: Mutex<Option<(ClientLink, Duration)>>,
+    /// The upstream's requests that wait on a client's answer.
+    asked: Arc<Asked>,
 }
 
 impl Peer {
@@ -51,6 +54,7 @@ impl Peer {
             closed,
             inbox,
             client: Mutex::default(),
+            asked: Arc::default(),
         };
         (Arc::new(peer), queue)
     }
@@ -108,6 +112,7 @@ impl Peer {
             &self.name,
             bytes,
             &self.inbox,
+            &self.asked,
             |id, outcome| {
                 let waiter = id.get().parse::<u64>().ok().and_then(|n| self.pending.lock().unwrap().remove(&n));
                 match waiter {
@@ -121,12 +126,15 @@ impl Peer {
                 // On a shared stream nothing names the client a request is for; a per-client
                 // session has exactly one.
                 let client = self.client.lock().unwrap().clone();
-                let (link, timeout) = match &client {
-                    Some((link, timeout)) => (Some(link), *timeout),
+                let (link, timeout) = match client {
+                    Some((link, timeout)) => (Some(link), timeout),
                     None => (None, Duration::ZERO),
                 };
-                let reply = answer_upstream_request(&id, &method, params.as_deref(), link, timeout).await;
-                let _ = self.outgoing.send(reply).await;
+                let outgoing = self.outgoing.clone();
+                asked::answer(&self.asked, id, method, params, link, timeout, async move |reply| {
+                    let _ = outgoing.send(reply).await;
+                })
+                .await;
             },
         )
         .await;

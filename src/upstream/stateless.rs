@@ -8,7 +8,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::UpstreamError;
-use super::connection::answer_upstream_request;
+use super::asked::{Asked, answer_one};
 use super::relay::ClientLink;
 use super::session::Established;
 use crate::protocol::jsonrpc;
@@ -131,14 +131,17 @@ where
         for (key, asked) in value["inputRequests"].as_object().into_iter().flatten() {
             let method = asked["method"].as_str().unwrap_or("");
             let asked_params = asked.get("params").map(jsonrpc::raw);
-            let reply = answer_upstream_request(
+            // A modern upstream's input requests live in its result: nothing can withdraw one.
+            let reply = answer_one(
+                &Asked::default(),
                 &jsonrpc::raw(&serde_json::json!(0)),
                 method,
                 asked_params.as_deref(),
                 Some(link),
                 timeout,
             )
-            .await;
+            .await
+            .unwrap_or_default();
             let reply: Value = serde_json::from_slice(&reply).unwrap_or_default();
             match reply.get("result") {
                 Some(result) => {

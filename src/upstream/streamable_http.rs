@@ -16,7 +16,8 @@ use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use super::UpstreamError;
-use super::connection::{answer_upstream_request, route_incoming};
+use super::asked::{self, Asked};
+use super::connection::route_incoming;
 use super::http_client::{HttpClient, Response, SendError};
 use super::relay::{ClientLink, Inbox};
 use crate::model::Secret;
@@ -55,6 +56,8 @@ struct Inner {
     protocol_version: RwLock<Option<HeaderValue>>,
     next_id: AtomicU64,
     inbox: Inbox,
+    /// The upstream's requests that wait on a client's answer.
+    asked: Arc<Asked>,
     closed: watch::Sender<bool>,
     listening: AtomicBool,
     /// The upstream answered `server/discover`: requests are stateless.
@@ -87,6 +90,7 @@ impl HttpConnection {
                 protocol_version: RwLock::new(None),
                 next_id: AtomicU64::new(1),
                 inbox,
+                asked: Arc::default(),
                 closed,
                 listening: AtomicBool::new(false),
                 stateless: AtomicBool::new(false),
@@ -269,7 +273,7 @@ impl Inner {
 
     /// One stateless request: a POST per round (see `stateless::request`).
     async fn stateless_request(
-        &self,
+        self: &Arc<Self>,
         method: &str,
         params: Option<&RawValue>,
         client: Option<&ClientLink>,
@@ -336,7 +340,7 @@ impl Inner {
         }
     }
 
-    async fn reinitialize(&self, timeout: Duration) -> Result<(), UpstreamError> {
+    async fn reinitialize(self: &Arc<Self>, timeout: Duration) -> Result<(), UpstreamError> {
         *self.session.write().unwrap() = None;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let version = self.protocol_version.read().unwrap().clone();
@@ -355,7 +359,7 @@ impl Inner {
 
     /// Reads the answer to request `id` from a POST response, JSON or SSE.
     async fn read_response(
-        &self,
+        self: &Arc<Self>,
         mut response: Response,
         id: u64,
         client: Option<&ClientLink>,
@@ -427,7 +431,7 @@ impl Inner {
 
     /// Reads events until the answer to `id` arrives or the stream ends; `Err` when it broke.
     async fn read_events(
-        &self,
+        self: &Arc<Self>,
         response: &mut Response,
         decoder: &mut sse::Decoder,
         id: u64,
@@ -475,7 +479,7 @@ impl Inner {
     }
 
     async fn route(
-        &self,
+        self: &Arc<Self>,
         bytes: &[u8],
         id: u64,
         answer: &mut Option<Result<RawJson, RawJson>>,
@@ -497,15 +501,18 @@ impl Inner {
             &self.name,
             bytes,
             &self.inbox,
+            &self.asked,
             |rid, outcome| {
                 if rid.get().parse::<u64>().ok() == Some(id) {
                     *answer = Some(outcome);
                 }
             },
             async |request_id, method, params| {
-                let reply =
-                    Box::pin(answer_upstream_request(&request_id, &method, params.as_deref(), client, timeout)).await;
-                let _ = self.post(reply, false).await;
+                let inner = self.clone();
+                let reply = async move |reply| {
+                    let _ = inner.post(reply, false).await;
+                };
+                Box::pin(asked::answer(&self.asked, request_id, method, params, client.cloned(), timeout, reply)).await;
             },
         )
         .await;

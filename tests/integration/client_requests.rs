@@ -209,3 +209,45 @@ async fn a_clients_roots_change_reaches_the_upstream_sessions_that_serve_it() {
     assert_eq!(one.call_text("p_subscriptions", json!({})).await, heard, "the client's own upstream session heard it");
     assert_eq!(two.call_text("p_subscriptions", json!({})).await, "", "another client's upstream session did not");
 }
+
+/// An upstream that withdraws its question (`notifications/cancelled` for its own request) has
+/// the client told, under the id the client knows the question by, and the call goes on. Over
+/// streamable HTTP the withdrawal arrives on the stream that carried the question, so it is only
+/// seen if that stream keeps being read while the question waits.
+#[tokio::test]
+async fn an_upstream_withdrawing_its_question_reaches_the_client() {
+    let remote = TestUpstream::http("remote", &[]);
+    let yaml = format!(
+        "upstreams:\n  remote: {{ url: '{}' }}\n  local: {{ stdio: {{ command: '{}' }}, sessions: per_client }}\n",
+        remote.url,
+        super::util::fixture_bin()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let c = Client::connect_with(gw.url("/mcp"), json!({"sampling": {}})).await;
+    for (id, tool) in [(1, "remote_ask_withdrawn"), (2, "local_ask_withdrawn")] {
+        let mut stream =
+            c.post(json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":{}}})).await;
+        let mut buffer = String::new();
+        let mut seen = Vec::new();
+        let result = loop {
+            let message = super::util::next_message(&mut stream, &mut buffer, |_| true).await;
+            seen.push(message.clone());
+            if message["id"] == id && message.get("method").is_none() {
+                break message;
+            }
+        };
+        let question = seen.iter().find(|m| m["method"] == "sampling/createMessage").expect("the question came");
+        let withdrawn = seen
+            .iter()
+            .find(|m| m["method"] == "notifications/cancelled")
+            .unwrap_or_else(|| panic!("{tool}: the client was told the question is withdrawn: {seen:?}"));
+        assert_eq!(withdrawn["params"]["requestId"], question["id"], "{tool}: under the client's id");
+        assert!(!question["id"].to_string().contains("withdrawn"), "the upstream's id is not shown");
+        assert_eq!(withdrawn["params"]["reason"], "no longer needed");
+        assert_eq!(result["result"]["content"][0]["text"], "withdrawn", "{tool}");
+        // Answering a withdrawn question is harmless.
+        let late = json!({"jsonrpc":"2.0","id":question["id"],"result":{"role":"assistant",
+            "content":{"type":"text","text":"late"},"model":"m"}});
+        assert_eq!(c.post(late).await.status(), 202);
+    }
+}

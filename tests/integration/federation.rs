@@ -120,6 +120,7 @@ async fn list_results_are_paginated_and_upstream_pagination_is_followed() {
             "a_touch",
             "a_log",
             "a_ask",
+            "a_ask_withdrawn",
             "a_ask_url",
             "a_subscriptions",
             "a_cancellations",

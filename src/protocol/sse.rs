@@ -9,10 +9,19 @@ pub struct Event {
     pub id: Option<String>,
 }
 
+/// The largest event a decoder takes (64 MiB, as large as a WebSocket message may be): a stream
+/// that sends more without ending the event is broken, not buffered until memory runs out.
+pub const MAX_EVENT_BYTES: usize = 64 << 20;
+
 /// Feeds bytes in, gets whole events out. Handles `\n`, `\r\n` and `\r` line ends split across chunks.
 #[derive(Default)]
 pub struct Decoder {
     buffer: Vec<u8>,
+    /// How much of `buffer` is known to hold no line end, so a long line arriving in many chunks
+    /// is scanned once rather than once per chunk.
+    scanned: usize,
+    /// An event grew past `MAX_EVENT_BYTES`; the stream should be dropped.
+    pub too_large: bool,
     current: Event,
     has_data: bool,
     /// The stream's last event id, kept even from events with no data (a priming event), as a
@@ -27,15 +36,19 @@ impl Decoder {
     /// event id and the retry delay are kept.
     pub fn reconnected(&mut self) {
         self.buffer.clear();
+        self.scanned = 0;
         self.current = Event::default();
         self.has_data = false;
     }
 
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
+        if self.too_large {
+            return Vec::new();
+        }
         self.buffer.extend_from_slice(chunk);
         let mut events = Vec::new();
         let mut start = 0;
-        let mut i = 0;
+        let mut i = self.scanned;
         while i < self.buffer.len() {
             let b = self.buffer[i];
             if b == b'\n' || b == b'\r' {
@@ -55,6 +68,12 @@ impl Decoder {
             i += 1;
         }
         self.buffer.drain(..start);
+        self.scanned = i - start;
+        if self.buffer.len() + self.current.data.len() > MAX_EVENT_BYTES {
+            self.too_large = true;
+            self.buffer = Vec::new();
+            self.current = Event::default();
+        }
         events
     }
 
@@ -136,6 +155,31 @@ mod tests {
         assert_eq!((d.last_event_id.as_deref(), d.retry), (Some("4-0"), Some(500)));
         let events = d.feed(b"id: 4-0\ndata: \n\n");
         assert_eq!(events[0].data, "", "a priming event is an event with empty data");
+    }
+
+    #[test]
+    fn a_long_line_in_many_chunks_is_whole() {
+        let mut d = Decoder::default();
+        assert!(d.feed(b"data: ").is_empty());
+        for _ in 0..1000 {
+            assert!(d.feed(b"abcdefgh").is_empty());
+        }
+        assert!(d.feed(b"\r").is_empty(), "a lone \\r may be half of \\r\\n");
+        let events = d.feed(b"\n\n");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data.len(), 8000);
+    }
+
+    #[test]
+    fn an_event_that_never_ends_is_refused() {
+        let mut d = Decoder::default();
+        let chunk = vec![b'x'; 1 << 20];
+        assert!(d.feed(b"data: ").is_empty());
+        for _ in 0..64 {
+            assert!(d.feed(&chunk).is_empty());
+        }
+        assert!(d.too_large, "over 64 MiB without an event's end");
+        assert!(d.feed(b"\n\n").is_empty(), "nothing more comes out");
     }
 
     #[test]

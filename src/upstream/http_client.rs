@@ -167,13 +167,19 @@ impl Response {
         }
     }
 
-    pub(super) async fn bytes(self) -> Result<Bytes, String> {
-        self.0.into_body().collect().await.map(|b| b.to_bytes()).map_err(|e| root_cause(&e))
+    /// The whole body, refused past `limit` bytes (an upstream must not exhaust our memory).
+    pub(super) async fn bytes(self, limit: usize) -> Result<Bytes, String> {
+        match http_body_util::Limited::new(self.0.into_body(), limit).collect().await {
+            Ok(body) => Ok(body.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(format!("a body over {limit} bytes")),
+            Err(e) => Err(root_cause(&*e)),
+        }
     }
 
-    /// The body as text (invalid UTF-8 replaced); empty when it cannot be read.
+    /// The body as text (invalid UTF-8 replaced), for error messages: its first 64 KiB; empty when
+    /// it cannot be read.
     pub(super) async fn text(self) -> String {
-        self.bytes().await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+        self.bytes(64 << 10).await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
     }
 }
 

@@ -37,7 +37,11 @@ pub(super) async fn connect(
             let chunk = stream.chunk().await.map_err(unreachable)?.ok_or_else(|| {
                 UpstreamError::Transport(name.into(), "the event stream ended before naming its endpoint".into())
             })?;
-            for event in decoder.feed(&chunk) {
+            let events = decoder.feed(&chunk);
+            if decoder.too_large {
+                return Err(UpstreamError::Transport(name.into(), "an event over 64 MiB before the endpoint".into()));
+            }
+            for event in events {
                 if event.event.as_deref() == Some("endpoint") {
                     return url.join(event.data.trim()).map_err(|e| {
                         UpstreamError::Transport(name.into(), format!("bad endpoint {:?}: {e}", event.data))
@@ -80,6 +84,7 @@ pub(super) async fn connect(
     });
 
     let reader = peer.clone();
+    let upstream_name = name.to_string();
     let mut reader_closing = linked.closing();
     tokio::spawn(async move {
         for event in early {
@@ -95,6 +100,10 @@ pub(super) async fn connect(
                 if matches!(event.event.as_deref(), None | Some("message")) {
                     reader.receive(event.data.as_bytes()).await;
                 }
+            }
+            if decoder.too_large {
+                tracing::warn!(upstream = %upstream_name, "an event over 64 MiB; dropping the stream");
+                break;
             }
         }
         reader.mark_closed();

@@ -396,6 +396,9 @@ impl Inner {
                 if answer.is_some() {
                     break;
                 }
+                if decoder.too_large {
+                    return Err(too_large(&self.name));
+                }
                 let last = decoder.last_event_id.clone().filter(|_| !self.stateless.load(Ordering::Acquire));
                 let Some(last) = last.filter(|_| resumed < MAX_RESUMES) else {
                     return Err(broke.err().unwrap_or_else(|| {
@@ -410,7 +413,7 @@ impl Inner {
             }
         } else {
             let body = response
-                .bytes()
+                .bytes(sse::MAX_EVENT_BYTES)
                 .await
                 .map_err(|e| UpstreamError::Transport(self.name.clone(), format!("reading the response: {e}")))?;
             if Message::is_batch(&body) {
@@ -571,6 +574,10 @@ async fn listen(inner: std::sync::Weak<Inner>) {
                         let mut none = None;
                         conn.route(event.data.as_bytes(), 0, &mut none, None, Duration::ZERO).await;
                     }
+                    if decoder.too_large {
+                        tracing::warn!(upstream = %conn.name, error = %too_large(&conn.name), "dropping the stream");
+                        break;
+                    }
                 }
                 if reopen {
                     continue; // at once, with the new subscriptions
@@ -586,4 +593,11 @@ async fn listen(inner: std::sync::Weak<Inner>) {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(30));
     }
+}
+
+fn too_large(upstream: &str) -> UpstreamError {
+    UpstreamError::Transport(
+        upstream.to_string(),
+        format!("a message over {} MiB; the stream was dropped", sse::MAX_EVENT_BYTES >> 20),
+    )
 }

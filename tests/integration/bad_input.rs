@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::util::{Client, TestGateway, stdio_fixture};
+use super::util::{Client, TestGateway, TestUpstream, stdio_fixture};
 
 async fn gateway() -> TestGateway {
     TestGateway::start(&format!("serving: {{ max_body_bytes: 1024 }}\nupstreams:\n  a: {}\n", stdio_fixture("a"))).await
@@ -163,4 +163,26 @@ async fn batches_are_answered_only_in_sessions_whose_version_allows_them() {
     let (code, body) =
         raw_post(&gw, &[JSON, ("mcp-session-id", &new)], r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
     assert_eq!((code, body["error"]["code"].as_i64()), (400, Some(-32600)), "2025-06-18 removed batches");
+}
+
+/// An upstream message past 64 MiB fails that call, over HTTP and stdio alike, and the gateway
+/// goes on serving (the stdio child is restarted): an upstream cannot exhaust the gateway's memory.
+#[tokio::test]
+async fn an_oversized_upstream_message_fails_only_its_call() {
+    let remote = TestUpstream::http("remote", &[]);
+    let yaml = format!("upstreams:\n  remote: {{ url: '{}' }}\n  local: {}\n", remote.url, stdio_fixture("local"));
+    let gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.call_text("remote_huge", json!({"mib": 1})).await.len(), 1 << 20, "large is fine");
+    for (tool, failure) in [("remote_huge", "a body over 67108864 bytes"), ("local_huge", "connection closed")] {
+        let answer = c.call(tool, json!({"mib": 65})).await;
+        let error = answer["error"]["message"].as_str().unwrap_or_else(|| {
+            let text = answer.to_string();
+            panic!("{tool} did not fail: {}", &text[..text.len().min(300)])
+        });
+        assert!(error.contains(failure), "{tool}: {error}");
+    }
+    assert_eq!(c.call_text("remote_whoami", json!({})).await, "remote");
+    gw.wait_upstream("local", "up").await;
+    assert_eq!(c.call_text("local_whoami", json!({})).await, "local");
 }

@@ -113,6 +113,7 @@ async fn list_results_are_paginated_and_upstream_pagination_is_followed() {
             "a_sleep",
             "a_sleeping",
             "a_whoami",
+            "a_huge",
             "a_pid",
             "a_crash",
             "a_add_tool",

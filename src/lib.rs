@@ -19,6 +19,7 @@ pub mod session;
 pub mod telemetry;
 pub mod transport;
 pub mod upstream;
+pub mod workers;
 
 #[cfg(test)]
 mod tests {

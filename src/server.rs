@@ -20,11 +20,63 @@ use crate::transport::{Body, ServeContext, full, jsonrpc_http, sse, streamable_h
 /// Longest wait for open connections to finish after a shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Serves until `shutdown` resolves, then drains.
-pub async fn serve(listener: TcpListener, ctx: Arc<ServeContext>, shutdown: impl Future<Output = ()>) {
-    let graceful = GracefulShutdown::new();
+/// Serves until `shutdown` resolves, then drains. Each of `workers` accepts and runs its own
+/// connections from the one listening socket (the kernel hands each connection to one of them);
+/// with no workers, the current runtime does.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<ServeContext>,
+    workers: &[tokio::runtime::Handle],
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot share the listening socket");
+            return;
+        }
+    };
+    let mut loops = Vec::new();
+    let current = [tokio::runtime::Handle::current()];
+    for handle in if workers.is_empty() { &current[..] } else { workers } {
+        let listener = match listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot share the listening socket");
+                continue;
+            }
+        };
+        loops.push(handle.spawn(accept(listener, ctx.clone(), graceful.clone(), stopping.clone())));
+    }
+    drop(listener);
+    shutdown.await;
+    let _ = stop.send(true);
+    for accepting in loops {
+        let _ = accepting.await;
+    }
+    let Some(graceful) = Arc::into_inner(graceful) else { return };
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after {DRAIN:?}; closing them");
+    }
+}
+
+/// One serving thread's accept loop, until `stopping` turns true.
+async fn accept(
+    listener: std::net::TcpListener,
+    ctx: Arc<ServeContext>,
+    graceful: Arc<GracefulShutdown>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen on this serving thread");
+            return;
+        }
+    };
     let builder = auto::Builder::new(TokioExecutor::new());
-    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -50,12 +102,8 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServeContext>, shutdown: impl
                     }
                 });
             }
-            _ = &mut shutdown => break,
+            _ = stopping.changed() => break,
         }
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
-        tracing::warn!("connections still open after {DRAIN:?}; closing them");
     }
 }
 

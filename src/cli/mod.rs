@@ -40,7 +40,8 @@ pub enum Command {
         /// Log as text or JSON lines (to stderr).
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
-        /// Worker threads; default one per core. `1` suits a sidecar: the least CPU per call at low concurrency.
+        /// Serving threads, each running its own connections start to finish; default one per core.
+        /// `1` suits a sidecar.
         #[arg(long, env = "MCPGW_THREADS")]
         threads: Option<usize>,
     },

@@ -14,16 +14,26 @@ use crate::reload::{self, Reloader, Source};
 use crate::server;
 use crate::telemetry::{self, LogFormat};
 use crate::transport::ServeContext;
+use crate::workers::Workers;
 
 /// Longest wait at shutdown for upstreams' in-flight calls to end.
 const UPSTREAM_STOP: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) fn run(source: Source, listen: Option<&str>, log_format: LogFormat, threads: Option<usize>) -> ExitCode {
     telemetry::init(log_format);
-    match runtime(threads) {
-        Ok(r) => r.block_on(serve(source, listen)),
-        Err(code) => code,
-    }
+    // The main thread supervises upstreams and reloads; the serving threads take the connections.
+    let main = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (main, workers) = match (main, Workers::start(threads)) {
+        (Ok(main), Ok(workers)) => (main, workers),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = main.block_on(serve(source, listen, &workers));
+    workers.stop();
+    code
 }
 
 /// `mcpgw stdio`: the same load and reload, one client on stdin/stdout, no listener.
@@ -96,7 +106,7 @@ async fn serve_stdio(source: Source, server: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn serve(source: Source, listen: Option<&str>) -> ExitCode {
+async fn serve(source: Source, listen: Option<&str>, workers: &Workers) -> ExitCode {
     let started = Instant::now();
     let path = source.label().to_path_buf();
     let reloader = match start(source) {
@@ -135,7 +145,7 @@ async fn serve(source: Source, listen: Option<&str>) -> ExitCode {
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctx = Arc::new(ServeContext::new(reloader.live.clone(), local_addr, stop_rx));
     let reaper = tokio::spawn(forget_idle_sessions(ctx.clone()));
-    server::serve(listener, ctx, async move {
+    server::serve(listener, ctx, workers.handles(), async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);

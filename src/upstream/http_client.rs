@@ -26,9 +26,11 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle connections kept per host: enough for the concurrency one upstream sees in practice.
 const POOL_MAX_IDLE: usize = 256;
 
-/// One upstream's client: its connection pool and the configured headers every request carries.
+/// One upstream's client: its connection pools and the configured headers every request carries.
 pub(super) struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// One pool per serving thread (and one for every other thread), so that a call and the
+    /// upstream connection it uses live on the same thread (see `crate::workers`).
+    pools: Box<[Client<HttpsConnector<HttpConnector>, Full<Bytes>>]>,
     headers: HeaderMap,
 }
 
@@ -46,12 +48,16 @@ impl HttpClient {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Ok(HttpClient { client, headers: header_map(name, headers)? })
+        let pools = (0..=crate::workers::count())
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .pool_max_idle_per_host(POOL_MAX_IDLE)
+                    .pool_timer(TokioTimer::new())
+                    .build(connector.clone())
+            })
+            .collect();
+        Ok(HttpClient { pools, headers: header_map(name, headers)? })
     }
 
     pub(super) fn get(&self, uri: &Uri) -> Outgoing<'_> {
@@ -113,7 +119,9 @@ impl Outgoing<'_> {
                 headers.insert(name, value.clone());
             }
         }
-        match self.client.client.request(request).await {
+        let pools = &self.client.pools;
+        let pool = pools.get(crate::workers::index()).unwrap_or(&pools[0]);
+        match pool.request(request).await {
             Ok(response) => Ok(Response(response)),
             Err(e) => Err(SendError { connect: e.is_connect(), detail: root_cause(&e) }),
         }

@@ -94,12 +94,19 @@ async fn list_changed_from_an_upstream_reaches_clients_on_the_get_stream() {
 
 #[tokio::test]
 async fn stdio_children_exit_with_the_gateway_on_sigterm() {
-    let yaml = format!("upstreams:\n  a: {}\n  b: {}\n", stdio_fixture("a"), stdio_fixture("b"));
+    // `p` gives each client session its own child, started on the serving thread of the call.
+    let yaml = format!(
+        "upstreams:\n  a: {}\n  b: {}\n  p: {{ stdio: {{ command: '{}', args: [--name, p] }}, sessions: per_client }}\n",
+        stdio_fixture("a"),
+        stdio_fixture("b"),
+        super::util::fixture_bin()
+    );
     let mut gw = TestGateway::start(&yaml).await;
     let mut c = Client::connect(gw.url("/mcp")).await;
     let pids: Vec<u32> = vec![
         c.call_text("a_pid", json!({})).await.parse().unwrap(),
         c.call_text("b_pid", json!({})).await.parse().unwrap(),
+        c.call_text("p_pid", json!({})).await.parse().unwrap(),
     ];
     assert!(pids.iter().all(|p| process_alive(*p)));
     assert_eq!(gw.terminate(), Some(0), "mcpgw exits cleanly on SIGTERM");

@@ -65,7 +65,9 @@ pub async fn handle(
             by_uri(snapshot, catalog, method, params, client).await
         }
         "completion/complete" => complete(snapshot, catalog, params, client).await,
-        "tasks/get" | "tasks/result" | "tasks/cancel" => tasks::by_id(snapshot, method, params, client).await,
+        "tasks/get" | "tasks/result" | "tasks/cancel" | "tasks/update" => {
+            tasks::by_id(snapshot, method, params, client).await
+        }
         "tasks/list" => tasks::list(snapshot, catalog, client).await,
         // Session transports handle this in `transport::exchange`; here (plain JSON-RPC) there is
         // no channel for log messages, and accepting keeps scripts working.
@@ -114,8 +116,11 @@ async fn call_named(
         crate::routing::shape::arguments(&item.arguments, &mut arguments);
         params.insert("arguments".into(), jsonrpc::raw(&arguments));
     }
-    let as_task = kind == ItemKind::Tool && params.contains_key("task");
+    // A task: asked for (2025-11-25 `task` param), or the upstream's choice (the tasks extension's
+    // flat `resultType: "task"` result).
+    let asked_for_task = kind == ItemKind::Tool && params.contains_key("task");
     let result = forward(snapshot, item, method, &jsonrpc::raw(&params), client).await?;
+    let as_task = asked_for_task || (kind == ItemKind::Tool && result.get().contains("\"resultType\":\"task\""));
     Ok(if as_task { tasks::created(&item.route.upstream, result, client) } else { result })
 }
 

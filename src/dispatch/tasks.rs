@@ -20,7 +20,7 @@ fn unknown(id: &str) -> Failure {
 /// A task-augmented call's result: the upstream's task under its public id, owned by `client`.
 pub(super) fn created(upstream: &str, result: RawJson, client: Option<&ClientLink>) -> RawJson {
     let Ok(mut value) = serde_json::from_str::<Value>(result.get()) else { return result };
-    if value.get("task").is_none() {
+    if value.get("task").is_none() && value.get("resultType").and_then(Value::as_str) != Some("task") {
         return result; // the upstream ran it as a plain call
     }
     if let (Some(id), Some(link)) = (tasks::publish(upstream, &mut value), client) {
@@ -29,7 +29,8 @@ pub(super) fn created(upstream: &str, result: RawJson, client: Option<&ClientLin
     jsonrpc::raw(&value)
 }
 
-/// `tasks/get`, `tasks/result` and `tasks/cancel`: by public id, for the session that owns it.
+/// `tasks/get`, `tasks/result`, `tasks/cancel` and the extension's `tasks/update`: by public id,
+/// for the session that owns it.
 pub(super) async fn by_id(
     snapshot: &Snapshot,
     method: &str,
@@ -40,7 +41,9 @@ pub(super) async fn by_id(
     let Some(Value::String(id)) = fields.get("taskId").cloned() else {
         return Err(fail(RpcError::invalid_params("`taskId` is required")));
     };
-    if !client.is_some_and(|c| c.session.owns_task(&id)) {
+    // A stateless client has no session to own tasks by: its task id, which only it was given,
+    // is what it holds (as with the upstream it came from).
+    if !client.is_some_and(|c| c.session.is_stateless() || c.session.owns_task(&id)) {
         return Err(unknown(&id));
     }
     let (upstream, upstream_id) = tasks::split(&id).ok_or_else(|| unknown(&id))?;

@@ -47,8 +47,10 @@ const NAME_HEADER: &str = "mcp-name";
 const TTL_MS: u64 = 60_000;
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
-/// Methods a stateless client may call, and whether each names its target (`Mcp-Name`).
-const METHODS: [(&str, bool); 10] = [
+/// Methods a stateless client may call, and whether each names its target (`Mcp-Name`). The
+/// `tasks/*` methods are the tasks extension's (`io.modelcontextprotocol/tasks`), passed to the
+/// upstream that runs the task.
+const METHODS: [(&str, bool); 13] = [
     ("server/discover", false),
     ("subscriptions/listen", false),
     ("tools/list", false),
@@ -59,7 +61,14 @@ const METHODS: [(&str, bool); 10] = [
     ("prompts/list", false),
     ("prompts/get", true),
     ("completion/complete", false),
+    ("tasks/get", true),
+    ("tasks/update", true),
+    ("tasks/cancel", true),
 ];
+
+/// The tasks extension, offered to stateless clients; an upstream that supports it decides which
+/// calls become tasks, and the gateway routes the task's requests back to it.
+const TASKS_EXTENSION: &str = "io.modelcontextprotocol/tasks";
 
 /// Results clients may cache (`CacheableResult`).
 const CACHEABLE: [&str; 6] =
@@ -145,6 +154,18 @@ impl Stateless {
         }
         if !METHODS.iter().any(|(m, _)| *m == self.method) {
             return Err((StatusCode::NOT_FOUND, RpcError::method_not_found(&self.method)));
+        }
+        let declared_tasks = self.capabilities.get("extensions").and_then(|e| e.get(TASKS_EXTENSION)).is_some();
+        if self.method.starts_with("tasks/") && !declared_tasks {
+            let mut e = RpcError::new(
+                MISSING_CLIENT_CAPABILITY,
+                format!(
+                    "{} belongs to the {TASKS_EXTENSION} extension, which the request does not declare",
+                    self.method
+                ),
+            );
+            e.data = Some(json!({ "requiredCapabilities": { "extensions": { TASKS_EXTENSION: {} } } }));
+            return Err((StatusCode::BAD_REQUEST, e));
         }
         Ok(())
     }
@@ -235,7 +256,11 @@ pub async fn request(
     }
     let named = METHODS.iter().any(|(m, named)| m == method && *named);
     if named {
-        let field = if method == "resources/read" { "uri" } else { "name" };
+        let field = match method.as_str() {
+            "resources/read" => "uri",
+            m if m.starts_with("tasks/") => "taskId",
+            _ => "name",
+        };
         let body_value = fields.get(field).and_then(Value::as_str).unwrap_or("");
         match headers.get(NAME_HEADER).map(decode_header) {
             Some(Some(h)) if h == body_value => {}
@@ -433,6 +458,7 @@ fn discover(id: &RawValue, virtual_server: &str) -> Vec<u8> {
             "resources": { "listChanged": true, "subscribe": true },
             "prompts": { "listChanged": true },
             "completions": {},
+            "extensions": { TASKS_EXTENSION: {} },
         },
         "instructions": format!("mcpgw virtual server \"{virtual_server}\": tools, resources and prompts of several MCP servers behind one endpoint."),
     });

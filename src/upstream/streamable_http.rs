@@ -280,7 +280,8 @@ impl Inner {
         timeout: Duration,
     ) -> Result<RawJson, UpstreamError> {
         let base: serde_json::Value = params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
-        let name = base.get("name").or(base.get("uri")).and_then(|n| n.as_str()).map(str::to_string);
+        let name =
+            base.get("name").or(base.get("uri")).or(base.get("taskId")).and_then(|n| n.as_str()).map(str::to_string);
         // Arguments the tool's schema marks `x-mcp-header` travel as headers too.
         let mirrored = match (method, &name) {
             ("tools/call", Some(tool)) => self.mirrored.lock().unwrap().get(tool).map(|m| {

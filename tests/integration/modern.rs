@@ -516,3 +516,89 @@ async fn per_client_upstream_sessions_are_asked_for_the_clients_log_level() {
     let heard = session.call_text("local_subscriptions", json!({})).await;
     assert_eq!(heard, "logging/setLevel warning\nlogging/setLevel debug", "a changed level follows on the next call");
 }
+
+/// Posts one stateless request of the tasks extension (`Mcp-Name` is the task id).
+async fn task_request(endpoint: &str, id: u64, method: &str, params: Value, capabilities: Value) -> (u16, Value) {
+    let task = params["taskId"].as_str().unwrap().to_string();
+    let mut params = params;
+    let mut m = meta();
+    m["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    params["_meta"] = m;
+    let r = reqwest::Client::new()
+        .post(endpoint)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", VERSION)
+        .header("mcp-method", method)
+        .header("mcp-name", task)
+        .body(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// The tasks extension (`io.modelcontextprotocol/tasks`) through mcpgw: a stateless upstream that
+/// runs a call as a task hands the client a task id naming that upstream; `tasks/get`,
+/// `tasks/update` and `tasks/cancel` reach the upstream with its own id; a client that did not
+/// declare the extension gets -32021 from the gateway.
+#[tokio::test]
+async fn the_tasks_extension_passes_through_to_the_upstream_that_runs_the_task() {
+    let upstream = super::util::TestUpstream::http("c", &["--conformance"]);
+    let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', prefix: '' }}\n", upstream.url)).await;
+    let endpoint = gw.url("/mcp");
+    let (_, discover) = call(&endpoint, 1, "server/discover", json!({})).await;
+    assert!(
+        discover["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/tasks"].is_object(),
+        "{discover}"
+    );
+    let tasks = json!({"elicitation": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}});
+
+    // Without the extension the call runs at once.
+    let (_, plain) =
+        call_with(&endpoint, 2, json!({"name": "slow_compute", "arguments": {"seconds": 0}}), json!({})).await;
+    assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
+
+    // With it, the upstream makes a task; its id leads back to the upstream.
+    let (_, created) =
+        call_with(&endpoint, 3, json!({"name": "slow_compute", "arguments": {"seconds": 0.2}}), tasks.clone()).await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let id = created["result"]["taskId"].as_str().unwrap().to_string();
+    assert!(id.starts_with("c:"), "namespaced to its upstream: {id}");
+    let done = eventually("the task to complete", || {
+        let (endpoint, id, tasks) = (endpoint.clone(), id.clone(), tasks.clone());
+        async move {
+            let (_, got) = task_request(&endpoint, 4, "tasks/get", json!({"taskId": id}), tasks).await;
+            (got["result"]["status"] == "completed").then_some(got)
+        }
+    })
+    .await;
+    assert_eq!(done["result"]["taskId"], id.as_str());
+    assert_eq!(done["result"]["result"]["content"][0]["text"], "computed for 0.2s", "{done}");
+
+    // A task waiting on input: its requests on tasks/get, the answers through tasks/update.
+    let (_, asking) =
+        call_with(&endpoint, 5, json!({"name": "confirm_delete", "arguments": {"filename": "a.txt"}}), tasks.clone())
+            .await;
+    let id = asking["result"]["taskId"].as_str().unwrap().to_string();
+    let (_, waiting) = task_request(&endpoint, 6, "tasks/get", json!({"taskId": id}), tasks.clone()).await;
+    assert_eq!(waiting["result"]["status"], "input_required", "{waiting}");
+    assert_eq!(waiting["result"]["inputRequests"]["confirm"]["method"], "elicitation/create");
+    let answer =
+        json!({"taskId": id, "inputResponses": {"confirm": {"action": "accept", "content": {"confirm": "yes"}}}});
+    let (status, ack) = task_request(&endpoint, 7, "tasks/update", answer, tasks.clone()).await;
+    assert_eq!((status, &ack["result"]["resultType"]), (200, &json!("complete")), "{ack}");
+    let (_, finished) = task_request(&endpoint, 8, "tasks/get", json!({"taskId": id}), tasks.clone()).await;
+    assert_eq!(finished["result"]["result"]["content"][0]["text"], "deleted a.txt", "{finished}");
+
+    // Cancelling a running task; then the gate for clients without the extension.
+    let (_, slow) =
+        call_with(&endpoint, 9, json!({"name": "slow_compute", "arguments": {"seconds": 5}}), tasks.clone()).await;
+    let id = slow["result"]["taskId"].as_str().unwrap().to_string();
+    let (_, ack) = task_request(&endpoint, 10, "tasks/cancel", json!({"taskId": id}), tasks.clone()).await;
+    assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
+    let (_, cancelled) = task_request(&endpoint, 11, "tasks/get", json!({"taskId": id}), tasks).await;
+    assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
+    let (status, refused) = task_request(&endpoint, 12, "tasks/get", json!({"taskId": id}), json!({})).await;
+    assert_eq!((status, refused["error"]["code"].as_i64()), (400, Some(-32021)), "{refused}");
+}

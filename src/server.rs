@@ -8,7 +8,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -76,7 +76,6 @@ async fn accept(
             return;
         }
     };
-    let builder = auto::Builder::new(TokioExecutor::new());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -89,11 +88,17 @@ async fn accept(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let header_timeout = ctx.live.snapshot().model.serving.header_timeout;
                 let ctx = ctx.clone();
                 let service = service_fn(move |request| {
                     let ctx = ctx.clone();
                     async move { Ok::<_, std::convert::Infallible>(route(ctx, request).await) }
                 });
+                // Built per connection so that a reload's `serving.header_timeout` applies to the next one.
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                if let Some(timeout) = header_timeout {
+                    builder.http1().timer(TokioTimer::new()).header_read_timeout(timeout);
+                }
                 let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {

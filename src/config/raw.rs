@@ -187,6 +187,10 @@ pub struct RawServing {
     /// drops, waiting for the client to resume it with `Last-Event-ID`; then it is cancelled
     /// upstream. `0s` turns resumption off: a disconnect cancels at once. Default `10s`.
     pub resume_window: Option<String>,
+    /// How long a client may take to send a request's headers, counting the wait for the next
+    /// request on a kept-alive connection; then the connection is closed (a defence against
+    /// clients that hold connections open by sending slowly). `0s` turns it off. Default `30s`.
+    pub header_timeout: Option<String>,
 }
 
 /// A REST API served as MCP tools.

@@ -188,6 +188,8 @@ pub struct Serving {
     /// How long an event-stream answer outlives its dropped connection, awaiting `Last-Event-ID`;
     /// zero: not resumable.
     pub resume_window: Duration,
+    /// Longest wait for a request's headers (idle keep-alive included); `None`: no limit.
+    pub header_timeout: Option<Duration>,
 }
 
 /// A value that may hold a secret: it prints as written in the file (`${TOKEN}`), never expanded.

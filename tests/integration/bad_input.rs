@@ -186,3 +186,23 @@ async fn an_oversized_upstream_message_fails_only_its_call() {
     gw.wait_upstream("local", "up").await;
     assert_eq!(c.call_text("local_whoami", json!({})).await, "local");
 }
+
+/// A client that sends its headers too slowly (or leaves a kept-alive connection idle) past
+/// `serving.header_timeout` has its connection closed; others are served as usual.
+#[tokio::test]
+async fn slow_headers_are_cut_off_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw =
+        TestGateway::start(&format!("serving: {{ header_timeout: 1s }}\nupstreams:\n  a: {}\n", stdio_fixture("a")))
+            .await;
+    let address = gw.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the connection was closed");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "not before the timeout");
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.call_text("a_whoami", json!({})).await, "a");
+}

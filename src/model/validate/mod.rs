@@ -594,9 +594,25 @@ impl Validator<'_> {
                 Duration::from_secs(10)
             }),
         };
+        let header_timeout = match raw.header_timeout.as_deref() {
+            None => Some(Duration::from_secs(30)),
+            Some(t) => match parse_duration(t) {
+                Some(d) if d.is_zero() => None,
+                Some(d) => Some(d),
+                None => {
+                    self.error(
+                        "serving.header_timeout",
+                        format!("\"{t}\" is not a duration"),
+                        "write e.g. 30s, or 0s for none",
+                    );
+                    Some(Duration::from_secs(30))
+                }
+            },
+        };
         Serving {
             request_state_key,
             resume_window,
+            header_timeout,
             allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
             allowed_hosts: raw.allowed_hosts.clone(),
             max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024) as usize,

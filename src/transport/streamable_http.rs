@@ -22,8 +22,9 @@ use crate::session::{self, Session};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 /// Methods forwarded to an upstream while a client waits, during which the upstream may ask the
-/// client something (sampling, elicitation, roots).
-const ROUTED: [&str; 4] = ["tools/call", "prompts/get", "resources/read", "completion/complete"];
+/// client something (sampling, elicitation, roots); `tasks/result` too, as a task waiting for
+/// input asks while the client waits for its result.
+const ROUTED: [&str; 5] = ["tools/call", "prompts/get", "resources/read", "completion/complete", "tasks/result"];
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
 const LAST_EVENT_ID: &str = "last-event-id";
 /// An idle event stream sends a comment this often so proxies keep it open.

@@ -11,6 +11,7 @@ mod sse;
 mod stateless;
 mod stdio;
 mod streamable_http;
+mod task_bridge;
 mod websocket;
 
 use std::collections::HashMap;

@@ -22,9 +22,21 @@ const MAX_ROUNDS: usize = 8;
 /// `params` with the stateless `_meta` fields added: the version, the calling client's
 /// capabilities (none when no client is calling), and who is asking.
 pub(super) fn params(params: Option<&RawValue>, client: Option<&ClientLink>) -> RawJson {
+    with_meta(params, client, false)
+}
+
+/// `params` as `params` makes them; with `tasks`, the capabilities also declare the tasks
+/// extension (a session-based client's task, carried by the extension; see `task_bridge`).
+pub(super) fn with_meta(params: Option<&RawValue>, client: Option<&ClientLink>, tasks: bool) -> RawJson {
     let mut fields: serde_json::Map<String, Value> =
         params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
-    let capabilities = client.map_or_else(|| serde_json::json!({}), |c| c.session.capabilities());
+    let mut capabilities = client.map_or_else(|| serde_json::json!({}), |c| c.session.capabilities());
+    if tasks && let Some(declared) = capabilities.as_object_mut() {
+        let extensions = declared.entry("extensions").or_insert_with(|| serde_json::json!({}));
+        if let Some(extensions) = extensions.as_object_mut() {
+            extensions.insert(super::task_bridge::EXTENSION.into(), serde_json::json!({}));
+        }
+    }
     let meta = fields.entry("_meta").or_insert_with(|| serde_json::json!({}));
     if let Some(meta) = meta.as_object_mut() {
         meta.insert("io.modelcontextprotocol/protocolVersion".into(), serde_json::json!(VERSION));
@@ -82,44 +94,68 @@ pub(super) fn discovered(result: &RawValue) -> Option<Established> {
 
 /// A stateless result as a session-based client expects it: without the fields its era does not
 /// have (strict clients refuse an empty result that carries `resultType`).
-fn without_stateless_fields(result: RawJson) -> RawJson {
+pub(super) fn without_stateless_fields(result: RawJson) -> RawJson {
     if !result.get().contains("\"resultType\"") {
         return result;
     }
     let Ok(mut value) = serde_json::from_str::<serde_json::Map<String, Value>>(result.get()) else { return result };
-    value.remove("resultType");
+    value.shift_remove("resultType");
     jsonrpc::raw(&value)
 }
 
-/// Sends one stateless request with `send` (which adds nothing but framing). An `input_required`
-/// result goes back to a stateless client as is (it retries with the answers itself); for a
-/// session-based client each input request is asked of it, and the request retried with the
-/// answers and the upstream's request state.
-pub(super) async fn request<F, Fut>(
+/// Sends one stateless request `method` with `send(method, params)` (which adds nothing but
+/// framing). An `input_required` result goes back to a stateless client as is (it retries with
+/// the answers itself); for a session-based client each input request is asked of it, and the
+/// request retried with the answers and the upstream's request state. A session-based client's
+/// tasks (2025-11-25) go through the tasks extension (`task_bridge`).
+pub(super) async fn request<'m, F, Fut>(
     upstream: &str,
+    method: &'m str,
     params: Option<&RawValue>,
     client: Option<&ClientLink>,
     timeout: Duration,
     send: F,
 ) -> Result<RawJson, UpstreamError>
 where
-    F: Fn(RawJson) -> Fut,
+    F: Fn(&'m str, RawJson) -> Fut,
+    Fut: std::future::Future<Output = Result<RawJson, UpstreamError>>,
+{
+    if let Some(bridged) = super::task_bridge::request(upstream, method, params, client, timeout, &send).await {
+        return bridged;
+    }
+    rounds(upstream, method, params, client, timeout, false, &send).await
+}
+
+/// `request` without the task bridge; `tasks` declares the tasks extension upstream.
+pub(super) async fn rounds<'m, F, Fut>(
+    upstream: &str,
+    method: &'m str,
+    params: Option<&RawValue>,
+    client: Option<&ClientLink>,
+    timeout: Duration,
+    tasks: bool,
+    send: &F,
+) -> Result<RawJson, UpstreamError>
+where
+    F: Fn(&'m str, RawJson) -> Fut,
     Fut: std::future::Future<Output = Result<RawJson, UpstreamError>>,
 {
     let base: Value = params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
     let mut current = params.map(|p| p.to_owned());
     for _ in 0..MAX_ROUNDS {
-        let result = send(self::params(current.as_deref(), client)).await?;
+        let result = send(method, with_meta(current.as_deref(), client, tasks)).await?;
         let for_stateless = client.is_some_and(|c| c.session.is_stateless());
         if for_stateless {
             return Ok(result);
         }
+        // With the tasks extension declared, the bridge reshapes the result itself.
+        let finished = |result| if tasks { result } else { without_stateless_fields(result) };
         if !result.get().contains("\"input_required\"") {
-            return Ok(without_stateless_fields(result));
+            return Ok(finished(result));
         }
         let value: Value = serde_json::from_str(result.get()).unwrap_or_default();
         if value["resultType"] != "input_required" {
-            return Ok(without_stateless_fields(result));
+            return Ok(finished(result));
         }
         let Some(link) = client else {
             return Err(UpstreamError::Transport(
@@ -131,24 +167,7 @@ where
         for (key, asked) in value["inputRequests"].as_object().into_iter().flatten() {
             let method = asked["method"].as_str().unwrap_or("");
             let asked_params = asked.get("params").map(jsonrpc::raw);
-            // A modern upstream's input requests live in its result: nothing can withdraw one.
-            let reply = answer_one(
-                &Asked::default(),
-                &jsonrpc::raw(&serde_json::json!(0)),
-                method,
-                asked_params.as_deref(),
-                Some(link),
-                timeout,
-            )
-            .await
-            .unwrap_or_default();
-            let reply: Value = serde_json::from_slice(&reply).unwrap_or_default();
-            match reply.get("result") {
-                Some(result) => {
-                    answers.insert(key.clone(), result.clone());
-                }
-                None => return Err(UpstreamError::Rpc(jsonrpc::raw(&reply["error"]))),
-            }
+            answers.insert(key.clone(), ask_client(link, method, asked_params.as_deref(), timeout).await?);
         }
         let mut next = base.clone();
         next["inputResponses"] = Value::Object(answers);
@@ -161,4 +180,24 @@ where
         upstream.to_string(),
         format!("the upstream still needed input after {MAX_ROUNDS} rounds"),
     ))
+}
+
+/// Asks a session-based client one of a stateless upstream's input requests; its result, or its
+/// error as the request's failure.
+pub(super) async fn ask_client(
+    link: &ClientLink,
+    method: &str,
+    params: Option<&RawValue>,
+    timeout: Duration,
+) -> Result<Value, UpstreamError> {
+    // A modern upstream's input requests live in its result: nothing can withdraw one.
+    let reply =
+        answer_one(&Asked::default(), &jsonrpc::raw(&serde_json::json!(0)), method, params, Some(link), timeout)
+            .await
+            .unwrap_or_default();
+    let reply: Value = serde_json::from_slice(&reply).unwrap_or_default();
+    match reply.get("result") {
+        Some(result) => Ok(result.clone()),
+        None => Err(UpstreamError::Rpc(jsonrpc::raw(&reply["error"]))),
+    }
 }

@@ -162,10 +162,8 @@ impl StdioConnection {
                 return Ok(crate::protocol::jsonrpc::raw(&serde_json::json!({})));
             }
             let upstream = self.peer.name().to_string();
-            return super::stateless::request(&upstream, params, client, timeout, |params| async move {
-                self.peer.request(method, Some(&params), timeout).await
-            })
-            .await;
+            let send = |method, params: RawJson| async move { self.peer.request(method, Some(&params), timeout).await };
+            return super::stateless::request(&upstream, method, params, client, timeout, send).await;
         }
         self.peer.request(method, params, timeout).await
     }

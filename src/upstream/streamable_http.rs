@@ -289,16 +289,17 @@ impl Inner {
             }),
             _ => None,
         };
-        let result = super::stateless::request(&self.name, params, client, timeout, |params| {
-            let (name, mirrored) = (name.clone(), mirrored.clone().unwrap_or_default());
-            async move {
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                let body = encode_request(id, method, Some(&params));
-                let response = self.post_stateless(body, method, name.as_deref(), &mirrored).await?;
-                self.read_response(response, id, client, timeout).await
-            }
-        })
-        .await?;
+        let result =
+            super::stateless::request(&self.name, method, params, client, timeout, |method, params: RawJson| {
+                let (name, mirrored) = (name.clone(), mirrored.clone().unwrap_or_default());
+                async move {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    let body = encode_request(id, method, Some(&params));
+                    let response = self.post_stateless(body, method, name.as_deref(), &mirrored).await?;
+                    self.read_response(response, id, client, timeout).await
+                }
+            })
+            .await?;
         if method == "tools/list" && result.get().contains("x-mcp-header") {
             self.remember_mirrored(&result);
         }

@@ -66,3 +66,49 @@ async fn tasks_route_to_their_upstream_and_stay_with_their_session() {
     // A plain call of the same tool is still a plain call.
     assert_eq!(a.call_text("f_slow_task", json!({"ms": 1})).await, "done at once");
 }
+
+/// A session-based client's tasks on a stateless upstream that offers tasks only through the
+/// 2026 tasks extension: created, polled and fetched in the 2025-11-25 shapes, and a task that
+/// waits for input asks the client through `tasks/result`.
+#[tokio::test]
+async fn a_session_clients_tasks_run_on_a_stateless_upstreams_tasks_extension() {
+    let upstream = TestUpstream::http("c", &["--conformance"]);
+    let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', prefix: '' }}\n", upstream.url)).await;
+    let mut c = Client::connect_with(gw.url("/mcp"), json!({"elicitation": {}})).await;
+
+    let created = c
+        .request("tools/call", json!({"name": "slow_compute", "arguments": {"seconds": 0.2}, "task": {"ttl": 60000}}))
+        .await;
+    let task = &created["result"]["task"];
+    assert_eq!((task["status"].as_str(), task["ttl"].as_u64()), (Some("working"), Some(60000)), "{created}");
+    assert!(created["result"].get("resultType").is_none(), "no 2026 fields: {created}");
+    let id = task["taskId"].as_str().unwrap().to_string();
+    assert!(id.starts_with("c:"), "{id}");
+    let polled = c.request("tasks/get", json!({"taskId": id})).await;
+    assert_eq!(polled["result"]["taskId"], id.as_str(), "{polled}");
+    assert!(polled["result"].get("result").is_none(), "a 2025 task carries no result: {polled}");
+    let result = c.request("tasks/result", json!({"taskId": id})).await;
+    assert_eq!(result["result"]["content"][0]["text"], "computed for 0.2s", "{result}");
+
+    // A task waiting for input: tasks/result asks the client, then returns what the task made.
+    let created = c
+        .request("tools/call", json!({"name": "confirm_delete", "arguments": {"filename": "b.txt"}, "task": {}}))
+        .await;
+    let id = created["result"]["task"]["taskId"].as_str().unwrap().to_string();
+    assert_eq!(created["result"]["task"]["status"], "input_required", "{created}");
+    let mut stream = c.post(json!({"jsonrpc":"2.0","id":50,"method":"tasks/result","params":{"taskId": id}})).await;
+    let mut buffer = String::new();
+    let question = next_message(&mut stream, &mut buffer, |m| m["method"] == "elicitation/create").await;
+    assert_eq!(question["params"]["message"], "Delete b.txt?");
+    let answer = json!({"jsonrpc":"2.0","id":question["id"],"result":{"action":"accept","content":{"confirm":"yes"}}});
+    assert_eq!(c.post(answer).await.status(), 202);
+    let done = next_message(&mut stream, &mut buffer, |m| m["id"] == 50).await;
+    assert_eq!(done["result"]["content"][0]["text"], "deleted b.txt", "{done}");
+
+    // Cancelling answers with the task, now cancelled.
+    let created =
+        c.request("tools/call", json!({"name": "slow_compute", "arguments": {"seconds": 5}, "task": {}})).await;
+    let id = created["result"]["task"]["taskId"].as_str().unwrap().to_string();
+    let cancelled = c.request("tasks/cancel", json!({"taskId": id})).await;
+    assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
+}

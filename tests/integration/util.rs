@@ -266,7 +266,9 @@ pub async fn next_message(
             }
         }
         let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("a message in time").unwrap();
-        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("the stream stays open")));
+        buffer.push_str(&String::from_utf8_lossy(
+            &chunk.unwrap_or_else(|| panic!("the stream stays open; it had: {buffer}")),
+        ));
     }
 }
 

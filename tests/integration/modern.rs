@@ -302,7 +302,13 @@ async fn the_eras_translate_into_each_other_through_a_stateless_upstream() {
 
 /// Posts one stateless `tools/call` with these client capabilities (and retry fields).
 async fn call_with(endpoint: &str, id: u64, params: Value, capabilities: Value) -> (u16, Value) {
-    let name = params["name"].as_str().unwrap().to_string();
+    request_with(endpoint, id, "tools/call", params, capabilities).await
+}
+
+/// Posts one stateless request with these client capabilities; `Mcp-Name` is its `name`, or for
+/// the tasks extension's requests its `taskId`.
+async fn request_with(endpoint: &str, id: u64, method: &str, params: Value, capabilities: Value) -> (u16, Value) {
+    let name = params.get("name").or(params.get("taskId")).and_then(Value::as_str).unwrap().to_string();
     let mut params = params;
     let mut m = meta();
     m["io.modelcontextprotocol/clientCapabilities"] = capabilities;
@@ -312,9 +318,9 @@ async fn call_with(endpoint: &str, id: u64, params: Value, capabilities: Value) 
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", VERSION)
-        .header("mcp-method", "tools/call")
+        .header("mcp-method", method)
         .header("mcp-name", name)
-        .body(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string())
+        .body(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())
         .send()
         .await
         .unwrap();
@@ -517,27 +523,6 @@ async fn per_client_upstream_sessions_are_asked_for_the_clients_log_level() {
     assert_eq!(heard, "logging/setLevel warning\nlogging/setLevel debug", "a changed level follows on the next call");
 }
 
-/// Posts one stateless request of the tasks extension (`Mcp-Name` is the task id).
-async fn task_request(endpoint: &str, id: u64, method: &str, params: Value, capabilities: Value) -> (u16, Value) {
-    let task = params["taskId"].as_str().unwrap().to_string();
-    let mut params = params;
-    let mut m = meta();
-    m["io.modelcontextprotocol/clientCapabilities"] = capabilities;
-    params["_meta"] = m;
-    let r = reqwest::Client::new()
-        .post(endpoint)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", VERSION)
-        .header("mcp-method", method)
-        .header("mcp-name", task)
-        .body(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
 /// The tasks extension (`io.modelcontextprotocol/tasks`) through mcpgw: a stateless upstream that
 /// runs a call as a task hands the client a task id naming that upstream; `tasks/get`,
 /// `tasks/update` and `tasks/cancel` reach the upstream with its own id; a client that did not
@@ -568,7 +553,7 @@ async fn the_tasks_extension_passes_through_to_the_upstream_that_runs_the_task()
     let done = eventually("the task to complete", || {
         let (endpoint, id, tasks) = (endpoint.clone(), id.clone(), tasks.clone());
         async move {
-            let (_, got) = task_request(&endpoint, 4, "tasks/get", json!({"taskId": id}), tasks).await;
+            let (_, got) = request_with(&endpoint, 4, "tasks/get", json!({"taskId": id}), tasks).await;
             (got["result"]["status"] == "completed").then_some(got)
         }
     })
@@ -581,24 +566,24 @@ async fn the_tasks_extension_passes_through_to_the_upstream_that_runs_the_task()
         call_with(&endpoint, 5, json!({"name": "confirm_delete", "arguments": {"filename": "a.txt"}}), tasks.clone())
             .await;
     let id = asking["result"]["taskId"].as_str().unwrap().to_string();
-    let (_, waiting) = task_request(&endpoint, 6, "tasks/get", json!({"taskId": id}), tasks.clone()).await;
+    let (_, waiting) = request_with(&endpoint, 6, "tasks/get", json!({"taskId": id}), tasks.clone()).await;
     assert_eq!(waiting["result"]["status"], "input_required", "{waiting}");
     assert_eq!(waiting["result"]["inputRequests"]["confirm"]["method"], "elicitation/create");
     let answer =
         json!({"taskId": id, "inputResponses": {"confirm": {"action": "accept", "content": {"confirm": "yes"}}}});
-    let (status, ack) = task_request(&endpoint, 7, "tasks/update", answer, tasks.clone()).await;
+    let (status, ack) = request_with(&endpoint, 7, "tasks/update", answer, tasks.clone()).await;
     assert_eq!((status, &ack["result"]["resultType"]), (200, &json!("complete")), "{ack}");
-    let (_, finished) = task_request(&endpoint, 8, "tasks/get", json!({"taskId": id}), tasks.clone()).await;
+    let (_, finished) = request_with(&endpoint, 8, "tasks/get", json!({"taskId": id}), tasks.clone()).await;
     assert_eq!(finished["result"]["result"]["content"][0]["text"], "deleted a.txt", "{finished}");
 
     // Cancelling a running task; then the gate for clients without the extension.
     let (_, slow) =
         call_with(&endpoint, 9, json!({"name": "slow_compute", "arguments": {"seconds": 5}}), tasks.clone()).await;
     let id = slow["result"]["taskId"].as_str().unwrap().to_string();
-    let (_, ack) = task_request(&endpoint, 10, "tasks/cancel", json!({"taskId": id}), tasks.clone()).await;
+    let (_, ack) = request_with(&endpoint, 10, "tasks/cancel", json!({"taskId": id}), tasks.clone()).await;
     assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
-    let (_, cancelled) = task_request(&endpoint, 11, "tasks/get", json!({"taskId": id}), tasks).await;
+    let (_, cancelled) = request_with(&endpoint, 11, "tasks/get", json!({"taskId": id}), tasks).await;
     assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
-    let (status, refused) = task_request(&endpoint, 12, "tasks/get", json!({"taskId": id}), json!({})).await;
+    let (status, refused) = request_with(&endpoint, 12, "tasks/get", json!({"taskId": id}), json!({})).await;
     assert_eq!((status, refused["error"]["code"].as_i64()), (400, Some(-32021)), "{refused}");
 }

@@ -16,8 +16,8 @@ RUN cargo build --release --locked --bin mcpgw && strip target/release/mcpgw
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin mcpgw \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+ && useradd --system --no-log-init --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin mcpgw \
  && mkdir -p /etc/mcpgw
 COPY --from=build /src/target/release/mcpgw /usr/local/bin/mcpgw
 COPY gateway.yaml /etc/mcpgw/gateway.yaml

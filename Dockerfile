@@ -1,6 +1,6 @@
 # Multi-stage build: compile in the Rust image, ship the binary alone in a small non-root image.
 #   docker build -t mcpgw .
-#   docker run --rm -p 4444:4444 -v "$PWD/gateway.yaml:/etc/mcpgw/gateway.yaml:ro" mcpgw
+#   docker run --rm -p 4444:4444 -v "$PWD/config:/etc/mcpgw:ro" mcpgw     (gateway.yaml in ./config)
 # The config is read from /etc/mcpgw/gateway.yaml (mount a file or a Kubernetes ConfigMap there;
 # mcpgw watches the directory and reloads on change). Inside the container mcpgw listens on
 # 0.0.0.0:4444 (MCPGW_LISTEN), since loopback would be unreachable from outside it.

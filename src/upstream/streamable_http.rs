@@ -33,12 +33,12 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
-/// Longest excerpt of an error body quoted in an error message.
 /// Times a request's event stream is reopened with `Last-Event-ID` before the request fails.
 const MAX_RESUMES: usize = 5;
 /// The reconnection delay when the server names none, and the longest we wait whatever it says.
 const DEFAULT_RETRY_MS: u64 = 200;
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+/// Longest excerpt of an error body quoted in an error message.
 const EXCERPT: usize = 200;
 
 pub struct HttpConnection {

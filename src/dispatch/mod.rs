@@ -119,6 +119,12 @@ async fn call_named(
     // A task: asked for (2025-11-25 `task` param), or the upstream's choice (the tasks extension's
     // flat `resultType: "task"` result).
     let asked_for_task = kind == ItemKind::Tool && params.contains_key("task");
+    // A stateless client's task (the 2026 extension) on an upstream with 2025-11-25 tasks.
+    if kind == ItemKind::Tool && !asked_for_task && tasks::bridges_to_legacy_task(snapshot, item, client) {
+        params.insert("task".into(), jsonrpc::raw(&serde_json::json!({})));
+        let result = forward(snapshot, item, method, &jsonrpc::raw(&params), client).await?;
+        return Ok(tasks::flat_created(&item.route.upstream, result));
+    }
     let result = forward(snapshot, item, method, &jsonrpc::raw(&params), client).await?;
     let as_task = asked_for_task || (kind == ItemKind::Tool && result.get().contains("\"resultType\":\"task\""));
     Ok(if as_task { tasks::created(&item.route.upstream, result, client) } else { result })

@@ -49,6 +49,9 @@ pub(super) async fn by_id(
     let (upstream, upstream_id) = tasks::split(&id).ok_or_else(|| unknown(&id))?;
     let handle = snapshot.upstream(upstream).ok_or_else(|| unknown(&id))?;
     fields.insert("taskId".into(), Value::String(upstream_id.to_string()));
+    if client.is_some_and(|c| c.session.is_stateless()) && !speaks_stateless(handle) {
+        return Box::pin(extension_on_legacy(handle, upstream, method, &fields, client)).await;
+    }
     let result = handle
         .request(method, Some(&jsonrpc::raw(&fields)), client)
         .await
@@ -80,4 +83,99 @@ pub(super) async fn list(
         }
     }
     Ok(jsonrpc::raw(&json!({ "tasks": all })))
+}
+
+/// The tasks extension's name (MCP 2026-07-28).
+const EXTENSION: &str = "io.modelcontextprotocol/tasks";
+
+fn speaks_stateless(handle: &std::sync::Arc<crate::upstream::UpstreamHandle>) -> bool {
+    handle.status().protocol_version.as_deref().is_some_and(crate::transport::modern::is_version)
+}
+
+/// Whether a call should become a 2025-11-25 task-augmented call on its session-based upstream,
+/// for a stateless client that declared the tasks extension: the extension lets the server decide
+/// to run a call as a task, and the tool says it supports tasks.
+pub(super) fn bridges_to_legacy_task(
+    snapshot: &Snapshot,
+    item: &crate::routing::Published,
+    client: Option<&ClientLink>,
+) -> bool {
+    let Some(link) = client.filter(|c| c.session.is_stateless()) else { return false };
+    if link.session.capabilities()["extensions"].get(EXTENSION).is_none() {
+        return false;
+    }
+    if snapshot.upstream(&item.route.upstream).is_none_or(speaks_stateless) {
+        return false;
+    }
+    let tool: Value = serde_json::from_str(item.json.get()).unwrap_or_default();
+    matches!(tool["execution"]["taskSupport"].as_str(), Some("optional" | "required"))
+}
+
+/// A 2025 `CreateTaskResult` (`{task: …}`) as the extension's flat one, its id published and
+/// (for a client that keeps sessions) owned.
+pub(super) fn flat_created(upstream: &str, result: RawJson) -> RawJson {
+    let Ok(mut value) = serde_json::from_str::<Value>(result.get()) else { return result };
+    let Some(task) = value.get_mut("task").map(Value::take) else { return result };
+    let mut flat = extension_task(&task);
+    flat["resultType"] = json!("task");
+    tasks::publish(upstream, &mut flat);
+    jsonrpc::raw(&flat)
+}
+
+/// A 2025 `Task`'s fields under the extension's names (`ttl` is `ttlMs`).
+fn extension_task(task: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in ["taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt"] {
+        if let Some(v) = task.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(ttl) = task.get("ttl") {
+        out.insert("ttlMs".into(), ttl.clone());
+    }
+    if let Some(poll) = task.get("pollInterval") {
+        out.insert("pollIntervalMs".into(), poll.clone());
+    }
+    Value::Object(out)
+}
+
+/// The extension's task requests, for a stateless client, on an upstream that has 2025-11-25
+/// tasks: `tasks/get` inlines the result (from `tasks/result`) once the task ended, `tasks/cancel`
+/// acknowledges, and `tasks/update` has nothing to answer to (2025 tasks ask for input on
+/// `tasks/result`'s stream, which a stateless client cannot receive).
+async fn extension_on_legacy(
+    handle: &std::sync::Arc<crate::upstream::UpstreamHandle>,
+    upstream: &str,
+    method: &str,
+    fields: &serde_json::Map<String, Value>,
+    client: Option<&ClientLink>,
+) -> Result<RawJson, Failure> {
+    let ask = |method: &'static str| async move {
+        let result = handle
+            .request(method, Some(&jsonrpc::raw(fields)), client)
+            .await
+            .map_err(|e| upstream_failure(upstream, method, e))?;
+        Ok::<Value, Failure>(serde_json::from_str(result.get()).unwrap_or_default())
+    };
+    match method {
+        "tasks/get" => {
+            let task = ask("tasks/get").await?;
+            let mut detailed = extension_task(&task);
+            match task["status"].as_str() {
+                Some("completed") => detailed["result"] = ask("tasks/result").await?,
+                Some("failed") => {
+                    if let Err(error) = ask("tasks/result").await {
+                        detailed["error"] = serde_json::from_str(error.get()).unwrap_or_default();
+                    }
+                }
+                _ => {}
+            }
+            tasks::publish(upstream, &mut detailed);
+            Ok(jsonrpc::raw(&detailed))
+        }
+        "tasks/cancel" => ask("tasks/cancel").await.map(|_| jsonrpc::raw(&json!({}))),
+        other => Err(fail(RpcError::method_not_found(&format!(
+            "{other} (upstream \"{upstream}\" runs tasks of MCP 2025-11-25, which take no input this way)"
+        )))),
+    }
 }

@@ -587,3 +587,40 @@ async fn the_tasks_extension_passes_through_to_the_upstream_that_runs_the_task()
     let (status, refused) = request_with(&endpoint, 12, "tasks/get", json!({"taskId": id}), json!({})).await;
     assert_eq!((status, refused["error"]["code"].as_i64()), (400, Some(-32021)), "{refused}");
 }
+
+/// A stateless client's task (the tasks extension) on a session-based upstream whose tool supports
+/// 2025-11-25 tasks: the call becomes a task-augmented one, and the client sees the extension's
+/// shapes (a flat task; `tasks/get` with the result inlined once done; `tasks/cancel` acked).
+#[tokio::test]
+async fn a_stateless_clients_task_runs_on_a_session_upstreams_tasks() {
+    let gw = TestGateway::start(&format!("upstreams:\n  f: {}\n", stdio_fixture("f"))).await;
+    let endpoint = gw.url("/mcp");
+    let tasks = json!({"extensions": {"io.modelcontextprotocol/tasks": {}}});
+
+    let (_, plain) = call_with(&endpoint, 1, json!({"name": "f_slow_task", "arguments": {"ms": 10}}), json!({})).await;
+    assert_eq!(plain["result"]["content"][0]["text"], "done at once", "without the extension: {plain}");
+
+    let (_, created) =
+        call_with(&endpoint, 2, json!({"name": "f_slow_task", "arguments": {"ms": 200}}), tasks.clone()).await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    assert!(created["result"].get("task").is_none(), "flat, not the 2025 wrapper: {created}");
+    let id = created["result"]["taskId"].as_str().unwrap().to_string();
+    assert!(id.starts_with("f:"), "{id}");
+    let done = eventually("the task to complete", || {
+        let (endpoint, id, tasks) = (endpoint.clone(), id.clone(), tasks.clone());
+        async move {
+            let (_, got) = request_with(&endpoint, 3, "tasks/get", json!({"taskId": id}), tasks).await;
+            (got["result"]["status"] == "completed").then_some(got)
+        }
+    })
+    .await;
+    assert_eq!(done["result"]["result"]["content"][0]["text"], "done after 200 ms", "{done}");
+
+    let (_, slow) =
+        call_with(&endpoint, 4, json!({"name": "f_slow_task", "arguments": {"ms": 10000}}), tasks.clone()).await;
+    let id = slow["result"]["taskId"].as_str().unwrap().to_string();
+    let (_, ack) = request_with(&endpoint, 5, "tasks/cancel", json!({"taskId": id}), tasks.clone()).await;
+    assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
+    let (_, cancelled) = request_with(&endpoint, 6, "tasks/get", json!({"taskId": id}), tasks).await;
+    assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
+}

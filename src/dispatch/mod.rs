@@ -126,7 +126,11 @@ async fn call_named(
         return Ok(tasks::flat_created(&item.route.upstream, result));
     }
     let result = forward(snapshot, item, method, &jsonrpc::raw(&params), client).await?;
-    let as_task = asked_for_task || (kind == ItemKind::Tool && result.get().contains("\"resultType\":\"task\""));
+    // Only a stateless client can have declared the extension, so only its results are scanned.
+    let upstream_made_task = kind == ItemKind::Tool
+        && client.is_some_and(|c| c.session.is_stateless())
+        && result.get().contains("\"resultType\":\"task\"");
+    let as_task = asked_for_task || upstream_made_task;
     Ok(if as_task { tasks::created(&item.route.upstream, result, client) } else { result })
 }
 

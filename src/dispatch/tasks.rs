@@ -85,9 +85,6 @@ pub(super) async fn list(
     Ok(jsonrpc::raw(&json!({ "tasks": all })))
 }
 
-/// The tasks extension's name (MCP 2026-07-28).
-const EXTENSION: &str = "io.modelcontextprotocol/tasks";
-
 fn speaks_stateless(handle: &std::sync::Arc<crate::upstream::UpstreamHandle>) -> bool {
     handle.status().protocol_version.as_deref().is_some_and(crate::transport::modern::is_version)
 }
@@ -101,7 +98,7 @@ pub(super) fn bridges_to_legacy_task(
     client: Option<&ClientLink>,
 ) -> bool {
     let Some(link) = client.filter(|c| c.session.is_stateless()) else { return false };
-    if link.session.capabilities()["extensions"].get(EXTENSION).is_none() {
+    if link.session.capabilities()["extensions"].get(tasks::EXTENSION).is_none() {
         return false;
     }
     if snapshot.upstream(&item.route.upstream).is_none_or(speaks_stateless) {
@@ -116,27 +113,10 @@ pub(super) fn bridges_to_legacy_task(
 pub(super) fn flat_created(upstream: &str, result: RawJson) -> RawJson {
     let Ok(mut value) = serde_json::from_str::<Value>(result.get()) else { return result };
     let Some(task) = value.get_mut("task").map(Value::take) else { return result };
-    let mut flat = extension_task(&task);
+    let mut flat = tasks::as_extension(&task);
     flat["resultType"] = json!("task");
     tasks::publish(upstream, &mut flat);
     jsonrpc::raw(&flat)
-}
-
-/// A 2025 `Task`'s fields under the extension's names (`ttl` is `ttlMs`).
-fn extension_task(task: &Value) -> Value {
-    let mut out = serde_json::Map::new();
-    for key in ["taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt"] {
-        if let Some(v) = task.get(key) {
-            out.insert(key.into(), v.clone());
-        }
-    }
-    if let Some(ttl) = task.get("ttl") {
-        out.insert("ttlMs".into(), ttl.clone());
-    }
-    if let Some(poll) = task.get("pollInterval") {
-        out.insert("pollIntervalMs".into(), poll.clone());
-    }
-    Value::Object(out)
 }
 
 /// The extension's task requests, for a stateless client, on an upstream that has 2025-11-25
@@ -160,7 +140,7 @@ async fn extension_on_legacy(
     match method {
         "tasks/get" => {
             let task = ask("tasks/get").await?;
-            let mut detailed = extension_task(&task);
+            let mut detailed = tasks::as_extension(&task);
             match task["status"].as_str() {
                 Some("completed") => detailed["result"] = ask("tasks/result").await?,
                 Some("failed") => {

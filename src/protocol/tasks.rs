@@ -1,9 +1,44 @@
-//! Task ids as clients see them (MCP 2025-11-25 tasks): `<upstream>:<the upstream's id>`, so ids
-//! from different upstreams never collide and each leads back to the upstream that runs the task.
+//! Task ids as clients see them: `<upstream>:<the upstream's id>`, so ids from different upstreams
+//! never collide and each leads back to the upstream that runs the task; and a task's shape in
+//! each era (2025-11-25 tasks, the 2026-07-28 tasks extension).
 
 use serde_json::Value;
 
 const RELATED: &str = "io.modelcontextprotocol/related-task";
+/// The tasks extension of MCP 2026-07-28 (SEP-2663).
+pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
+/// The fields a task has in both eras under the same names.
+const COMMON: [&str; 5] = ["taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt"];
+
+/// A task of the extension as a 2025-11-25 `Task`: `ttlMs` is `ttl` (always present; `null` is
+/// unlimited), and the result, error and input requests are left out (2025 clients fetch those
+/// through `tasks/result`).
+pub fn as_2025(task: &Value) -> Value {
+    let mut out = reshape(task, [("ttlMs", "ttl"), ("pollIntervalMs", "pollInterval")]);
+    out.entry("ttl").or_insert(Value::Null);
+    Value::Object(out)
+}
+
+/// A 2025-11-25 `Task` under the extension's names (`ttl` is `ttlMs`).
+pub fn as_extension(task: &Value) -> Value {
+    Value::Object(reshape(task, [("ttl", "ttlMs"), ("pollInterval", "pollIntervalMs")]))
+}
+
+/// The fields both eras share, plus the `(from, to)` renamed ones.
+fn reshape(task: &Value, renamed: [(&str, &str); 2]) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for key in COMMON {
+        if let Some(v) = task.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    for (from, to) in renamed {
+        if let Some(v) = task.get(from) {
+            out.insert(to.into(), v.clone());
+        }
+    }
+    out
+}
 
 pub fn public(upstream: &str, id: &str) -> String {
     format!("{upstream}:{id}")

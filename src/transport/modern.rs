@@ -68,7 +68,7 @@ const METHODS: [(&str, bool); 13] = [
 
 /// The tasks extension, offered to stateless clients; an upstream that supports it decides which
 /// calls become tasks, and the gateway routes the task's requests back to it.
-const TASKS_EXTENSION: &str = "io.modelcontextprotocol/tasks";
+const TASKS_EXTENSION: &str = crate::protocol::tasks::EXTENSION;
 
 /// Results clients may cache (`CacheableResult`).
 const CACHEABLE: [&str; 6] =

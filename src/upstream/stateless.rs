@@ -34,7 +34,7 @@ pub(super) fn with_meta(params: Option<&RawValue>, client: Option<&ClientLink>, 
     if tasks && let Some(declared) = capabilities.as_object_mut() {
         let extensions = declared.entry("extensions").or_insert_with(|| serde_json::json!({}));
         if let Some(extensions) = extensions.as_object_mut() {
-            extensions.insert(super::task_bridge::EXTENSION.into(), serde_json::json!({}));
+            extensions.insert(crate::protocol::tasks::EXTENSION.into(), serde_json::json!({}));
         }
     }
     let meta = fields.entry("_meta").or_insert_with(|| serde_json::json!({}));

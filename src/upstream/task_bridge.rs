@@ -14,10 +14,9 @@ use serde_json::{Value, json};
 use super::UpstreamError;
 use super::relay::ClientLink;
 use super::stateless::{ask_client, rounds, without_stateless_fields};
-use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, RpcError};
+use crate::protocol::{RawJson, tasks};
 
-pub(super) const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 /// How often `tasks/result` asks a working task how it is doing.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -100,7 +99,7 @@ fn created(result: RawJson) -> RawJson {
         return without_stateless_fields(result);
     }
     let meta = value.remove("_meta");
-    let mut out = json!({ "task": task_fields(&Value::Object(value)) });
+    let mut out = json!({ "task": tasks::as_2025(&Value::Object(value)) });
     if let Some(meta) = meta {
         out["_meta"] = meta;
     }
@@ -110,23 +109,7 @@ fn created(result: RawJson) -> RawJson {
 /// A `tasks/get` answer (a `DetailedTask`) as a 2025 `Task`.
 fn task(result: &RawValue) -> RawJson {
     let value: Value = serde_json::from_str(result.get()).unwrap_or_default();
-    jsonrpc::raw(&task_fields(&value))
-}
-
-/// The fields a 2025 `Task` has, from the extension's task: `ttlMs` is `ttl`, the result, error
-/// and input requests are left for `tasks/result`.
-fn task_fields(task: &Value) -> Value {
-    let mut out = serde_json::Map::new();
-    for key in ["taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt"] {
-        if let Some(v) = task.get(key) {
-            out.insert(key.into(), v.clone());
-        }
-    }
-    out.insert("ttl".into(), task.get("ttlMs").cloned().unwrap_or(Value::Null));
-    if let Some(poll) = task.get("pollIntervalMs").or(task.get("pollInterval")) {
-        out.insert("pollInterval".into(), poll.clone());
-    }
-    Value::Object(out)
+    jsonrpc::raw(&tasks::as_2025(&value))
 }
 
 #[cfg(test)]

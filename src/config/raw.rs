@@ -63,9 +63,9 @@ pub struct RawUpstream {
     /// sampling, elicitation and roots requests reach the right client on every transport.
     pub sessions: Option<RawSessions>,
     /// Which protocol era to speak (stdio and `url` upstreams). `auto` (default): ask with
-    /// `server/discover` first, then fall back to `initialize`. `legacy`: `initialize` at once (no
-    /// probe). `modern`: the stateless 2026-07-28 protocol only; an upstream that does not answer
-    /// `server/discover` is down.
+    /// `server/discover` first, then fall back to `initialize`. `session`: the session-based
+    /// versions, `initialize` at once (no probe). `stateless`: the stateless 2026-07-28 protocol
+    /// only; an upstream that does not answer `server/discover` is down.
     pub era: Option<RawEra>,
 }
 
@@ -73,7 +73,13 @@ pub struct RawUpstream {
 #[serde(rename_all = "snake_case")]
 pub enum RawEra {
     Auto,
+    Session,
+    Stateless,
+    /// The old spelling of `session`, accepted with a warning.
+    #[schemars(skip)]
     Legacy,
+    /// The old spelling of `stateless`, accepted with a warning.
+    #[schemars(skip)]
     Modern,
 }
 

@@ -86,7 +86,7 @@ pub(super) async fn list(
 }
 
 fn speaks_stateless(handle: &std::sync::Arc<crate::upstream::UpstreamHandle>) -> bool {
-    handle.status().protocol_version.as_deref().is_some_and(crate::transport::modern::is_version)
+    handle.status().protocol_version.as_deref().is_some_and(crate::protocol::stateless::is_version)
 }
 
 /// Whether a call should become a 2025-11-25 task-augmented call on its session-based upstream,

@@ -93,10 +93,10 @@ pub enum Era {
     /// `server/discover` first, `initialize` when it is not answered.
     #[default]
     Auto,
-    /// `initialize` at once.
-    Legacy,
+    /// The session-based versions: `initialize` at once.
+    Session,
     /// The stateless protocol only.
-    Modern,
+    Stateless,
 }
 
 #[derive(Debug, Clone, PartialEq)]

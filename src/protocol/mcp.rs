@@ -6,6 +6,13 @@ pub const LATEST_VERSION: &str = SUPPORTED_VERSIONS[0];
 /// The version assumed when a streamable HTTP client sends no `MCP-Protocol-Version` header.
 pub const DEFAULT_HTTP_VERSION: &str = "2025-03-26";
 
+/// The session id header of streamable HTTP (lower case, as HTTP/2 sends names).
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// The protocol version header of streamable HTTP, in both eras.
+pub const VERSION_HEADER: &str = "mcp-protocol-version";
+/// Where a client resumes an event stream from.
+pub const LAST_EVENT_ID: &str = "last-event-id";
+
 /// The version to answer an `initialize` with: the client's when we speak it, else our latest.
 pub fn negotiate(requested: Option<&str>) -> &'static str {
     requested.and_then(|r| SUPPORTED_VERSIONS.iter().find(|v| **v == r)).copied().unwrap_or(LATEST_VERSION)
@@ -27,12 +34,87 @@ pub fn primes_streams(version: &str) -> bool {
     version == "2025-11-25"
 }
 
-/// Log levels from least to most severe (RFC 5424 names, as MCP uses them).
-pub const LOG_LEVELS: [&str; 8] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+/// A log level (RFC 5424 names, as MCP uses them), ordered from least to most severe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum LogLevel {
+    Debug = 1,
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+    Alert,
+    Emergency,
+}
 
-/// A log level's severity rank (debug = 1 … emergency = 8); `None` for an unknown level.
-pub fn log_rank(level: &str) -> Option<u8> {
-    LOG_LEVELS.iter().position(|l| *l == level).map(|i| i as u8 + 1)
+impl LogLevel {
+    pub const ALL: [LogLevel; 8] = [
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Notice,
+        LogLevel::Warning,
+        LogLevel::Error,
+        LogLevel::Critical,
+        LogLevel::Alert,
+        LogLevel::Emergency,
+    ];
+
+    /// The level named `name`; `None` for a name MCP does not have.
+    pub fn parse(name: &str) -> Option<LogLevel> {
+        LogLevel::ALL.into_iter().find(|l| l.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+            LogLevel::Critical => "critical",
+            LogLevel::Alert => "alert",
+            LogLevel::Emergency => "emergency",
+        }
+    }
+
+    /// Every level's name, least severe first, for error messages.
+    pub fn names() -> String {
+        LogLevel::ALL.map(LogLevel::as_str).join(", ")
+    }
+}
+
+/// The least severe log level someone asked for, or none yet; shared between threads.
+#[derive(Debug, Default)]
+pub struct LogThreshold(std::sync::atomic::AtomicU8);
+
+impl LogThreshold {
+    pub fn get(&self) -> Option<LogLevel> {
+        let rank = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        LogLevel::ALL.into_iter().find(|l| *l as u8 == rank)
+    }
+
+    pub fn set(&self, level: LogLevel) {
+        self.0.store(level as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sets `level`, returning what it was.
+    pub fn replace(&self, level: LogLevel) -> Option<LogLevel> {
+        let before = self.0.swap(level as u8, std::sync::atomic::Ordering::AcqRel);
+        LogLevel::ALL.into_iter().find(|l| *l as u8 == before)
+    }
+
+    /// Lowers the threshold to `level` unless it already lets `level` through; true when it changed.
+    pub fn widen(&self, level: LogLevel) -> bool {
+        use std::sync::atomic::Ordering;
+        let rank = level as u8;
+        self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| (now == 0 || rank < now).then_some(rank)).is_ok()
+    }
+
+    /// Whether a message at `level` passes: something was asked for, and `level` is at least that.
+    pub fn passes(&self, level: LogLevel) -> bool {
+        self.get().is_some_and(|wanted| level >= wanted)
+    }
 }
 
 /// The gateway's name and version as it introduces itself to clients and upstreams.
@@ -45,10 +127,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log_levels_rank_by_severity() {
-        assert_eq!(log_rank("debug"), Some(1));
-        assert!(log_rank("warning") > log_rank("info"));
-        assert_eq!(log_rank("loud"), None);
+    fn log_levels_order_by_severity() {
+        assert_eq!(LogLevel::parse("debug"), Some(LogLevel::Debug));
+        assert!(LogLevel::parse("warning") > LogLevel::parse("info"));
+        assert_eq!(LogLevel::parse("loud"), None);
+        let threshold = LogThreshold::default();
+        assert!(!threshold.passes(LogLevel::Emergency), "nothing passes until a level is asked for");
+        assert!(threshold.widen(LogLevel::Info));
+        assert!(!threshold.widen(LogLevel::Error), "info already lets errors through");
+        assert!(threshold.passes(LogLevel::Error) && !threshold.passes(LogLevel::Debug));
+        assert_eq!(threshold.replace(LogLevel::Debug), Some(LogLevel::Info));
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! as `Mcp-Param-{Name}` headers too, so intermediaries can route on them. Clients must send them;
 //! servers must check them against the body.
 
-use base64::Engine as _;
 use serde_json::Value;
 
 /// One mirrored argument: where it is in the arguments, and its header's name part.
@@ -40,8 +39,7 @@ fn value_at<'a>(arguments: &'a Value, path: &[String]) -> Option<&'a Value> {
     (!value.is_null()).then_some(value)
 }
 
-/// A primitive value as its header text; values that are not plain visible ASCII travel as
-/// `=?base64?…?=`.
+/// A primitive value as its header text (see `stateless::header_value`).
 pub fn encode(value: &Value) -> Option<String> {
     let text = match value {
         Value::String(s) => s.clone(),
@@ -49,18 +47,7 @@ pub fn encode(value: &Value) -> Option<String> {
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         _ => return None,
     };
-    let plain = text.bytes().all(|b| (0x20..=0x7e).contains(&b) || b == b'\t')
-        && text.trim() == text
-        && !(text.starts_with("=?base64?") && text.ends_with("?="));
-    Some(if plain { text } else { format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(text)) })
-}
-
-/// A header value as text, the base64 sentinel decoded.
-pub fn decode(header: &str) -> Option<String> {
-    match header.strip_prefix("=?base64?").and_then(|t| t.strip_suffix("?=")) {
-        Some(encoded) => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?).ok(),
-        None => Some(header.to_string()),
-    }
+    Some(super::stateless::header_value(&text))
 }
 
 /// The headers a client sends for these arguments: `(Mcp-Param-{Name}, value)`.
@@ -81,7 +68,8 @@ pub fn check(mirrored: &[Mirrored], arguments: &Value, header: impl Fn(&str) -> 
             (None, Some(_)) => return Err(format!("{name} is sent but the argument is absent")),
             (Some(_), None) => return Err(format!("the {name} header is required for this argument")),
             (Some(value), Some(text)) => {
-                let decoded = decode(&text).ok_or_else(|| format!("{name} is not valid base64"))?;
+                let decoded =
+                    super::stateless::header_text(&text).ok_or_else(|| format!("{name} is not valid base64"))?;
                 let same = match value {
                     Value::String(s) => *s == decoded,
                     Value::Bool(b) => b.to_string() == decoded,

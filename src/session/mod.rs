@@ -35,8 +35,8 @@ pub struct Session {
     /// Requests of this session running at once (for transports that accept requests faster than
     /// they answer them: one slow or silent client holds only its own slots).
     pub slots: Arc<tokio::sync::Semaphore>,
-    /// The least severe log level this client asked for (rank, see `mcp::log_rank`; 0 = none asked).
-    pub log_rank: std::sync::atomic::AtomicU8,
+    /// The least severe log level this client asked for (none: it gets no log messages).
+    pub log_level: crate::protocol::mcp::LogThreshold,
     /// Run once when the session ends (per-client upstream sessions close here).
     end_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// Resource URIs this client subscribed to (shared with the hook that releases them at the end).
@@ -67,7 +67,7 @@ impl Session {
             owned: std::sync::OnceLock::new(),
             releases_subscriptions: AtomicBool::new(false),
             end_hooks: Mutex::default(),
-            log_rank: Default::default(),
+            log_level: Default::default(),
             asked: Mutex::default(),
             next_ask: AtomicU64::new(1),
             id,

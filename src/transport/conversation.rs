@@ -61,7 +61,9 @@ impl Conversation {
             // initialize first, nothing kept between requests.
             Ok(Message::Request { id, method, params })
                 if self.session.is_none()
-                    && params.as_ref().is_some_and(|p| p.get().contains(super::modern::META_VERSION)) =>
+                    && params
+                        .as_ref()
+                        .is_some_and(|p| p.get().contains(crate::protocol::stateless::meta::PROTOCOL_VERSION)) =>
             {
                 self.stateless.retain(|_, (task, _)| !task.is_finished());
                 let key = id.get().to_string();

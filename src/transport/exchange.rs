@@ -75,17 +75,15 @@ impl ClientSession for Session {
     }
 
     fn wants_log(&self, level: &str) -> bool {
-        let wanted = self.log_rank.load(std::sync::atomic::Ordering::Relaxed);
-        mcp::log_rank(level).is_some_and(|rank| wanted != 0 && rank >= wanted)
+        mcp::LogLevel::parse(level).is_some_and(|level| self.log_level.passes(level))
     }
 
     fn own_elicitation(&self, id: &str) {
         self.record(Owned::Elicitation, id);
     }
 
-    fn log_level(&self) -> Option<&'static str> {
-        let rank = self.log_rank.load(std::sync::atomic::Ordering::Relaxed);
-        mcp::LOG_LEVELS.get(usize::from(rank).checked_sub(1)?).copied()
+    fn log_level(&self) -> Option<mcp::LogLevel> {
+        self.log_level.get()
     }
 
     fn capabilities(&self) -> serde_json::Value {
@@ -93,7 +91,7 @@ impl ClientSession for Session {
     }
 
     fn is_stateless(&self) -> bool {
-        super::modern::is_version(&self.protocol_version)
+        crate::protocol::stateless::is_version(&self.protocol_version)
     }
 
     fn own_task(&self, id: &str) {
@@ -304,15 +302,15 @@ fn set_log_level(
     let level = params
         .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
         .and_then(|v| v.get("level").and_then(|l| l.as_str()).map(str::to_string));
-    let Some((level, rank)) = level.and_then(|l| mcp::log_rank(&l).map(|r| (l, r))) else {
-        let e = RpcError::invalid_params(format!("`level` must be one of {}", mcp::LOG_LEVELS.join(", ")));
+    let Some(level) = level.as_deref().and_then(mcp::LogLevel::parse) else {
+        let e = RpcError::invalid_params(format!("`level` must be one of {}", mcp::LogLevel::names()));
         return Err(RawValue::from_string(e.to_json()).expect("valid JSON"));
     };
-    session.log_rank.store(rank, std::sync::atomic::Ordering::Relaxed);
+    session.log_level.set(level);
     if let Some(catalog) = snapshot.table.catalog(&session.virtual_server) {
         for (name, upstream) in &snapshot.upstreams {
             if catalog.includes_upstream(name) {
-                upstream.request_log_level(&level);
+                upstream.request_log_level(level);
             }
         }
     }

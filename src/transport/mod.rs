@@ -73,9 +73,9 @@ impl SessionEvents {
     /// A log message as `session` should see it: only at or above the level it asked for, only
     /// from upstreams behind its virtual server, with the upstream named in `logger`.
     fn log_for(&self, session: &crate::session::Session, message: &crate::live::LogMessage) -> Option<Vec<u8>> {
-        let wanted = session.log_rank.load(std::sync::atomic::Ordering::Relaxed);
-        let rank = message.params.get("level").and_then(|l| l.as_str()).and_then(crate::protocol::mcp::log_rank)?;
-        if wanted == 0 || rank < wanted {
+        let level =
+            message.params.get("level").and_then(|l| l.as_str()).and_then(crate::protocol::mcp::LogLevel::parse)?;
+        if !session.log_level.passes(level) {
             return None;
         }
         let snapshot = self.live.snapshot();

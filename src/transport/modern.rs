@@ -8,7 +8,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
@@ -26,69 +25,29 @@ use crate::protocol::{RawJson, mcp, sse};
 use crate::session::Session;
 use crate::upstream::{InputRounds, RoundEnd};
 
-/// Stateless protocol versions served, newest first.
-pub const VERSIONS: &[&str] = &["2026-07-28"];
-
-pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
-const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
-const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-const META_SUBSCRIPTION: &str = "io.modelcontextprotocol/subscriptionId";
-
-pub const HEADER_MISMATCH: i64 = -32020;
-pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
-pub const UNSUPPORTED_VERSION: i64 = -32022;
-
-const METHOD_HEADER: &str = "mcp-method";
-const NAME_HEADER: &str = "mcp-name";
+use crate::protocol::methods;
+use crate::protocol::stateless::meta::{
+    CLIENT_CAPABILITIES as META_CAPABILITIES, CLIENT_INFO as META_CLIENT_INFO, LOG_LEVEL as META_LOG_LEVEL,
+    PROTOCOL_VERSION as META_VERSION, SERVER_INFO as META_SERVER_INFO, SUBSCRIPTION_ID as META_SUBSCRIPTION,
+};
+use crate::protocol::stateless::{
+    HEADER_MISMATCH, METHOD_HEADER, MISSING_CLIENT_CAPABILITY, NAME_HEADER, UNSUPPORTED_VERSION, VERSION, all_versions,
+    is_version,
+};
 /// How long clients may keep a list or a read (ms). The gateway's catalog changes only on reloads
 /// and upstream list changes, which `subscriptions/listen` announces.
 const TTL_MS: u64 = 60_000;
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
-/// Methods a stateless client may call, and whether each names its target (`Mcp-Name`). The
-/// `tasks/*` methods are the tasks extension's (`io.modelcontextprotocol/tasks`), passed to the
-/// upstream that runs the task.
-const METHODS: [(&str, bool); 13] = [
-    ("server/discover", false),
-    ("subscriptions/listen", false),
-    ("tools/list", false),
-    ("tools/call", true),
-    ("resources/list", false),
-    ("resources/templates/list", false),
-    ("resources/read", true),
-    ("prompts/list", false),
-    ("prompts/get", true),
-    ("completion/complete", false),
-    ("tasks/get", true),
-    ("tasks/update", true),
-    ("tasks/cancel", true),
-];
-
 /// The tasks extension, offered to stateless clients; an upstream that supports it decides which
 /// calls become tasks, and the gateway routes the task's requests back to it.
 const TASKS_EXTENSION: &str = crate::protocol::tasks::EXTENSION;
 
-/// Results clients may cache (`CacheableResult`).
-const CACHEABLE: [&str; 6] =
-    ["server/discover", "tools/list", "resources/list", "resources/templates/list", "prompts/list", "resources/read"];
-
-pub fn is_version(v: &str) -> bool {
-    VERSIONS.contains(&v)
-}
-
 /// Whether a POST without a session speaks the stateless protocol: its `_meta` names a version,
 /// or its header names one that no session-based version is (so errors can carry the request id).
 pub fn applies(headers: &HeaderMap, params: Option<&RawValue>) -> bool {
-    let header = headers.get(super::streamable_http::VERSION_HEADER).and_then(|v| v.to_str().ok());
+    let header = headers.get(mcp::VERSION_HEADER).and_then(|v| v.to_str().ok());
     header.is_some_and(|h| !mcp::is_supported(h)) || params.is_some_and(|p| p.get().contains(META_VERSION))
-}
-
-/// Every version a client may use, modern first: the `supported` list of version errors and
-/// `server/discover`.
-pub fn all_versions() -> Vec<&'static str> {
-    VERSIONS.iter().chain(mcp::SUPPORTED_VERSIONS.iter()).copied().collect()
 }
 
 fn refuse(code: StatusCode, id: &RawValue, error: RpcError) -> Response<Body> {
@@ -101,11 +60,7 @@ fn mismatch(id: &RawValue, message: String) -> Response<Body> {
 
 /// `=?base64?...?=` header values carry names that are not plain ASCII.
 fn decode_header(value: &HeaderValue) -> Option<String> {
-    let text = value.to_str().ok()?;
-    match text.strip_prefix("=?base64?").and_then(|t| t.strip_suffix("?=")) {
-        Some(encoded) => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?).ok(),
-        None => Some(text.to_string()),
-    }
+    crate::protocol::stateless::header_text(value.to_str().ok()?)
 }
 
 /// A stateless request with its `_meta` read: what every binding needs to answer it.
@@ -152,7 +107,7 @@ impl Stateless {
             e.data = Some(json!({ "supported": all_versions(), "requested": self.version }));
             return Err((StatusCode::BAD_REQUEST, e));
         }
-        if !METHODS.iter().any(|(m, _)| *m == self.method) {
+        if !methods::find(&self.method).is_some_and(|m| m.stateless()) {
             return Err((StatusCode::NOT_FOUND, RpcError::method_not_found(&self.method)));
         }
         let declared_tasks = self.capabilities.get("extensions").and_then(|e| e.get(TASKS_EXTENSION)).is_some();
@@ -210,8 +165,8 @@ impl Stateless {
         // Passed on to stateless upstreams with each request this client makes.
         session.declare(self.capabilities);
         // Log messages reach a stateless client only for a request that asked for a level.
-        if let Some(rank) = self.log_level.as_deref().and_then(mcp::log_rank) {
-            session.log_rank.store(rank, std::sync::atomic::Ordering::Relaxed);
+        if let Some(level) = self.log_level.as_deref().and_then(mcp::LogLevel::parse) {
+            session.log_level.set(level);
         }
         let params = jsonrpc::raw(&self.fields);
         Ok(Round { ctx, session, id: self.id, method: self.method, params, answers, key, binding })
@@ -237,7 +192,7 @@ pub async fn request(
     };
     let (id, method, version, fields) = (&request.id, &request.method, &request.version, &request.fields);
     // Headers mirror the body so intermediaries can route on them; they must agree.
-    match headers.get(super::streamable_http::VERSION_HEADER).and_then(|v| v.to_str().ok()) {
+    match headers.get(mcp::VERSION_HEADER).and_then(|v| v.to_str().ok()) {
         Some(h) if h == version => {}
         Some(h) => {
             return mismatch(id, format!("MCP-Protocol-Version header {h:?} does not match the body's {version:?}"));
@@ -254,13 +209,7 @@ pub async fn request(
     if let Err((status, e)) = request.check() {
         return refuse(status, id, e);
     }
-    let named = METHODS.iter().any(|(m, named)| m == method && *named);
-    if named {
-        let field = match method.as_str() {
-            "resources/read" => "uri",
-            m if m.starts_with("tasks/") => "taskId",
-            _ => "name",
-        };
+    if let Some(field) = methods::find(method).and_then(|m| m.target.name_field()) {
         let body_value = fields.get(field).and_then(Value::as_str).unwrap_or("");
         match headers.get(NAME_HEADER).map(decode_header) {
             Some(Some(h)) if h == body_value => {}
@@ -290,8 +239,8 @@ pub async fn request(
                 Err((id, e)) => return refuse(StatusCode::BAD_REQUEST, &id, e),
             };
             // Progress and log messages need a stream; a plain JSON answer carries neither.
-            let wants_stream = round.params.get().contains("\"progressToken\"")
-                || round.session.log_rank.load(std::sync::atomic::Ordering::Relaxed) != 0;
+            let wants_stream =
+                round.params.get().contains("\"progressToken\"") || round.session.log_level.get().is_some();
             if accepts_stream && wants_stream {
                 return super::streamable_http::event_stream_of(move |tx| round.run(tx));
             }
@@ -434,7 +383,7 @@ fn finish(method: &str, answer: Vec<u8>) -> Vec<u8> {
     let Ok(mut message) = serde_json::from_slice::<Map<String, Value>>(&answer) else { return answer };
     if let Some(Value::Object(result)) = message.get_mut("result") {
         result.entry("resultType").or_insert_with(|| Value::String("complete".into()));
-        if CACHEABLE.contains(&method) {
+        if methods::find(method).is_some_and(|m| m.cacheable) {
             result.entry("ttlMs").or_insert_with(|| json!(TTL_MS));
             result.entry("cacheScope").or_insert_with(|| Value::String("private".into()));
         }
@@ -499,7 +448,7 @@ fn listen(
     }
     let id = request.id;
     let subscription: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
-    let session = Session::detached(virtual_server, VERSIONS[0]);
+    let session = Session::detached(virtual_server, VERSION);
     session.declare(request.capabilities);
     let ack = json!({ "notifications": honored, "_meta": { META_SUBSCRIPTION: subscription } });
     let _ = tx

@@ -20,13 +20,8 @@ use crate::protocol::{RawJson, mcp, sse};
 use crate::session::replay::ResumeError;
 use crate::session::{self, Session};
 
-pub const SESSION_HEADER: &str = "mcp-session-id";
-/// Methods forwarded to an upstream while a client waits, during which the upstream may ask the
-/// client something (sampling, elicitation, roots); `tasks/result` too, as a task waiting for
-/// input asks while the client waits for its result.
-const ROUTED: [&str; 5] = ["tools/call", "prompts/get", "resources/read", "completion/complete", "tasks/result"];
-pub const VERSION_HEADER: &str = "mcp-protocol-version";
-const LAST_EVENT_ID: &str = "last-event-id";
+use crate::protocol::mcp::{LAST_EVENT_ID, SESSION_HEADER, VERSION_HEADER};
+use crate::protocol::{methods, stateless};
 /// An idle event stream sends a comment this often so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
@@ -70,7 +65,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
     // Without a session the body decides (a stateless request answers an unknown version itself).
     if let Some(version) = headers.get(VERSION_HEADER)
         && headers.contains_key(SESSION_HEADER)
-        && !version.to_str().is_ok_and(|v| mcp::is_supported(v) || super::modern::is_version(v))
+        && !version.to_str().is_ok_and(|v| mcp::is_supported(v) || stateless::is_version(v))
     {
         return rpc_error(
             StatusCode::BAD_REQUEST,
@@ -79,7 +74,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
                 jsonrpc::INVALID_REQUEST,
                 format!(
                     "unsupported MCP-Protocol-Version {version:?}; supported: {}",
-                    super::modern::all_versions().join(", ")
+                    stateless::all_versions().join(", ")
                 ),
             ),
         );
@@ -134,8 +129,8 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             // A request that may bring messages before its result (progress it asked for, or requests
             // an upstream makes of a client that can answer them) is answered as an event stream.
             let wants_progress = params.as_ref().is_some_and(|p| p.get().contains("\"progressToken\""));
-            let may_be_asked = ROUTED.contains(&method.as_str())
-                && ["sampling", "elicitation", "roots"].iter().any(|c| session.supports(c));
+            let may_be_asked =
+                methods::may_ask(&method) && ["sampling", "elicitation", "roots"].iter().any(|c| session.supports(c));
             if accepts_stream && (wants_progress || may_be_asked) {
                 return stream_answer(ctx, session, id, method, params);
             }

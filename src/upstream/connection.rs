@@ -41,10 +41,10 @@ impl Connection {
             Transport::Stdio(cmd) => {
                 let stdio = stdio::StdioConnection::spawn(&spec.name, cmd, inbox)?;
                 // A stateless (2026-07-28) child answers discovery and needs no handshake.
-                if spec.era != model::Era::Legacy {
+                if spec.era != model::Era::Session {
                     match stdio.discover(spec.timeout).await {
                         Some(established) => return Ok((Connection::Stdio(stdio), established)),
-                        None if spec.era == model::Era::Modern => {
+                        None if spec.era == model::Era::Stateless => {
                             stdio.shutdown().await;
                             return Err(not_stateless(spec));
                         }
@@ -56,10 +56,10 @@ impl Connection {
             Transport::StreamableHttp { url, headers } => {
                 let http = streamable_http::HttpConnection::new(&spec.name, url, headers, inbox)?;
                 // A stateless (2026-07-28) upstream answers discovery and needs no handshake.
-                if spec.era != model::Era::Legacy {
+                if spec.era != model::Era::Session {
                     match http.discover(spec.timeout).await {
                         Some(established) => return Ok((Connection::StreamableHttp(http), established)),
-                        None if spec.era == model::Era::Modern => return Err(not_stateless(spec)),
+                        None if spec.era == model::Era::Stateless => return Err(not_stateless(spec)),
                         None => {}
                     }
                 }
@@ -154,7 +154,7 @@ impl Connection {
 fn not_stateless(spec: &model::Upstream) -> UpstreamError {
     UpstreamError::Transport(
         spec.name.clone(),
-        "no answer to server/discover, and `era: modern` allows no fallback to initialize".into(),
+        "no answer to server/discover, and `era: stateless` allows no fallback to initialize".into(),
     )
 }
 

@@ -98,8 +98,8 @@ pub struct UpstreamHandle {
     /// Each entry is filled once; the map is locked only to find or add an entry, so one client's
     /// slow connect does not hold up another's.
     clients: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<PerClient>>>>,
-    /// The most verbose log level asked of this upstream (rank; 0 = none).
-    log_rank: std::sync::atomic::AtomicU8,
+    /// The most verbose log level asked of this upstream.
+    log_level: mcp::LogThreshold,
     stop: watch::Sender<bool>,
     stopped: Notify,
     /// Progress routes of requests in flight; outlives reconnects.
@@ -123,7 +123,7 @@ impl UpstreamHandle {
             connection: ArcSwapOption::empty(),
             items: ArcSwap::from_pointee(ItemSet::default()),
             first_attempt_done: AtomicBool::new(false),
-            log_rank: Default::default(),
+            log_level: Default::default(),
             clients: Default::default(),
             stop,
             stopped: Notify::new(),
@@ -255,16 +255,16 @@ impl UpstreamHandle {
         let inbox = Inbox { events, relay: self.relay.clone() };
         let (conn, established) = Connection::open(&self.spec, inbox).await?;
         // `logging/setLevel` exists in the session era, for servers that declare logging.
-        let takes_log_level =
-            established.protocol_version != stateless::VERSION && established.capabilities.contains_key("logging");
-        Ok(PerClient { conn: Arc::new(conn), current, takes_log_level, log_rank: Arc::default() })
+        let takes_log_level = established.protocol_version != crate::protocol::stateless::VERSION
+            && established.capabilities.contains_key("logging");
+        Ok(PerClient { conn: Arc::new(conn), current, takes_log_level, log_level: Arc::default() })
     }
 
     /// Tells the upstream session that serves the client `client_key` that the client's roots
     /// changed: its own session with `per_client`, else the shared one. Stateless upstreams have
     /// no session to tell; they get the client's roots with each request that needs them.
     pub fn roots_changed(self: &Arc<Self>, client_key: &str) {
-        if self.status.load().protocol_version.as_deref() == Some(stateless::VERSION) {
+        if self.status.load().protocol_version.as_deref() == Some(crate::protocol::stateless::VERSION) {
             return;
         }
         let (handle, key) = (self.clone(), client_key.to_string());
@@ -285,16 +285,12 @@ impl UpstreamHandle {
     /// Asks the upstream for log messages at `level` or above, unless it was already asked for
     /// something at least as verbose (one upstream session serves every client, so the most
     /// verbose level asked for wins and each client's own level is applied on delivery).
-    pub fn request_log_level(self: &Arc<Self>, level: &str) {
-        let Some(rank) = mcp::log_rank(level) else { return };
-        let previous = self.log_rank.fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
-            (current == 0 || rank < current).then_some(rank)
-        });
-        if previous.is_err() {
+    pub fn request_log_level(self: &Arc<Self>, level: mcp::LogLevel) {
+        if !self.log_level.widen(level) {
             return;
         }
         let handle = self.clone();
-        let params = crate::protocol::jsonrpc::raw(&serde_json::json!({ "level": level }));
+        let params = crate::protocol::jsonrpc::raw(&serde_json::json!({ "level": level.as_str() }));
         tokio::spawn(async move {
             if let Err(e) = handle.request("logging/setLevel", Some(&params), None).await {
                 tracing::debug!(upstream = %handle.spec.name, error = %e, "logging/setLevel refused");
@@ -343,8 +339,8 @@ struct PerClient {
     current: Arc<std::sync::Mutex<Option<ClientLink>>>,
     /// Whether the upstream session accepts `logging/setLevel`.
     takes_log_level: bool,
-    /// The level this session was last asked for (rank; 0: never asked).
-    log_rank: Arc<std::sync::atomic::AtomicU8>,
+    /// The level this session was last asked for.
+    log_level: Arc<mcp::LogThreshold>,
 }
 
 impl PerClient {
@@ -352,11 +348,10 @@ impl PerClient {
     /// when the client's level changed since (a stateless client's comes with each request).
     async fn follow_log_level(&self, link: &ClientLink, timeout: Duration) {
         let Some(level) = link.session.log_level().filter(|_| self.takes_log_level) else { return };
-        let rank = mcp::log_rank(level).unwrap_or(0);
-        if self.log_rank.swap(rank, Ordering::AcqRel) == rank {
+        if self.log_level.replace(level) == Some(level) {
             return;
         }
-        let params = crate::protocol::jsonrpc::raw(&serde_json::json!({ "level": level }));
+        let params = crate::protocol::jsonrpc::raw(&serde_json::json!({ "level": level.as_str() }));
         if let Err(e) = self.conn.request("logging/setLevel", Some(&params), timeout, None).await {
             tracing::debug!(error = %e, "logging/setLevel refused by a per-client upstream session");
         }

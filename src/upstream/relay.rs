@@ -123,7 +123,7 @@ pub trait ClientSession: Send + Sync {
     fn wants_log(&self, level: &str) -> bool;
     /// The least severe level the client asked for, if it asked (`logging/setLevel`, or a
     /// stateless request's `_meta`).
-    fn log_level(&self) -> Option<&'static str>;
+    fn log_level(&self) -> Option<crate::protocol::mcp::LogLevel>;
     /// The capabilities the client declared (in `initialize`, or in a stateless request's `_meta`).
     fn capabilities(&self) -> serde_json::Value;
     /// Whether the client speaks the stateless protocol (2026-07-28): it takes `input_required`

@@ -14,8 +14,7 @@ use super::session::Established;
 use crate::protocol::jsonrpc;
 use crate::protocol::{RawJson, mcp};
 
-/// The stateless protocol version spoken to upstreams that announce it.
-pub(super) const VERSION: &str = "2026-07-28";
+use crate::protocol::stateless::{VERSION, meta};
 /// Most `input_required` rounds answered for a session-based client before giving up.
 const MAX_ROUNDS: usize = 8;
 
@@ -39,9 +38,9 @@ pub(super) fn with_meta(params: Option<&RawValue>, client: Option<&ClientLink>, 
     }
     let meta = fields.entry("_meta").or_insert_with(|| serde_json::json!({}));
     if let Some(meta) = meta.as_object_mut() {
-        meta.insert("io.modelcontextprotocol/protocolVersion".into(), serde_json::json!(VERSION));
-        meta.insert("io.modelcontextprotocol/clientCapabilities".into(), capabilities);
-        meta.insert("io.modelcontextprotocol/clientInfo".into(), mcp::implementation());
+        meta.insert(self::meta::PROTOCOL_VERSION.into(), serde_json::json!(VERSION));
+        meta.insert(self::meta::CLIENT_CAPABILITIES.into(), capabilities);
+        meta.insert(self::meta::CLIENT_INFO.into(), mcp::implementation());
     }
     jsonrpc::raw(&fields)
 }
@@ -86,9 +85,7 @@ pub(super) fn discovered(result: &RawValue) -> Option<Established> {
     speaks.then(|| Established {
         protocol_version: VERSION.to_string(),
         capabilities: result["capabilities"].as_object().cloned().unwrap_or_default(),
-        server_info: result["_meta"]["io.modelcontextprotocol/serverInfo"]
-            .as_object()
-            .map(|o| Value::Object(o.clone())),
+        server_info: result["_meta"][meta::SERVER_INFO].as_object().map(|o| Value::Object(o.clone())),
     })
 }
 

@@ -22,13 +22,14 @@ use super::http_client::{HttpClient, Response, SendError};
 use super::relay::{ClientLink, Inbox};
 use crate::model::Secret;
 use crate::protocol::jsonrpc::{self, Message, encode_notification, encode_request};
-use crate::protocol::{RawJson, mcp, sse};
+use crate::protocol::{RawJson, mcp, sse, stateless};
 
-const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
-const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
-const METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
-const NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const SESSION_HEADER: HeaderName = HeaderName::from_static(mcp::SESSION_HEADER);
+const VERSION_HEADER: HeaderName = HeaderName::from_static(mcp::VERSION_HEADER);
+const METHOD_HEADER: HeaderName = HeaderName::from_static(stateless::METHOD_HEADER);
+const NAME_HEADER: HeaderName = HeaderName::from_static(stateless::NAME_HEADER);
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static(mcp::LAST_EVENT_ID);
+const STATELESS_VERSION: HeaderValue = HeaderValue::from_static(stateless::VERSION);
 /// What a streamable HTTP client accepts on every POST.
 const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
@@ -234,16 +235,7 @@ impl Drop for CancelOnDrop {
 
 /// A header value for `Mcp-Name`: as is when it is plain visible ASCII, else the base64 sentinel.
 fn name_header(name: &str) -> Option<HeaderValue> {
-    use base64::Engine as _;
-    let plain = !name.is_empty()
-        && name.bytes().all(|b| (0x21..=0x7e).contains(&b))
-        && !(name.starts_with("=?base64?") && name.ends_with("?="));
-    let text = if plain {
-        name.to_string()
-    } else {
-        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(name))
-    };
-    HeaderValue::from_str(&text).ok()
+    HeaderValue::from_str(&stateless::header_value(name)).ok()
 }
 
 impl Inner {
@@ -260,7 +252,7 @@ impl Inner {
             .post(&self.uri)
             .header(ACCEPT, ACCEPT_BOTH)
             .header(CONTENT_TYPE, JSON)
-            .header(VERSION_HEADER, HeaderValue::from_static(super::stateless::VERSION))
+            .header(VERSION_HEADER, STATELESS_VERSION)
             .header(METHOD_HEADER, method);
         if let Some(value) = name.and_then(name_header) {
             request = request.header(NAME_HEADER, value);
@@ -542,7 +534,7 @@ async fn listen(inner: std::sync::Weak<Inner>) {
                 .post(&conn.uri)
                 .header(CONTENT_TYPE, JSON)
                 .header(ACCEPT, ACCEPT_BOTH)
-                .header(VERSION_HEADER, HeaderValue::from_static(super::stateless::VERSION))
+                .header(VERSION_HEADER, STATELESS_VERSION)
                 .header(METHOD_HEADER, HeaderValue::from_static("subscriptions/listen"))
                 .body(encode_request(id, "subscriptions/listen", Some(&params)))
         } else {

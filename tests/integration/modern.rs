@@ -379,14 +379,14 @@ async fn a_session_based_upstreams_question_becomes_input_required_for_a_statele
 async fn the_era_setting_skips_or_requires_the_discovery_probe() {
     let bin = super::util::fixture_bin();
     let gw = TestGateway::start(&format!(
-        "upstreams:\n  dual: {{ stdio: {{ command: '{bin}', args: [--conformance] }}, era: legacy }}\n  \
-         old: {{ stdio: {{ command: '{bin}' }}, era: modern }}\n"
+        "upstreams:\n  dual: {{ stdio: {{ command: '{bin}', args: [--conformance] }}, era: session }}\n  \
+         old: {{ stdio: {{ command: '{bin}' }}, era: stateless }}\n"
     ))
     .await;
     let (_, ready) = gw.readyz().await;
-    assert_eq!(ready["upstreams"]["dual"]["protocol_version"], "2025-11-25", "era: legacy never probes");
+    assert_eq!(ready["upstreams"]["dual"]["protocol_version"], "2025-11-25", "era: session never probes");
     assert_eq!(ready["upstreams"]["old"]["state"], "down", "{ready}");
-    assert!(ready["upstreams"]["old"]["error"].as_str().unwrap().contains("era: modern"), "{ready}");
+    assert!(ready["upstreams"]["old"]["error"].as_str().unwrap().contains("era: stateless"), "{ready}");
 }
 
 #[tokio::test]
@@ -489,7 +489,7 @@ async fn per_client_upstream_sessions_are_asked_for_the_clients_log_level() {
     // Each client (and each stateless request) gets its own fixture process here, so what a
     // process heard is what its one client asked for.
     let yaml = format!(
-        "upstreams:\n  local:\n    stdio: {{ command: '{}', args: [--name, local] }}\n    sessions: per_client\n    era: legacy\n",
+        "upstreams:\n  local:\n    stdio: {{ command: '{}', args: [--name, local] }}\n    sessions: per_client\n    era: session\n",
         super::util::fixture_bin()
     );
     let gw = TestGateway::start(&yaml).await;

@@ -141,7 +141,7 @@ async fn mcpgw_resumes_an_upstream_stream_that_closes_before_its_answer() {
     // The fixture's `test_reconnection` sends a priming event, closes the stream, and gives the
     // answer only to a GET with `Last-Event-ID` (SSE polling, 2025-11-25).
     let upstream = TestUpstream::http("c", &["--conformance"]);
-    let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', era: legacy }}\n", upstream.url)).await;
+    let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', era: session }}\n", upstream.url)).await;
     gw.wait_upstream("c", "up").await;
     let mut c = Client::connect(gw.url("/mcp")).await;
     assert_eq!(c.call_text("c_test_reconnection", json!({})).await, "Reconnection test completed successfully");

@@ -332,8 +332,17 @@ impl Validator<'_> {
         };
         let era = match up.era {
             None | Some(RawEra::Auto) => Era::Auto,
-            Some(RawEra::Legacy) => Era::Legacy,
-            Some(RawEra::Modern) => Era::Modern,
+            Some(RawEra::Session) => Era::Session,
+            Some(RawEra::Stateless) => Era::Stateless,
+            Some(old @ (RawEra::Legacy | RawEra::Modern)) => {
+                let (was, now) = if old == RawEra::Legacy { ("legacy", "session") } else { ("modern", "stateless") };
+                self.warning(
+                    &format!("{path}.era"),
+                    format!("`era: {was}` is the old spelling of `era: {now}`"),
+                    &format!("write `era: {now}`"),
+                );
+                if old == RawEra::Legacy { Era::Session } else { Era::Stateless }
+            }
         };
         if era != Era::Auto && (up.sse.is_some() || up.websocket.is_some() || up.rest.is_some() || up.openapi.is_some())
         {
@@ -645,6 +654,15 @@ mod tests {
         let env: HashMap<String, String> = [("TOKEN".to_string(), "s3cret".to_string())].into();
         let (model, ds) = validate(&loaded, &env, Path::new("/etc/mcpgw"));
         (model, ds.iter().map(|d| format!("{}:{} {}: {}", d.line, d.column, d.path, d.message)).collect())
+    }
+
+    #[test]
+    fn old_era_spellings_still_work_with_a_warning() {
+        let (model, ds) = check(
+            "upstreams:\n  a: { url: 'http://h/mcp', era: modern }\n  b: { url: 'http://h/mcp', era: session }\n",
+        );
+        assert_eq!(model.unwrap().upstreams[0].era, Era::Stateless);
+        assert_eq!(ds, ["2:34 upstreams.a.era: `era: modern` is the old spelling of `era: stateless`"]);
     }
 
     #[test]

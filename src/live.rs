@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::sync::broadcast;
 
 use crate::model::Model;
 use crate::protocol::ItemKind;
 use crate::routing::RoutingTable;
+use crate::session::{Catalogs, Note, Notes, SessionEvents};
 use crate::upstream::UpstreamHandle;
 
 /// Everything one request needs, consistent with itself. A request keeps its snapshot to the
@@ -31,13 +31,6 @@ impl Snapshot {
     }
 }
 
-/// A catalog's list of one kind changed; sessions of that virtual server are told.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CatalogChange {
-    pub virtual_server: String,
-    pub kind: ItemKind,
-}
-
 /// The outcome of the last reload, shown on `/readyz`.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ReloadStatus {
@@ -49,35 +42,19 @@ pub struct ReloadStatus {
     pub diagnostics: Vec<String>,
 }
 
-/// A notification from an upstream meant for some sessions only: a log message (for the sessions
-/// that asked for its level) or a task's status (for the session that started the task).
-#[derive(Clone, Debug)]
-pub struct LogMessage {
-    pub upstream: String,
-    /// `notifications/message` or `notifications/tasks/status`.
-    pub method: &'static str,
-    /// The params as the upstream sent them.
-    pub params: serde_json::Value,
-}
-
 pub struct Live {
     current: ArcSwap<Snapshot>,
-    changes: broadcast::Sender<CatalogChange>,
-    updates: broadcast::Sender<String>,
-    logs: broadcast::Sender<LogMessage>,
+    /// Where list changes (from swaps) and upstreams' notes go to sessions.
+    notes: Notes,
     last_reload: ArcSwap<ReloadStatus>,
 }
 
 impl Live {
-    /// `updates` carries the URIs upstreams report as updated (`notifications/resources/updated`),
-    /// `logs` their log messages.
-    pub fn new(snapshot: Snapshot, updates: broadcast::Sender<String>, logs: broadcast::Sender<LogMessage>) -> Self {
-        let (changes, _) = broadcast::channel(256);
+    /// `notes` is the channel the upstreams report on; list changes join it.
+    pub fn new(snapshot: Snapshot, notes: Notes) -> Self {
         Live {
             current: ArcSwap::from_pointee(snapshot),
-            changes,
-            updates,
-            logs,
+            notes,
             last_reload: ArcSwap::from_pointee(ReloadStatus::default()),
         }
     }
@@ -103,25 +80,16 @@ impl Live {
                     Some(b) => b.fingerprint(kind) != now.fingerprint(kind),
                 };
                 if changed {
-                    let _ = self.changes.send(CatalogChange { virtual_server: server.to_string(), kind });
+                    let _ = self.notes.send(Note::ListChanged { virtual_server: server.to_string(), kind });
                 }
             }
         }
         previous
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<CatalogChange> {
-        self.changes.subscribe()
-    }
-
-    /// URIs of resources that upstreams report as updated, for delivery to subscribed sessions.
-    pub fn resource_updates(&self) -> broadcast::Receiver<String> {
-        self.updates.subscribe()
-    }
-
-    /// Log messages from upstreams.
-    pub fn log_messages(&self) -> broadcast::Receiver<LogMessage> {
-        self.logs.subscribe()
+    /// What one session hears from now on, judged against the catalogs current at each note.
+    pub fn events(self: &Arc<Self>) -> SessionEvents {
+        SessionEvents::new(&self.notes, self.clone())
     }
 
     pub fn set_reload_status(&self, status: ReloadStatus) {
@@ -130,5 +98,16 @@ impl Live {
 
     pub fn reload_status(&self) -> Arc<ReloadStatus> {
         self.last_reload.load_full()
+    }
+}
+
+impl Catalogs for Live {
+    fn shows_upstream(&self, virtual_server: &str, upstream: &str) -> bool {
+        self.current.load().table.catalog(virtual_server).is_some_and(|c| c.includes_upstream(upstream))
+    }
+
+    fn uri_owner(&self, virtual_server: &str, uri: &str) -> Option<String> {
+        let snapshot = self.current.load();
+        Some(snapshot.table.catalog(virtual_server)?.resolve_uri(uri)?.route.upstream.clone())
     }
 }

@@ -14,6 +14,7 @@ use crate::config::env::ProcessEnv;
 use crate::model::{Model, Transport};
 use crate::protocol::{Item, ItemKind, ItemSet};
 use crate::reload::{self, Reloader, Source};
+use crate::upstream::UpstreamState;
 use crate::{dispatch, rest, routing};
 
 #[derive(clap::Args, Debug)]
@@ -123,8 +124,10 @@ fn unknown_tool(snapshot: &crate::live::Snapshot, args: &CallArgs) -> ExitCode {
     let down: Vec<String> = snapshot
         .upstreams
         .values()
-        .filter(|u| u.status().state != "up")
-        .map(|u| format!("{} ({})", u.name(), u.status().error.clone().unwrap_or_else(|| u.status().state.into())))
+        .filter(|u| u.status().state != UpstreamState::Up)
+        .map(|u| {
+            format!("{} ({})", u.name(), u.status().error.clone().unwrap_or_else(|| u.status().state.as_str().into()))
+        })
         .collect();
     eprintln!("error: virtual server \"{}\" has no tool named \"{}\"", args.server, args.tool);
     if !down.is_empty() {

@@ -50,8 +50,8 @@ fn live_findings(reloader: &Reloader) -> Vec<Finding> {
     for upstream in &snapshot.model.upstreams {
         let Some(handle) = snapshot.upstream(&upstream.name) else { continue };
         let status = handle.status();
-        if status.state != "up" {
-            let why = status.error.clone().unwrap_or_else(|| status.state.to_string());
+        if status.state != crate::upstream::UpstreamState::Up {
+            let why = status.error.clone().unwrap_or_else(|| status.state.as_str().to_string());
             found.push((
                 false,
                 format!("upstreams.{}", upstream.name),

@@ -48,7 +48,7 @@ pub(super) fn run(args: PinArgs) -> ExitCode {
                 continue;
             }
             let Some(handle) = snapshot.upstream(&upstream.name) else { continue };
-            if handle.status().state != "up" {
+            if handle.status().state != crate::upstream::UpstreamState::Up {
                 down.push(upstream.name.clone());
                 continue;
             }

@@ -10,7 +10,8 @@ use crate::live::Snapshot;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{ItemKind, RawJson, mcp};
 use crate::routing::{Catalog, Published};
-use crate::upstream::{ClientLink, UpstreamError};
+use crate::session::Link;
+use crate::upstream::UpstreamError;
 
 /// A failed request: the error object to send, either the gateway's own or an upstream's verbatim.
 pub type Failure = RawJson;
@@ -44,7 +45,7 @@ pub async fn handle(
     virtual_server: &str,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> Result<RawJson, Failure> {
     let Some(catalog) = snapshot.table.catalog(virtual_server) else {
         return Err(fail(RpcError::new(
@@ -93,7 +94,7 @@ async fn call_named(
     kind: ItemKind,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> Result<RawJson, Failure> {
     // Only `name` (and, for shaped tools, `arguments`) is read or rewritten; every other member,
     // `arguments` included, goes on as the client wrote it.
@@ -140,7 +141,7 @@ async fn by_uri(
     catalog: &Catalog,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> Result<RawJson, Failure> {
     let fields = object(params)?;
     let Some(Value::String(uri)) = fields.get("uri") else {
@@ -159,7 +160,7 @@ async fn complete(
     snapshot: &Snapshot,
     catalog: &Catalog,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> Result<RawJson, Failure> {
     let mut fields = object(params)?;
     let Some(Value::Object(reference)) = fields.get_mut("ref") else {
@@ -193,7 +194,7 @@ async fn forward(
     item: &Published,
     method: &str,
     params: &RawValue,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> Result<RawJson, Failure> {
     let Some(upstream) = snapshot.upstream(&item.route.upstream) else {
         return Err(fail(RpcError::new(

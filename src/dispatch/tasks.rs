@@ -11,20 +11,20 @@ use crate::live::Snapshot;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{RawJson, tasks};
 use crate::routing::Catalog;
-use crate::upstream::ClientLink;
+use crate::session::{Link, Owned};
 
 fn unknown(id: &str) -> Failure {
     fail(RpcError::invalid_params(format!("Failed to retrieve task: no task {id}")))
 }
 
 /// A task-augmented call's result: the upstream's task under its public id, owned by `client`.
-pub(super) fn created(upstream: &str, result: RawJson, client: Option<&ClientLink>) -> RawJson {
+pub(super) fn created(upstream: &str, result: RawJson, client: Option<&Link>) -> RawJson {
     let Ok(mut value) = serde_json::from_str::<Value>(result.get()) else { return result };
     if value.get("task").is_none() && value.get("resultType").and_then(Value::as_str) != Some("task") {
         return result; // the upstream ran it as a plain call
     }
     if let (Some(id), Some(link)) = (tasks::publish(upstream, &mut value), client) {
-        link.session.own_task(&id);
+        link.session.record(Owned::Task, &id);
     }
     jsonrpc::raw(&value)
 }
@@ -35,7 +35,7 @@ pub(super) async fn by_id(
     snapshot: &Snapshot,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> Result<RawJson, Failure> {
     let mut fields = object(params)?;
     let Some(Value::String(id)) = fields.get("taskId").cloned() else {
@@ -43,7 +43,7 @@ pub(super) async fn by_id(
     };
     // A stateless client has no session to own tasks by: its task id, which only it was given,
     // is what it holds (as with the upstream it came from).
-    if !client.is_some_and(|c| c.session.is_stateless() || c.session.owns_task(&id)) {
+    if !client.is_some_and(|c| c.session.is_stateless() || c.session.owns(Owned::Task, &id)) {
         return Err(unknown(&id));
     }
     let (upstream, upstream_id) = tasks::split(&id).ok_or_else(|| unknown(&id))?;
@@ -62,24 +62,22 @@ pub(super) async fn by_id(
 }
 
 /// `tasks/list`: this session's tasks from every upstream behind the catalog that lists tasks.
-pub(super) async fn list(
-    snapshot: &Snapshot,
-    catalog: &Catalog,
-    client: Option<&ClientLink>,
-) -> Result<RawJson, Failure> {
+pub(super) async fn list(snapshot: &Snapshot, catalog: &Catalog, client: Option<&Link>) -> Result<RawJson, Failure> {
     let Some(link) = client else {
         return Ok(jsonrpc::raw(&json!({ "tasks": [] })));
     };
     let mut all = Vec::new();
     for (name, handle) in &snapshot.upstreams {
-        if !catalog.includes_upstream(name) || handle.status().state != "up" {
+        if !catalog.includes_upstream(name) || handle.status().state != crate::upstream::UpstreamState::Up {
             continue;
         }
         let Ok(result) = handle.request("tasks/list", None, client).await else { continue };
         let mut value: Value = serde_json::from_str(result.get()).unwrap_or(Value::Null);
         tasks::publish(name, &mut value);
         if let Some(Value::Array(listed)) = value.get_mut("tasks") {
-            all.extend(listed.drain(..).filter(|t| t["taskId"].as_str().is_some_and(|id| link.session.owns_task(id))));
+            all.extend(
+                listed.drain(..).filter(|t| t["taskId"].as_str().is_some_and(|id| link.session.owns(Owned::Task, id))),
+            );
         }
     }
     Ok(jsonrpc::raw(&json!({ "tasks": all })))
@@ -95,7 +93,7 @@ fn speaks_stateless(handle: &std::sync::Arc<crate::upstream::UpstreamHandle>) ->
 pub(super) fn bridges_to_legacy_task(
     snapshot: &Snapshot,
     item: &crate::routing::Published,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> bool {
     let Some(link) = client.filter(|c| c.session.is_stateless()) else { return false };
     if link.session.capabilities()["extensions"].get(tasks::EXTENSION).is_none() {
@@ -128,7 +126,7 @@ async fn extension_on_legacy(
     upstream: &str,
     method: &str,
     fields: &serde_json::Map<String, Value>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> Result<RawJson, Failure> {
     let ask = |method: &'static str| async move {
         let result = handle

@@ -14,10 +14,10 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::config::env::Env;
 use crate::config::{self, Diagnostic};
-use crate::live::{Live, LogMessage, ReloadStatus, Snapshot};
+use crate::live::{Live, ReloadStatus, Snapshot};
 use crate::model::{self, Model};
 use crate::routing::{self, RoutingTable};
-use crate::upstream::{Hooks, UpstreamHandle};
+use crate::upstream::{Outlets, UpstreamHandle};
 
 pub use watch::watch;
 
@@ -96,7 +96,7 @@ pub struct Reloader {
     /// Serializes reloads and rebuilds, so swaps happen one at a time.
     swapping: Mutex<()>,
     items_changed: Arc<Notify>,
-    hooks: Arc<Hooks>,
+    outlets: Outlets,
     /// Hash of the file content last tried, so a watch event for unchanged content is ignored.
     last_content: std::sync::Mutex<Option<u64>>,
 }
@@ -106,38 +106,11 @@ impl Reloader {
     pub fn start(source: Source, env: Arc<dyn Env>) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
         let prepared = prepare_source(&source, env.as_ref())?;
         let items_changed = Arc::new(Notify::new());
-        let (updates, _) = tokio::sync::broadcast::channel::<String>(256);
-        let (logs, _) = tokio::sync::broadcast::channel::<LogMessage>(256);
-        let hooks = Arc::new(Hooks {
-            items_changed: Box::new({
-                let notify = items_changed.clone();
-                move || notify.notify_one()
-            }),
-            resource_updated: Box::new({
-                let updates = updates.clone();
-                move |uri| drop(updates.send(uri.to_string()))
-            }),
-            log: Box::new({
-                let logs = logs.clone();
-                move |upstream, params| {
-                    drop(logs.send(LogMessage {
-                        upstream: upstream.to_string(),
-                        method: "notifications/message",
-                        params,
-                    }))
-                }
-            }),
-            owned_note: Box::new({
-                let logs = logs.clone();
-                move |upstream, method, params| {
-                    drop(logs.send(LogMessage { upstream: upstream.to_string(), method, params }))
-                }
-            }),
-        });
-        let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &hooks);
+        let outlets = Outlets { items_changed: items_changed.clone(), notes: crate::session::events::notes() };
+        let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &outlets);
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(1, &model, &upstreams));
-        let live = Arc::new(Live::new(Snapshot { model, table, upstreams }, updates, logs));
+        let live = Arc::new(Live::new(Snapshot { model, table, upstreams }, outlets.notes.clone()));
         live.set_reload_status(ReloadStatus { result: "ok", generation: 1, at: unix_now(), diagnostics: vec![] });
         let reloader = Arc::new(Reloader {
             last_content: std::sync::Mutex::new(content_hash(&source)),
@@ -147,7 +120,7 @@ impl Reloader {
             generation: AtomicU64::new(1),
             swapping: Mutex::new(()),
             items_changed,
-            hooks,
+            outlets,
         });
         tokio::spawn(rebuild_on_item_changes(Arc::downgrade(&reloader)));
         Ok((reloader, prepared.diagnostics))
@@ -194,7 +167,7 @@ impl Reloader {
             tracing::warn!(file = %self.source.label().display(), "{d}");
         }
         let previous = self.live.snapshot();
-        let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.hooks);
+        let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.outlets);
         let (added, removed, changed) = diff(&previous.model, &prepared.model);
         for (name, old) in &previous.upstreams {
             let kept = upstreams.get(name).is_some_and(|new| Arc::ptr_eq(new, old));
@@ -239,7 +212,7 @@ impl Reloader {
 fn start_upstreams(
     model: &Model,
     running: &HashMap<String, Arc<UpstreamHandle>>,
-    hooks: &Arc<Hooks>,
+    outlets: &Outlets,
 ) -> HashMap<String, Arc<UpstreamHandle>> {
     model
         .upstreams
@@ -247,7 +220,7 @@ fn start_upstreams(
         .map(|spec| {
             let handle = match running.get(&spec.name) {
                 Some(h) if h.spec.connects_like(spec) => h.clone(),
-                _ => UpstreamHandle::start(spec.clone(), hooks.clone()),
+                _ => UpstreamHandle::start(spec.clone(), outlets.clone()),
             };
             (spec.name.clone(), handle)
         })

@@ -1,5 +1,9 @@
-//! Client sessions: the id handed out at `initialize`, the negotiated version, the virtual server
-//! the session belongs to, and forgetting sessions that went idle.
+//! Client sessions and the way back to their clients: the id handed out at `initialize`, the
+//! negotiated version, the virtual server and caller the session belongs to, what the client
+//! declared, the requests in flight and the requests asked of the client, forgetting sessions
+//! that went idle; `link` (messages and questions for one request), `rounds` (a stateless
+//! client's questions), `events` (what a session hears without asking) and `replay` (resumable
+//! event streams).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,7 +12,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+mod caller;
+pub mod events;
+pub mod link;
 pub mod replay;
+pub mod rounds;
+
+pub use caller::{Binding, Caller, Identity};
+pub use events::{Catalogs, Note, Notes, SessionEvents};
+pub use link::{Link, Outbound, Question, capability_for};
+pub use rounds::{InputRounds, RoundEnd};
 
 /// Requests one session may have running at once on the stream transports (SSE, WebSocket,
 /// stdio); the next waits, which stops reading from that client until one finishes.
@@ -23,6 +36,8 @@ pub struct Session {
     pub id: String,
     pub virtual_server: String,
     pub protocol_version: String,
+    /// Who opened the session (or sent the stateless request), fixed from then on.
+    pub caller: Caller,
     /// Set by `notifications/initialized`.
     pub initialized: AtomicBool,
     /// Milliseconds since the registry started, at the last request.
@@ -39,8 +54,9 @@ pub struct Session {
     pub log_level: crate::protocol::mcp::LogThreshold,
     /// Run once when the session ends (per-client upstream sessions close here).
     end_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
-    /// Resource URIs this client subscribed to (shared with the hook that releases them at the end).
-    subscriptions: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Resource URIs this client subscribed to, each with the upstream that serves it (shared
+    /// with the hook that releases them at the end).
+    subscriptions: Arc<Mutex<HashMap<String, String>>>,
     /// Public ids of the tasks this client started and of the URL elicitations it was sent: the
     /// only ones it may see or hear about. Made on first use, like `replays`: few sessions use
     /// them, and every byte here is per session.
@@ -60,8 +76,9 @@ pub struct Session {
 }
 
 impl Session {
-    fn new(id: String, virtual_server: &str, protocol_version: &str, now_ms: u64) -> Arc<Session> {
+    fn new(id: String, virtual_server: &str, protocol_version: &str, caller: Caller, now_ms: u64) -> Arc<Session> {
         Arc::new(Session {
+            caller,
             capabilities: std::sync::OnceLock::new(),
             subscriptions: Arc::default(),
             owned: std::sync::OnceLock::new(),
@@ -85,8 +102,14 @@ impl Session {
 
     /// A session for one exchange that is never registered: plain JSON-RPC requests and a stdio
     /// client, where the connection itself is the session.
-    pub fn detached(virtual_server: &str, protocol_version: &str) -> Arc<Session> {
-        Session::new(new_id(), virtual_server, protocol_version, 0)
+    pub fn detached(virtual_server: &str, protocol_version: &str, caller: Caller) -> Arc<Session> {
+        Session::new(new_id(), virtual_server, protocol_version, caller, 0)
+    }
+
+    /// Whether the client speaks the stateless protocol (2026-07-28): it takes `input_required`
+    /// results itself, and no request can be sent to it.
+    pub fn is_stateless(&self) -> bool {
+        crate::protocol::stateless::is_version(&self.protocol_version)
     }
 
     /// Records that this client owns the task or elicitation with this public id.
@@ -104,22 +127,23 @@ impl Session {
         self.replays.get_or_init(Box::default)
     }
 
-    /// Adds a subscription; false when the client already had it.
-    pub fn subscribe(&self, uri: &str) -> bool {
-        self.subscriptions.lock().unwrap().insert(uri.to_string())
+    /// Adds a subscription to `uri`, served by `upstream`; false when the client already had it.
+    pub fn subscribe(&self, uri: &str, upstream: &str) -> bool {
+        self.subscriptions.lock().unwrap().insert(uri.to_string(), upstream.to_string()).is_none()
     }
 
-    /// Drops a subscription; false when the client did not have it.
-    pub fn unsubscribe(&self, uri: &str) -> bool {
+    /// Drops a subscription; the upstream that served it, or `None` when the client did not have it.
+    pub fn unsubscribe(&self, uri: &str) -> Option<String> {
         self.subscriptions.lock().unwrap().remove(uri)
     }
 
-    pub fn is_subscribed(&self, uri: &str) -> bool {
-        self.subscriptions.lock().unwrap().contains(uri)
+    /// Whether the client subscribed to `uri` as served by `upstream`.
+    pub fn is_subscribed(&self, uri: &str, upstream: &str) -> bool {
+        self.subscriptions.lock().unwrap().get(uri).is_some_and(|u| u == upstream)
     }
 
     /// The session's subscriptions, for a hook that releases them when it ends.
-    pub fn subscriptions(&self) -> Arc<Mutex<std::collections::HashSet<String>>> {
+    pub fn subscriptions(&self) -> Arc<Mutex<HashMap<String, String>>> {
         self.subscriptions.clone()
     }
 
@@ -155,6 +179,17 @@ impl Session {
     /// Whether the client declared `capability` at `initialize`.
     pub fn supports(&self, capability: &str) -> bool {
         self.capabilities.get().and_then(|c| c.get(capability)).is_some_and(|c| !c.is_null())
+    }
+
+    /// Whether the client may be sent a request needing `capability`: it declared it, and it
+    /// keeps a session (a stateless client is never sent a request, whatever it declared).
+    pub fn can_be_asked(&self, capability: &str) -> bool {
+        !self.is_stateless() && self.supports(capability)
+    }
+
+    /// The capabilities the client declared (in `initialize`, or in a stateless request's `_meta`).
+    pub fn capabilities(&self) -> serde_json::Value {
+        self.capabilities.get().cloned().unwrap_or_else(|| serde_json::json!({}))
     }
 
     /// Registers a request the gateway is about to send this client: its id, and where the
@@ -261,8 +296,8 @@ impl Default for Sessions {
 }
 
 impl Sessions {
-    pub fn create(&self, virtual_server: &str, protocol_version: &str) -> Arc<Session> {
-        let session = Session::new(new_id(), virtual_server, protocol_version, self.now_ms());
+    pub fn create(&self, virtual_server: &str, protocol_version: &str, caller: Caller) -> Arc<Session> {
+        let session = Session::new(new_id(), virtual_server, protocol_version, caller, self.now_ms());
         self.map.write().unwrap().insert(session.id.clone(), session.clone());
         session
     }
@@ -333,7 +368,7 @@ mod tests {
     #[tokio::test]
     async fn cancelling_fires_the_request_receiver_once() {
         let s = Sessions::default();
-        let session = s.create("default", "2025-11-25");
+        let session = s.create("default", "2025-11-25", Caller::local());
         let id = serde_json::value::RawValue::from_string("7".into()).unwrap();
         let (cancelled, guard) = session.begin(&id);
         assert!(session.cancel(&serde_json::json!(7)));
@@ -348,7 +383,7 @@ mod tests {
     #[tokio::test]
     async fn a_reused_id_does_not_cancel_or_forget_the_other_request() {
         let s = Sessions::default();
-        let session = s.create("default", "2025-11-25");
+        let session = s.create("default", "2025-11-25", Caller::local());
         let id = serde_json::value::RawValue::from_string("1".into()).unwrap();
         let (first, first_guard) = session.begin(&id);
         let (_second, second_guard) = session.begin(&id);
@@ -362,8 +397,8 @@ mod tests {
     #[test]
     fn sessions_are_created_found_and_removed() {
         let s = Sessions::default();
-        let a = s.create("default", "2025-11-25");
-        let b = s.create("ops", "2025-03-26");
+        let a = s.create("default", "2025-11-25", Caller::local());
+        let b = s.create("ops", "2025-03-26", Caller::local());
         assert_ne!(a.id, b.id);
         assert_eq!(a.id.len(), 32);
         assert_eq!(s.get(&b.id).unwrap().virtual_server, "ops");

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{ServeContext, SessionEvents, exchange};
+use super::{ServeContext, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
-use crate::session::Session;
+use crate::session::{Caller, Session};
 
 /// Longest wait, once the client's input ends, for answers to requests already read.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -17,6 +17,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub struct Conversation {
     ctx: Arc<ServeContext>,
     virtual_server: String,
+    /// Who is on the other end; every session this connection opens is theirs.
+    caller: Caller,
     session: Option<Arc<Session>>,
     out: mpsc::Sender<Vec<u8>>,
     requests: JoinSet<()>,
@@ -29,10 +31,11 @@ pub struct Conversation {
 
 impl Conversation {
     /// Messages to the client go to `out`, encoded, one per item.
-    pub fn new(ctx: Arc<ServeContext>, virtual_server: String, out: mpsc::Sender<Vec<u8>>) -> Self {
+    pub fn new(ctx: Arc<ServeContext>, virtual_server: String, caller: Caller, out: mpsc::Sender<Vec<u8>>) -> Self {
         Conversation {
             ctx,
             virtual_server,
+            caller,
             session: None,
             out,
             requests: JoinSet::new(),
@@ -71,6 +74,7 @@ impl Conversation {
                 let task = super::modern::converse(
                     self.ctx.clone(),
                     &self.virtual_server,
+                    &self.caller,
                     id,
                     method,
                     params.as_deref(),
@@ -80,11 +84,11 @@ impl Conversation {
             }
             Ok(Message::Request { id, method, params }) if method == "initialize" => {
                 let version = exchange::negotiated_version(params.as_deref());
-                let session = Session::detached(&self.virtual_server, version);
+                let session = Session::detached(&self.virtual_server, version, self.caller.clone());
                 if let Some(previous) = self.forwarder.take() {
                     previous.abort();
                 }
-                let events = SessionEvents::new(&self.ctx.live);
+                let events = self.ctx.live.events();
                 self.forwarder = Some(tokio::spawn(forward_events(events, session.clone(), self.out.clone())));
                 tracing::info!(virtual_server = %self.virtual_server, version, "client initialized");
                 let _ = self.out.send(exchange::initialize(&session, &id, params.as_deref())).await;
@@ -93,7 +97,7 @@ impl Conversation {
             Ok(Message::Request { id, method, params }) => {
                 let session = match (&self.session, method.as_str()) {
                     (Some(s), _) => s.clone(),
-                    (None, "ping") => Session::detached(&self.virtual_server, ""),
+                    (None, "ping") => Session::detached(&self.virtual_server, "", self.caller.clone()),
                     (None, _) => {
                         self.refuse(Some(&id), "send initialize first".into()).await;
                         return;
@@ -171,7 +175,7 @@ impl Drop for Conversation {
     }
 }
 
-async fn forward_events(mut events: SessionEvents, session: Arc<Session>, out: mpsc::Sender<Vec<u8>>) {
+async fn forward_events(mut events: crate::session::SessionEvents, session: Arc<Session>, out: mpsc::Sender<Vec<u8>>) {
     while let Some(note) = events.next(&session).await {
         if out.send(note).await.is_err() {
             return;

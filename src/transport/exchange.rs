@@ -6,14 +6,12 @@ use std::sync::atomic::Ordering;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 
 use super::ServeContext;
 use crate::dispatch;
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{RawJson, mcp};
-use crate::session::{Cancelled, InFlight, Owned, Session};
-use crate::upstream::{ClientAnswer, ClientLink, ClientSession, Outbound};
+use crate::session::{Binding, Caller, Cancelled, InFlight, Link, Outbound, Session};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -48,59 +46,8 @@ pub fn response(session: &Session, id: &RawValue, outcome: Result<RawJson, RawJs
 }
 
 /// The client of `session` as upstreams reach it: messages to `out`, requests through the session.
-pub fn client_link(session: &Arc<Session>, out: Outbound) -> ClientLink {
-    ClientLink { out, session: session.clone(), rounds: None }
-}
-
-impl ClientSession for Session {
-    fn key(&self) -> &str {
-        &self.id
-    }
-
-    fn supports(&self, capability: &str) -> bool {
-        // A stateless client is never sent a request, whatever it declared.
-        !ClientSession::is_stateless(self) && Session::supports(self, capability)
-    }
-
-    fn ask(&self) -> (u64, ClientAnswer) {
-        Session::ask(self)
-    }
-
-    fn forget(&self, id: u64) {
-        Session::forget_ask(self, id)
-    }
-
-    fn on_end(&self, f: Box<dyn FnOnce() + Send>) {
-        Session::on_end(self, f)
-    }
-
-    fn wants_log(&self, level: &str) -> bool {
-        mcp::LogLevel::parse(level).is_some_and(|level| self.log_level.passes(level))
-    }
-
-    fn own_elicitation(&self, id: &str) {
-        self.record(Owned::Elicitation, id);
-    }
-
-    fn log_level(&self) -> Option<mcp::LogLevel> {
-        self.log_level.get()
-    }
-
-    fn capabilities(&self) -> serde_json::Value {
-        self.declared_capabilities().cloned().unwrap_or_else(|| serde_json::json!({}))
-    }
-
-    fn is_stateless(&self) -> bool {
-        crate::protocol::stateless::is_version(&self.protocol_version)
-    }
-
-    fn own_task(&self, id: &str) {
-        self.record(Owned::Task, id);
-    }
-
-    fn owns_task(&self, id: &str) -> bool {
-        self.owns(Owned::Task, id)
-    }
+pub fn client_link(session: &Arc<Session>, out: Outbound) -> Link {
+    Link::new(session, out)
 }
 
 /// Opens a registered session for an `initialize`; `Err` carries the encoded error response when
@@ -118,7 +65,7 @@ pub fn open_session(
         let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many client sessions; try again later");
         return Err(jsonrpc::encode_error(Some(id), &e.to_json()));
     }
-    let session = ctx.sessions.create(virtual_server, version);
+    let session = ctx.sessions.create(virtual_server, version, Caller::anonymous(Binding::StreamableHttp, None));
     tracing::info!(session = %session.id, %virtual_server, version, "client session started");
     let answer = initialize(&session, id, params);
     Ok((session, answer))
@@ -137,22 +84,15 @@ pub async fn answer(
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> Vec<u8> {
     let (cancelled, in_flight) = session.begin(id);
     // Without a way back to the client (a plain JSON answer), the call still belongs to its
     // session: what it creates (tasks) is the session's, and a `per_client` upstream uses the
     // session's own upstream session. Nothing sent on this link arrives.
-    let unreachable = client.is_none().then(|| client_link(session, nowhere()));
+    let unreachable = client.is_none().then(|| Link::unreachable(session));
     let client = client.or(unreachable.as_ref());
     answer_registered(ctx, session, id, method, params, client, cancelled, in_flight).await
-}
-
-/// A sender whose receiver is gone: everything sent on it is refused at once. One for all calls,
-/// so a plain JSON answer costs no channel of its own.
-fn nowhere() -> Outbound {
-    static NOWHERE: std::sync::OnceLock<Outbound> = std::sync::OnceLock::new();
-    NOWHERE.get_or_init(|| mpsc::channel(1).0).clone()
 }
 
 /// For transports whose answers travel on a session-wide channel (SSE, WebSocket, stdio): waits
@@ -186,7 +126,7 @@ pub async fn answer_registered(
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
     cancelled: Cancelled,
     in_flight: InFlight,
 ) -> Vec<u8> {
@@ -220,7 +160,7 @@ async fn subscription(
     snapshot: &crate::live::Snapshot,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
 ) -> Result<RawJson, RawJson> {
     let uri = params
         .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
@@ -229,7 +169,13 @@ async fn subscription(
         return Err(RawValue::from_string(RpcError::invalid_params("`uri` is required").to_json()).expect("valid JSON"));
     };
     let subscribing = method == "resources/subscribe";
-    let changed = if subscribing { session.subscribe(&uri) } else { session.unsubscribe(&uri) };
+    let owner = snapshot
+        .table
+        .catalog(&session.virtual_server)
+        .and_then(|c| c.resolve_uri(&uri))
+        .map(|item| item.route.upstream.clone())
+        .unwrap_or_default();
+    let changed = if subscribing { session.subscribe(&uri, &owner) } else { session.unsubscribe(&uri).is_some() };
     let tell_upstream = changed && {
         let mut counts = ctx.subscribers.lock().unwrap();
         let count = counts.entry(uri.clone()).or_default();
@@ -270,6 +216,7 @@ fn release_subscriptions_at_end(ctx: &ServeContext, session: &Session) {
             held.lock()
                 .unwrap()
                 .drain()
+                .map(|(uri, _)| uri)
                 .filter(|uri| {
                     let count = counts.entry(uri.clone()).or_default();
                     *count = count.saturating_sub(1);

@@ -13,7 +13,7 @@ use super::http::{admit, json};
 use super::{Body, ServeContext, empty, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::mcp;
-use crate::session::Session;
+use crate::session::{Binding, Caller, Session};
 
 /// Serves one HTTP request to the JSON-RPC endpoint of `virtual_server`.
 pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
@@ -53,7 +53,8 @@ pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Reque
             json(StatusCode::OK, exchange::initialize_response(&id, version, virtual_server))
         }
         Ok(Message::Request { id, method, params }) => {
-            let session = Session::detached(virtual_server, mcp::LATEST_VERSION);
+            let session =
+                Session::detached(virtual_server, mcp::LATEST_VERSION, Caller::anonymous(Binding::JsonRpc, None));
             json(StatusCode::OK, exchange::answer(&ctx, &session, &id, &method, params.as_deref(), None).await)
         }
         Ok(Message::Notification { .. } | Message::Response { .. }) => {

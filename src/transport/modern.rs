@@ -19,11 +19,11 @@ use tokio::sync::mpsc;
 
 use super::http::{json, status};
 use super::round_state;
-use super::{Body, ServeContext, SessionEvents, exchange};
+use super::{Body, ServeContext, exchange};
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{RawJson, mcp, sse};
 use crate::session::Session;
-use crate::upstream::{InputRounds, RoundEnd};
+use crate::session::{Binding, Caller, InputRounds, RoundEnd};
 
 use crate::protocol::methods;
 use crate::protocol::stateless::meta::{
@@ -127,7 +127,12 @@ impl Stateless {
 
     /// A call (anything but discover and listen) ready to run: the stateless `_meta` fields
     /// taken out, and mcpgw's own request state (if the client sent it back) opened.
-    fn into_round(mut self, ctx: Arc<ServeContext>, virtual_server: &str) -> Result<Round, (RawJson, RpcError)> {
+    fn into_round(
+        mut self,
+        ctx: Arc<ServeContext>,
+        virtual_server: &str,
+        caller: &Caller,
+    ) -> Result<Round, (RawJson, RpcError)> {
         // Session-based upstreams know nothing of these fields; stateless ones get them again,
         // from the calling client's link, when the request is forwarded.
         if let Some(Value::Object(meta)) = self.fields.get_mut("_meta") {
@@ -161,7 +166,7 @@ impl Stateless {
         };
         // One request, one detached session: ended with the request, which closes any upstream
         // session opened for it (`sessions: per_client`).
-        let session = Session::detached(virtual_server, &self.version);
+        let session = Session::detached(virtual_server, &self.version, caller.clone());
         // Passed on to stateless upstreams with each request this client makes.
         session.declare(self.capabilities);
         // Log messages reach a stateless client only for a request that asked for a level.
@@ -230,11 +235,11 @@ pub async fn request(
         "server/discover" => json(StatusCode::OK, finish(method, discover(id, virtual_server))),
         "subscriptions/listen" => {
             let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
-            let task = listen(ctx, virtual_server, request, tx, true);
+            let task = listen(ctx, virtual_server, &http_caller(), request, tx, true);
             listen_response(rx, task)
         }
         _ => {
-            let round = match request.into_round(ctx, virtual_server) {
+            let round = match request.into_round(ctx, virtual_server, &http_caller()) {
                 Ok(r) => r,
                 Err((id, e)) => return refuse(StatusCode::BAD_REQUEST, &id, e),
             };
@@ -251,6 +256,11 @@ pub async fn request(
             json(status_of(&answer), answer)
         }
     }
+}
+
+/// A stateless request's caller over HTTP.
+fn http_caller() -> Caller {
+    Caller::anonymous(Binding::StreamableHttp, None)
 }
 
 /// The tool's arguments marked `x-mcp-header` must match their `Mcp-Param-*` headers.
@@ -282,6 +292,7 @@ fn check_param_headers(
 pub fn converse(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
+    caller: &Caller,
     id: RawJson,
     method: String,
     params: Option<&RawValue>,
@@ -309,8 +320,8 @@ pub fn converse(
                 let _ = out.send(answer).await;
             })
         }
-        "subscriptions/listen" => listen(ctx, virtual_server, request, out, false),
-        _ => match request.into_round(ctx, virtual_server) {
+        "subscriptions/listen" => listen(ctx, virtual_server, caller, request, out, false),
+        _ => match request.into_round(ctx, virtual_server, caller) {
             Ok(round) => tokio::spawn(async move {
                 let answer = round.run(out.clone()).await;
                 let _ = out.send(answer).await;
@@ -421,6 +432,7 @@ fn discover(id: &RawValue, virtual_server: &str) -> Vec<u8> {
 fn listen(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
+    caller: &Caller,
     request: Stateless,
     tx: mpsc::Sender<Vec<u8>>,
     keep_alive: bool,
@@ -448,7 +460,7 @@ fn listen(
     }
     let id = request.id;
     let subscription: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
-    let session = Session::detached(virtual_server, VERSION);
+    let session = Session::detached(virtual_server, VERSION, caller.clone());
     session.declare(request.capabilities);
     let ack = json!({ "notifications": honored, "_meta": { META_SUBSCRIPTION: subscription } });
     let _ = tx
@@ -460,7 +472,7 @@ fn listen(
             let params = jsonrpc::raw(&json!({ "uri": uri }));
             let _ = exchange::answer(&ctx, &session, &id, "resources/subscribe", Some(&params), None).await;
         }
-        let mut events = SessionEvents::new(&ctx.live);
+        let mut events = ctx.live.events();
         let mut shutting_down = ctx.shutting_down.clone();
         let idle = if keep_alive { KEEP_ALIVE } else { Duration::MAX };
         loop {

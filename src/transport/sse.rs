@@ -14,10 +14,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::mpsc;
 
 use super::http::{admit, header_has, rpc_error, status};
-use super::{Body, ServeContext, SessionEvents, exchange};
+use super::{Body, ServeContext, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::sse;
-use crate::session::Session;
+use crate::session::{Binding, Caller, Session};
 
 /// An idle stream sends a comment this often so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
@@ -47,14 +47,13 @@ pub fn open(
         let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many client sessions; try again later");
         return rpc_error(StatusCode::SERVICE_UNAVAILABLE, None, e);
     }
-    let session = ctx.sessions.create(virtual_server, "2024-11-05");
+    let session = ctx.sessions.create(virtual_server, "2024-11-05", Caller::anonymous(Binding::Sse, None));
     let (tx, rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let _ = session.stream.set(tx);
     tracing::info!(session = %session.id, %virtual_server, "SSE client session started");
 
     let endpoint = format!("event: endpoint\ndata: {messages_path}?session_id={}\n\n", session.id);
-    let state =
-        Stream { ctx: ctx.clone(), session: session.clone(), rx, events: SessionEvents::new(&ctx.live), ended: false };
+    let state = Stream { ctx: ctx.clone(), session: session.clone(), rx, events: ctx.live.events(), ended: false };
     let first: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from(endpoint)));
     let rest =
         futures_util::stream::unfold(state, |mut state| async move { state.next().await.map(|f| (Ok(f), state)) });
@@ -118,7 +117,7 @@ struct Stream {
     ctx: Arc<ServeContext>,
     session: Arc<Session>,
     rx: mpsc::Receiver<Vec<u8>>,
-    events: SessionEvents,
+    events: crate::session::SessionEvents,
     ended: bool,
 }
 

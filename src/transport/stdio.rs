@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::ServeContext;
 use super::conversation::Conversation;
+use crate::session::{Binding, Caller};
 
 /// Serves one client until its input ends.
 pub async fn serve(
@@ -26,7 +27,7 @@ pub async fn serve(
             }
         }
     });
-    let mut conversation = Conversation::new(ctx, virtual_server, out);
+    let mut conversation = Conversation::new(ctx, virtual_server, Caller::anonymous(Binding::Stdio, None), out);
     let mut lines = BufReader::new(input).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if !line.trim().is_empty() {

@@ -14,7 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::mpsc;
 
 use super::http::{Refusal, admit, header_has, json, rpc_error, status};
-use super::{Body, ServeContext, SessionEvents, exchange};
+use super::{Body, ServeContext, exchange};
 use crate::protocol::jsonrpc::{self, Message, RpcError};
 use crate::protocol::{RawJson, mcp, sse};
 use crate::session::replay::ResumeError;
@@ -408,7 +408,7 @@ async fn feed_standalone(ctx: Arc<ServeContext>, session: Arc<Session>, replay: 
     session.on_end(Box::new(move || {
         let _ = ended_tx.send(());
     }));
-    let mut events = SessionEvents::new(&ctx.live);
+    let mut events = ctx.live.events();
     let mut shutting_down = ctx.shutting_down.clone();
     loop {
         let note = tokio::select! {
@@ -424,7 +424,7 @@ async fn feed_standalone(ctx: Arc<ServeContext>, session: Arc<Session>, replay: 
 
 /// A session's own stream without event ids (versions before 2025-03-26, or resumption off).
 fn passing_stream(ctx: Arc<ServeContext>, session: Arc<Session>) -> Response<Body> {
-    let events = SessionEvents::new(&ctx.live);
+    let events = ctx.live.events();
     let stream = futures_util::stream::unfold((ctx, session, events), |(ctx, session, mut events)| async move {
         let mut shutting_down = ctx.shutting_down.clone();
         let data = tokio::select! {

@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::conversation::Conversation;
 use super::http::{admit, header_has, status};
 use super::{Body, ServeContext, empty};
+use crate::session::{Binding, Caller};
 
 /// A ping goes out this often; a peer that stops answering is dropped by TCP keep-alive or the next write.
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -116,7 +117,7 @@ where
             }
         }
     });
-    let mut conversation = Conversation::new(ctx, virtual_server, out);
+    let mut conversation = Conversation::new(ctx, virtual_server, Caller::anonymous(Binding::WebSocket, None), out);
     while let Some(frame) = frames.next().await {
         let close = match frame {
             Ok(Message::Text(text)) => {

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use super::relay::{ClientLink, Outbound, capability_for};
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, RpcError, encode_notification};
+use crate::session::{Link, Outbound, capability_for};
 
 /// One upstream connection's requests that wait on a client, by the upstream's request id (its
 /// JSON text). Ids are the upstream's own, so each connection keeps its own registry.
@@ -87,7 +87,7 @@ pub(super) async fn answer<F, Fut>(
     id: RawJson,
     method: String,
     params: Option<RawJson>,
-    client: Option<ClientLink>,
+    client: Option<Link>,
     timeout: Duration,
     send: F,
 ) where
@@ -118,27 +118,22 @@ pub(super) async fn answer_one(
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
     timeout: Duration,
 ) -> Option<Vec<u8>> {
-    let refuse = |code, message: String| Some(jsonrpc::encode_error(Some(id), &RpcError::new(code, message).to_json()));
+    let refuse = |e: RpcError| Some(jsonrpc::encode_error(Some(id), &e.to_json()));
     if method == "ping" {
         return Some(jsonrpc::encode_result(id, &jsonrpc::raw(&serde_json::json!({}))));
     }
     let Some(capability) = capability_for(method) else {
-        return refuse(jsonrpc::METHOD_NOT_FOUND, format!("method not found: {method}"));
+        return refuse(RpcError::method_not_found(method));
     };
     // A stateless client is never sent a request: its answers come from earlier rounds, or the
     // request ends this round as an `input_required` result.
     if let Some(link) = client
         && let Some(rounds) = &link.rounds
     {
-        let declared = link.session.capabilities();
-        if declared.get(capability).is_none() {
-            rounds.lacks(capability);
-            return std::future::pending().await;
-        }
-        return match rounds.answer_next(method, params) {
+        return match rounds.answer(&link.session, capability, method, params) {
             Some(answer) => Some(jsonrpc::encode_result(id, &jsonrpc::raw(&answer))),
             None => std::future::pending().await,
         };
@@ -146,55 +141,24 @@ pub(super) async fn answer_one(
     let Some(link) = client else {
         // Either the request arrived where nothing ties it to one client's call (a shared stdio,
         // SSE or WebSocket stream), or the call came from a client that cannot receive requests.
-        return refuse(
+        return refuse(RpcError::new(
             jsonrpc::METHOD_NOT_FOUND,
             format!("{method} cannot be passed to a client: no client call that can answer it is tied to this request"),
-        );
+        ));
     };
-    if !link.session.supports(capability) {
-        return refuse(jsonrpc::METHOD_NOT_FOUND, format!("the client does not support {capability}"));
-    }
-    if method == "elicitation/create"
-        && let Some(id) = url_elicitation_id(params)
-    {
-        link.session.own_elicitation(&id);
-    }
-    let (client_id, answer) = link.session.ask();
-    // However this ends (answered, timed out, withdrawn), the client's session stops waiting.
-    let _forget = ForgetOnDrop { link, id: client_id };
-    let (_registered, withdrawn) = asked.register(id, &link.out, client_id);
-    if link.out.send(jsonrpc::encode_request(client_id, method, params)).await.is_err() {
-        return refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into());
-    }
+    let mut question = match link.ask(method, params).await {
+        Ok(q) => q,
+        Err(e) => return refuse(e),
+    };
+    let (_registered, withdrawn) = asked.register(id, &link.out, question.id);
     tokio::select! {
-        answer = tokio::time::timeout(timeout, answer) => match answer {
-            Ok(Ok(Ok(result))) => Some(jsonrpc::encode_result(id, &result)),
-            Ok(Ok(Err(error))) => Some(jsonrpc::encode_error(Some(id), error.get())),
-            Ok(Err(_)) => refuse(jsonrpc::INTERNAL_ERROR, "the client went away".into()),
-            Err(_) => refuse(jsonrpc::INTERNAL_ERROR, format!("the client did not answer {method} within {timeout:?}")),
+        answer = question.answer(method, timeout) => match answer {
+            Ok(Ok(result)) => Some(jsonrpc::encode_result(id, &result)),
+            Ok(Err(error)) => Some(jsonrpc::encode_error(Some(id), error.get())),
+            Err(e) => refuse(e),
         },
         // The upstream cancelled its request: it expects no answer.
         _ = withdrawn => None,
-        // The client's call ended (answered, cancelled, or its client gone): nobody will answer.
-        _ = link.out.closed() => refuse(jsonrpc::INTERNAL_ERROR, "the client's request ended before it answered".into()),
-    }
-}
-
-/// The `elicitationId` of a URL-mode `elicitation/create`, whose completion the server announces later.
-fn url_elicitation_id(params: Option<&RawValue>) -> Option<String> {
-    let params: serde_json::Value = serde_json::from_str(params?.get()).ok()?;
-    (params.get("mode")?.as_str()? == "url").then(|| params.get("elicitationId")?.as_str().map(str::to_string))?
-}
-
-/// Removes a request asked of a client from its session (a no-op once the answer was delivered).
-struct ForgetOnDrop<'a> {
-    link: &'a ClientLink,
-    id: u64,
-}
-
-impl Drop for ForgetOnDrop<'_> {
-    fn drop(&mut self) {
-        self.link.session.forget(self.id);
     }
 }
 

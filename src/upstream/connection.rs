@@ -7,12 +7,13 @@ use serde_json::value::RawValue;
 
 use super::asked::Asked;
 use super::peer::Linked;
-use super::relay::{ClientLink, Inbox};
+use super::relay::Inbox;
 use super::session::{self, Established};
 use super::{UpstreamError, sse, stdio, streamable_http, websocket};
 use crate::model::{self, Transport};
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, Message, RpcError};
+use crate::session::Link;
 
 /// Something an upstream sent on its own initiative.
 #[derive(Debug)]
@@ -97,7 +98,7 @@ impl Connection {
         method: &str,
         params: Option<&RawValue>,
         timeout: Duration,
-        client: Option<&ClientLink>,
+        client: Option<&Link>,
     ) -> Result<RawJson, UpstreamError> {
         match self {
             Connection::Stdio(c) => c.request(method, params, timeout, client).await,
@@ -111,7 +112,7 @@ impl Connection {
 
     /// Ties a per-client upstream session to its client's latest call, for requests the upstream
     /// sends on its own stream (streamable HTTP gets the link with each request instead).
-    pub(super) fn set_client(&self, link: &ClientLink, timeout: Duration) {
+    pub(super) fn set_client(&self, link: &Link, timeout: Duration) {
         match self {
             Connection::Stdio(c) => c.peer.set_client(link.clone(), timeout),
             Connection::Sse(c) | Connection::WebSocket(c) => c.peer.set_client(link.clone(), timeout),

@@ -25,9 +25,9 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::model;
 use crate::protocol::{ItemSet, RawJson, mcp};
+use crate::session::{Link, Note, Notes};
 
 pub use connection::{Connection, Event};
-pub use relay::{ClientAnswer, ClientLink, ClientSession, InputRounds, Outbound, RoundEnd, capability_for};
 use relay::{Inbox, Relay};
 
 /// Why a request to an upstream failed.
@@ -47,11 +47,34 @@ pub enum UpstreamError {
     Transport(String, String),
 }
 
+/// Where an upstream's connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamState {
+    /// The first attempt has not ended yet.
+    Connecting,
+    Up,
+    /// Not connected; retried with backoff.
+    Down,
+    /// Stopped for good (removed by a reload, or the gateway stops).
+    Stopped,
+}
+
+impl UpstreamState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamState::Connecting => "connecting",
+            UpstreamState::Up => "up",
+            UpstreamState::Down => "down",
+            UpstreamState::Stopped => "stopped",
+        }
+    }
+}
+
 /// What the gateway knows of an upstream right now.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Status {
-    /// `connecting`, `up`, `down` or `stopped`.
-    pub state: &'static str,
+    pub state: UpstreamState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,27 +85,14 @@ pub struct Status {
     pub failures: u32,
 }
 
-/// What an upstream tells the rest of the gateway about, as it happens.
-pub struct Hooks {
-    /// This upstream's items changed, so the routing table must be rebuilt.
-    pub items_changed: Box<dyn Fn() + Send + Sync>,
-    /// The upstream announced `notifications/resources/updated` for this URI.
-    pub resource_updated: Box<dyn Fn(&str) + Send + Sync>,
-    /// The upstream (named first) sent a log message (`notifications/message` params).
-    pub log: LogHook,
-    /// The upstream (named first) sent a notification meant only for the client session that
-    /// owns what it names: a task's status, or a URL elicitation's completion (method, params).
-    pub owned_note: OwnedNoteHook,
+/// Where an upstream reports what happens to it: the reloader (its items changed, so the
+/// routing table must be rebuilt) and the sessions (resource updates, log messages, task status,
+/// elicitation completions).
+#[derive(Clone)]
+pub struct Outlets {
+    pub items_changed: Arc<Notify>,
+    pub notes: Notes,
 }
-
-/// Called with the upstream's name, the notification's method and its params.
-pub type OwnedNoteHook = Box<dyn Fn(&str, &'static str, serde_json::Value) + Send + Sync>;
-
-/// Notifications that concern one client session's own task or elicitation.
-pub const OWNED_NOTES: [&str; 2] = ["notifications/tasks/status", "notifications/elicitation/complete"];
-
-/// Called with the upstream's name and the `notifications/message` params.
-pub type LogHook = Box<dyn Fn(&str, serde_json::Value) + Send + Sync>;
 
 /// A running upstream. Dropping the last handle does not stop it; call `stop`.
 pub struct UpstreamHandle {
@@ -104,17 +114,17 @@ pub struct UpstreamHandle {
     stopped: Notify,
     /// Progress routes of requests in flight; outlives reconnects.
     relay: Arc<Relay>,
-    hooks: Arc<Hooks>,
+    outlets: Outlets,
 }
 
 impl UpstreamHandle {
     /// Starts connecting in the background and returns at once.
-    pub fn start(spec: model::Upstream, hooks: Arc<Hooks>) -> Arc<Self> {
+    pub fn start(spec: model::Upstream, outlets: Outlets) -> Arc<Self> {
         let (stop, _) = watch::channel(false);
         let handle = Arc::new(UpstreamHandle {
             spec,
             status: ArcSwap::from_pointee(Status {
-                state: "connecting",
+                state: UpstreamState::Connecting,
                 error: None,
                 protocol_version: None,
                 server_info: None,
@@ -128,7 +138,7 @@ impl UpstreamHandle {
             stop,
             stopped: Notify::new(),
             relay: Arc::default(),
-            hooks,
+            outlets,
         });
         tokio::spawn(supervise(handle.clone()));
         handle
@@ -157,7 +167,7 @@ impl UpstreamHandle {
         self: &Arc<Self>,
         method: &str,
         params: Option<&RawValue>,
-        client: Option<&ClientLink>,
+        client: Option<&Link>,
     ) -> Result<RawJson, UpstreamError> {
         let conn = match (self.spec.sessions, client) {
             (model::Sessions::PerClient, Some(link)) => {
@@ -180,18 +190,18 @@ impl UpstreamHandle {
 
     /// The upstream session of one client (`per_client`): opened on its first call, closed when
     /// the client session ends.
-    async fn client_connection(self: &Arc<Self>, link: &ClientLink) -> Result<PerClient, UpstreamError> {
+    async fn client_connection(self: &Arc<Self>, link: &Link) -> Result<PerClient, UpstreamError> {
         if self.connection.load().is_none() {
             // The shared session is down: so is the upstream; do not start a process per client.
             return Err(UpstreamError::Unavailable(self.spec.name.clone()));
         }
-        let key = link.session.key().to_string();
+        let key = link.session.id.clone();
         let cell = self.clients.lock().await.entry(key.clone()).or_default().clone();
         let mut opened = false;
         let session = cell
             .get_or_try_init(|| {
                 opened = true;
-                self.open_client_session()
+                self.open_client_session(&link.session.id)
             })
             .await;
         let session = match session {
@@ -221,31 +231,32 @@ impl UpstreamHandle {
         Ok(session)
     }
 
-    async fn open_client_session(&self) -> Result<PerClient, UpstreamError> {
-        // Log messages of a per-client session go to its client (on the call in progress); list
-        // changes are not needed, as the shared session keeps the catalog; progress goes through
-        // the relay.
+    async fn open_client_session(&self, client: &str) -> Result<PerClient, UpstreamError> {
+        // Log messages and task status of a per-client session go to its client (on the call in
+        // progress); list changes are not needed, as the shared session keeps the catalog;
+        // progress goes through the relay.
         let (events, mut incoming) = mpsc::channel::<Event>(64);
-        let current: Arc<std::sync::Mutex<Option<ClientLink>>> = Arc::default();
-        let (to_client, upstream, hooks) = (current.clone(), self.spec.name.clone(), self.hooks.clone());
+        let current: Arc<std::sync::Mutex<Option<Link>>> = Arc::default();
+        let (to_client, upstream, notes, client) =
+            (current.clone(), self.spec.name.clone(), self.outlets.notes.clone(), client.to_string());
         tokio::spawn(async move {
             while let Some(Event::Notification { method, params }) = incoming.recv().await {
                 let link = to_client.lock().unwrap().clone();
-                match (method.as_str(), link, params) {
-                    ("notifications/message", Some(link), Some(params)) => deliver_log(&upstream, &link, &params),
-                    // It may come after the call ended, so it goes where the client's own
-                    // stream hears it, and only the session that was asked receives it.
-                    ("notifications/elicitation/complete", _, Some(params)) => {
-                        if let Ok(params) = serde_json::from_str(params.get()) {
-                            (hooks.owned_note)(&upstream, "notifications/elicitation/complete", params);
-                        }
+                let Some(params) = params.and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok()) else {
+                    continue;
+                };
+                match (method.as_str(), link) {
+                    ("notifications/message", Some(link)) => link.log(&upstream, &params),
+                    ("notifications/tasks/status", Some(link)) => link.task_status(&upstream, params),
+                    // These may come after the call ended, so they go where the client's own
+                    // stream hears them, and only the session concerned receives them.
+                    ("notifications/elicitation/complete", _) => {
+                        let _ = notes.send(Note::ElicitationComplete { upstream: upstream.clone(), params });
                     }
-                    ("notifications/tasks/status", Some(link), Some(params)) => {
-                        let Ok(params) = serde_json::from_str::<serde_json::Value>(params.get()) else { continue };
-                        if let Some(note) =
-                            crate::protocol::tasks::status_for(&upstream, params, |id| link.session.owns_task(id))
-                        {
-                            let _ = link.out.try_send(note);
+                    ("notifications/resources/updated", _) => {
+                        if let Some(uri) = params.get("uri").and_then(|u| u.as_str()) {
+                            let (upstream, uri, session) = (upstream.clone(), uri.to_string(), Some(client.clone()));
+                            let _ = notes.send(Note::ResourceUpdated { upstream, uri, session });
                         }
                     }
                     _ => {}
@@ -310,7 +321,7 @@ impl UpstreamHandle {
 
     fn set_status(
         &self,
-        state: &'static str,
+        state: UpstreamState,
         error: Option<String>,
         failures: u32,
         session: Option<&session::Established>,
@@ -327,7 +338,7 @@ impl UpstreamHandle {
     fn set_items(&self, items: ItemSet) {
         if **self.items.load() != items {
             self.items.store(Arc::new(items));
-            (self.hooks.items_changed)();
+            self.outlets.items_changed.notify_one();
         }
     }
 }
@@ -336,7 +347,7 @@ impl UpstreamHandle {
 #[derive(Clone)]
 struct PerClient {
     conn: Arc<Connection>,
-    current: Arc<std::sync::Mutex<Option<ClientLink>>>,
+    current: Arc<std::sync::Mutex<Option<Link>>>,
     /// Whether the upstream session accepts `logging/setLevel`.
     takes_log_level: bool,
     /// The level this session was last asked for.
@@ -346,8 +357,8 @@ struct PerClient {
 impl PerClient {
     /// Asks this client's upstream session for the log level the client asked for, before a call,
     /// when the client's level changed since (a stateless client's comes with each request).
-    async fn follow_log_level(&self, link: &ClientLink, timeout: Duration) {
-        let Some(level) = link.session.log_level().filter(|_| self.takes_log_level) else { return };
+    async fn follow_log_level(&self, link: &Link, timeout: Duration) {
+        let Some(level) = link.session.log_level.get().filter(|_| self.takes_log_level) else { return };
         if self.log_level.replace(level) == Some(level) {
             return;
         }
@@ -356,26 +367,6 @@ impl PerClient {
             tracing::debug!(error = %e, "logging/setLevel refused by a per-client upstream session");
         }
     }
-}
-
-/// Sends a per-client session's log message to its client, if it asked for that level, with the
-/// upstream named in `logger` as on shared sessions.
-pub(super) fn deliver_log(upstream: &str, link: &ClientLink, params: &serde_json::value::RawValue) {
-    let Ok(mut params) = serde_json::from_str::<serde_json::Value>(params.get()) else { return };
-    let level = params.get("level").and_then(|l| l.as_str()).unwrap_or("");
-    if !link.session.wants_log(level) {
-        return;
-    }
-    let logger = match params.get("logger").and_then(|l| l.as_str()) {
-        Some(inner) => format!("{upstream}/{inner}"),
-        None => upstream.to_string(),
-    };
-    params["logger"] = serde_json::Value::String(logger);
-    let note = crate::protocol::jsonrpc::encode_notification(
-        "notifications/message",
-        Some(&crate::protocol::jsonrpc::raw(&params)),
-    );
-    let _ = link.out.try_send(note);
 }
 
 const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -410,7 +401,7 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
                             tools = items.tools.len(), resources = items.resources.len(),
                             prompts = items.prompts.len(), "upstream connected");
                         handle.connection.store(Some(conn.clone()));
-                        handle.set_status("up", None, 0, Some(&established));
+                        handle.set_status(UpstreamState::Up, None, 0, Some(&established));
                         handle.set_items(items);
                         handle.first_attempt_done.store(true, Ordering::Release);
                         let since = Instant::now();
@@ -423,7 +414,7 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
                         }
                         conn.shutdown().await;
                         tracing::warn!(upstream = %name, "upstream connection lost; reconnecting");
-                        handle.set_status("down", Some("connection lost".into()), 0, None);
+                        handle.set_status(UpstreamState::Down, Some("connection lost".into()), 0, None);
                         if since.elapsed() >= STABLE_AFTER {
                             backoff = BACKOFF_START;
                         }
@@ -432,7 +423,7 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
                         conn.shutdown().await;
                         failures += 1;
                         tracing::warn!(upstream = %name, error = %e, "listing the upstream's items failed");
-                        handle.set_status("down", Some(e.to_string()), failures, None);
+                        handle.set_status(UpstreamState::Down, Some(e.to_string()), failures, None);
                         handle.first_attempt_done.store(true, Ordering::Release);
                     }
                 }
@@ -445,7 +436,7 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
                 } else {
                     tracing::debug!(upstream = %name, error = %e, failures, retry_in = ?backoff, "upstream unavailable");
                 }
-                handle.set_status("down", Some(e.to_string()), failures, None);
+                handle.set_status(UpstreamState::Down, Some(e.to_string()), failures, None);
                 handle.first_attempt_done.store(true, Ordering::Release);
             }
         }
@@ -460,7 +451,7 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
             session.conn.shutdown().await;
         }
     }
-    handle.set_status("stopped", None, failures, None);
+    handle.set_status(UpstreamState::Stopped, None, failures, None);
     handle.stopped.notify_waiters();
     tracing::info!(upstream = %name, "upstream stopped");
 }
@@ -485,31 +476,31 @@ async fn serve_events(
                         Err(e) => tracing::warn!(upstream = %handle.spec.name, error = %e, "refreshing items failed"),
                     }
                 }
-                Some(Event::Notification { method, params }) if method == "notifications/resources/updated" => {
-                    let uri = params
-                        .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
-                        .and_then(|v| v.get("uri").and_then(|u| u.as_str()).map(str::to_string));
-                    if let Some(uri) = uri {
-                        (handle.hooks.resource_updated)(&uri);
+                Some(Event::Notification { method, params }) => {
+                    let params = params.and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok());
+                    match note(&handle.spec.name, &method, params) {
+                        Some(note) => drop(handle.outlets.notes.send(note)),
+                        None => tracing::debug!(upstream = %handle.spec.name, %method, "upstream notification"),
                     }
-                }
-                Some(Event::Notification { method, params }) if method == "notifications/message" => {
-                    if let Some(params) = params.and_then(|p| serde_json::from_str(p.get()).ok()) {
-                        (handle.hooks.log)(&handle.spec.name, params);
-                    }
-                }
-                Some(Event::Notification { method, params }) if OWNED_NOTES.contains(&method.as_str()) => {
-                    let method = OWNED_NOTES.into_iter().find(|m| *m == method).expect("listed");
-                    if let Some(params) = params.and_then(|p| serde_json::from_str(p.get()).ok()) {
-                        (handle.hooks.owned_note)(&handle.spec.name, method, params);
-                    }
-                }
-                Some(Event::Notification { method, .. }) => {
-                    tracing::debug!(upstream = %handle.spec.name, %method, "upstream notification");
                 }
             }
         }
     }
+}
+
+/// An upstream's notification as a note for the sessions, when it is one they may hear.
+fn note(upstream: &str, method: &str, params: Option<serde_json::Value>) -> Option<Note> {
+    let (upstream, params) = (upstream.to_string(), params?);
+    Some(match method {
+        "notifications/resources/updated" => {
+            let uri = params.get("uri")?.as_str()?.to_string();
+            Note::ResourceUpdated { upstream, uri, session: None }
+        }
+        "notifications/message" => Note::Log { upstream, params },
+        "notifications/tasks/status" => Note::TaskStatus { upstream, params },
+        "notifications/elicitation/complete" => Note::ElicitationComplete { upstream, params },
+        _ => return None,
+    })
 }
 
 /// Lets requests already sent finish (each holds the connection), then closes it.

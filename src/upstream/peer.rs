@@ -13,9 +13,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::UpstreamError;
 use super::asked::{self, Asked};
 use super::connection::route_incoming;
-use super::relay::{ClientLink, Inbox};
+use super::relay::Inbox;
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, encode_notification, encode_request};
+use crate::session::Link;
 
 /// Messages queued for the upstream before senders wait.
 const QUEUE: usize = 256;
@@ -31,14 +32,14 @@ pub(super) struct Peer {
     inbox: Inbox,
     /// For a per-client upstream session: its client, asked when the upstream sends it requests,
     /// and how long to wait for the answer.
-    client: Mutex<Option<(ClientLink, Duration)>>,
+    client: Mutex<Option<(Link, Duration)>>,
     /// The upstream's requests that wait on a client's answer.
     asked: Arc<Asked>,
 }
 
 impl Peer {
     /// Ties this peer to one client: requests the upstream sends are asked of it.
-    pub(super) fn set_client(&self, link: ClientLink, timeout: Duration) {
+    pub(super) fn set_client(&self, link: Link, timeout: Duration) {
         *self.client.lock().unwrap() = Some((link, timeout));
     }
 

@@ -9,10 +9,10 @@ use serde_json::value::RawValue;
 
 use super::UpstreamError;
 use super::asked::{Asked, answer_one};
-use super::relay::ClientLink;
 use super::session::Established;
 use crate::protocol::jsonrpc;
 use crate::protocol::{RawJson, mcp};
+use crate::session::Link;
 
 use crate::protocol::stateless::{VERSION, meta};
 /// Most `input_required` rounds answered for a session-based client before giving up.
@@ -20,13 +20,13 @@ const MAX_ROUNDS: usize = 8;
 
 /// `params` with the stateless `_meta` fields added: the version, the calling client's
 /// capabilities (none when no client is calling), and who is asking.
-pub(super) fn params(params: Option<&RawValue>, client: Option<&ClientLink>) -> RawJson {
+pub(super) fn params(params: Option<&RawValue>, client: Option<&Link>) -> RawJson {
     with_meta(params, client, false)
 }
 
 /// `params` as `params` makes them; with `tasks`, the capabilities also declare the tasks
 /// extension (a session-based client's task, carried by the extension; see `task_bridge`).
-pub(super) fn with_meta(params: Option<&RawValue>, client: Option<&ClientLink>, tasks: bool) -> RawJson {
+pub(super) fn with_meta(params: Option<&RawValue>, client: Option<&Link>, tasks: bool) -> RawJson {
     let mut fields: serde_json::Map<String, Value> =
         params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
     let mut capabilities = client.map_or_else(|| serde_json::json!({}), |c| c.session.capabilities());
@@ -109,7 +109,7 @@ pub(super) async fn request<'m, F, Fut>(
     upstream: &str,
     method: &'m str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
     timeout: Duration,
     send: F,
 ) -> Result<RawJson, UpstreamError>
@@ -128,7 +128,7 @@ pub(super) async fn rounds<'m, F, Fut>(
     upstream: &str,
     method: &'m str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
     timeout: Duration,
     tasks: bool,
     send: &F,
@@ -182,7 +182,7 @@ where
 /// Asks a session-based client one of a stateless upstream's input requests; its result, or its
 /// error as the request's failure.
 pub(super) async fn ask_client(
-    link: &ClientLink,
+    link: &Link,
     method: &str,
     params: Option<&RawValue>,
     timeout: Duration,

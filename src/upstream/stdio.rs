@@ -152,7 +152,7 @@ impl StdioConnection {
         method: &str,
         params: Option<&RawValue>,
         timeout: Duration,
-        client: Option<&super::relay::ClientLink>,
+        client: Option<&crate::session::Link>,
     ) -> Result<RawJson, UpstreamError> {
         if self.stateless.load(std::sync::atomic::Ordering::Acquire) {
             if let Some(changed) = super::stateless::subscription(method, params, &self.subscribed) {

@@ -19,10 +19,11 @@ use super::UpstreamError;
 use super::asked::{self, Asked};
 use super::connection::route_incoming;
 use super::http_client::{HttpClient, Response, SendError};
-use super::relay::{ClientLink, Inbox};
+use super::relay::Inbox;
 use crate::model::Secret;
 use crate::protocol::jsonrpc::{self, Message, encode_notification, encode_request};
 use crate::protocol::{RawJson, mcp, sse, stateless};
+use crate::session::Link;
 
 const SESSION_HEADER: HeaderName = HeaderName::from_static(mcp::SESSION_HEADER);
 const VERSION_HEADER: HeaderName = HeaderName::from_static(mcp::VERSION_HEADER);
@@ -141,7 +142,7 @@ impl HttpConnection {
         method: &str,
         params: Option<&RawValue>,
         timeout: Duration,
-        client: Option<&ClientLink>,
+        client: Option<&Link>,
     ) -> Result<RawJson, UpstreamError> {
         let inner = &self.inner;
         if inner.stateless.load(Ordering::Acquire) {
@@ -268,7 +269,7 @@ impl Inner {
         self: &Arc<Self>,
         method: &str,
         params: Option<&RawValue>,
-        client: Option<&ClientLink>,
+        client: Option<&Link>,
         timeout: Duration,
     ) -> Result<RawJson, UpstreamError> {
         let base: serde_json::Value = params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
@@ -356,7 +357,7 @@ impl Inner {
         self: &Arc<Self>,
         mut response: Response,
         id: u64,
-        client: Option<&ClientLink>,
+        client: Option<&Link>,
         timeout: Duration,
     ) -> Result<RawJson, UpstreamError> {
         let status = response.status();
@@ -433,7 +434,7 @@ impl Inner {
         decoder: &mut sse::Decoder,
         id: u64,
         answer: &mut Option<Result<RawJson, RawJson>>,
-        client: Option<&ClientLink>,
+        client: Option<&Link>,
         timeout: Duration,
     ) -> Result<(), UpstreamError> {
         loop {
@@ -480,7 +481,7 @@ impl Inner {
         bytes: &[u8],
         id: u64,
         answer: &mut Option<Result<RawJson, RawJson>>,
-        client: Option<&ClientLink>,
+        client: Option<&Link>,
         timeout: Duration,
     ) {
         // A stateless upstream's log messages on a request's stream belong to that request: they
@@ -491,7 +492,9 @@ impl Inner {
             && let Ok(Message::Notification { method, params: Some(params) }) = Message::parse(bytes)
             && method == "notifications/message"
         {
-            super::deliver_log(&self.name, link, &params);
+            if let Ok(params) = serde_json::from_str(params.get()) {
+                link.log(&self.name, &params);
+            }
             return;
         }
         route_incoming(

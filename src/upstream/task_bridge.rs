@@ -12,10 +12,10 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::UpstreamError;
-use super::relay::ClientLink;
 use super::stateless::{ask_client, rounds, without_stateless_fields};
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{RawJson, tasks};
+use crate::session::Link;
 
 /// How often `tasks/result` asks a working task how it is doing.
 const POLL: Duration = Duration::from_millis(200);
@@ -25,7 +25,7 @@ pub(super) async fn request<'m, F, Fut>(
     upstream: &str,
     method: &'m str,
     params: Option<&RawValue>,
-    client: Option<&ClientLink>,
+    client: Option<&Link>,
     timeout: Duration,
     send: &F,
 ) -> Option<Result<RawJson, UpstreamError>>
@@ -55,7 +55,7 @@ where
 async fn result<'m, F, Fut>(
     upstream: &str,
     fields: &Value,
-    link: &ClientLink,
+    link: &Link,
     timeout: Duration,
     send: &F,
 ) -> Result<RawJson, UpstreamError>

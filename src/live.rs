@@ -7,10 +7,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::model::Model;
+use crate::policy::Chain;
 use crate::protocol::ItemKind;
 use crate::routing::RoutingTable;
 use crate::session::{Catalogs, Note, Notes, SessionEvents};
-use crate::upstream::UpstreamHandle;
+use crate::upstream::{Subscribers, UpstreamHandle};
 
 /// Everything one request needs, consistent with itself. A request keeps its snapshot to the
 /// end, so a reload never changes the table under an in-flight call.
@@ -18,9 +19,24 @@ pub struct Snapshot {
     pub model: Arc<Model>,
     pub table: Arc<RoutingTable>,
     pub upstreams: HashMap<String, Arc<UpstreamHandle>>,
+    /// The policy chain every request of this generation passes.
+    pub policy: Chain,
+    /// Resource subscriptions held at upstreams (one book across generations).
+    pub subscribers: Arc<Subscribers>,
 }
 
 impl Snapshot {
+    /// A snapshot of `model`, with its policy chain.
+    pub fn new(
+        model: Arc<Model>,
+        table: Arc<RoutingTable>,
+        upstreams: HashMap<String, Arc<UpstreamHandle>>,
+        subscribers: Arc<Subscribers>,
+    ) -> Snapshot {
+        let policy = Chain::build(&model);
+        Snapshot { model, table, upstreams, policy, subscribers }
+    }
+
     pub fn upstream(&self, name: &str) -> Option<&Arc<UpstreamHandle>> {
         self.upstreams.get(name)
     }

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::admin;
 use crate::model::DEFAULT_SERVER;
-use crate::transport::{Body, ServeContext, full, jsonrpc_http, sse, streamable_http, websocket};
+use crate::transport::{Body, Peer, ServeContext, full, jsonrpc_http, sse, streamable_http, websocket};
 
 /// Longest wait for open connections to finish after a shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -79,7 +79,7 @@ async fn accept(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -90,7 +90,8 @@ async fn accept(
                 let _ = stream.set_nodelay(true);
                 let header_timeout = ctx.live.snapshot().model.serving.header_timeout;
                 let ctx = ctx.clone();
-                let service = service_fn(move |request| {
+                let service = service_fn(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(Peer(peer));
                     let ctx = ctx.clone();
                     async move { Ok::<_, std::convert::Infallible>(route(ctx, request).await) }
                 });

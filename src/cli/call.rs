@@ -14,6 +14,7 @@ use crate::config::env::ProcessEnv;
 use crate::model::{Model, Transport};
 use crate::protocol::{Item, ItemKind, ItemSet};
 use crate::reload::{self, Reloader, Source};
+use crate::session::{Caller, Link, Session};
 use crate::upstream::UpstreamState;
 use crate::{dispatch, rest, routing};
 
@@ -107,14 +108,19 @@ async fn call_on(reloader: &Reloader, args: &CallArgs, arguments: Map<String, Va
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let params = crate::protocol::jsonrpc::raw(&serde_json::json!({ "name": args.tool, "arguments": arguments }));
-    match dispatch::handle(&snapshot, &args.server, "tools/call", Some(&params), None).await {
+    // One call from the local user, on a session of its own that ends with it.
+    let session = Session::detached(&args.server, crate::protocol::mcp::LATEST_VERSION, Caller::local());
+    let id = crate::protocol::jsonrpc::raw(&1);
+    let request = dispatch::Request::new(id, Link::unreachable(&session), "tools/call", Some(params));
+    drop(snapshot);
+    match dispatch::handle(&reloader.live, &request).await {
         Ok(result) => {
             let value: Value = serde_json::from_str(result.get()).unwrap_or(Value::Null);
             println!("{}", serde_json::to_string_pretty(&value).expect("JSON serializes"));
             if value.get("isError") == Some(&Value::Bool(true)) { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
         Err(error) => {
-            eprintln!("error: {}", error.get());
+            eprintln!("error: {}", error.to_json());
             ExitCode::from(1)
         }
     }

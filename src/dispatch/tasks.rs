@@ -3,27 +3,30 @@
 //! `cancel` go to that upstream, and `tasks/list` gathers the session's own tasks from every
 //! upstream behind its virtual server. A session never sees or touches another's tasks.
 
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::{Failure, fail, object, upstream_failure};
+use super::Request;
+use super::forward::upstream_failure;
+use crate::error::GatewayError;
 use crate::live::Snapshot;
-use crate::protocol::jsonrpc::{self, RpcError};
+use crate::protocol::jsonrpc;
 use crate::protocol::{RawJson, tasks};
 use crate::routing::Catalog;
 use crate::session::{Link, Owned};
 
+type Failure = GatewayError;
+
 fn unknown(id: &str) -> Failure {
-    fail(RpcError::invalid_params(format!("Failed to retrieve task: no task {id}")))
+    GatewayError::invalid_params(format!("Failed to retrieve task: no task {id}"))
 }
 
 /// A task-augmented call's result: the upstream's task under its public id, owned by `client`.
-pub(super) fn created(upstream: &str, result: RawJson, client: Option<&Link>) -> RawJson {
+pub(super) fn created(upstream: &str, result: RawJson, link: &Link) -> RawJson {
     let Ok(mut value) = serde_json::from_str::<Value>(result.get()) else { return result };
     if value.get("task").is_none() && value.get("resultType").and_then(Value::as_str) != Some("task") {
         return result; // the upstream ran it as a plain call
     }
-    if let (Some(id), Some(link)) = (tasks::publish(upstream, &mut value), client) {
+    if let Some(id) = tasks::publish(upstream, &mut value) {
         link.session.record(Owned::Task, &id);
     }
     jsonrpc::raw(&value)
@@ -31,25 +34,22 @@ pub(super) fn created(upstream: &str, result: RawJson, client: Option<&Link>) ->
 
 /// `tasks/get`, `tasks/result`, `tasks/cancel` and the extension's `tasks/update`: by public id,
 /// for the session that owns it.
-pub(super) async fn by_id(
-    snapshot: &Snapshot,
-    method: &str,
-    params: Option<&RawValue>,
-    client: Option<&Link>,
-) -> Result<RawJson, Failure> {
-    let mut fields = object(params)?;
+pub(super) async fn by_id(snapshot: &Snapshot, request: &Request) -> Result<RawJson, Failure> {
+    let (method, link) = (request.method.as_str(), &request.link);
+    let client = Some(link);
+    let mut fields = super::resolve::object(request)?;
     let Some(Value::String(id)) = fields.get("taskId").cloned() else {
-        return Err(fail(RpcError::invalid_params("`taskId` is required")));
+        return Err(GatewayError::invalid_params("`taskId` is required"));
     };
     // A stateless client has no session to own tasks by: its task id, which only it was given,
     // is what it holds (as with the upstream it came from).
-    if !client.is_some_and(|c| c.session.is_stateless() || c.session.owns(Owned::Task, &id)) {
+    if !(link.session.is_stateless() || link.session.owns(Owned::Task, &id)) {
         return Err(unknown(&id));
     }
     let (upstream, upstream_id) = tasks::split(&id).ok_or_else(|| unknown(&id))?;
     let handle = snapshot.upstream(upstream).ok_or_else(|| unknown(&id))?;
     fields.insert("taskId".into(), Value::String(upstream_id.to_string()));
-    if client.is_some_and(|c| c.session.is_stateless()) && !speaks_stateless(handle) {
+    if link.session.is_stateless() && !speaks_stateless(handle) {
         return Box::pin(extension_on_legacy(handle, upstream, method, &fields, client)).await;
     }
     let result = handle
@@ -62,10 +62,8 @@ pub(super) async fn by_id(
 }
 
 /// `tasks/list`: this session's tasks from every upstream behind the catalog that lists tasks.
-pub(super) async fn list(snapshot: &Snapshot, catalog: &Catalog, client: Option<&Link>) -> Result<RawJson, Failure> {
-    let Some(link) = client else {
-        return Ok(jsonrpc::raw(&json!({ "tasks": [] })));
-    };
+pub(super) async fn list(snapshot: &Snapshot, catalog: &Catalog, link: &Link) -> Result<RawJson, Failure> {
+    let client = Some(link);
     let mut all = Vec::new();
     for (name, handle) in &snapshot.upstreams {
         if !catalog.includes_upstream(name) || handle.status().state != crate::upstream::UpstreamState::Up {
@@ -90,12 +88,10 @@ fn speaks_stateless(handle: &std::sync::Arc<crate::upstream::UpstreamHandle>) ->
 /// Whether a call should become a 2025-11-25 task-augmented call on its session-based upstream,
 /// for a stateless client that declared the tasks extension: the extension lets the server decide
 /// to run a call as a task, and the tool says it supports tasks.
-pub(super) fn bridges_to_legacy_task(
-    snapshot: &Snapshot,
-    item: &crate::routing::Published,
-    client: Option<&Link>,
-) -> bool {
-    let Some(link) = client.filter(|c| c.session.is_stateless()) else { return false };
+pub(super) fn bridges_to_legacy_task(snapshot: &Snapshot, item: &crate::routing::Published, link: &Link) -> bool {
+    if !link.session.is_stateless() {
+        return false;
+    }
     if link.session.capabilities()["extensions"].get(tasks::EXTENSION).is_none() {
         return false;
     }
@@ -143,7 +139,7 @@ async fn extension_on_legacy(
                 Some("completed") => detailed["result"] = ask("tasks/result").await?,
                 Some("failed") => {
                     if let Err(error) = ask("tasks/result").await {
-                        detailed["error"] = serde_json::from_str(error.get()).unwrap_or_default();
+                        detailed["error"] = serde_json::from_str(&error.to_json()).unwrap_or_default();
                     }
                 }
                 _ => {}
@@ -152,8 +148,8 @@ async fn extension_on_legacy(
             Ok(jsonrpc::raw(&detailed))
         }
         "tasks/cancel" => ask("tasks/cancel").await.map(|_| jsonrpc::raw(&json!({}))),
-        other => Err(fail(RpcError::method_not_found(&format!(
+        other => Err(GatewayError::method_not_found(&format!(
             "{other} (upstream \"{upstream}\" runs tasks of MCP 2025-11-25, which take no input this way)"
-        )))),
+        ))),
     }
 }

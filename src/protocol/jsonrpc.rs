@@ -17,6 +17,8 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub const UPSTREAM_UNAVAILABLE: i64 = -32010;
 /// The upstream did not answer in time.
 pub const UPSTREAM_TIMEOUT: i64 = -32011;
+/// A policy refused the request (the caller may not use that item or method).
+pub const FORBIDDEN: i64 = -32012;
 /// The client cancelled the request (the code LSP uses; MCP prescribes none, as it expects no answer).
 pub const REQUEST_CANCELLED: i64 = -32800;
 /// The resource URI is not known to the gateway (the MCP "resource not found" code).

@@ -106,11 +106,16 @@ impl Reloader {
     pub fn start(source: Source, env: Arc<dyn Env>) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
         let prepared = prepare_source(&source, env.as_ref())?;
         let items_changed = Arc::new(Notify::new());
-        let outlets = Outlets { items_changed: items_changed.clone(), notes: crate::session::events::notes() };
+        let outlets = Outlets {
+            items_changed: items_changed.clone(),
+            notes: crate::session::events::notes(),
+            subscribers: Arc::default(),
+        };
         let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &outlets);
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(1, &model, &upstreams));
-        let live = Arc::new(Live::new(Snapshot { model, table, upstreams }, outlets.notes.clone()));
+        let snapshot = Snapshot::new(model, table, upstreams, outlets.subscribers.clone());
+        let live = Arc::new(Live::new(snapshot, outlets.notes.clone()));
         live.set_reload_status(ReloadStatus { result: "ok", generation: 1, at: unix_now(), diagnostics: vec![] });
         let reloader = Arc::new(Reloader {
             last_content: std::sync::Mutex::new(content_hash(&source)),
@@ -180,7 +185,7 @@ impl Reloader {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(generation, &model, &upstreams));
-        self.live.swap(Snapshot { model, table, upstreams });
+        self.live.swap(Snapshot::new(model, table, upstreams, self.outlets.subscribers.clone()));
         tracing::info!(
             generation, %reason, ?added, ?removed, ?changed, elapsed_us = started.elapsed().as_micros() as u64,
             "config reloaded"
@@ -196,7 +201,8 @@ impl Reloader {
         let _one_at_a_time = self.swapping.lock().await;
         let current = self.live.snapshot();
         let table = Arc::new(build_table(current.table.generation, &current.model, &current.upstreams));
-        self.live.swap(Snapshot { model: current.model.clone(), table, upstreams: current.upstreams.clone() });
+        let (model, upstreams) = (current.model.clone(), current.upstreams.clone());
+        self.live.swap(Snapshot::new(model, table, upstreams, self.outlets.subscribers.clone()));
     }
 
     /// Stops every upstream (children exit) and waits for them.

@@ -89,29 +89,39 @@ impl Catalog {
 
     /// One page of a `*/list` result, starting at `offset`; `None` when the offset is past the end.
     pub fn page(&self, kind: ItemKind, offset: usize, page_size: usize) -> Option<RawJson> {
-        let list = self.list(kind);
-        if offset > list.len() {
-            return None;
-        }
-        let end = (offset + page_size).min(list.len());
-        let mut out =
-            String::with_capacity(64 + list[offset..end].iter().map(|p| p.json.get().len() + 1).sum::<usize>());
-        out.push_str("{\"");
-        out.push_str(kind.list_field());
-        out.push_str("\":[");
-        for (i, p) in list[offset..end].iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(p.json.get());
-        }
-        out.push(']');
-        if end < list.len() {
-            out.push_str(&format!(",\"nextCursor\":\"{end}\""));
-        }
-        out.push('}');
-        Some(RawValue::from_string(out).expect("concatenated JSON items form valid JSON"))
+        render_page(kind, self.list(kind), offset, page_size)
     }
+}
+
+/// One page of a `*/list` result over `list`, starting at `offset`; `None` when the offset is
+/// past the end. Items are copied in as they were serialized when the table was built.
+pub fn render_page<P: AsRef<Published>>(
+    kind: ItemKind,
+    list: &[P],
+    offset: usize,
+    page_size: usize,
+) -> Option<RawJson> {
+    if offset > list.len() {
+        return None;
+    }
+    let end = (offset + page_size).min(list.len());
+    let page = &list[offset..end];
+    let mut out = String::with_capacity(64 + page.iter().map(|p| p.as_ref().json.get().len() + 1).sum::<usize>());
+    out.push_str("{\"");
+    out.push_str(kind.list_field());
+    out.push_str("\":[");
+    for (i, p) in page.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(p.as_ref().json.get());
+    }
+    out.push(']');
+    if end < list.len() {
+        out.push_str(&format!(",\"nextCursor\":\"{end}\""));
+    }
+    out.push('}');
+    Some(RawValue::from_string(out).expect("concatenated JSON items form valid JSON"))
 }
 
 /// Every catalog of one generation, plus what could not be published.

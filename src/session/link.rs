@@ -138,7 +138,7 @@ pub fn log_message(upstream: &str, params: &Value) -> Option<(LogLevel, Vec<u8>)
 
 /// A sender whose receiver is gone: everything sent on it is refused at once. One for all calls,
 /// so a plain JSON answer costs no channel of its own.
-fn nowhere() -> Outbound {
+pub fn nowhere() -> Outbound {
     static NOWHERE: std::sync::OnceLock<Outbound> = std::sync::OnceLock::new();
     NOWHERE.get_or_init(|| mpsc::channel(1).0).clone()
 }

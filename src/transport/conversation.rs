@@ -8,7 +8,8 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{ServeContext, exchange};
-use crate::protocol::jsonrpc::{self, Message, RpcError};
+use crate::error::GatewayError;
+use crate::protocol::jsonrpc::Message;
 use crate::session::{Caller, Session};
 
 /// Longest wait, once the client's input ends, for answers to requests already read.
@@ -58,20 +59,17 @@ impl Conversation {
         }
         match Message::parse(bytes) {
             Err(e) => {
-                let _ = self.out.send(jsonrpc::encode_error(None, &e.to_json())).await;
+                let _ = self.out.send(GatewayError::from(e).encode(None)).await;
             }
             // A request carrying its version in `_meta` is served statelessly (2026-07-28): no
             // initialize first, nothing kept between requests.
             Ok(Message::Request { id, method, params })
-                if self.session.is_none()
-                    && params
-                        .as_ref()
-                        .is_some_and(|p| p.get().contains(crate::protocol::stateless::meta::PROTOCOL_VERSION)) =>
+                if self.session.is_none() && crate::dispatch::stateless::names_version(params.as_deref()) =>
             {
                 self.stateless.retain(|_, (task, _)| !task.is_finished());
                 let key = id.get().to_string();
                 let listening = method == "subscriptions/listen";
-                let task = super::modern::converse(
+                let task = super::stateless::converse(
                     self.ctx.clone(),
                     &self.virtual_server,
                     &self.caller,
@@ -83,16 +81,23 @@ impl Conversation {
                 self.stateless.insert(key, (task, listening));
             }
             Ok(Message::Request { id, method, params }) if method == "initialize" => {
-                let version = exchange::negotiated_version(params.as_deref());
+                let version = crate::dispatch::negotiated_version(params.as_deref());
                 let session = Session::detached(&self.virtual_server, version, self.caller.clone());
-                if let Some(previous) = self.forwarder.take() {
-                    previous.abort();
+                match exchange::initialize(&self.ctx, &session, id, params).await {
+                    Ok(answer) => {
+                        if let Some(previous) = self.forwarder.take() {
+                            previous.abort();
+                        }
+                        let events = self.ctx.live.events();
+                        self.forwarder = Some(tokio::spawn(forward_events(events, session.clone(), self.out.clone())));
+                        tracing::info!(virtual_server = %self.virtual_server, version, "client initialized");
+                        let _ = self.out.send(answer).await;
+                        self.session = Some(session);
+                    }
+                    Err((_, refused)) => {
+                        let _ = self.out.send(refused).await;
+                    }
                 }
-                let events = self.ctx.live.events();
-                self.forwarder = Some(tokio::spawn(forward_events(events, session.clone(), self.out.clone())));
-                tracing::info!(virtual_server = %self.virtual_server, version, "client initialized");
-                let _ = self.out.send(exchange::initialize(&session, &id, params.as_deref())).await;
-                self.session = Some(session);
             }
             Ok(Message::Request { id, method, params }) => {
                 let session = match (&self.session, method.as_str()) {
@@ -164,8 +169,7 @@ impl Conversation {
     }
 
     async fn refuse(&self, id: Option<&serde_json::value::RawValue>, message: String) {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, message);
-        let _ = self.out.send(jsonrpc::encode_error(id, &e.to_json())).await;
+        let _ = self.out.send(GatewayError::invalid_request(message).encode(id)).await;
     }
 }
 

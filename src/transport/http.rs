@@ -10,17 +10,19 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::value::RawValue;
 
 use super::{Body, ServeContext, empty, full};
+use crate::error::GatewayError;
 use crate::live::Snapshot;
 use crate::model::Serving;
-use crate::protocol::jsonrpc::{self, RpcError};
+use crate::session::{Binding, Caller};
 
-/// A request refused before dispatch: its HTTP status and the JSON-RPC error to send.
-pub(super) struct Refusal(pub(super) StatusCode, pub(super) RpcError);
+/// A request refused before dispatch, with the HTTP status the transport prescribes.
+pub(super) fn refusal(status: StatusCode, message: impl Into<String>) -> GatewayError {
+    GatewayError::invalid_request(message).with_status(status.as_u16())
+}
 
-impl Refusal {
-    pub(super) fn into_response(self) -> Response<Body> {
-        rpc_error(self.0, None, self.1)
-    }
+/// An error as an HTTP answer (the status `GatewayError::http_status` gives the era).
+pub(super) fn error_response(e: &GatewayError, id: Option<&RawValue>, stateless: bool) -> Response<Body> {
+    json(StatusCode::from_u16(e.http_status(stateless)).unwrap_or(StatusCode::OK), e.encode(id))
 }
 
 /// The checks every HTTP endpoint of a virtual server makes first: Origin and Host, then that the
@@ -29,21 +31,29 @@ pub(super) fn admit(
     ctx: &ServeContext,
     virtual_server: &str,
     request: &Request<Incoming>,
-) -> Result<Arc<Snapshot>, Refusal> {
+) -> Result<Arc<Snapshot>, GatewayError> {
     let snapshot = ctx.live.snapshot();
     check_origin_and_host(request, &snapshot.model.serving, &ctx.local_addr)?;
     if snapshot.table.catalog(virtual_server).is_none() {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, format!("no virtual server \"{virtual_server}\""));
-        return Err(Refusal(StatusCode::NOT_FOUND, e));
+        return Err(refusal(StatusCode::NOT_FOUND, format!("no virtual server \"{virtual_server}\"")));
     }
     Ok(snapshot)
+}
+
+/// Who sends `request`: anonymous until authentication lands, from the listener's peer address.
+pub(super) fn caller(request: &Request<Incoming>, binding: Binding) -> Caller {
+    Caller::anonymous(binding, request.extensions().get::<super::Peer>().map(|p| p.0))
 }
 
 /// Host names accepted on a loopback listener when the file lists none.
 const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];
 
 /// DNS-rebinding defence: a browser page must not reach a local gateway through a name it controls.
-fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving, bound: &SocketAddr) -> Result<(), Refusal> {
+fn check_origin_and_host(
+    request: &Request<Incoming>,
+    serving: &Serving,
+    bound: &SocketAddr,
+) -> Result<(), GatewayError> {
     if let Some(origin) = request.headers().get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let allowed = if serving.allowed_origins.is_empty() {
@@ -53,7 +63,7 @@ fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving, bound: 
         };
         if !allowed {
             let message = format!("origin {origin:?} is not allowed; list it under serving.allowed_origins");
-            return Err(Refusal(StatusCode::FORBIDDEN, RpcError::new(jsonrpc::INVALID_REQUEST, message)));
+            return Err(refusal(StatusCode::FORBIDDEN, message));
         }
     }
     let host = request
@@ -69,7 +79,7 @@ fn check_origin_and_host(request: &Request<Incoming>, serving: &Serving, bound: 
     };
     if !allowed {
         let message = format!("host {name:?} is not allowed; list it under serving.allowed_hosts");
-        return Err(Refusal(StatusCode::FORBIDDEN, RpcError::new(jsonrpc::INVALID_REQUEST, message)));
+        return Err(refusal(StatusCode::FORBIDDEN, message));
     }
     Ok(())
 }
@@ -95,10 +105,6 @@ pub(super) fn json(code: StatusCode, body: Vec<u8>) -> Response<Body> {
     *r.status_mut() = code;
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
-}
-
-pub(super) fn rpc_error(code: StatusCode, id: Option<&RawValue>, error: RpcError) -> Response<Body> {
-    json(code, jsonrpc::encode_error(id, &error.to_json()))
 }
 
 pub(super) fn status(code: StatusCode) -> Response<Body> {

@@ -9,18 +9,20 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::http::{admit, json};
+use super::http::{admit, caller, error_response, json, refusal};
 use super::{Body, ServeContext, empty, exchange};
-use crate::protocol::jsonrpc::{self, Message, RpcError};
+use crate::error::GatewayError;
+use crate::protocol::jsonrpc::Message;
 use crate::protocol::mcp;
-use crate::session::{Binding, Caller, Session};
+use crate::session::{Binding, Session};
 
 /// Serves one HTTP request to the JSON-RPC endpoint of `virtual_server`.
 pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     let snapshot = match admit(&ctx, virtual_server, &request) {
         Ok(s) => s,
-        Err(refusal) => return refusal.into_response(),
+        Err(e) => return error_response(&e, None, false),
     };
+    let caller = caller(&request, Binding::JsonRpc);
     if request.method() != Method::POST {
         let mut r = Response::new(empty());
         *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
@@ -32,30 +34,33 @@ pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Reque
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let refuse = |status: StatusCode, message: String| error_response(&refusal(status, message), None, false);
     if !is_json {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, "Content-Type must be application/json");
-        return json(StatusCode::UNSUPPORTED_MEDIA_TYPE, jsonrpc::encode_error(None, &e.to_json()));
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json".into());
     }
     let limit = snapshot.model.serving.max_body_bytes;
     let Ok(body) = Limited::new(request.into_body(), limit).collect().await.map(|b| b.to_bytes()) else {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, format!("the request body is larger than {limit} bytes"));
-        return json(StatusCode::PAYLOAD_TOO_LARGE, jsonrpc::encode_error(None, &e.to_json()));
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes"));
     };
     if Message::is_batch(&body) {
-        let e =
-            RpcError::new(jsonrpc::INVALID_REQUEST, "JSON-RPC batches are not supported; send one message per request");
-        return json(StatusCode::BAD_REQUEST, jsonrpc::encode_error(None, &e.to_json()));
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "JSON-RPC batches are not supported; send one message per request".into(),
+        );
     }
     match Message::parse(&body) {
-        Err(e) => json(StatusCode::BAD_REQUEST, jsonrpc::encode_error(None, &e.to_json())),
-        Ok(Message::Request { id, method, params }) if method == "initialize" => {
-            let version = exchange::negotiated_version(params.as_deref());
-            json(StatusCode::OK, exchange::initialize_response(&id, version, virtual_server))
-        }
+        Err(e) => error_response(&GatewayError::from(e).with_status(400), None, false),
+        // No session: each request stands alone on a detached one (an `initialize` is answered,
+        // for clients that send one anyway).
         Ok(Message::Request { id, method, params }) => {
-            let session =
-                Session::detached(virtual_server, mcp::LATEST_VERSION, Caller::anonymous(Binding::JsonRpc, None));
-            json(StatusCode::OK, exchange::answer(&ctx, &session, &id, &method, params.as_deref(), None).await)
+            let session = Session::detached(virtual_server, mcp::LATEST_VERSION, caller);
+            if method == "initialize" {
+                return match exchange::initialize(&ctx, &session, id, params).await {
+                    Ok(answer) => json(StatusCode::OK, answer),
+                    Err((status, answer)) => json(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), answer),
+                };
+            }
+            json(StatusCode::OK, exchange::answer(&ctx, &session, id, method, params, None).await)
         }
         Ok(Message::Notification { .. } | Message::Response { .. }) => {
             let mut r = Response::new(empty());

@@ -4,9 +4,8 @@ pub mod conversation;
 pub mod exchange;
 mod http;
 pub mod jsonrpc_http;
-pub mod modern;
-mod round_state;
 pub mod sse;
+mod stateless;
 pub mod stdio;
 pub mod streamable_http;
 pub mod websocket;
@@ -38,15 +37,16 @@ pub struct ServeContext {
     /// The address the listener is bound to (after `--listen` overrides the file).
     pub local_addr: std::net::SocketAddr,
     pub sessions: Sessions,
-    /// Client subscriptions per resource URI, so the owning upstream is subscribed once and
-    /// unsubscribed when the last client leaves.
-    pub subscribers: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     /// Becomes true when the gateway stops; long-lived streams end on it.
     pub shutting_down: watch::Receiver<bool>,
 }
 
 impl ServeContext {
     pub fn new(live: Arc<Live>, local_addr: std::net::SocketAddr, shutting_down: watch::Receiver<bool>) -> Self {
-        ServeContext { live, local_addr, sessions: Sessions::default(), subscribers: Default::default(), shutting_down }
+        ServeContext { live, local_addr, sessions: Sessions::default(), shutting_down }
     }
 }
+
+/// The client's address, put on each HTTP request by the listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);

@@ -13,11 +13,12 @@ use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::mpsc;
 
-use super::http::{admit, header_has, rpc_error, status};
+use super::http::{admit, caller, error_response, header_has, refusal, status};
 use super::{Body, ServeContext, exchange};
-use crate::protocol::jsonrpc::{self, Message, RpcError};
+use crate::error::{GatewayError, Kind, Source};
+use crate::protocol::jsonrpc::Message;
 use crate::protocol::sse;
-use crate::session::{Binding, Caller, Session};
+use crate::session::{Binding, Session};
 
 /// An idle stream sends a comment this often so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
@@ -33,21 +34,24 @@ pub fn open(
 ) -> Response<Body> {
     let snapshot = match admit(&ctx, virtual_server, &request) {
         Ok(s) => s,
-        Err(refusal) => return refusal.into_response(),
+        Err(e) => return error_response(&e, None, false),
     };
     if request.method() != Method::GET {
         return status(StatusCode::METHOD_NOT_ALLOWED);
     }
     let accept = request.headers().get(ACCEPT);
     if accept.is_some() && !header_has(accept, "text/event-stream") && !header_has(accept, "*/*") {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include text/event-stream");
-        return rpc_error(StatusCode::NOT_ACCEPTABLE, None, e);
+        return error_response(
+            &refusal(StatusCode::NOT_ACCEPTABLE, "Accept must include text/event-stream"),
+            None,
+            false,
+        );
     }
     if ctx.sessions.len() >= snapshot.model.serving.max_sessions {
-        let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many client sessions; try again later");
-        return rpc_error(StatusCode::SERVICE_UNAVAILABLE, None, e);
+        let e = GatewayError::new(Kind::TooManySessions, Source::Gateway, "too many client sessions; try again later");
+        return error_response(&e, None, false);
     }
-    let session = ctx.sessions.create(virtual_server, "2024-11-05", Caller::anonymous(Binding::Sse, None));
+    let session = ctx.sessions.create(virtual_server, "2024-11-05", caller(&request, Binding::Sse));
     let (tx, rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let _ = session.stream.set(tx);
     tracing::info!(session = %session.id, %virtual_server, "SSE client session started");
@@ -68,7 +72,7 @@ pub fn open(
 pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     let snapshot = match admit(&ctx, virtual_server, &request) {
         Ok(s) => s,
-        Err(refusal) => return refusal.into_response(),
+        Err(e) => return error_response(&e, None, false),
     };
     if request.method() != Method::POST {
         return status(StatusCode::METHOD_NOT_ALLOWED);
@@ -77,25 +81,25 @@ pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request
     let session = match id.and_then(|id| ctx.sessions.get(id)) {
         Some(s) if s.virtual_server == virtual_server && s.stream.get().is_some() => s,
         _ => {
-            let e = RpcError::new(jsonrpc::INVALID_REQUEST, "unknown session_id; open GET …/sse first");
-            return rpc_error(StatusCode::NOT_FOUND, None, e);
+            let e = refusal(StatusCode::NOT_FOUND, "unknown session_id; open GET …/sse first");
+            return error_response(&e, None, false);
         }
     };
     let limit = snapshot.model.serving.max_body_bytes;
     let Ok(body) = Limited::new(request.into_body(), limit).collect().await.map(|b| b.to_bytes()) else {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, format!("the request body is larger than {limit} bytes"));
-        return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, e);
+        let e = refusal(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes"));
+        return error_response(&e, None, false);
     };
     let out = session.stream.get().expect("checked above").clone();
     match Message::parse(&body) {
-        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
+        Err(e) => return error_response(&GatewayError::from(e).with_status(400), None, false),
         Ok(Message::Request { id, method, params }) if method == "initialize" => {
-            let _ = out.send(exchange::initialize(&session, &id, params.as_deref())).await;
+            let answer = exchange::initialize(&ctx, &session, id, params).await.unwrap_or_else(|(_, e)| e);
+            let _ = out.send(answer).await;
         }
         Ok(Message::Request { id, method, .. }) if method != "ping" && !session.has_initialized() => {
             // Before initialize only ping is allowed; the refusal goes where answers go, the stream.
-            let e = RpcError::new(jsonrpc::INVALID_REQUEST, "send initialize first");
-            let _ = out.send(jsonrpc::encode_error(Some(&id), &e.to_json())).await;
+            let _ = out.send(GatewayError::invalid_request("send initialize first").encode(Some(&id))).await;
         }
         Ok(Message::Request { id, method, params }) => {
             // The POST waits while the session has too many requests running.

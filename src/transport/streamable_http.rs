@@ -13,10 +13,12 @@ use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::mpsc;
 
-use super::http::{Refusal, admit, header_has, json, rpc_error, status};
+use super::http::{admit, caller, error_response, header_has, json, refusal, status};
 use super::{Body, ServeContext, exchange};
-use crate::protocol::jsonrpc::{self, Message, RpcError};
+use crate::error::GatewayError;
+use crate::protocol::jsonrpc::{self, Message};
 use crate::protocol::{RawJson, mcp, sse};
+use crate::session::Binding;
 use crate::session::replay::ResumeError;
 use crate::session::{self, Session};
 
@@ -27,8 +29,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// Serves one HTTP request to the MCP endpoint of `virtual_server`.
 pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
-    if let Err(refusal) = admit(&ctx, virtual_server, &request) {
-        return refusal.into_response();
+    if let Err(e) = admit(&ctx, virtual_server, &request) {
+        return error_response(&e, None, false);
     }
     match *request.method() {
         Method::POST => post(ctx, virtual_server, request).await,
@@ -42,41 +44,33 @@ pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Reque
     }
 }
 
+/// A refusal before any message is read.
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response<Body> {
+    error_response(&refusal(status, message), None, false)
+}
+
 async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+    let caller = caller(&request, Binding::StreamableHttp);
     // The headers stay with us after the body is taken (stateless requests are checked against them).
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     if !header_has(headers.get(CONTENT_TYPE), "application/json") {
-        return rpc_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            None,
-            RpcError::new(jsonrpc::INVALID_REQUEST, "Content-Type must be application/json"),
-        );
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
     }
     if let Some(accept) = headers.get(ACCEPT)
         && !(header_has(Some(accept), "application/json") || header_has(Some(accept), "*/*"))
     {
-        return rpc_error(
-            StatusCode::NOT_ACCEPTABLE,
-            None,
-            RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include application/json and text/event-stream"),
-        );
+        return refuse(StatusCode::NOT_ACCEPTABLE, "Accept must include application/json and text/event-stream");
     }
     // Without a session the body decides (a stateless request answers an unknown version itself).
     if let Some(version) = headers.get(VERSION_HEADER)
         && headers.contains_key(SESSION_HEADER)
         && !version.to_str().is_ok_and(|v| mcp::is_supported(v) || stateless::is_version(v))
     {
-        return rpc_error(
+        let supported = stateless::all_versions().join(", ");
+        return refuse(
             StatusCode::BAD_REQUEST,
-            None,
-            RpcError::new(
-                jsonrpc::INVALID_REQUEST,
-                format!(
-                    "unsupported MCP-Protocol-Version {version:?}; supported: {}",
-                    stateless::all_versions().join(", ")
-                ),
-            ),
+            format!("unsupported MCP-Protocol-Version {version:?}; supported: {supported}"),
         );
     }
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -85,46 +79,42 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
     let body = match Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return rpc_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                None,
-                RpcError::new(jsonrpc::INVALID_REQUEST, format!("the request body is larger than {limit} bytes")),
-            );
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes"));
         }
     };
     if Message::is_batch(&body) {
-        if session_id.is_none() && super::modern::applies(headers, None) {
-            return super::modern::refuse_message("JSON-RPC batches are not part of the stateless protocol");
+        if session_id.is_none() && super::stateless::applies(headers, None) {
+            return super::stateless::refuse_message("JSON-RPC batches are not part of the stateless protocol");
         }
         return batch(&ctx, virtual_server, session_id.as_deref(), &body).await;
     }
     let message = match Message::parse(&body) {
         Ok(m) => m,
-        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e),
+        Err(e) => return error_response(&GatewayError::from(e).with_status(400), None, false),
     };
     match message {
         // Stateless requests (2026-07-28) carry their version in `_meta`; `initialize` among them
         // is a removed method there, answered as such.
         Message::Request { id, method, params }
-            if session_id.is_none() && super::modern::applies(headers, params.as_deref()) =>
+            if session_id.is_none() && super::stateless::applies(headers, params.as_deref()) =>
         {
-            super::modern::request(ctx, virtual_server, headers, accepts_stream, id, method, params).await
+            super::stateless::request(ctx, virtual_server, caller, headers, accepts_stream, id, method, params).await
         }
         Message::Request { id, method, params } if method == "initialize" => {
-            match exchange::open_session(&ctx, virtual_server, &id, params.as_deref()) {
+            match exchange::open_session(&ctx, virtual_server, caller, id, params).await {
                 Ok((session, body)) => {
                     let mut response = json(StatusCode::OK, body);
                     let value = HeaderValue::from_str(&session.id).expect("hex ids are valid header values");
                     response.headers_mut().insert(SESSION_HEADER, value);
                     response
                 }
-                Err(body) => json(StatusCode::SERVICE_UNAVAILABLE, body),
+                Err((code, body)) => json(StatusCode::from_u16(code).unwrap_or(StatusCode::OK), body),
             }
         }
         Message::Request { id, method, params } => {
             let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
                 Ok(s) => s,
-                Err(refusal) => return refusal.into_response(),
+                Err(e) => return error_response(&e, None, false),
             };
             // A request that may bring messages before its result (progress it asked for, or requests
             // an upstream makes of a client that can answer them) is answered as an event stream.
@@ -134,12 +124,12 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             if accepts_stream && (wants_progress || may_be_asked) {
                 return stream_answer(ctx, session, id, method, params);
             }
-            json(StatusCode::OK, exchange::answer(&ctx, &session, &id, &method, params.as_deref(), None).await)
+            json(StatusCode::OK, exchange::answer(&ctx, &session, id, method, params, None).await)
         }
         Message::Notification { method, params } => {
             let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
                 Ok(s) => s,
-                Err(refusal) => return refusal.into_response(),
+                Err(e) => return error_response(&e, None, false),
             };
             exchange::notification(&ctx, &session, &method, params.as_deref());
             status(StatusCode::ACCEPTED)
@@ -149,7 +139,7 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
                 exchange::response(&session, &id, outcome);
                 status(StatusCode::ACCEPTED)
             }
-            Err(refusal) => refusal.into_response(),
+            Err(e) => error_response(&e, None, false),
         },
     }
 }
@@ -161,13 +151,12 @@ const BATCHING_VERSION: &str = "2025-03-26";
 /// concurrently and their responses returned together; a batch of only notifications and
 /// responses is accepted with 202.
 async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str>, body: &[u8]) -> Response<Body> {
-    let refuse = |code, message: String| rpc_error(code, None, RpcError::new(jsonrpc::INVALID_REQUEST, message));
     let session = match find_session(ctx, session_id, virtual_server) {
         Ok(s) => s,
         Err(_) if session_id.is_none() => {
-            return refuse(StatusCode::BAD_REQUEST, "initialize cannot be part of a batch; send it alone".into());
+            return refuse(StatusCode::BAD_REQUEST, "initialize cannot be part of a batch; send it alone");
         }
-        Err(refusal) => return refusal.into_response(),
+        Err(e) => return error_response(&e, None, false),
     };
     if session.protocol_version != BATCHING_VERSION {
         let message = format!("JSON-RPC batches are not allowed in protocol version {}", session.protocol_version);
@@ -176,15 +165,12 @@ async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str
     let items: Vec<RawJson> = match serde_json::from_slice(body) {
         Ok(items) => items,
         Err(e) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                RpcError::new(jsonrpc::PARSE_ERROR, format!("invalid JSON: {e}")),
-            );
+            let e = GatewayError::client(crate::error::Kind::Parse, format!("invalid JSON: {e}")).with_status(400);
+            return error_response(&e, None, false);
         }
     };
     if items.is_empty() {
-        return refuse(StatusCode::BAD_REQUEST, "an empty batch".into());
+        return refuse(StatusCode::BAD_REQUEST, "an empty batch");
     }
     let mut answers = Vec::new();
     let mut requests = Vec::new();
@@ -192,8 +178,7 @@ async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str
         match Message::parse(item.get().as_bytes()) {
             Err(e) => answers.push(jsonrpc::encode_error(None, &e.to_json())),
             Ok(Message::Request { id, method, .. }) if method == "initialize" => {
-                let e = RpcError::new(jsonrpc::INVALID_REQUEST, "initialize cannot be part of a batch");
-                answers.push(jsonrpc::encode_error(Some(&id), &e.to_json()));
+                answers.push(GatewayError::invalid_request("initialize cannot be part of a batch").encode(Some(&id)));
             }
             Ok(Message::Request { id, method, params }) => requests.push((id, method, params)),
             Ok(Message::Notification { method, params }) => {
@@ -202,9 +187,8 @@ async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str
             Ok(Message::Response { id, outcome }) => exchange::response(&session, &id, outcome),
         }
     }
-    let answered = requests
-        .iter()
-        .map(|(id, method, params)| exchange::answer(ctx, &session, id, method, params.as_deref(), None));
+    let answered =
+        requests.into_iter().map(|(id, method, params)| exchange::answer(ctx, &session, id, method, params, None));
     answers.extend(futures_util::future::join_all(answered).await);
     if answers.is_empty() {
         return status(StatusCode::ACCEPTED);
@@ -233,23 +217,13 @@ pub(super) fn stream_answer(
     params: Option<RawJson>,
 ) -> Response<Body> {
     let window = ctx.live.snapshot().model.serving.resume_window;
-    let (cancelled, in_flight) = session.begin(&id);
+    let registered = session.begin(&id);
     let keeper = ctx.clone();
     let work = {
         let session = session.clone();
         move |tx| async move {
-            let link = exchange::client_link(&session, tx);
-            exchange::answer_registered(
-                &ctx,
-                &session,
-                &id,
-                &method,
-                params.as_deref(),
-                Some(&link),
-                cancelled,
-                in_flight,
-            )
-            .await
+            let request = crate::dispatch::Request::new(id, crate::session::Link::new(&session, tx), method, params);
+            exchange::answer_registered(&ctx, request, registered).await
         }
     };
     if window.is_zero() || !mcp::has_resumable_streams(&session.protocol_version) {
@@ -321,7 +295,7 @@ fn resume(ctx: &Arc<ServeContext>, session: &Session, last_event_id: &str, windo
             format!("events after {last_event_id:?} are no longer held; the client fell too far behind"),
         ),
     };
-    rpc_error(code, None, RpcError::new(jsonrpc::INVALID_REQUEST, message))
+    refuse(code, message)
 }
 
 /// An event stream carrying what `work` sends on its outbound channel (progress, requests to the
@@ -375,16 +349,12 @@ impl Drop for AbortOnDrop {
 /// The server-to-client stream: list changes of this session's virtual server.
 fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     if !header_has(request.headers().get(ACCEPT), "text/event-stream") {
-        return rpc_error(
-            StatusCode::NOT_ACCEPTABLE,
-            None,
-            RpcError::new(jsonrpc::INVALID_REQUEST, "Accept must include text/event-stream"),
-        );
+        return refuse(StatusCode::NOT_ACCEPTABLE, "Accept must include text/event-stream");
     }
     let session_id = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     let session = match find_session(&ctx, session_id, virtual_server) {
         Ok(s) => s,
-        Err(refusal) => return refusal.into_response(),
+        Err(e) => return error_response(&e, None, false),
     };
     let window = ctx.live.snapshot().model.serving.resume_window;
     if let Some(last) = request.headers().get(LAST_EVENT_ID) {
@@ -443,11 +413,7 @@ fn passing_stream(ctx: Arc<ServeContext>, session: Arc<Session>) -> Response<Bod
 
 fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {
     let Some(id) = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            RpcError::new(jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header is required"),
-        );
+        return refuse(StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required");
     };
     if ctx.sessions.remove(id) {
         tracing::info!(session = %id, "client session ended");
@@ -457,16 +423,12 @@ fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {
     }
 }
 
-fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> Result<Arc<Session>, Refusal> {
+fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> Result<Arc<Session>, GatewayError> {
     let Some(id) = id else {
-        let e = RpcError::new(jsonrpc::INVALID_REQUEST, "Mcp-Session-Id header is required; send initialize first");
-        return Err(Refusal(StatusCode::BAD_REQUEST, e));
+        return Err(refusal(StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required; send initialize first"));
     };
     match ctx.sessions.get(id) {
         Some(s) if s.virtual_server == virtual_server => Ok(s),
-        _ => {
-            let e = RpcError::new(jsonrpc::INVALID_REQUEST, "unknown or expired session; send initialize again");
-            Err(Refusal(StatusCode::NOT_FOUND, e))
-        }
+        _ => Err(refusal(StatusCode::NOT_FOUND, "unknown or expired session; send initialize again")),
     }
 }

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::conversation::Conversation;
-use super::http::{admit, header_has, status};
+use super::http::{admit, caller, error_response, header_has, status};
 use super::{Body, ServeContext, empty};
 use crate::session::{Binding, Caller};
 
@@ -34,8 +34,9 @@ const QUEUE: usize = 256;
 pub fn upgrade(ctx: Arc<ServeContext>, virtual_server: &str, mut request: Request<Incoming>) -> Response<Body> {
     let snapshot = match admit(&ctx, virtual_server, &request) {
         Ok(s) => s,
-        Err(refusal) => return refusal.into_response(),
+        Err(e) => return error_response(&e, None, false),
     };
+    let caller = caller(&request, Binding::WebSocket);
     let headers = request.headers();
     let is_upgrade = request.method() == Method::GET
         && headers.get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
@@ -63,7 +64,7 @@ pub fn upgrade(ctx: Arc<ServeContext>, virtual_server: &str, mut request: Reques
             Ok(upgraded) => {
                 let config = WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit));
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-                serve(ctx, server, ws).await;
+                serve(ctx, server, caller, ws).await;
             }
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
@@ -80,7 +81,7 @@ pub fn upgrade(ctx: Arc<ServeContext>, virtual_server: &str, mut request: Reques
     r
 }
 
-async fn serve<S>(ctx: Arc<ServeContext>, virtual_server: String, ws: WebSocketStream<S>)
+async fn serve<S>(ctx: Arc<ServeContext>, virtual_server: String, caller: Caller, ws: WebSocketStream<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -117,7 +118,7 @@ where
             }
         }
     });
-    let mut conversation = Conversation::new(ctx, virtual_server, Caller::anonymous(Binding::WebSocket, None), out);
+    let mut conversation = Conversation::new(ctx, virtual_server, caller, out);
     while let Some(frame) = frames.next().await {
         let close = match frame {
             Ok(Message::Text(text)) => {

@@ -11,6 +11,7 @@ mod sse;
 mod stateless;
 mod stdio;
 mod streamable_http;
+mod subscribers;
 mod task_bridge;
 mod websocket;
 
@@ -29,6 +30,8 @@ use crate::session::{Link, Note, Notes};
 
 pub use connection::{Connection, Event};
 use relay::{Inbox, Relay};
+use subscribers::Left;
+pub use subscribers::Subscribers;
 
 /// Why a request to an upstream failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +95,8 @@ pub struct Status {
 pub struct Outlets {
     pub items_changed: Arc<Notify>,
     pub notes: Notes,
+    /// Resource subscriptions held at upstreams, shared by every upstream of the gateway.
+    pub subscribers: Arc<Subscribers>,
 }
 
 /// A running upstream. Dropping the last handle does not stop it; call `stop`.
@@ -140,8 +145,46 @@ impl UpstreamHandle {
             relay: Arc::default(),
             outlets,
         });
+        handle.outlets.subscribers.register(&handle);
         tokio::spawn(supervise(handle.clone()));
         handle
+    }
+
+    /// Subscribes `link`'s session to `uri`. A shared upstream session is subscribed once, when
+    /// the first client subscribes; a `per_client` one belongs to this client alone.
+    pub async fn subscribe(self: &Arc<Self>, uri: &str, link: &Link) -> Result<(), UpstreamError> {
+        let params = uri_params(uri);
+        if self.spec.sessions == model::Sessions::PerClient {
+            return self.request("resources/subscribe", Some(&params), Some(link)).await.map(drop);
+        }
+        let book = &self.outlets.subscribers;
+        let turn = book.turn(&self.spec.name, uri);
+        let _turn = turn.lock().await;
+        if !book.held(&self.spec.name, uri) {
+            self.request("resources/subscribe", Some(&params), Some(link)).await?;
+        }
+        book.add(&self.spec.name, uri, &link.session.id);
+        Ok(())
+    }
+
+    /// Drops `link`'s session's subscription to `uri`; the upstream hears of it when no other
+    /// client holds one.
+    pub async fn unsubscribe(self: &Arc<Self>, uri: &str, link: &Link) -> Result<(), UpstreamError> {
+        if self.spec.sessions == model::Sessions::PerClient {
+            return self.request("resources/unsubscribe", Some(&uri_params(uri)), Some(link)).await.map(drop);
+        }
+        if self.outlets.subscribers.remove(&self.spec.name, uri, &link.session.id) == Left::Last {
+            self.tell_unsubscribed(uri).await;
+        }
+        Ok(())
+    }
+
+    /// Tells the shared upstream session that nobody holds `uri` any more.
+    async fn tell_unsubscribed(&self, uri: &str) {
+        let Some(conn) = self.connection.load_full() else { return };
+        if let Err(e) = conn.request("resources/unsubscribe", Some(&uri_params(uri)), self.spec.timeout, None).await {
+            tracing::debug!(upstream = %self.spec.name, %uri, error = %e, "resources/unsubscribe refused");
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -343,6 +386,10 @@ impl UpstreamHandle {
     }
 }
 
+fn uri_params(uri: &str) -> RawJson {
+    crate::protocol::jsonrpc::raw(&serde_json::json!({ "uri": uri }))
+}
+
 /// One client's own upstream session, and that client's latest call (where its log messages go).
 #[derive(Clone)]
 struct PerClient {
@@ -401,6 +448,7 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
                             tools = items.tools.len(), resources = items.resources.len(),
                             prompts = items.prompts.len(), "upstream connected");
                         handle.connection.store(Some(conn.clone()));
+                        resubscribe(&handle, &conn);
                         handle.set_status(UpstreamState::Up, None, 0, Some(&established));
                         handle.set_items(items);
                         handle.first_attempt_done.store(true, Ordering::Release);
@@ -454,6 +502,23 @@ async fn supervise(handle: Arc<UpstreamHandle>) {
     handle.set_status(UpstreamState::Stopped, None, failures, None);
     handle.stopped.notify_waiters();
     tracing::info!(upstream = %name, "upstream stopped");
+}
+
+/// Subscribes a fresh connection to every URI clients hold at this upstream (a reconnect, or a
+/// reload that restarted it), in the background.
+fn resubscribe(handle: &Arc<UpstreamHandle>, conn: &Arc<Connection>) {
+    let uris = handle.outlets.subscribers.uris(&handle.spec.name);
+    if uris.is_empty() {
+        return;
+    }
+    let (conn, name, timeout) = (conn.clone(), handle.spec.name.clone(), handle.spec.timeout);
+    tokio::spawn(async move {
+        for uri in uris {
+            if let Err(e) = conn.request("resources/subscribe", Some(&uri_params(&uri)), timeout, None).await {
+                tracing::warn!(upstream = %name, %uri, error = %e, "subscribing again after connecting failed");
+            }
+        }
+    });
 }
 
 /// Handles notifications until the connection closes (returns false) or a stop is asked (true).

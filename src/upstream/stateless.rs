@@ -187,7 +187,7 @@ pub(super) async fn ask_client(
     params: Option<&RawValue>,
     timeout: Duration,
 ) -> Result<Value, UpstreamError> {
-    // A modern upstream's input requests live in its result: nothing can withdraw one.
+    // A stateless upstream's input requests live in its result: nothing can withdraw one.
     let reply =
         answer_one(&Asked::default(), &jsonrpc::raw(&serde_json::json!(0)), method, params, Some(link), timeout)
             .await

@@ -5,6 +5,7 @@ pub mod de;
 pub mod diagnostic;
 pub mod edit;
 pub mod env;
+mod pattern;
 pub mod raw;
 pub mod tree;
 
@@ -12,6 +13,7 @@ use std::path::Path;
 
 pub use de::Positions;
 pub use diagnostic::{Diagnostic, Pos, Severity};
+pub use pattern::Pattern;
 pub use raw::Raw;
 
 /// A parsed file: the raw config, where each key was, and warnings found while reading.

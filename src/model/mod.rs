@@ -1,7 +1,6 @@
 //! The checked, resolved config: every name validated, every `${VAR}` expanded, every default
 //! filled in. `validate` is pure: no I/O, no clock, no network.
 
-mod pattern;
 pub mod rest;
 pub mod shape;
 mod validate;
@@ -11,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use pattern::Pattern;
+pub use crate::config::Pattern;
 pub use rest::{RestApi, RestAuth, RestBody, RestTool};
 pub use shape::{ArgumentShape, OnChange, ToolShape};
 pub use validate::validate;

@@ -17,7 +17,7 @@ pub struct Selection {
     /// Operations carrying at least one of these tags.
     pub tags: Vec<String>,
     /// Operation ids (or generated tool names), `*` and `?` allowed.
-    pub operations: Vec<crate::model::Pattern>,
+    pub operations: Vec<crate::config::Pattern>,
 }
 
 impl Selection {
@@ -440,7 +440,7 @@ fn auth(doc: &Value, upstream: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Pattern;
+    use crate::config::Pattern;
 
     fn convert_all(doc: Value) -> Converted {
         convert(&doc, &Selection::default(), "shop").unwrap()

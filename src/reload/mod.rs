@@ -69,10 +69,13 @@ fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagno
     let path = source.label();
     let mut loaded = config::parse(path, &source.read()?)?;
     let base_dir = base_dir(path);
+    let mut documents = HashMap::new();
     for spec in loaded.document_paths() {
         let text = std::fs::read_to_string(base_dir.join(&spec)).map_err(|e| format!("cannot read {spec}: {e}"));
-        loaded.documents.insert(spec, text);
+        documents.insert(spec, text);
     }
+    // `openapi:` upstreams become `rest:` ones, so validation checks them without the documents.
+    loaded.imported = crate::openapi::convert_upstreams(&loaded, &documents);
     let (model, mut diagnostics) = model::validate(&loaded, env, &base_dir);
     let mut all: Vec<Diagnostic> = loaded.findings;
     all.append(&mut diagnostics);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::config::env::{Env, ExpandError, expand};
 use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawServing, RawSessions, RawStdio, RawUpstream};
-use crate::config::{Diagnostic, Loaded, Positions};
+use crate::config::{Diagnostic, Imported, Loaded, Positions};
 
 use super::{
     ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, Model, OnChange, Pattern, Secret, Serving,
@@ -20,7 +20,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Checks and resolves a loaded file. `base_dir` is the config file's directory (relative `cwd`s
 /// are taken from there). Returns the model only when there is no error; warnings come either way.
 pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Model>, Vec<Diagnostic>) {
-    let mut v = Validator { positions: &loaded.positions, env, documents: &loaded.documents, out: Vec::new() };
+    let mut v = Validator { positions: &loaded.positions, env, imported: &loaded.imported, out: Vec::new() };
     let raw = &loaded.raw;
 
     let listen = v.listen(raw.listen.as_deref());
@@ -100,7 +100,7 @@ pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Mode
 struct Validator<'a> {
     positions: &'a Positions,
     env: &'a dyn Env,
-    documents: &'a std::collections::HashMap<String, Result<String, String>>,
+    imported: &'a std::collections::HashMap<String, Imported>,
     out: Vec<Diagnostic>,
 }
 

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::config::Pattern;
-pub use rest::{RestApi, RestAuth, RestBody, RestTool};
+pub use rest::{RestApi, RestAuth, RestBody, RestChecks, RestTool};
 pub use shape::{ArgumentShape, OnChange, ToolShape};
-pub use validate::validate;
+pub use validate::{validate, validate_with};
 
 /// The address used when the file names none: loopback only, so nothing is exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4444";

@@ -1,12 +1,12 @@
-//! Checks of a `rest:` upstream: the base URL, secrets, auth, and every tool compiled exactly as
-//! serving compiles it, so template, schema and JSONPath mistakes are reported with positions.
+//! Checks of a `rest:` upstream: the base URL, secrets, auth, and every tool compiled by the
+//! caller's `RestChecks` (serving's own, from `reload::prepare`), so template, schema and JSONPath
+//! mistakes are reported with positions.
 
 use std::time::Duration;
 
 use crate::config::raw::{RawOpenApi, RawRest, RawRestBody, RawRestTool};
 use crate::model::rest::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RETRIES};
 use crate::model::{RestApi, RestAuth, RestBody, RestTool, Secret, Transport};
-use crate::rest;
 
 use super::Validator;
 
@@ -30,7 +30,7 @@ impl Validator<'_> {
         if let Some(url) = &base_url
             && !allow_private
             && let Some(host) = url.host()
-            && let Some(reason) = rest::guard::refused_literal(&host)
+            && let Some(reason) = self.checks.refused_host(&host)
         {
             self.error(
                 &base_path,
@@ -61,8 +61,8 @@ impl Validator<'_> {
             }
             let Some(t) = self.rest_tool(&tp, name, tool, timeout, api_max) else { continue };
             // Compiled exactly as serving compiles it, so what passes here serves.
-            match rest::CompiledTool::compile(&t) {
-                Ok(_) => tools.push(t),
+            match self.checks.compile(&t) {
+                Ok(()) => tools.push(t),
                 Err(problems) => {
                     for problem in problems {
                         let at = format!("{tp}.{}", problem.at);

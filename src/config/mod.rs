@@ -5,6 +5,7 @@ pub mod de;
 pub mod diagnostic;
 pub mod edit;
 pub mod env;
+mod pattern;
 pub mod raw;
 pub mod tree;
 
@@ -12,6 +13,7 @@ use std::path::Path;
 
 pub use de::Positions;
 pub use diagnostic::{Diagnostic, Pos, Severity};
+pub use pattern::Pattern;
 pub use raw::Raw;
 
 /// A parsed file: the raw config, where each key was, and warnings found while reading.
@@ -20,9 +22,19 @@ pub struct Loaded {
     pub raw: Raw,
     pub positions: Positions,
     pub findings: Vec<Diagnostic>,
-    /// Documents the file refers to (OpenAPI specs), by path as written: their text, or why it
-    /// could not be read. Filled by whoever does I/O (`reload::prepare`), so validation stays pure.
-    pub documents: std::collections::HashMap<String, Result<String, String>>,
+    /// The `openapi:` upstreams in the `rest:` shape, by upstream name: filled before validation
+    /// by `openapi::convert_upstreams` from the documents `reload::prepare` read, so validation
+    /// checks them like `rest:` upstreams and never reads a document.
+    pub imported: std::collections::HashMap<String, Imported>,
+}
+
+/// One `openapi:` upstream converted to the config's own `rest:` shape, with what converting found.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// `None` when the document gave no API to check (`findings` says why).
+    pub rest: Option<raw::RawRest>,
+    /// Diagnostics at the upstream's keys (`openapi.spec`, ...), in the order they were found.
+    pub findings: Vec<Diagnostic>,
 }
 
 impl Loaded {
@@ -44,7 +56,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     match de::from_tree::<Raw>(&tree) {
         Ok((raw, positions, findings)) => {
             let findings = findings.into_iter().map(|d| d.in_file(path)).collect();
-            Ok(Loaded { raw, positions, findings, documents: Default::default() })
+            Ok(Loaded { raw, positions, findings, imported: Default::default() })
         }
         Err(ds) => Err(ds.into_iter().map(|d| d.in_file(path)).collect()),
     }

@@ -1,7 +1,6 @@
 //! The checked, resolved config: every name validated, every `${VAR}` expanded, every default
 //! filled in. `validate` is pure: no I/O, no clock, no network.
 
-mod pattern;
 pub mod rest;
 pub mod shape;
 mod validate;
@@ -11,10 +10,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use pattern::Pattern;
-pub use rest::{RestApi, RestAuth, RestBody, RestTool};
+pub use crate::config::Pattern;
+pub use rest::{RestApi, RestAuth, RestBody, RestChecks, RestTool};
 pub use shape::{ArgumentShape, OnChange, ToolShape};
-pub use validate::validate;
+pub use validate::{validate, validate_with};
 
 /// The address used when the file names none: loopback only, so nothing is exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4444";

@@ -1,5 +1,6 @@
 //! REST APIs declared as MCP tools: the checked form of a `rest:` upstream. Templates are kept as
-//! source text here (the model is plain data, compared on reload); `rest::Api` compiles them.
+//! source text here (the model is plain data, compared on reload); `rest::Api` compiles them, and
+//! validation compiles them through `RestChecks`, which `rest` implements.
 
 use std::time::Duration;
 
@@ -81,6 +82,32 @@ pub enum RestBody {
     Form(Vec<(String, String)>),
     /// A text template sent with the given content type.
     Raw { template: String, content_type: String },
+}
+
+/// What only the serving code can tell about a REST API, asked while validating: `model` checks
+/// structure, and `reload::prepare` passes `rest::Checks`, the code serving uses, so that what
+/// checks clean serves.
+pub trait RestChecks {
+    /// For a base URL's host: `Some(reason)` when requests to it are refused.
+    fn refused_host(&self, host: &url::Host<&str>) -> Option<String>;
+    /// Compiles `tool` as serving does; `Err` lists what is wrong with it.
+    fn compile(&self, tool: &RestTool) -> Result<(), Vec<Problem>>;
+}
+
+/// A problem found while compiling a tool, located by a key path below the tool
+/// (`path`, `query.lat`, `input_schema`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub at: String,
+    pub message: String,
+    pub help: String,
+    pub warning: bool,
+}
+
+impl Problem {
+    pub fn error(at: impl Into<String>, message: impl Into<String>, help: impl Into<String>) -> Problem {
+        Problem { at: at.into(), message: message.into(), help: help.into(), warning: false }
+    }
 }
 
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;

@@ -1,15 +1,18 @@
 //! OpenAPI 3.x documents → REST tools. One operation becomes one tool: its operation id the
 //! name, its parameters and request body the input schema (with `$ref`s to the document's
 //! schemas copied under `$defs`, so the schema stands alone), its path a path template.
-//! Used by `mcpgw import openapi` (which prints the tools as config) and by `openapi:` upstreams.
+//! Used by `mcpgw import openapi` (which prints the tools as config) and by `openapi:` upstreams,
+//! which `convert_upstreams` turns into `rest:` ones before validation.
 
 mod emit;
+mod upstream;
 
 use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Map, Value, json};
 
 pub use emit::to_yaml;
+pub use upstream::convert_upstreams;
 
 /// Which operations to take. Empty lists take everything.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -17,7 +20,7 @@ pub struct Selection {
     /// Operations carrying at least one of these tags.
     pub tags: Vec<String>,
     /// Operation ids (or generated tool names), `*` and `?` allowed.
-    pub operations: Vec<crate::model::Pattern>,
+    pub operations: Vec<crate::config::Pattern>,
 }
 
 impl Selection {
@@ -440,7 +443,7 @@ fn auth(doc: &Value, upstream: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Pattern;
+    use crate::config::Pattern;
 
     fn convert_all(doc: Value) -> Converted {
         convert(&doc, &Selection::default(), "shop").unwrap()

@@ -69,11 +69,15 @@ fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagno
     let path = source.label();
     let mut loaded = config::parse(path, &source.read()?)?;
     let base_dir = base_dir(path);
+    let mut documents = HashMap::new();
     for spec in loaded.document_paths() {
         let text = std::fs::read_to_string(base_dir.join(&spec)).map_err(|e| format!("cannot read {spec}: {e}"));
-        loaded.documents.insert(spec, text);
+        documents.insert(spec, text);
     }
-    let (model, mut diagnostics) = model::validate(&loaded, env, &base_dir);
+    // `openapi:` upstreams become `rest:` ones, so validation checks them without the documents.
+    loaded.imported = crate::openapi::convert_upstreams(&loaded, &documents);
+    // REST tools are compiled by the code that serves them, so what checks clean serves.
+    let (model, mut diagnostics) = model::validate_with(&loaded, env, &base_dir, &crate::rest::Checks);
     let mut all: Vec<Diagnostic> = loaded.findings;
     all.append(&mut diagnostics);
     let all: Vec<Diagnostic> = all.into_iter().map(|d| d.in_file(path)).collect();

@@ -13,9 +13,10 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use serde_json::{Map, Value, json};
 
-pub use tool::{CompiledTool, Planned, Problem, error_result};
+pub use tool::{CompiledTool, Planned, error_result};
 
-use crate::model::RestApi;
+use crate::model::rest::Problem;
+use crate::model::{RestApi, RestChecks, RestTool};
 
 /// Longest excerpt of an error response quoted in a tool error.
 const EXCERPT: usize = 512;
@@ -23,6 +24,20 @@ const EXCERPT: usize = 512;
 const RETRY_START: Duration = Duration::from_millis(100);
 /// Longest `Retry-After` honoured; a longer one ends the retries.
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(10);
+
+/// The checks `model::validate_with` asks of the serving code: each tool compiled as `Api`
+/// compiles it, and each base URL's host judged by the guard, so what checks clean serves.
+pub struct Checks;
+
+impl RestChecks for Checks {
+    fn refused_host(&self, host: &url::Host<&str>) -> Option<String> {
+        guard::refused_literal(host)
+    }
+
+    fn compile(&self, tool: &RestTool) -> Result<(), Vec<Problem>> {
+        CompiledTool::compile(tool).map(drop)
+    }
+}
 
 /// A compiled REST API, shared by every call to it.
 pub struct Api {

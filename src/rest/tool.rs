@@ -8,23 +8,8 @@ use serde_json_path::JsonPath;
 
 use super::schema::Schema;
 use super::template::{Slot, Templates};
+use crate::model::rest::Problem;
 use crate::model::{RestApi, RestAuth, RestBody, RestTool, Secret};
-
-/// A problem found while compiling a tool, located by a key path below the tool
-/// (`path`, `query.lat`, `input_schema`, ...).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    pub at: String,
-    pub message: String,
-    pub help: String,
-    pub warning: bool,
-}
-
-impl Problem {
-    fn error(at: impl Into<String>, message: impl Into<String>, help: impl Into<String>) -> Problem {
-        Problem { at: at.into(), message: message.into(), help: help.into(), warning: false }
-    }
-}
 
 #[derive(Debug)]
 pub struct CompiledTool {

@@ -8,19 +8,32 @@ use std::time::Duration;
 
 use crate::config::env::{Env, ExpandError, expand};
 use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawServing, RawSessions, RawStdio, RawUpstream};
-use crate::config::{Diagnostic, Loaded, Positions};
+use crate::config::{Diagnostic, Imported, Loaded, Positions};
 
+use super::rest::Problem;
 use super::{
-    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, Model, OnChange, Pattern, Secret, Serving,
-    Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
+    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, Model, OnChange, Pattern, RestChecks, RestTool,
+    Secret, Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Checks and resolves a loaded file. `base_dir` is the config file's directory (relative `cwd`s
-/// are taken from there). Returns the model only when there is no error; warnings come either way.
+/// Checks and resolves a loaded file, REST tools for structure only (none compiled, no host
+/// refused): for tests of what comes after validation. Serving validates with `validate_with`.
 pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Model>, Vec<Diagnostic>) {
-    let mut v = Validator { positions: &loaded.positions, env, documents: &loaded.documents, out: Vec::new() };
+    validate_with(loaded, env, base_dir, &Structural)
+}
+
+/// Checks and resolves a loaded file. `base_dir` is the config file's directory (relative `cwd`s
+/// are taken from there); `checks` compiles REST tools and judges their hosts (`rest::Checks`).
+/// Returns the model only when there is no error; warnings come either way.
+pub fn validate_with(
+    loaded: &Loaded,
+    env: &dyn Env,
+    base_dir: &Path,
+    checks: &dyn RestChecks,
+) -> (Option<Model>, Vec<Diagnostic>) {
+    let mut v = Validator { positions: &loaded.positions, env, imported: &loaded.imported, checks, out: Vec::new() };
     let raw = &loaded.raw;
 
     let listen = v.listen(raw.listen.as_deref());
@@ -100,8 +113,22 @@ pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Mode
 struct Validator<'a> {
     positions: &'a Positions,
     env: &'a dyn Env,
-    documents: &'a std::collections::HashMap<String, Result<String, String>>,
+    imported: &'a std::collections::HashMap<String, Imported>,
+    checks: &'a dyn RestChecks,
     out: Vec<Diagnostic>,
+}
+
+/// REST tools checked for structure only.
+struct Structural;
+
+impl RestChecks for Structural {
+    fn refused_host(&self, _: &url::Host<&str>) -> Option<String> {
+        None
+    }
+
+    fn compile(&self, _: &RestTool) -> Result<(), Vec<Problem>> {
+        Ok(())
+    }
 }
 
 impl Validator<'_> {
@@ -716,6 +743,39 @@ mod tests {
         assert!(model.is_some());
         assert_eq!(ds.len(), 1);
         assert!(ds[0].contains("may collide"), "{ds:?}");
+    }
+
+    /// Stands in for `rest::Checks`: refuses the host `private.example`, fails tools whose path is `/broken`.
+    struct Fake;
+
+    impl RestChecks for Fake {
+        fn refused_host(&self, host: &url::Host<&str>) -> Option<String> {
+            (host.to_string() == "private.example").then(|| "it is private".into())
+        }
+
+        fn compile(&self, tool: &RestTool) -> Result<(), Vec<Problem>> {
+            let broken = Problem::error("path", "broken", "mend it");
+            if tool.path == "/broken" { Err(vec![broken]) } else { Ok(()) }
+        }
+    }
+
+    #[test]
+    fn rest_checks_report_at_the_keys_and_a_failing_tool_is_left_out() {
+        let yaml = "upstreams:\n  api:\n    rest:\n      base_url: https://private.example\n      \
+                    tools: { t: { path: /broken } }\n    tools: { shape: { t: { title: T } } }\n";
+        let loaded = config::parse(Path::new("g.yaml"), yaml).unwrap();
+        let (model, ds) = validate_with(&loaded, &HashMap::<String, String>::new(), Path::new("."), &Fake);
+        let ds: Vec<String> = ds.iter().map(|d| format!("{}:{} {}: {}", d.line, d.column, d.path, d.message)).collect();
+        assert!(model.is_none());
+        assert_eq!(
+            ds,
+            [
+                "4:17 upstreams.api.rest.base_url: requests to https://private.example/ are refused: it is private",
+                "5:27 upstreams.api.rest.tools.t.path: broken",
+                "6:23 upstreams.api.tools.shape.t: the API declares no tool \"t\"",
+            ]
+        );
+        assert!(check(yaml).1.is_empty(), "without the checks only the structure is checked");
     }
 
     #[test]

@@ -1,13 +1,12 @@
-//! Checks of a `rest:` upstream: the base URL, secrets, auth, and every tool compiled exactly as
-//! serving compiles it, so template, schema and JSONPath mistakes are reported with positions.
+//! Checks of a `rest:` upstream: the base URL, secrets, auth, and every tool compiled by the
+//! caller's `RestChecks` (serving's own, from `reload::prepare`), so template, schema and JSONPath
+//! mistakes are reported with positions.
 
 use std::time::Duration;
 
 use crate::config::raw::{RawOpenApi, RawRest, RawRestBody, RawRestTool};
-use crate::model::Pattern;
 use crate::model::rest::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RETRIES};
 use crate::model::{RestApi, RestAuth, RestBody, RestTool, Secret, Transport};
-use crate::{openapi, rest};
 
 use super::Validator;
 
@@ -31,7 +30,7 @@ impl Validator<'_> {
         if let Some(url) = &base_url
             && !allow_private
             && let Some(host) = url.host()
-            && let Some(reason) = rest::guard::refused_literal(&host)
+            && let Some(reason) = self.checks.refused_host(&host)
         {
             self.error(
                 &base_path,
@@ -62,8 +61,8 @@ impl Validator<'_> {
             }
             let Some(t) = self.rest_tool(&tp, name, tool, timeout, api_max) else { continue };
             // Compiled exactly as serving compiles it, so what passes here serves.
-            match rest::CompiledTool::compile(&t) {
-                Ok(_) => tools.push(t),
+            match self.checks.compile(&t) {
+                Ok(()) => tools.push(t),
                 Err(problems) => {
                     for problem in problems {
                         let at = format!("{tp}.{}", problem.at);
@@ -86,7 +85,8 @@ impl Validator<'_> {
         Some(Transport::Rest(Box::new(api)))
     }
 
-    /// An `openapi:` upstream: its document converted to tools, then checked as a `rest:` API.
+    /// An `openapi:` upstream, converted to a `rest:` one before validation
+    /// (`openapi::convert_upstreams`): what converting found, then the checks of a `rest:` API.
     pub(super) fn openapi(
         &mut self,
         p: &str,
@@ -94,80 +94,12 @@ impl Validator<'_> {
         raw: &RawOpenApi,
         timeout: Duration,
     ) -> Option<Transport> {
-        let spec_path = format!("{p}.spec");
-        let text = match self.documents.get(&raw.spec) {
-            Some(Ok(text)) => text,
-            Some(Err(e)) => {
-                self.error(&spec_path, e.clone(), "the path is relative to the config file's directory");
-                return None;
-            }
-            None => {
-                self.error(&spec_path, format!("{} was not read", raw.spec), "check the path");
-                return None;
-            }
+        let Some(imported) = self.imported.get(upstream) else {
+            self.error(&format!("{p}.spec"), format!("{} was not read", raw.spec), "check the path");
+            return None;
         };
-        let converted = openapi::parse(text).and_then(|doc| {
-            let selection = openapi::Selection {
-                tags: raw.tags.clone().unwrap_or_default(),
-                operations: raw.include.iter().flatten().map(|p| Pattern::new(p)).collect(),
-            };
-            openapi::convert(&doc, &selection, upstream)
-        });
-        let converted = match converted {
-            Ok(c) => c,
-            Err(e) => {
-                self.error(&spec_path, format!("{}: {e}", raw.spec), "give an OpenAPI 3.x document in JSON or YAML");
-                return None;
-            }
-        };
-        if !converted.skipped.is_empty() {
-            let listed: Vec<&str> = converted.skipped.iter().take(3).map(String::as_str).collect();
-            let more = converted.skipped.len().saturating_sub(3);
-            let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
-            self.warning(
-                &spec_path,
-                format!(
-                    "{} operations cannot be served and are left out: {}{tail}",
-                    converted.skipped.len(),
-                    listed.join("; ")
-                ),
-                "select the others with `include` or `tags`",
-            );
-        }
-        let base_url = match (&raw.base_url, converted.base_url) {
-            (Some(url), _) => url.clone(),
-            (None, Some(url)) => url,
-            (None, None) => {
-                self.error(
-                    p,
-                    "the document names no absolute server URL",
-                    "set `base_url`, e.g. https://api.example.com/v1",
-                );
-                return None;
-            }
-        };
-        let mut tools = indexmap::IndexMap::new();
-        for (name, tool) in converted.tools {
-            match serde_json::from_value::<RawRestTool>(tool) {
-                Ok(t) => {
-                    tools.insert(name, t);
-                }
-                Err(e) => self.error(
-                    &format!("{p}.tools.{name}"),
-                    format!("operation {name} converts badly: {e}"),
-                    "report this with the document",
-                ),
-            }
-        }
-        let rest = RawRest {
-            base_url,
-            headers: raw.headers.clone(),
-            auth: raw.auth.clone(),
-            allow_private: raw.allow_private,
-            max_response_bytes: raw.max_response_bytes,
-            tools,
-        };
-        self.rest(p, &rest, timeout)
+        self.out.extend(imported.findings.iter().cloned());
+        self.rest(p, imported.rest.as_ref()?, timeout)
     }
 
     /// `Some(None)` for no auth, `None` when the auth block is wrong (reported).

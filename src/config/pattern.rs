@@ -1,4 +1,6 @@
 //! `Pattern`: a name or URI pattern where `*` matches any run of characters and `?` one character.
+//! Part of the file format (`include`, `exclude`, virtual servers' lists), so that both `model` and
+//! `openapi` (selecting operations) read patterns the same way.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern(String);

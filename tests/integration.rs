@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)] // test helpers are shared between submodules, not exported
 
 mod integration {
+    pub mod clients;
     pub mod http_api;
     pub mod util;
 

@@ -26,6 +26,7 @@ mod integration {
     mod shaping;
     mod sse_serving;
     mod stdio_serving;
+    mod subscriptions;
     mod tasks;
     mod upstream_transports;
     mod websocket_serving;

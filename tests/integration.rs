@@ -19,6 +19,7 @@ mod integration {
     mod modern;
     mod notifications;
     mod openapi;
+    mod policy;
     mod reload;
     mod rest;
     mod resume;

@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)] // test helpers are shared between submodules, not exported
 
 mod integration {
+    pub mod clients;
     pub mod http_api;
     pub mod util;
 
@@ -18,6 +19,7 @@ mod integration {
     mod modern;
     mod notifications;
     mod openapi;
+    mod policy;
     mod reload;
     mod rest;
     mod resume;
@@ -25,6 +27,7 @@ mod integration {
     mod shaping;
     mod sse_serving;
     mod stdio_serving;
+    mod subscriptions;
     mod tasks;
     mod upstream_transports;
     mod websocket_serving;

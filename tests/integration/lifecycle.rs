@@ -1,10 +1,9 @@
 //! Upstreams coming and going: a dead upstream degrades only its own items, comes back by
 //! itself, list changes reach clients, and no child process outlives the gateway.
 
-use std::time::Duration;
-
 use serde_json::json;
 
+use super::clients::{TestClient, Transport};
 use super::util::{Client, TestGateway, TestUpstream, eventually, process_alive, stdio_fixture};
 
 #[tokio::test]
@@ -68,28 +67,20 @@ async fn calling_a_tool_of_a_dead_upstream_is_an_error_not_a_hang() {
     assert!(tools.is_empty(), "a down upstream's tools are withdrawn: {tools:?}");
 }
 
+/// On every binding with a session stream (streamable HTTP's GET stream, SSE, WebSocket frames, stdio lines).
 #[tokio::test]
 async fn list_changed_from_an_upstream_reaches_clients_on_the_get_stream() {
     let yaml = format!("upstreams:\n  a: {}\n", stdio_fixture("a"));
     let gw = TestGateway::start(&yaml).await;
-    let mut c = Client::connect(gw.url("/mcp")).await;
-    let mut stream = c.get_stream().await;
-
-    assert_eq!(c.call_text("a_add_tool", json!({"name": "fresh"})).await, "added");
-    let mut seen = String::new();
-    let got = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(chunk) = stream.chunk().await.unwrap() {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if seen.contains("notifications/tools/list_changed") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(got, Ok(true), "stream said: {seen}");
-    assert!(c.tools().await.contains(&"a_fresh".to_string()));
-    assert_eq!(c.call_text("a_fresh", json!({})).await, "fresh");
+    for transport in Transport::WITH_SESSIONS {
+        // Each transport adds its own tool: a stdio client's upstream is its own process.
+        let fresh = format!("fresh_{}", transport.name());
+        let c = TestClient::connect(&gw, transport, "default").await;
+        assert_eq!(c.call_text("a_add_tool", json!({"name": fresh})).await, "added");
+        c.next_notification("notifications/tools/list_changed").await;
+        assert!(c.tools().await.contains(&format!("a_{fresh}")), "{transport}");
+        assert_eq!(c.call_text(&format!("a_{fresh}"), json!({})).await, fresh);
+    }
 }
 
 #[tokio::test]

@@ -3,19 +3,20 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::util::{Client, TestGateway, TestUpstream, stdio_exchange, stdio_fixture};
+use super::clients::{TestClient, Transport};
+use super::util::{Client, TestGateway, TestUpstream, stdio_fixture};
 
 /// The four upstream kinds, each ending in the fixture: stdio, streamable HTTP, and legacy SSE and
 /// WebSocket through a front gateway.
 const UPSTREAMS: [&str; 4] = ["s", "h", "e", "w"];
 
+/// The params of a `tools/call` of `<upstream>_progress` whose progress token names `id`.
 fn call(id: usize, upstream: &str) -> Value {
-    json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
-        "params":{"name":format!("{upstream}_progress"),"arguments":{"steps":2},"_meta":{"progressToken":format!("tok-{id}")}}})
+    json!({"name":format!("{upstream}_progress"),"arguments":{"steps":2},"_meta":{"progressToken":format!("tok-{id}")}})
 }
 
 /// Asserts that `messages` hold two progress notifications for `id`'s token and then its result.
@@ -51,107 +52,23 @@ async fn every_served_transport_reaches_every_upstream_transport() {
         gw.wait_upstream(u, "up").await;
     }
 
-    // Streamable HTTP: the POST's event stream.
-    let c = Client::connect(gw.url("/mcp")).await;
-    for (i, u) in UPSTREAMS.iter().enumerate() {
-        let text = c.post(call(100 + i, u)).await.text().await.unwrap();
-        let messages: Vec<Value> = super::util::sse_messages(&text);
-        check_cell("streamable_http", u, 100 + i, &messages);
-    }
-
-    // WebSocket.
-    let (mut ws, _) = tokio_tungstenite::connect_async(gw.url("/ws").replace("http://", "ws://")).await.unwrap();
-    ws.send(Message::Text(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"m","version":"1"}}}).to_string().into())).await.unwrap();
-    for (i, u) in UPSTREAMS.iter().enumerate() {
-        ws.send(Message::Text(call(200 + i, u).to_string().into())).await.unwrap();
-    }
-    let mut seen = Vec::new();
-    while UPSTREAMS.iter().enumerate().any(|(i, _)| !seen.iter().any(|m: &Value| m["id"] == 200 + i)) {
-        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.unwrap().unwrap().unwrap();
-        if let Message::Text(t) = frame {
-            seen.push(serde_json::from_str(&t).unwrap());
-        }
-    }
-    for (i, u) in UPSTREAMS.iter().enumerate() {
-        check_cell("websocket", u, 200 + i, &seen);
-    }
-
-    // Legacy SSE: answers on the session's stream.
-    let http_client = reqwest::Client::new();
-    let mut stream = http_client.get(gw.url("/sse")).header("accept", "text/event-stream").send().await.unwrap();
-    let mut buffer = String::new();
-    let mut events: Vec<(String, String)> = Vec::new();
-    let mut endpoint = None;
-    let mut posted = false;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !UPSTREAMS
-        .iter()
-        .enumerate()
-        .all(|(i, _)| events.iter().any(|(_, d)| d.contains(&format!("\"id\":{}", 300 + i))))
-    {
-        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.unwrap().unwrap().unwrap();
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let kind = event.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("message").to_string();
-            let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
-            if kind == "endpoint" {
-                endpoint = Some(data);
-            } else {
-                events.push((kind, data));
+    // Progress comes on the call's own stream (streamable HTTP, stateless), on the session's stream
+    // (SSE), in frames (WebSocket) or lines (stdio: a second gateway process on the same config).
+    for (t, transport) in Transport::ALL.into_iter().enumerate() {
+        let c = TestClient::connect(&gw, transport, "default").await;
+        for (i, u) in UPSTREAMS.iter().enumerate() {
+            let id = 100 * (t + 1) + i;
+            let mut messages = vec![c.request_as(json!(id), "tools/call", call(id, u)).await];
+            messages.extend(c.received().await);
+            match transport {
+                // Plain JSON-RPC has no channel for notifications; the answer alone comes back.
+                Transport::PlainRpc => {
+                    assert_eq!(messages[0]["result"]["content"][0]["text"], "progressed", "rpc × {u}")
+                }
+                _ => check_cell(transport.name(), u, id, &messages),
             }
         }
-        if let (Some(e), false) = (&endpoint, posted) {
-            posted = true;
-            let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"m","version":"1"}}});
-            let r = http_client
-                .post(gw.url(e))
-                .header("content-type", "application/json")
-                .body(init.to_string())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 202);
-            for (i, u) in UPSTREAMS.iter().enumerate() {
-                let r = http_client
-                    .post(gw.url(e))
-                    .header("content-type", "application/json")
-                    .body(call(300 + i, u).to_string())
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 202);
-            }
-        }
-    }
-    let messages: Vec<Value> = events.iter().map(|(_, d)| serde_json::from_str(d).unwrap()).collect();
-    for (i, u) in UPSTREAMS.iter().enumerate() {
-        check_cell("sse", u, 300 + i, &messages);
-    }
-
-    // stdio: a second gateway process on the same config.
-    let config_path = gw.config.to_str().unwrap().to_string();
-    let mut lines = vec![json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"m","version":"1"}}}).to_string()];
-    lines.extend(UPSTREAMS.iter().enumerate().map(|(i, u)| call(400 + i, u).to_string()));
-    let (out, _) =
-        tokio::task::spawn_blocking(move || stdio_exchange(&["stdio", "-c", &config_path], &lines)).await.unwrap();
-    for (i, u) in UPSTREAMS.iter().enumerate() {
-        check_cell("stdio", u, 400 + i, &out);
-    }
-
-    // Plain JSON-RPC has no channel for notifications; the answer alone comes back.
-    for (i, u) in UPSTREAMS.iter().enumerate() {
-        let r: Value = http_client
-            .post(gw.url("/rpc"))
-            .header("content-type", "application/json")
-            .body(call(500 + i, u).to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(r["result"]["content"][0]["text"], "progressed", "rpc × {u}");
+        c.close().await;
     }
 }
 
@@ -215,88 +132,25 @@ fn sampled(answer: &Value) -> String {
     answer["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{answer}")).to_string()
 }
 
-fn sampling_reply(request: &Value, text: &str) -> Value {
-    json!({"jsonrpc":"2.0","id":request["id"],"result":{"role":"assistant","content":{"type":"text","text":text},"model":"m"}})
-}
-
 #[tokio::test]
 async fn every_served_transport_answers_an_upstreams_request_through_every_upstream_transport() {
     let (gw, _front, _http) = asking_gateways().await;
-
-    // Streamable HTTP: the question arrives on the call's stream, the answer is POSTed.
-    let c = Client::connect_with(gw.url("/mcp"), json!({"sampling": {}})).await;
-    for (i, u) in UPSTREAMS.iter().enumerate() {
-        let (text, questions) =
-            super::client_requests::call_and_answer(&c, 600 + i as u64, &format!("{u}_ask"), "http").await;
-        assert_eq!((text.as_str(), questions.len()), ("sampled: http", 1), "streamable_http × {u}");
-    }
-
-    // WebSocket: question and answer are frames on the connection.
-    let (mut ws, _) = tokio_tungstenite::connect_async(gw.url("/ws").replace("http://", "ws://")).await.unwrap();
-    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"m","version":"1"}}});
-    ws.send(Message::Text(init.to_string().into())).await.unwrap();
-    for (i, u) in UPSTREAMS.iter().enumerate() {
-        let id = 700 + i;
-        let call =
-            json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":format!("{u}_ask"),"arguments":{}}});
-        ws.send(Message::Text(call.to_string().into())).await.unwrap();
-        let answer = loop {
-            let frame = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.unwrap().unwrap().unwrap();
-            let Message::Text(text) = frame else { continue };
-            let message: Value = serde_json::from_str(&text).unwrap();
-            if message["method"] == "sampling/createMessage" {
-                ws.send(Message::Text(sampling_reply(&message, "ws").to_string().into())).await.unwrap();
-            } else if message["id"] == id {
-                break message;
-            }
-        };
-        assert_eq!(sampled(&answer), "sampled: ws", "websocket × {u}");
-    }
-
-    // Legacy SSE: the question arrives on the session's stream, the answer is POSTed.
-    let http = reqwest::Client::new();
-    let mut stream = http.get(gw.url("/sse")).header("accept", "text/event-stream").send().await.unwrap();
-    let mut buffer = String::new();
-    let mut endpoint = None;
-    let mut pending: Vec<(usize, &str)> = UPSTREAMS.iter().enumerate().map(|(i, u)| (800 + i, *u)).collect();
-    let mut started = false;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !pending.is_empty() {
-        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.unwrap().unwrap().unwrap();
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
-            if event.contains("event: endpoint") {
-                endpoint = Some(gw.url(&data));
-                continue;
-            }
-            let Ok(message) = serde_json::from_str::<Value>(&data) else { continue };
-            let post_to = endpoint.clone().unwrap();
-            let post = |body: Value| {
-                http.post(&post_to).header("content-type", "application/json").body(body.to_string()).send()
-            };
-            if message["method"] == "sampling/createMessage" {
-                assert_eq!(post(sampling_reply(&message, "sse")).await.unwrap().status(), 202);
-            } else if let Some(pos) = pending.iter().position(|(id, _)| message["id"] == *id) {
-                let (_, u) = pending.remove(pos);
-                assert_eq!(sampled(&message), "sampled: sse", "sse × {u}");
-                if let Some((id, u)) = pending.first() {
-                    let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":format!("{u}_ask"),"arguments":{}}});
-                    assert_eq!(post(call).await.unwrap().status(), 202);
-                }
-            }
+    // The question arrives on the call's stream (streamable HTTP; the answer is POSTed), on the
+    // session's stream (SSE), as a frame (WebSocket), as a line (stdio), or as the call's
+    // `input_required` result, answered by a retry (stateless).
+    for transport in Transport::ALL.into_iter().filter(|t| t.can_be_asked()) {
+        let c = TestClient::connect_with(&gw, transport, "default", json!({"sampling": {}})).await;
+        let name = transport.name();
+        c.answer_with(move |question| {
+            (question["method"] == "sampling/createMessage")
+                .then(|| json!({"role":"assistant","content":{"type":"text","text":name},"model":"m"}))
+        });
+        for (i, u) in UPSTREAMS.iter().enumerate() {
+            let answer = c.call(&format!("{u}_ask"), json!({})).await;
+            assert_eq!(sampled(&answer), format!("sampled: {name}"), "{transport} × {u}");
+            assert_eq!(c.questions().len(), i + 1, "{transport} × {u}: one question per call");
         }
-        if let (Some(e), false) = (&endpoint, started) {
-            started = true;
-            let post =
-                |body: Value| http.post(e).header("content-type", "application/json").body(body.to_string()).send();
-            let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{"sampling":{}},"clientInfo":{"name":"m","version":"1"}}});
-            assert_eq!(post(init).await.unwrap().status(), 202);
-            let (id, u) = pending[0];
-            let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":format!("{u}_ask"),"arguments":{}}});
-            assert_eq!(post(call).await.unwrap().status(), 202);
-        }
+        c.close().await;
     }
 }
 
@@ -344,48 +198,4 @@ async fn a_cancelled_call_is_cancelled_at_every_upstream_transport() {
         server_reports(&c, &tool_of(u, "cancellations"), &format!("{u}'s server to hear of it")).await;
     }
     assert_eq!(c.call_text("h_whoami", json!({})).await, "h", "the session goes on");
-}
-
-#[tokio::test]
-async fn a_stdio_client_answers_an_upstreams_request_through_every_upstream_transport() {
-    use std::io::{BufRead, BufReader, Write};
-    let (gw, _front, _http) = asking_gateways().await;
-    let config = gw.config.clone();
-    let answers = tokio::task::spawn_blocking(move || {
-        let mut child = std::process::Command::new(super::util::gateway_bin())
-            .args(["stdio", "-c"])
-            .arg(&config)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"m","version":"1"}}});
-        writeln!(stdin, "{init}").unwrap();
-        let mut answers = Vec::new();
-        for (i, u) in UPSTREAMS.iter().enumerate() {
-            let id = 900 + i;
-            writeln!(stdin, "{}", json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":format!("{u}_ask"),"arguments":{}}})).unwrap();
-            loop {
-                let message: Value = serde_json::from_str(&lines.next().expect("mcpgw answered").unwrap()).unwrap();
-                if message["method"] == "sampling/createMessage" {
-                    writeln!(stdin, "{}", sampling_reply(&message, "stdio")).unwrap();
-                } else if message["id"] == id {
-                    answers.push((u.to_string(), sampled(&message)));
-                    break;
-                }
-            }
-        }
-        drop(stdin);
-        let _ = child.wait();
-        answers
-    })
-    .await
-    .unwrap();
-    assert_eq!(answers.len(), UPSTREAMS.len());
-    for (u, text) in answers {
-        assert_eq!(text, "sampled: stdio", "stdio × {u}");
-    }
 }

@@ -2,10 +2,10 @@
 //! calls without a session, header and `_meta` validation with the prescribed codes, progress on
 //! the request's own stream, and `subscriptions/listen`.
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::util::{Client, TestGateway, eventually, stdio_fixture};
+use super::clients::{TestClient, Transport};
+use super::util::{TestGateway, eventually, stdio_fixture};
 
 const VERSION: &str = "2026-07-28";
 
@@ -17,7 +17,8 @@ fn meta() -> Value {
     })
 }
 
-/// A stateless POST: the body with `_meta` added to its params, and the mirrored headers.
+/// A stateless POST with exactly these headers: the body with `_meta` added to its params. For
+/// what `TestClient` (which always sends the right headers) cannot show.
 async fn post(endpoint: &str, id: u64, method: &str, mut params: Value, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut merged = meta();
     if let Some(Value::Object(own)) = params.get("_meta") {
@@ -38,25 +39,19 @@ async fn post(endpoint: &str, id: u64, method: &str, mut params: Value, headers:
         .unwrap()
 }
 
-/// The standard headers for `method` (and its `Mcp-Name`).
-async fn call(endpoint: &str, id: u64, method: &str, params: Value) -> (u16, Value) {
-    let name = params.get("name").or(params.get("uri")).and_then(Value::as_str).map(str::to_string);
-    let mut headers = vec![("mcp-protocol-version", VERSION), ("mcp-method", method)];
-    if let Some(n) = name.as_deref() {
-        headers.push(("mcp-name", n));
-    }
-    let r = post(endpoint, id, method, params, &headers).await;
-    assert!(r.headers().get("mcp-session-id").is_none(), "stateless requests get no session");
-    (r.status().as_u16(), r.json().await.unwrap())
+/// A stateless client of the default virtual server declaring `capabilities`.
+async fn stateless(gw: &TestGateway, capabilities: Value) -> TestClient {
+    TestClient::connect_with(gw, Transport::Stateless, "default", capabilities).await
 }
 
 #[tokio::test]
 async fn stateless_requests_are_served_beside_sessions() {
     let gw = TestGateway::start(&format!("upstreams:\n  f: {}\n", stdio_fixture("f"))).await;
-    let endpoint = gw.url("/mcp");
+    // (The stateless client fails the test if an answer carries a session id.)
+    let c = stateless(&gw, json!({})).await;
 
-    let (status, discover) = call(&endpoint, 1, "server/discover", json!({})).await;
-    assert_eq!(status, 200, "{discover}");
+    let discover = c.request("server/discover", json!({})).await;
+    assert_eq!(c.last_status(), Some(200), "{discover}");
     let result = &discover["result"];
     assert_eq!(result["resultType"], "complete");
     assert_eq!(result["supportedVersions"][0], VERSION);
@@ -65,21 +60,21 @@ async fn stateless_requests_are_served_beside_sessions() {
     assert_eq!(result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "mcpgw");
     assert!(result["ttlMs"].is_u64() && result["cacheScope"].is_string());
 
-    let (status, list) = call(&endpoint, 2, "tools/list", json!({})).await;
-    assert_eq!(status, 200);
+    let list = c.request("tools/list", json!({})).await;
+    assert_eq!(c.last_status(), Some(200));
     assert!(list["result"]["tools"].as_array().unwrap().iter().any(|t| t["name"] == "f_add"));
     assert_eq!(list["result"]["resultType"], "complete");
     assert!(list["result"]["ttlMs"].is_u64());
 
-    let (status, sum) = call(&endpoint, 3, "tools/call", json!({"name": "f_add", "arguments": {"a": 2, "b": 5}})).await;
-    assert_eq!(status, 200, "{sum}");
+    let sum = c.request_as(json!(3), "tools/call", json!({"name": "f_add", "arguments": {"a": 2, "b": 5}})).await;
+    assert_eq!(c.last_status(), Some(200), "{sum}");
     assert_eq!(sum["id"], 3);
     assert_eq!(sum["result"]["content"][0]["text"], "7");
     assert_eq!(sum["result"]["resultType"], "complete");
     assert!(sum["result"].get("ttlMs").is_none(), "calls are not cacheable");
 
     // A session-based client on the same endpoint is unaffected.
-    let mut legacy = Client::connect(endpoint.clone()).await;
+    let legacy = TestClient::connect(&gw, Transport::StreamableHttp, "default").await;
     assert_eq!(legacy.call_text("f_add", json!({"a": 1, "b": 1})).await, "2");
     let r = legacy.call("f_add", json!({"a": 1, "b": 1})).await;
     assert!(r["result"].get("resultType").is_none(), "legacy results stay as the upstream sent them");
@@ -159,9 +154,10 @@ async fn bad_stateless_requests_get_the_prescribed_errors() {
     assert_eq!(code(&r.json().await.unwrap()), -32602);
 
     // Methods the stateless protocol removed are not found.
+    let c = stateless(&gw, json!({})).await;
     for removed in ["ping", "logging/setLevel", "resources/subscribe", "initialize"] {
-        let (status, v) = call(&endpoint, 15, removed, json!({})).await;
-        assert_eq!((status, code(&v)), (404, -32601), "{removed}: {v}");
+        let v = c.request(removed, json!({})).await;
+        assert_eq!((c.last_status(), code(&v)), (Some(404), -32601), "{removed}: {v}");
     }
 }
 
@@ -187,48 +183,23 @@ async fn progress_streams_and_listen_delivers_only_what_was_asked() {
     assert_eq!(messages.last().unwrap()["result"]["resultType"], "complete");
 
     // A listen stream opting in to tool list changes and one resource's updates.
-    let r = post(
-        &endpoint,
-        21,
-        "subscriptions/listen",
-        json!({"notifications": {"toolsListChanged": true, "resourceSubscriptions": ["fixture://f/readme"]}}),
-        &[("mcp-protocol-version", VERSION), ("mcp-method", "subscriptions/listen")],
-    )
-    .await;
-    assert_eq!(r.status(), 200);
-    let mut stream = r.bytes_stream();
-    let mut buffer = String::new();
-    let mut next = async || -> Value {
-        loop {
-            if let Some(end) = buffer.find("\n\n") {
-                let event: String = buffer.drain(..end + 2).collect();
-                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
-                    return serde_json::from_str(data).unwrap();
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    };
-    let ack = next().await;
+    let listener = stateless(&gw, json!({})).await;
+    let ack = listener
+        .listen_as(json!(21), json!({"toolsListChanged": true, "resourceSubscriptions": ["fixture://f/readme"]}))
+        .await;
+    // Each next message on the stream, whatever it is.
+    let next = || listener.next_message(|_| true);
+
     assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
     assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 21);
     assert_eq!(ack["params"]["notifications"]["toolsListChanged"], true);
     assert!(ack["params"]["notifications"].get("promptsListChanged").is_none());
 
     // Another client changes the tool list and touches the resource.
-    let mut other = Client::connect(endpoint.clone()).await;
-    eventually("the upstream subscription", || {
-        let mut c = other.sibling();
-        async move {
-            let text = c.call_text("f_subscriptions", json!({})).await;
-            text.contains("resources/subscribe fixture://f/readme").then_some(())
-        }
+    let other = TestClient::connect(&gw, Transport::StreamableHttp, "default").await;
+    eventually("the upstream subscription", || async {
+        let text = other.call_text("f_subscriptions", json!({})).await;
+        text.contains("resources/subscribe fixture://f/readme").then_some(())
     })
     .await;
     other.call_text("f_add_tool", json!({"name": "fresh"})).await;
@@ -256,75 +227,47 @@ async fn the_eras_translate_into_each_other_through_a_stateless_upstream() {
     let (_, ready) = gw.readyz().await;
     assert_eq!(ready["upstreams"]["c"]["protocol_version"], VERSION);
     assert_eq!(ready["upstreams"]["s"]["protocol_version"], VERSION);
-    let endpoint = gw.url("/mcp");
+    // Without a handler, the stateless client returns `input_required` results as they come.
+    let c = stateless(&gw, json!({})).await;
 
     // A stateless client gets the upstream's `input_required` results and retries itself.
     let tool = "test_input_required_result_multi_round";
-    let (_, r1) = call(&endpoint, 1, "tools/call", json!({"name": tool, "arguments": {}})).await;
+    let r1 = c.request("tools/call", json!({"name": tool, "arguments": {}})).await;
     let r1 = &r1["result"];
     assert_eq!(r1["resultType"], "input_required", "{r1}");
     assert!(r1["inputRequests"]["step1"]["method"] == "elicitation/create");
     let answer = |field: &str, value: &str| json!({"action": "accept", "content": {field: value}});
-    let (_, r2) = call(
-        &endpoint,
-        2,
-        "tools/call",
-        json!({"name": tool, "arguments": {}, "inputResponses": {"step1": answer("name", "Ann")}, "requestState": r1["requestState"]}),
-    )
-    .await;
+    let r2 = c
+        .request(
+            "tools/call",
+            json!({"name": tool, "arguments": {}, "inputResponses": {"step1": answer("name", "Ann")}, "requestState": r1["requestState"]}),
+        )
+        .await;
     let r2 = &r2["result"];
     assert!(r2["inputRequests"]["step2"].is_object(), "{r2}");
     assert_ne!(r2["requestState"], r1["requestState"]);
-    let (_, r3) = call(
-        &endpoint,
-        3,
-        "tools/call",
-        json!({"name": tool, "arguments": {}, "inputResponses": {"step2": answer("color", "blue")}, "requestState": r2["requestState"]}),
-    )
-    .await;
+    let r3 = c
+        .request(
+            "tools/call",
+            json!({"name": tool, "arguments": {}, "inputResponses": {"step2": answer("color", "blue")}, "requestState": r2["requestState"]}),
+        )
+        .await;
     assert_eq!(r3["result"]["resultType"], "complete", "{r3}");
     assert_eq!(r3["result"]["content"][0]["text"], "both rounds done");
 
     // A session-based client is asked the upstream's input request as a real sampling request,
     // and mcpgw retries upstream with its answer.
-    let legacy = Client::connect_with(endpoint.clone(), json!({"sampling": {}})).await;
-    for (id, tool) in [(7, "test_sampling"), (8, "s_test_sampling")] {
-        let (text, questions) = super::client_requests::call_and_answer(&legacy, id, tool, "Paris").await;
+    let legacy = TestClient::connect_with(&gw, Transport::StreamableHttp, "default", json!({"sampling": {}})).await;
+    legacy.answer_sampling("Paris");
+    for (asked, tool) in [(1, "test_sampling"), (2, "s_test_sampling")] {
+        let text = legacy.call_text(tool, json!({})).await;
         assert_eq!(text, "LLM response: Paris", "{tool}");
-        assert_eq!(questions.len(), 1);
-        assert_eq!(questions[0]["method"], "sampling/createMessage");
+        let questions = legacy.questions();
+        assert_eq!(questions.len(), asked, "one question per call");
+        assert_eq!(questions[asked - 1]["method"], "sampling/createMessage");
     }
-    let (_, r) =
-        call(&endpoint, 9, "tools/call", json!({"name": "s_test_input_required_result_elicitation", "arguments": {}}))
-            .await;
+    let r = c.request("tools/call", json!({"name": "s_test_input_required_result_elicitation", "arguments": {}})).await;
     assert_eq!(r["result"]["inputRequests"]["user_name"]["method"], "elicitation/create", "{r}");
-}
-
-/// Posts one stateless `tools/call` with these client capabilities (and retry fields).
-async fn call_with(endpoint: &str, id: u64, params: Value, capabilities: Value) -> (u16, Value) {
-    request_with(endpoint, id, "tools/call", params, capabilities).await
-}
-
-/// Posts one stateless request with these client capabilities; `Mcp-Name` is its `name`, or for
-/// the tasks extension's requests its `taskId`.
-async fn request_with(endpoint: &str, id: u64, method: &str, params: Value, capabilities: Value) -> (u16, Value) {
-    let name = params.get("name").or(params.get("taskId")).and_then(Value::as_str).unwrap().to_string();
-    let mut params = params;
-    let mut m = meta();
-    m["io.modelcontextprotocol/clientCapabilities"] = capabilities;
-    params["_meta"] = m;
-    let r = reqwest::Client::new()
-        .post(endpoint)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", VERSION)
-        .header("mcp-method", method)
-        .header("mcp-name", name)
-        .body(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -338,11 +281,11 @@ async fn a_session_based_upstreams_question_becomes_input_required_for_a_statele
         super::util::fixture_bin()
     );
     let gw = TestGateway::start(&yaml).await;
-    let endpoint = gw.url("/mcp");
-    let sampling = json!({"sampling": {}});
+    // Without a handler: the test answers the `input_required` results itself.
+    let c = stateless(&gw, json!({"sampling": {}})).await;
     for tool in ["remote_ask", "local_ask"] {
-        let (status, r1) = call_with(&endpoint, 1, json!({"name": tool, "arguments": {}}), sampling.clone()).await;
-        assert_eq!(status, 200, "{r1}");
+        let r1 = c.request("tools/call", json!({"name": tool, "arguments": {}})).await;
+        assert_eq!(c.last_status(), Some(200), "{r1}");
         let result = &r1["result"];
         assert_eq!(result["resultType"], "input_required", "{tool}: {r1}");
         assert_eq!(result["inputRequests"]["input-1"]["method"], "sampling/createMessage");
@@ -352,25 +295,26 @@ async fn a_session_based_upstreams_question_becomes_input_required_for_a_statele
         let answer = json!({"role": "assistant", "content": {"type": "text", "text": "yes"}, "model": "m"});
         let retry =
             json!({"name": tool, "arguments": {}, "inputResponses": {"input-1": answer}, "requestState": state});
-        let (status, r2) = call_with(&endpoint, 2, retry.clone(), sampling.clone()).await;
-        assert_eq!(status, 200, "{r2}");
+        let r2 = c.request("tools/call", retry.clone()).await;
+        assert_eq!(c.last_status(), Some(200), "{r2}");
         assert_eq!(r2["result"]["resultType"], "complete", "{tool}: {r2}");
         assert_eq!(r2["result"]["content"][0]["text"], "sampled: yes", "{tool}");
 
         // The state is signed and bound to the call.
         let mut tampered = retry.clone();
         tampered["requestState"] = json!(state.replace("mcpgw.1.e", "mcpgw.1.f"));
-        let (status, r3) = call_with(&endpoint, 3, tampered, sampling.clone()).await;
-        assert_eq!((status, r3["error"]["code"].clone()), (400, json!(-32602)), "{r3}");
+        let r3 = c.request("tools/call", tampered).await;
+        assert_eq!((c.last_status(), r3["error"]["code"].clone()), (Some(400), json!(-32602)), "{r3}");
         let mut moved = retry;
         moved["arguments"] = json!({"other": true});
-        let (_, r4) = call_with(&endpoint, 4, moved, sampling.clone()).await;
+        let r4 = c.request("tools/call", moved).await;
         assert_eq!(r4["error"]["code"], -32602, "{r4}");
     }
 
     // A client that did not declare sampling gets -32021 naming it.
-    let (status, r) = call_with(&endpoint, 5, json!({"name": "remote_ask", "arguments": {}}), json!({})).await;
-    assert_eq!(status, 400, "{r}");
+    let plain = stateless(&gw, json!({})).await;
+    let r = plain.call("remote_ask", json!({})).await;
+    assert_eq!(plain.last_status(), Some(400), "{r}");
     assert_eq!(r["error"]["code"], -32021);
     assert!(r["error"]["data"]["requiredCapabilities"]["sampling"].is_object(), "{r}");
 }
@@ -397,19 +341,15 @@ async fn session_clients_subscriptions_reach_a_stateless_upstream_as_its_listen(
     let stdio = format!("{{ stdio: {{ command: '{}', args: [--conformance] }} }}", super::util::fixture_bin());
     for config in [format!("upstreams:\n  u: {{ url: '{}' }}\n", upstream.url), format!("upstreams:\n  u: {stdio}\n")] {
         let gw = TestGateway::start(&config).await;
-        let mut client = Client::connect(gw.url("/mcp")).await;
+        let client = TestClient::connect(&gw, Transport::StreamableHttp, "default").await;
         let r = client.request("resources/subscribe", json!({"uri": "test://watched-resource"})).await;
         assert!(r["result"].is_object(), "{r}");
-        let reader = client.sibling();
         let last = |wanted: &'static str| {
-            let client = reader.sibling();
+            let client = &client;
             async move {
-                eventually(wanted, || {
-                    let mut c = client.sibling();
-                    async move {
-                        let seen = c.call_text("u_fixture_subscriptions", json!({})).await;
-                        (seen.lines().last() == Some(wanted)).then_some(())
-                    }
+                eventually(wanted, || async {
+                    let seen = client.call_text("u_fixture_subscriptions", json!({})).await;
+                    (seen.lines().last() == Some(wanted)).then_some(())
                 })
                 .await
             }
@@ -438,8 +378,8 @@ async fn a_stateless_client_gets_log_messages_only_for_requests_that_ask() {
     assert_eq!(logs[0]["params"]["logger"], "c/conformance");
     assert_eq!(messages.last().unwrap()["result"]["resultType"], "complete");
 
-    let (_, plain) =
-        call(&endpoint, 2, "tools/call", json!({"name": "c_test_tool_with_logging", "arguments": {}})).await;
+    let c = stateless(&gw, json!({})).await;
+    let plain = c.call("c_test_tool_with_logging", json!({})).await;
     assert_eq!(plain["result"]["content"][0]["text"], "Tool with logging executed successfully", "{plain}");
 }
 
@@ -480,7 +420,7 @@ async fn mirrored_arguments_are_checked_from_clients_and_sent_to_upstreams() {
     }
 
     // A session-based client knows nothing of the header; mcpgw adds it towards the upstream.
-    let mut legacy = Client::connect(endpoint).await;
+    let legacy = TestClient::connect(&gw, Transport::StreamableHttp, "default").await;
     assert_eq!(legacy.call_text(tool, json!({"region": "ap-south1"})).await, "region ap-south1");
 }
 
@@ -493,20 +433,13 @@ async fn per_client_upstream_sessions_are_asked_for_the_clients_log_level() {
         super::util::fixture_bin()
     );
     let gw = TestGateway::start(&yaml).await;
-    let endpoint = gw.url("/mcp");
+    let c = stateless(&gw, json!({})).await;
+    // Asking for a level makes the answer a stream (log messages would come before it).
     let heard = |params: Value| {
-        let endpoint = endpoint.clone();
+        let c = &c;
         async move {
-            let headers =
-                [("mcp-protocol-version", VERSION), ("mcp-method", "tools/call"), ("mcp-name", "local_subscriptions")];
-            let r = post(&endpoint, 1, "tools/call", params, &headers).await;
-            assert_eq!(r.status(), 200);
-            // Asking for a level makes the answer a stream (log messages would come before it).
-            let text = r.text().await.unwrap();
-            let answer = match serde_json::from_str::<Value>(&text) {
-                Ok(v) => v,
-                Err(_) => super::util::sse_messages(&text).pop().unwrap(),
-            };
+            let answer = c.request("tools/call", params).await;
+            assert_eq!(c.last_status(), Some(200));
             answer["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{answer}")).to_string()
         }
     };
@@ -515,7 +448,7 @@ async fn per_client_upstream_sessions_are_asked_for_the_clients_log_level() {
     assert_eq!(heard(asked).await, "logging/setLevel error", "the request's level reached its upstream session");
     assert_eq!(heard(json!({"name": "local_subscriptions", "arguments": {}})).await, "", "no level, no request");
 
-    let mut session = super::util::Client::connect(gw.url("/mcp")).await;
+    let session = TestClient::connect(&gw, Transport::StreamableHttp, "default").await;
     assert_eq!(session.request("logging/setLevel", json!({"level": "warning"})).await["result"], json!({}));
     assert_eq!(session.call_text("local_subscriptions", json!({})).await, "logging/setLevel warning");
     assert_eq!(session.request("logging/setLevel", json!({"level": "debug"})).await["result"], json!({}));
@@ -531,61 +464,54 @@ async fn per_client_upstream_sessions_are_asked_for_the_clients_log_level() {
 async fn the_tasks_extension_passes_through_to_the_upstream_that_runs_the_task() {
     let upstream = super::util::TestUpstream::http("c", &["--conformance"]);
     let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', prefix: '' }}\n", upstream.url)).await;
-    let endpoint = gw.url("/mcp");
-    let (_, discover) = call(&endpoint, 1, "server/discover", json!({})).await;
+    let plain = stateless(&gw, json!({})).await;
+    let discover = plain.request("server/discover", json!({})).await;
     assert!(
         discover["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/tasks"].is_object(),
         "{discover}"
     );
-    let tasks = json!({"elicitation": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}});
+    // Without a handler: the test answers the task's input requests itself.
+    let tasks = stateless(&gw, json!({"elicitation": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}})).await;
 
     // Without the extension the call runs at once.
-    let (_, plain) =
-        call_with(&endpoint, 2, json!({"name": "slow_compute", "arguments": {"seconds": 0}}), json!({})).await;
-    assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
+    let at_once = plain.call("slow_compute", json!({"seconds": 0})).await;
+    assert_eq!(at_once["result"]["resultType"], "complete", "{at_once}");
 
     // With it, the upstream makes a task; its id leads back to the upstream.
-    let (_, created) =
-        call_with(&endpoint, 3, json!({"name": "slow_compute", "arguments": {"seconds": 0.2}}), tasks.clone()).await;
+    let created = tasks.call("slow_compute", json!({"seconds": 0.2})).await;
     assert_eq!(created["result"]["resultType"], "task", "{created}");
     let id = created["result"]["taskId"].as_str().unwrap().to_string();
     assert!(id.starts_with("c:"), "namespaced to its upstream: {id}");
-    let done = eventually("the task to complete", || {
-        let (endpoint, id, tasks) = (endpoint.clone(), id.clone(), tasks.clone());
-        async move {
-            let (_, got) = request_with(&endpoint, 4, "tasks/get", json!({"taskId": id}), tasks).await;
-            (got["result"]["status"] == "completed").then_some(got)
-        }
+    let done = eventually("the task to complete", || async {
+        let got = tasks.request("tasks/get", json!({"taskId": id})).await;
+        (got["result"]["status"] == "completed").then_some(got)
     })
     .await;
     assert_eq!(done["result"]["taskId"], id.as_str());
     assert_eq!(done["result"]["result"]["content"][0]["text"], "computed for 0.2s", "{done}");
 
     // A task waiting on input: its requests on tasks/get, the answers through tasks/update.
-    let (_, asking) =
-        call_with(&endpoint, 5, json!({"name": "confirm_delete", "arguments": {"filename": "a.txt"}}), tasks.clone())
-            .await;
+    let asking = tasks.call("confirm_delete", json!({"filename": "a.txt"})).await;
     let id = asking["result"]["taskId"].as_str().unwrap().to_string();
-    let (_, waiting) = request_with(&endpoint, 6, "tasks/get", json!({"taskId": id}), tasks.clone()).await;
+    let waiting = tasks.request("tasks/get", json!({"taskId": id})).await;
     assert_eq!(waiting["result"]["status"], "input_required", "{waiting}");
     assert_eq!(waiting["result"]["inputRequests"]["confirm"]["method"], "elicitation/create");
     let answer =
         json!({"taskId": id, "inputResponses": {"confirm": {"action": "accept", "content": {"confirm": "yes"}}}});
-    let (status, ack) = request_with(&endpoint, 7, "tasks/update", answer, tasks.clone()).await;
-    assert_eq!((status, &ack["result"]["resultType"]), (200, &json!("complete")), "{ack}");
-    let (_, finished) = request_with(&endpoint, 8, "tasks/get", json!({"taskId": id}), tasks.clone()).await;
+    let ack = tasks.request("tasks/update", answer).await;
+    assert_eq!((tasks.last_status(), &ack["result"]["resultType"]), (Some(200), &json!("complete")), "{ack}");
+    let finished = tasks.request("tasks/get", json!({"taskId": id})).await;
     assert_eq!(finished["result"]["result"]["content"][0]["text"], "deleted a.txt", "{finished}");
 
     // Cancelling a running task; then the gate for clients without the extension.
-    let (_, slow) =
-        call_with(&endpoint, 9, json!({"name": "slow_compute", "arguments": {"seconds": 5}}), tasks.clone()).await;
+    let slow = tasks.call("slow_compute", json!({"seconds": 5})).await;
     let id = slow["result"]["taskId"].as_str().unwrap().to_string();
-    let (_, ack) = request_with(&endpoint, 10, "tasks/cancel", json!({"taskId": id}), tasks.clone()).await;
+    let ack = tasks.request("tasks/cancel", json!({"taskId": id})).await;
     assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
-    let (_, cancelled) = request_with(&endpoint, 11, "tasks/get", json!({"taskId": id}), tasks).await;
+    let cancelled = tasks.request("tasks/get", json!({"taskId": id})).await;
     assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
-    let (status, refused) = request_with(&endpoint, 12, "tasks/get", json!({"taskId": id}), json!({})).await;
-    assert_eq!((status, refused["error"]["code"].as_i64()), (400, Some(-32021)), "{refused}");
+    let refused = plain.request("tasks/get", json!({"taskId": id})).await;
+    assert_eq!((plain.last_status(), refused["error"]["code"].as_i64()), (Some(400), Some(-32021)), "{refused}");
 }
 
 /// A stateless client's task (the tasks extension) on a session-based upstream whose tool supports
@@ -594,33 +520,27 @@ async fn the_tasks_extension_passes_through_to_the_upstream_that_runs_the_task()
 #[tokio::test]
 async fn a_stateless_clients_task_runs_on_a_session_upstreams_tasks() {
     let gw = TestGateway::start(&format!("upstreams:\n  f: {}\n", stdio_fixture("f"))).await;
-    let endpoint = gw.url("/mcp");
-    let tasks = json!({"extensions": {"io.modelcontextprotocol/tasks": {}}});
+    let tasks = stateless(&gw, json!({"extensions": {"io.modelcontextprotocol/tasks": {}}})).await;
 
-    let (_, plain) = call_with(&endpoint, 1, json!({"name": "f_slow_task", "arguments": {"ms": 10}}), json!({})).await;
+    let plain = stateless(&gw, json!({})).await.call("f_slow_task", json!({"ms": 10})).await;
     assert_eq!(plain["result"]["content"][0]["text"], "done at once", "without the extension: {plain}");
 
-    let (_, created) =
-        call_with(&endpoint, 2, json!({"name": "f_slow_task", "arguments": {"ms": 200}}), tasks.clone()).await;
+    let created = tasks.call("f_slow_task", json!({"ms": 200})).await;
     assert_eq!(created["result"]["resultType"], "task", "{created}");
     assert!(created["result"].get("task").is_none(), "flat, not the 2025 wrapper: {created}");
     let id = created["result"]["taskId"].as_str().unwrap().to_string();
     assert!(id.starts_with("f:"), "{id}");
-    let done = eventually("the task to complete", || {
-        let (endpoint, id, tasks) = (endpoint.clone(), id.clone(), tasks.clone());
-        async move {
-            let (_, got) = request_with(&endpoint, 3, "tasks/get", json!({"taskId": id}), tasks).await;
-            (got["result"]["status"] == "completed").then_some(got)
-        }
+    let done = eventually("the task to complete", || async {
+        let got = tasks.request("tasks/get", json!({"taskId": id})).await;
+        (got["result"]["status"] == "completed").then_some(got)
     })
     .await;
     assert_eq!(done["result"]["result"]["content"][0]["text"], "done after 200 ms", "{done}");
 
-    let (_, slow) =
-        call_with(&endpoint, 4, json!({"name": "f_slow_task", "arguments": {"ms": 10000}}), tasks.clone()).await;
+    let slow = tasks.call("f_slow_task", json!({"ms": 10000})).await;
     let id = slow["result"]["taskId"].as_str().unwrap().to_string();
-    let (_, ack) = request_with(&endpoint, 5, "tasks/cancel", json!({"taskId": id}), tasks.clone()).await;
+    let ack = tasks.request("tasks/cancel", json!({"taskId": id})).await;
     assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
-    let (_, cancelled) = request_with(&endpoint, 6, "tasks/get", json!({"taskId": id}), tasks).await;
+    let cancelled = tasks.request("tasks/get", json!({"taskId": id})).await;
     assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::clients::{TestClient, Transport};
 use super::util::{Client, TestGateway, TestUpstream, eventually, stdio_fixture};
 
 /// Posts a `tools/call` asking for progress; returns the content type and every message received.
@@ -81,51 +82,53 @@ async fn a_client_cancellation_reaches_the_upstream() {
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a", "the session goes on");
 }
 
-/// The next JSON-RPC message on an event stream.
-async fn next_message(stream: &mut reqwest::Response, buffer: &mut String) -> Value {
-    super::util::next_message(stream, buffer, |_| true).await
-}
+/// The bindings where several clients share one gateway's upstreams (a stdio client has its own).
+const SHARED: [Transport; 3] = [Transport::StreamableHttp, Transport::Sse, Transport::WebSocket];
 
 #[tokio::test]
 async fn resource_updates_reach_only_the_sessions_subscribed_to_that_uri() {
-    let gw = TestGateway::start(&format!("upstreams:\n  a: {}\n", stdio_fixture("a"))).await;
-    let mut one = Client::connect(gw.url("/mcp")).await;
-    let mut two = Client::connect(gw.url("/mcp")).await;
-    let mut three = Client::connect(gw.url("/mcp")).await;
-    let readme = "fixture://a/readme";
-    let item = "fixture://a/items/1";
-    // `one` subscribes twice; the second is a no-op.
-    for _ in 0..2 {
-        assert_eq!(one.request("resources/subscribe", json!({"uri": readme})).await["result"], json!({}));
-    }
-    assert_eq!(three.request("resources/subscribe", json!({"uri": readme})).await["result"], json!({}));
-    assert_eq!(two.request("resources/subscribe", json!({"uri": item})).await["result"], json!({}));
-    let missing = one.request("resources/subscribe", json!({"uri": "fixture://nobody/x"})).await;
-    assert_eq!(missing["error"]["code"], -32002);
+    for transport in SHARED {
+        let gw = TestGateway::start(&format!("upstreams:\n  a: {}\n", stdio_fixture("a"))).await;
+        let one = TestClient::connect(&gw, transport, "default").await;
+        let two = TestClient::connect(&gw, transport, "default").await;
+        let three = TestClient::connect(&gw, transport, "default").await;
+        let readme = "fixture://a/readme";
+        let item = "fixture://a/items/1";
+        // `one` subscribes twice; the second is a no-op.
+        for _ in 0..2 {
+            assert_eq!(one.request("resources/subscribe", json!({"uri": readme})).await["result"], json!({}));
+        }
+        assert_eq!(three.request("resources/subscribe", json!({"uri": readme})).await["result"], json!({}));
+        assert_eq!(two.request("resources/subscribe", json!({"uri": item})).await["result"], json!({}));
+        let missing = one.request("resources/subscribe", json!({"uri": "fixture://nobody/x"})).await;
+        assert_eq!(missing["error"]["code"], -32002, "{transport}");
 
-    let (mut s1, mut s2) = (one.get_stream().await, two.get_stream().await);
-    let (mut b1, mut b2) = (String::new(), String::new());
-    assert_eq!(one.call_text("a_touch", json!({"uri": readme})).await, "touched");
-    assert_eq!(one.call_text("a_touch", json!({"uri": item})).await, "touched");
-    let first = next_message(&mut s1, &mut b1).await;
-    assert_eq!(first["method"], "notifications/resources/updated");
-    assert_eq!(first["params"]["uri"], readme);
-    let first = next_message(&mut s2, &mut b2).await;
-    assert_eq!(first["params"]["uri"], item, "the readme update did not reach a session not subscribed to it");
+        assert_eq!(one.call_text("a_touch", json!({"uri": readme})).await, "touched");
+        assert_eq!(one.call_text("a_touch", json!({"uri": item})).await, "touched");
+        let first = one.next_message(|_| true).await;
+        assert_eq!(first["method"], "notifications/resources/updated", "{transport}");
+        assert_eq!(first["params"]["uri"], readme, "{transport}");
+        let first = two.next_message(|_| true).await;
+        assert_eq!(
+            first["params"]["uri"], item,
+            "{transport}: the readme update did not reach a session not subscribed to it"
+        );
 
-    // The upstream heard one subscribe per URI, and one unsubscribe once the last subscriber left.
-    for c in [&mut one, &mut three] {
-        assert_eq!(c.request("resources/unsubscribe", json!({"uri": readme})).await["result"], json!({}));
+        // The upstream heard one subscribe per URI, and one unsubscribe once the last subscriber left.
+        for c in [&one, &three] {
+            assert_eq!(c.request("resources/unsubscribe", json!({"uri": readme})).await["result"], json!({}));
+        }
+        let heard = one.call_text("a_subscriptions", json!({})).await;
+        assert_eq!(
+            heard.lines().collect::<Vec<_>>(),
+            [
+                "resources/subscribe fixture://a/readme",
+                "resources/subscribe fixture://a/items/1",
+                "resources/unsubscribe fixture://a/readme"
+            ],
+            "{transport}"
+        );
     }
-    let heard = one.call_text("a_subscriptions", json!({})).await;
-    assert_eq!(
-        heard.lines().collect::<Vec<_>>(),
-        [
-            "resources/subscribe fixture://a/readme",
-            "resources/subscribe fixture://a/items/1",
-            "resources/unsubscribe fixture://a/readme"
-        ]
-    );
 }
 
 /// Waits until the fixture upstream `a` has received `count` cancellations.
@@ -148,18 +151,16 @@ async fn log_messages_reach_sessions_at_the_level_they_asked_for() {
         stdio_fixture("b")
     );
     let gw = TestGateway::start(&yaml).await;
-    let mut info = Client::connect(gw.url("/mcp")).await;
-    let mut other = Client::connect(gw.url("/servers/only_b/mcp")).await;
+    // Each client's session stream is open from its initialize on.
+    let info = TestClient::connect(&gw, Transport::StreamableHttp, "default").await;
+    let other = TestClient::connect(&gw, Transport::StreamableHttp, "only_b").await;
     assert_eq!(info.request("logging/setLevel", json!({"level": "info"})).await["result"], json!({}));
     assert_eq!(other.request("logging/setLevel", json!({"level": "debug"})).await["result"], json!({}));
     assert_eq!(info.request("logging/setLevel", json!({"level": "loud"})).await["error"]["code"], -32602);
 
-    let mut stream = info.get_stream().await;
-    let mut other_stream = other.get_stream().await;
-    let (mut buffer, mut other_buffer) = (String::new(), String::new());
     assert_eq!(info.call_text("a_log", json!({"level": "debug", "message": "too quiet"})).await, "logged");
     assert_eq!(info.call_text("a_log", json!({"level": "warning", "message": "heard"})).await, "logged");
-    let note = next_message(&mut stream, &mut buffer).await;
+    let note = info.next_message(|_| true).await;
     assert_eq!(note["method"], "notifications/message");
     assert_eq!(note["params"]["data"], "heard", "the debug message was below this session's level");
     assert_eq!(note["params"]["logger"], "a/fixture");
@@ -167,7 +168,7 @@ async fn log_messages_reach_sessions_at_the_level_they_asked_for() {
 
     // A session whose virtual server has nothing of `a` hears only `b`.
     assert_eq!(info.call_text("b_log", json!({"level": "error", "message": "from b"})).await, "logged");
-    let note = next_message(&mut other_stream, &mut other_buffer).await;
+    let note = other.next_message(|_| true).await;
     assert_eq!(note["params"]["data"], "from b");
     assert_eq!(note["params"]["logger"], "b/fixture");
 
@@ -183,36 +184,31 @@ async fn log_messages_reach_sessions_at_the_level_they_asked_for() {
 
 #[tokio::test]
 async fn a_session_that_ends_releases_its_subscriptions() {
-    let gw = TestGateway::start(&format!("upstreams:\n  a: {}\n", stdio_fixture("a"))).await;
-    let mut leaving = Client::connect(gw.url("/mcp")).await;
-    let mut staying = Client::connect(gw.url("/mcp")).await;
-    let uri = "fixture://a/items/2";
-    assert_eq!(leaving.request("resources/subscribe", json!({"uri": uri})).await["result"], json!({}));
-    assert_eq!(staying.request("resources/subscribe", json!({"uri": "fixture://a/readme"})).await["result"], json!({}));
-    let r = reqwest::Client::new()
-        .delete(gw.url("/mcp"))
-        .header("mcp-session-id", leaving.session.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let heard = eventually("the upstream to be unsubscribed", || {
-        let endpoint = gw.url("/mcp");
-        async move {
-            let heard = Client::connect(endpoint).await.call_text("a_subscriptions", json!({})).await;
+    // However it ends: DELETE (answered 204), a closed SSE stream, a closed socket.
+    for transport in SHARED {
+        let gw = TestGateway::start(&format!("upstreams:\n  a: {}\n", stdio_fixture("a"))).await;
+        let leaving = TestClient::connect(&gw, transport, "default").await;
+        let staying = TestClient::connect(&gw, transport, "default").await;
+        let uri = "fixture://a/items/2";
+        assert_eq!(leaving.request("resources/subscribe", json!({"uri": uri})).await["result"], json!({}));
+        let r = staying.request("resources/subscribe", json!({"uri": "fixture://a/readme"})).await;
+        assert_eq!(r["result"], json!({}));
+        leaving.close().await;
+        let heard = eventually("the upstream to be unsubscribed", || async {
+            let heard = staying.call_text("a_subscriptions", json!({})).await;
             heard.contains("resources/unsubscribe").then_some(heard)
-        }
-    })
-    .await;
-    assert_eq!(
-        heard.lines().collect::<Vec<_>>(),
-        [
-            "resources/subscribe fixture://a/items/2",
-            "resources/subscribe fixture://a/readme",
-            "resources/unsubscribe fixture://a/items/2"
-        ],
-        "only the ended session's subscription is released"
-    );
+        })
+        .await;
+        assert_eq!(
+            heard.lines().collect::<Vec<_>>(),
+            [
+                "resources/subscribe fixture://a/items/2",
+                "resources/subscribe fixture://a/readme",
+                "resources/unsubscribe fixture://a/items/2"
+            ],
+            "{transport}: only the ended session's subscription is released"
+        );
+    }
 }
 
 #[tokio::test]

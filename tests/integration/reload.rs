@@ -14,8 +14,12 @@ async fn reload_removes_and_adds_upstreams_while_a_call_is_in_flight() {
 
     let mut slow = c.sibling();
     let in_flight = tokio::spawn(async move { slow.call_text("a_sleep", json!({"ms": 1500})).await });
-    // Let the call reach the upstream before the reload.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The reload comes once the call runs on the upstream.
+    eventually("the call to be running upstream", || {
+        let mut c = c.sibling();
+        async move { (c.call_text("a_sleeping", json!({})).await == "1").then_some(()) }
+    })
+    .await;
     gw.rewrite(&format!("upstreams:\n  keep: {}\n  b: {}\n", stdio_fixture("keep"), stdio_fixture("b"))).await;
     gw.wait_generation(2).await;
 
@@ -77,6 +81,7 @@ async fn sighup_reloads_and_virtual_servers_follow_the_file() {
 
 /// Reading the config is not changing it: neither the gateway's own reload checks nor another
 /// reader of the directory may set off more of them (they once did, a read every 150 ms forever).
+/// The read count over an idle second is the measure, so that second is waited out on purpose.
 #[tokio::test]
 async fn reading_the_config_does_not_trigger_reloads() {
     let gw = TestGateway::start("upstreams: {}\n").await;
@@ -88,7 +93,14 @@ async fn reading_the_config_does_not_trigger_reloads() {
     for _ in 0..3 {
         std::fs::read_to_string(&gw.config).unwrap();
     }
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // Whatever the reads set off settles first: the count stops moving between two looks. (A
+    // gateway that goes on reading never settles, and fails here.)
+    eventually("the gateway to settle after the reads", || async {
+        let first = reads();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        (reads() == first).then_some(())
+    })
+    .await;
     let before = reads();
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     let idle = reads() - before;

@@ -2,19 +2,22 @@
 //! task operation routed to the upstream that runs it, status notifications delivered to the
 //! session that started the task, and no session seeing another's tasks.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::util::{Client, TestGateway, TestUpstream, next_message, stdio_fixture};
+use super::clients::{TestClient, Transport};
+use super::util::{TestGateway, TestUpstream, stdio_fixture};
+
+const HTTP: Transport = Transport::StreamableHttp;
 
 #[tokio::test]
 async fn tasks_route_to_their_upstream_and_stay_with_their_session() {
     let remote = TestUpstream::http("g", &[]);
     let yaml = format!("upstreams:\n  f: {}\n  g: {{ url: '{}' }}\n", stdio_fixture("f"), remote.url);
     let gw = TestGateway::start(&yaml).await;
-    let mut a = Client::connect(gw.url("/mcp")).await;
-    let mut b = Client::connect(gw.url("/mcp")).await;
-    let init = a.post(json!({"jsonrpc":"2.0","id":99,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}})).await;
-    let init: Value = init.json().await.unwrap();
+    // Each client's session stream is open from its initialize on.
+    let a = TestClient::connect(&gw, HTTP, "default").await;
+    let b = TestClient::connect(&gw, HTTP, "default").await;
+    let init = a.initialize_answer().unwrap();
     assert!(init["result"]["capabilities"]["tasks"]["requests"]["tools"]["call"].is_object(), "{init}");
 
     let listed = a.request("tools/list", json!({})).await;
@@ -22,8 +25,6 @@ async fn tasks_route_to_their_upstream_and_stay_with_their_session() {
         listed["result"]["tools"].as_array().unwrap().iter().find(|t| t["name"] == "f_slow_task").unwrap().clone();
     assert_eq!(slow["execution"]["taskSupport"], "optional", "the tool's task support passes through");
 
-    let mut stream = a.get_stream().await;
-    let mut buffer = String::new();
     let created =
         a.request("tools/call", json!({"name": "f_slow_task", "arguments": {"ms": 300}, "task": {"ttl": 60000}})).await;
     let task = &created["result"]["task"];
@@ -42,7 +43,7 @@ async fn tasks_route_to_their_upstream_and_stay_with_their_session() {
     let result = a.request("tasks/result", json!({"taskId": id})).await;
     assert_eq!(result["result"]["content"][0]["text"], "done after 300 ms", "{result}");
     assert_eq!(result["result"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"], id.as_str(), "{result}");
-    let status = next_message(&mut stream, &mut buffer, |m| m["method"] == "notifications/tasks/status").await;
+    let status = a.next_notification("notifications/tasks/status").await;
     assert_eq!(status["params"]["taskId"], id.as_str());
     assert_eq!(status["params"]["status"], "completed");
 
@@ -74,7 +75,7 @@ async fn tasks_route_to_their_upstream_and_stay_with_their_session() {
 async fn a_session_clients_tasks_run_on_a_stateless_upstreams_tasks_extension() {
     let upstream = TestUpstream::http("c", &["--conformance"]);
     let gw = TestGateway::start(&format!("upstreams:\n  c: {{ url: '{}', prefix: '' }}\n", upstream.url)).await;
-    let mut c = Client::connect_with(gw.url("/mcp"), json!({"elicitation": {}})).await;
+    let c = TestClient::connect_with(&gw, HTTP, "default", json!({"elicitation": {}})).await;
 
     let created = c
         .request("tools/call", json!({"name": "slow_compute", "arguments": {"seconds": 0.2}, "task": {"ttl": 60000}}))
@@ -96,13 +97,14 @@ async fn a_session_clients_tasks_run_on_a_stateless_upstreams_tasks_extension() 
         .await;
     let id = created["result"]["task"]["taskId"].as_str().unwrap().to_string();
     assert_eq!(created["result"]["task"]["status"], "input_required", "{created}");
-    let mut stream = c.post(json!({"jsonrpc":"2.0","id":50,"method":"tasks/result","params":{"taskId": id}})).await;
-    let mut buffer = String::new();
-    let question = next_message(&mut stream, &mut buffer, |m| m["method"] == "elicitation/create").await;
-    assert_eq!(question["params"]["message"], "Delete b.txt?");
-    let answer = json!({"jsonrpc":"2.0","id":question["id"],"result":{"action":"accept","content":{"confirm":"yes"}}});
-    assert_eq!(c.post(answer).await.status(), 202);
-    let done = next_message(&mut stream, &mut buffer, |m| m["id"] == 50).await;
+    // The question comes on the request's stream; the answer is POSTed (and accepted with 202).
+    c.answer_with(|question| {
+        (question["method"] == "elicitation/create").then(|| json!({"action":"accept","content":{"confirm":"yes"}}))
+    });
+    let done = c.request("tasks/result", json!({"taskId": id})).await;
+    let questions = c.questions();
+    assert_eq!(questions.len(), 1, "{questions:?}");
+    assert_eq!(questions[0]["params"]["message"], "Delete b.txt?");
     assert_eq!(done["result"]["content"][0]["text"], "deleted b.txt", "{done}");
 
     // Cancelling answers with the task, now cancelled.

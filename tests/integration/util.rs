@@ -1,5 +1,6 @@
 //! Builders for integration tests: `TestUpstream` (the fixture server over HTTP),
-//! `TestGateway` (the real binary on a temp config) and `Client` (a small MCP client).
+//! `TestGateway` (the real binary on a temp config) and `Client` (a small streamable HTTP client
+//! with raw access to its POSTs and streams; `clients::TestClient` is the one for every transport).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -93,6 +94,8 @@ pub struct TestGateway {
     pub config: PathBuf,
     pub process: Process,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The extra environment it was started with (a stdio client's `mcpgw stdio` gets it too).
+    pub env: Vec<(String, String)>,
 }
 
 impl TestGateway {
@@ -176,7 +179,8 @@ impl TestGateway {
         let address = rx
             .recv_timeout(DEADLINE)
             .unwrap_or_else(|_| panic!("mcpgw did not start; log:\n{}", log.lock().unwrap().join("\n")));
-        let gw = TestGateway { base: format!("http://{address}"), dir, config, process: Process { child }, log };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let gw = TestGateway { base: format!("http://{address}"), dir, config, process: Process { child }, log, env };
         gw.wait_ready().await;
         gw
     }
@@ -236,7 +240,6 @@ impl TestGateway {
     }
 }
 
-/// Whether a process with this pid exists (and is not a zombie).
 /// The JSON-RPC messages of a whole event-stream body, skipping events without one (the id-only
 /// priming event a resumable stream opens with).
 pub fn sse_messages(text: &str) -> Vec<Value> {
@@ -247,31 +250,7 @@ pub fn sse_messages(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The next JSON-RPC message on an open event stream for which `wanted` holds, within
-/// `DEADLINE`; `buffer` keeps what was read past it for the next call.
-pub async fn next_message(
-    stream: &mut reqwest::Response,
-    buffer: &mut String,
-    wanted: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
-            if let Ok(message) = serde_json::from_str::<Value>(&data)
-                && wanted(&message)
-            {
-                return message;
-            }
-        }
-        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("a message in time").unwrap();
-        buffer.push_str(&String::from_utf8_lossy(
-            &chunk.unwrap_or_else(|| panic!("the stream stays open; it had: {buffer}")),
-        ));
-    }
-}
-
+/// Whether a process with this pid exists (and is not a zombie).
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),

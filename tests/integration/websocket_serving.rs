@@ -6,10 +6,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use super::clients::{TestClient, Transport};
 use super::util::{TestGateway, stdio_fixture};
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A raw socket, for what only a misbehaving client does (`TestClient` sends text frames only).
 async fn connect(gw: &TestGateway, path: &str) -> Ws {
     let url = gw.url(path).replace("http://", "ws://");
     let mut request = url.into_client_request().unwrap();
@@ -19,25 +21,6 @@ async fn connect(gw: &TestGateway, path: &str) -> Ws {
     ws
 }
 
-async fn send(ws: &mut Ws, message: Value) {
-    ws.send(Message::Text(message.to_string().into())).await.unwrap();
-}
-
-/// Reads frames until a message answers `id`, collecting notifications on the way.
-async fn answer(ws: &mut Ws, id: u64, notes: &mut Vec<Value>) -> Value {
-    loop {
-        let frame =
-            tokio::time::timeout(std::time::Duration::from_secs(20), ws.next()).await.unwrap().unwrap().unwrap();
-        if let Message::Text(text) = frame {
-            let v: Value = serde_json::from_str(&text).unwrap();
-            if v["id"] == id {
-                return v;
-            }
-            notes.push(v);
-        }
-    }
-}
-
 #[tokio::test]
 async fn websocket_client_initializes_lists_calls_and_gets_progress() {
     let yaml = format!(
@@ -45,28 +28,24 @@ async fn websocket_client_initializes_lists_calls_and_gets_progress() {
         stdio_fixture("a")
     );
     let gw = TestGateway::start(&yaml).await;
-    let mut ws = connect(&gw, "/servers/ops/ws").await;
-    let mut notes = Vec::new();
-    send(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})).await;
-    assert_eq!(answer(&mut ws, 1, &mut notes).await["result"]["protocolVersion"], "2025-11-25");
-    send(&mut ws, json!({"jsonrpc":"2.0","method":"notifications/initialized"})).await;
-    send(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"tools/list"})).await;
-    let list = answer(&mut ws, 2, &mut notes).await;
+    // The client asks for the `mcp` subprotocol and checks it was agreed.
+    let ws = TestClient::open(&gw, Transport::WebSocket, "ops").await;
+    assert_eq!(ws.initialize("2025-11-25", json!({})).await["result"]["protocolVersion"], "2025-11-25");
+    ws.notify("notifications/initialized", json!({})).await;
+    let list = ws.request("tools/list", json!({})).await;
     let names: Vec<&str> =
         list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["a_whoami", "a_progress"]);
-    send(&mut ws, json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a_progress","arguments":{"steps":2},"_meta":{"progressToken":9}}})).await;
-    let done = answer(&mut ws, 3, &mut notes).await;
+    let done = ws
+        .request("tools/call", json!({"name":"a_progress","arguments":{"steps":2},"_meta":{"progressToken":9}}))
+        .await;
     assert_eq!(done["result"]["content"][0]["text"], "progressed");
+    let notes = ws.received().await;
     let progress: Vec<&Value> = notes.iter().filter(|n| n["method"] == "notifications/progress").collect();
     assert_eq!(progress.len(), 2);
     assert!(progress.iter().all(|p| p["params"]["progressToken"] == 9));
-    ws.send(Message::Text("{broken".into())).await.unwrap();
-    let parse_error = loop {
-        if let Some(Ok(Message::Text(t))) = ws.next().await {
-            break serde_json::from_str::<Value>(&t).unwrap();
-        }
-    };
+    ws.send_text("{broken").await;
+    let parse_error = ws.next_message(|m| m.get("error").is_some()).await;
     assert_eq!(parse_error["error"]["code"], -32700, "a malformed frame gets an error, not a close");
 }
 

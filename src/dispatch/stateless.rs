@@ -225,31 +225,46 @@ pub(super) async fn listen(live: &Arc<Live>, snapshot: &Snapshot, request: &Requ
         prompts: flag("promptsListChanged"),
         resources: flag("resourcesListChanged"),
     };
-    let asked: Vec<&str> =
-        wanted.get("resourceSubscriptions").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let asked: Vec<&str> = wanted
+        .get("resourceSubscriptions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     // Only resources the virtual server publishes and the caller may use are delivered.
     let subscribed: Vec<(&str, &Arc<Published>)> =
         asked.into_iter().filter_map(|uri| Some((uri, allowed(snapshot, request, uri)?))).collect();
     let mut honored = Map::new();
-    for (key, on) in [("toolsListChanged", kinds.tools), ("promptsListChanged", kinds.prompts), ("resourcesListChanged", kinds.resources)] {
+    for (key, on) in [
+        ("toolsListChanged", kinds.tools),
+        ("promptsListChanged", kinds.prompts),
+        ("resourcesListChanged", kinds.resources),
+    ] {
         if on {
             honored.insert(key.into(), Value::Bool(true));
         }
     }
     if !subscribed.is_empty() {
-        honored.insert("resourceSubscriptions".into(), json!(subscribed.iter().map(|(uri, _)| uri).collect::<Vec<_>>()));
+        honored
+            .insert("resourceSubscriptions".into(), json!(subscribed.iter().map(|(uri, _)| uri).collect::<Vec<_>>()));
     }
     // Acknowledged before anything waits, so a client always hears what it will get.
     let subscription: Value = serde_json::from_str(request.id.get()).unwrap_or(Value::Null);
     let ack = json!({ "notifications": honored, "_meta": { meta::SUBSCRIPTION_ID: subscription } });
     let out = &request.link.out;
-    let acknowledged = jsonrpc::encode_notification("notifications/subscriptions/acknowledged", Some(&jsonrpc::raw(&ack)));
+    let acknowledged =
+        jsonrpc::encode_notification("notifications/subscriptions/acknowledged", Some(&jsonrpc::raw(&ack)));
     if out.try_send(acknowledged).is_err() {
         return Ok(super::answers::empty());
     }
     for (uri, item) in subscribed {
-        let subscribing =
-            Request::new(request.id.clone(), request.link.clone(), "resources/subscribe", Some(jsonrpc::raw(&json!({ "uri": uri }))));
+        let subscribing = Request::new(
+            request.id.clone(),
+            request.link.clone(),
+            "resources/subscribe",
+            Some(jsonrpc::raw(&json!({ "uri": uri }))),
+        );
         if let Err(e) = super::subscriptions::subscribe(snapshot, &subscribing, item).await {
             tracing::warn!(%uri, error = %e, "a listen's resource subscription failed");
         }

@@ -13,7 +13,7 @@ use crate::protocol::stateless;
 
 /// What went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// The message is not JSON.
     Parse,
     /// The message is not a request the gateway can take (or not now).
@@ -46,20 +46,31 @@ pub enum Kind {
 
 /// Whose doing an error was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Client,
     Upstream,
     Gateway,
     Policy,
 }
 
+impl Source {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Source::Client => "client",
+            Source::Upstream => "upstream",
+            Source::Gateway => "gateway",
+            Source::Policy => "policy",
+        }
+    }
+}
+
 /// One failed request. Boxed, so the `Result` every request step returns stays two words.
 #[derive(Debug)]
-pub struct GatewayError(Box<Details>);
+pub(crate) struct GatewayError(Box<Details>);
 
 /// What a `GatewayError` holds (reached through it as if they were its own fields).
 #[derive(Debug)]
-pub struct Details {
+pub(crate) struct Details {
     pub kind: Kind,
     pub source: Source,
     pub message: String,
@@ -86,7 +97,7 @@ impl std::ops::DerefMut for GatewayError {
 }
 
 impl GatewayError {
-    pub fn new(kind: Kind, source: Source, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: Kind, source: Source, message: impl Into<String>) -> Self {
         GatewayError(Box::new(Details {
             kind,
             source,
@@ -98,42 +109,37 @@ impl GatewayError {
     }
 
     /// The client sent something the gateway cannot take.
-    pub fn client(kind: Kind, message: impl Into<String>) -> Self {
+    pub(crate) fn client(kind: Kind, message: impl Into<String>) -> Self {
         Self::new(kind, Source::Client, message)
     }
 
-    pub fn invalid_params(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_params(message: impl Into<String>) -> Self {
         Self::client(Kind::InvalidParams, message)
     }
 
-    pub fn invalid_request(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
         Self::client(Kind::InvalidRequest, message)
     }
 
-    pub fn method_not_found(method: &str) -> Self {
+    pub(crate) fn method_not_found(method: &str) -> Self {
         Self::client(Kind::MethodNotFound, format!("method not found: {method}"))
     }
 
-    pub fn resource_not_found(uri: &str) -> Self {
+    pub(crate) fn resource_not_found(uri: &str) -> Self {
         Self::client(Kind::ResourceNotFound, "resource not found").with_data(serde_json::json!({ "uri": uri }))
     }
 
-    pub fn cancelled() -> Self {
+    pub(crate) fn cancelled() -> Self {
         Self::client(Kind::Cancelled, "request cancelled by the client")
     }
 
-    /// The gateway itself failed.
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(Kind::Internal, Source::Gateway, message)
-    }
-
     /// A policy refused the request.
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
         Self::new(Kind::Forbidden, Source::Policy, message)
     }
 
     /// An upstream's error object, forwarded verbatim (its code read once, for the HTTP status).
-    pub fn upstream_object(error: RawJson) -> Self {
+    pub(crate) fn upstream_object(error: RawJson) -> Self {
         #[derive(serde::Deserialize)]
         struct Code {
             code: Option<i64>,
@@ -147,19 +153,19 @@ impl GatewayError {
         e
     }
 
-    pub fn with_data(mut self, data: Value) -> Self {
+    pub(crate) fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self
     }
 
     /// With the HTTP status an HTTP binding must answer with.
-    pub fn with_status(mut self, status: u16) -> Self {
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
     /// The JSON-RPC error code.
-    pub fn code(&self) -> i64 {
+    pub(crate) fn code(&self) -> i64 {
         match self.kind {
             Kind::Parse => jsonrpc::PARSE_ERROR,
             Kind::InvalidRequest => jsonrpc::INVALID_REQUEST,
@@ -179,7 +185,7 @@ impl GatewayError {
     }
 
     /// The error object, as JSON text.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         if let Some(verbatim) = &self.verbatim {
             return verbatim.get().to_string();
         }
@@ -191,14 +197,14 @@ impl GatewayError {
     }
 
     /// The whole JSON-RPC error response; `id` is `null` when the request's id is unknown.
-    pub fn encode(&self, id: Option<&RawValue>) -> Vec<u8> {
+    pub(crate) fn encode(&self, id: Option<&RawValue>) -> Vec<u8> {
         jsonrpc::encode_error(id, &self.to_json())
     }
 
     /// The HTTP status of an HTTP binding's answer carrying this error. Session-based clients get
     /// JSON-RPC errors with 200, except where the gateway cannot serve at all; the stateless
     /// protocol prescribes 400 for requests it refuses (and an upstream's missing-capability error).
-    pub fn http_status(&self, stateless: bool) -> u16 {
+    pub(crate) fn http_status(&self, stateless: bool) -> u16 {
         match (self.kind, self.status) {
             (_, Some(status)) => status,
             (Kind::TooManySessions, _) => 503,

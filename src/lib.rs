@@ -3,25 +3,25 @@
 //! clients → `transport` → `session` → `dispatch` → `upstream`.
 //! ARCHITECTURE.md has the map of these modules and their invariants.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod cli;
-pub mod config;
-pub mod dispatch;
-pub mod error;
-pub mod live;
-pub mod model;
-pub mod openapi;
-pub mod policy;
-pub mod protocol;
-pub mod reload;
-pub mod rest;
-pub mod routing;
-pub mod server;
-pub mod session;
-pub mod telemetry;
-pub mod transport;
-pub mod upstream;
-pub mod workers;
+pub(crate) mod config;
+pub(crate) mod dispatch;
+pub(crate) mod error;
+pub(crate) mod live;
+pub(crate) mod model;
+pub(crate) mod openapi;
+pub(crate) mod policy;
+pub(crate) mod protocol;
+pub(crate) mod reload;
+pub(crate) mod rest;
+pub(crate) mod routing;
+pub(crate) mod server;
+pub(crate) mod session;
+pub(crate) mod telemetry;
+pub(crate) mod transport;
+pub(crate) mod upstream;
+pub(crate) mod workers;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use crate::upstream::{Subscribers, UpstreamHandle};
 
 /// Everything one request needs, consistent with itself. A request keeps its snapshot to the
 /// end, so a reload never changes the table under an in-flight call.
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub model: Arc<Model>,
     pub table: Arc<RoutingTable>,
     pub upstreams: HashMap<String, Arc<UpstreamHandle>>,
@@ -27,7 +27,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// A snapshot of `model`, with its policy chain.
-    pub fn new(
+    pub(crate) fn new(
         model: Arc<Model>,
         table: Arc<RoutingTable>,
         upstreams: HashMap<String, Arc<UpstreamHandle>>,
@@ -37,19 +37,19 @@ impl Snapshot {
         Snapshot { model, table, upstreams, policy, subscribers }
     }
 
-    pub fn upstream(&self, name: &str) -> Option<&Arc<UpstreamHandle>> {
+    pub(crate) fn upstream(&self, name: &str) -> Option<&Arc<UpstreamHandle>> {
         self.upstreams.get(name)
     }
 
     /// Whether every upstream has finished its first connection attempt.
-    pub fn settled(&self) -> bool {
+    pub(crate) fn settled(&self) -> bool {
         self.upstreams.values().all(|u| u.settled())
     }
 }
 
 /// The outcome of the last reload, shown on `/readyz`.
 #[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct ReloadStatus {
+pub(crate) struct ReloadStatus {
     /// `ok` or `failed`; empty before the first reload.
     pub result: &'static str,
     pub generation: u64,
@@ -58,7 +58,7 @@ pub struct ReloadStatus {
     pub diagnostics: Vec<String>,
 }
 
-pub struct Live {
+pub(crate) struct Live {
     current: ArcSwap<Snapshot>,
     /// Where list changes (from swaps) and upstreams' notes go to sessions.
     notes: Notes,
@@ -67,7 +67,7 @@ pub struct Live {
 
 impl Live {
     /// `notes` is the channel the upstreams report on; list changes join it.
-    pub fn new(snapshot: Snapshot, notes: Notes) -> Self {
+    pub(crate) fn new(snapshot: Snapshot, notes: Notes) -> Self {
         Live {
             current: ArcSwap::from_pointee(snapshot),
             notes,
@@ -75,12 +75,12 @@ impl Live {
         }
     }
 
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()
     }
 
     /// Installs `next` and announces every catalog list that changed.
-    pub fn swap(&self, next: Snapshot) -> Arc<Snapshot> {
+    pub(crate) fn swap(&self, next: Snapshot) -> Arc<Snapshot> {
         let next = Arc::new(next);
         let previous = self.current.swap(next.clone());
         for server in next.table.virtual_servers() {
@@ -104,15 +104,15 @@ impl Live {
     }
 
     /// What one session hears from now on, judged against the catalogs current at each note.
-    pub fn events(self: &Arc<Self>) -> SessionEvents {
+    pub(crate) fn events(self: &Arc<Self>) -> SessionEvents {
         SessionEvents::new(&self.notes, self.clone())
     }
 
-    pub fn set_reload_status(&self, status: ReloadStatus) {
+    pub(crate) fn set_reload_status(&self, status: ReloadStatus) {
         self.last_reload.store(Arc::new(status));
     }
 
-    pub fn reload_status(&self) -> Arc<ReloadStatus> {
+    pub(crate) fn reload_status(&self) -> Arc<ReloadStatus> {
         self.last_reload.load_full()
     }
 }

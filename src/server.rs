@@ -23,7 +23,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Serves until `shutdown` resolves, then drains. Each of `workers` accepts and runs its own
 /// connections from the one listening socket (the kernel hands each connection to one of them);
 /// with no workers, the current runtime does.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     ctx: Arc<ServeContext>,
     workers: &[tokio::runtime::Handle],

@@ -21,7 +21,7 @@ thread_local! {
 }
 
 /// The running serving threads.
-pub struct Workers {
+pub(crate) struct Workers {
     handles: Vec<Handle>,
     stops: Vec<oneshot::Sender<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -29,7 +29,7 @@ pub struct Workers {
 
 impl Workers {
     /// Starts `n` serving threads (at least one), each with its own runtime.
-    pub fn start(n: usize) -> std::io::Result<Workers> {
+    pub(crate) fn start(n: usize) -> std::io::Result<Workers> {
         let n = n.max(1);
         COUNT.store(n, Ordering::Relaxed);
         let mut workers = Workers { handles: Vec::new(), stops: Vec::new(), threads: Vec::new() };
@@ -48,12 +48,12 @@ impl Workers {
         Ok(workers)
     }
 
-    pub fn handles(&self) -> &[Handle] {
+    pub(crate) fn handles(&self) -> &[Handle] {
         &self.handles
     }
 
     /// Stops every serving thread and waits for it to end.
-    pub fn stop(self) {
+    pub(crate) fn stop(self) {
         drop(self.stops);
         for thread in self.threads {
             let _ = thread.join();
@@ -62,12 +62,12 @@ impl Workers {
 }
 
 /// The number of serving threads, for sizing per-thread state.
-pub fn count() -> usize {
+pub(crate) fn count() -> usize {
     COUNT.load(Ordering::Relaxed)
 }
 
 /// Which serving thread this is: 1 to `count()`, or 0 on any other thread.
-pub fn index() -> usize {
+pub(crate) fn index() -> usize {
     INDEX.with(Cell::get)
 }
 

@@ -9,11 +9,11 @@ use crate::live::Live;
 use crate::protocol::ItemKind;
 use crate::transport::{Body, full};
 
-pub fn healthz() -> Response<Body> {
+pub(crate) fn healthz() -> Response<Body> {
     respond(StatusCode::OK, b"{\"status\":\"ok\"}".to_vec())
 }
 
-pub fn readyz(live: &Live) -> Response<Body> {
+pub(crate) fn readyz(live: &Live) -> Response<Body> {
     let snapshot = live.snapshot();
     let mut upstreams = serde_json::Map::new();
     for up in &snapshot.model.upstreams {

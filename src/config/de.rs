@@ -13,21 +13,21 @@ use super::tree::{Entry, Node, Value};
 
 /// Key path → where it was written. Filled while deserializing; read by validation.
 #[derive(Clone, Debug, Default)]
-pub struct Positions(HashMap<String, Pos>);
+pub(crate) struct Positions(HashMap<String, Pos>);
 
 impl Positions {
     /// The position of the key `path` exactly as written, if it was.
-    pub fn get(&self, path: &str) -> Option<Pos> {
+    pub(crate) fn get(&self, path: &str) -> Option<Pos> {
         self.0.get(path).copied()
     }
 
     /// Every written key path with its position.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, Pos)> {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, Pos)> {
         self.0.iter().map(|(p, pos)| (p.as_str(), *pos))
     }
 
     /// The position of `path`, or of its nearest written ancestor.
-    pub fn of(&self, path: &str) -> Pos {
+    pub(crate) fn of(&self, path: &str) -> Pos {
         let mut p = path;
         loop {
             if let Some(pos) = self.0.get(p) {
@@ -44,7 +44,9 @@ impl Positions {
 }
 
 /// Deserializes `T` from the tree; returns it with the positions and the non-fatal findings.
-pub fn from_tree<T: de::DeserializeOwned>(root: &Node) -> Result<(T, Positions, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub(crate) fn from_tree<T: de::DeserializeOwned>(
+    root: &Node,
+) -> Result<(T, Positions, Vec<Diagnostic>), Vec<Diagnostic>> {
     let ctx = Ctx::default();
     ctx.positions.borrow_mut().0.insert(String::new(), root.pos);
     let result = T::deserialize(NodeDe { node: root, path: String::new(), ctx: &ctx });
@@ -80,7 +82,7 @@ struct Ctx {
 }
 
 #[derive(Debug)]
-pub struct DeError {
+pub(crate) struct DeError {
     message: String,
     help: Option<String>,
     at: Option<(Pos, String)>,

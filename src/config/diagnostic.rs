@@ -7,21 +7,21 @@ use serde::Serialize;
 
 /// A position in the config file: 1-based line and column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Pos {
+pub(crate) struct Pos {
     pub line: u32,
     pub column: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Error,
     Warning,
 }
 
 /// One finding about the config file. `path` is the dotted key path (`upstreams.time.stdio`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Diagnostic {
+pub(crate) struct Diagnostic {
     pub severity: Severity,
     pub file: String,
     pub line: u32,
@@ -33,11 +33,11 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(pos: Pos, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn error(pos: Pos, path: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(Severity::Error, pos, path, message)
     }
 
-    pub fn warning(pos: Pos, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn warning(pos: Pos, path: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, pos, path, message)
     }
 
@@ -53,17 +53,17 @@ impl Diagnostic {
         }
     }
 
-    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
-    pub fn in_file(mut self, file: &Path) -> Self {
+    pub(crate) fn in_file(mut self, file: &Path) -> Self {
         self.file = file.display().to_string();
         self
     }
 
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 }
@@ -92,7 +92,7 @@ impl fmt::Display for Diagnostic {
 
 /// Every diagnostic, one per paragraph, then a summary line such as
 /// `gateway.yaml: 2 errors, 1 warning; nothing was loaded`.
-pub fn render_text(file: &Path, diagnostics: &[Diagnostic], loaded: bool) -> String {
+pub(crate) fn render_text(file: &Path, diagnostics: &[Diagnostic], loaded: bool) -> String {
     let mut out = String::new();
     for d in diagnostics {
         out.push_str(&d.to_string());
@@ -115,7 +115,7 @@ pub fn render_text(file: &Path, diagnostics: &[Diagnostic], loaded: bool) -> Str
     out
 }
 
-pub fn render_json(diagnostics: &[Diagnostic]) -> String {
+pub(crate) fn render_json(diagnostics: &[Diagnostic]) -> String {
     serde_json::to_string_pretty(diagnostics).unwrap_or_else(|_| "[]".into())
 }
 
@@ -124,7 +124,7 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()

@@ -6,7 +6,7 @@ use super::{Loaded, Pos};
 
 /// A string as a YAML scalar: plain when that cannot be misread, else double-quoted (JSON escapes
 /// are valid YAML escapes).
-pub fn yaml_scalar(s: &str) -> String {
+pub(crate) fn yaml_scalar(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-' | ':'))
         && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/')
@@ -41,7 +41,7 @@ fn value_start(text: &str, key: Pos) -> Option<usize> {
 }
 
 /// Replaces the scalar value of the key at `path` with `value` (written as given).
-pub fn replace_value(text: &str, loaded: &Loaded, path: &str, value: &str) -> Option<String> {
+pub(crate) fn replace_value(text: &str, loaded: &Loaded, path: &str, value: &str) -> Option<String> {
     // A scalar's recorded position is where its value starts.
     let start = offset(text, loaded.positions.get(path)?)?;
     let rest = &text[start..];
@@ -53,7 +53,7 @@ pub fn replace_value(text: &str, loaded: &Loaded, path: &str, value: &str) -> Op
 }
 
 /// Whether the mapping at `path` is written in flow style (`{ ... }`).
-pub fn is_flow(text: &str, loaded: &Loaded, path: &str) -> bool {
+pub(crate) fn is_flow(text: &str, loaded: &Loaded, path: &str) -> bool {
     loaded
         .positions
         .get(path)
@@ -64,7 +64,7 @@ pub fn is_flow(text: &str, loaded: &Loaded, path: &str) -> bool {
 /// Adds `key: value` to the mapping at `parent` (a key path; `value` is YAML text, e.g. a flow
 /// mapping, or empty to start a block mapping). `None` when the parent is not a mapping that can
 /// take an entry.
-pub fn insert_entry(text: &str, loaded: &Loaded, parent: &str, key: &str, value: &str) -> Option<String> {
+pub(crate) fn insert_entry(text: &str, loaded: &Loaded, parent: &str, key: &str, value: &str) -> Option<String> {
     let parent_pos = loaded.positions.get(parent)?;
     let start = value_start(text, parent_pos)?;
     let rest = &text[start..];

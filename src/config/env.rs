@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 /// Where variable values come from.
-pub trait Env: Send + Sync {
+pub(crate) trait Env: Send + Sync {
     fn var(&self, name: &str) -> Option<String>;
 }
 
 /// The process environment.
-pub struct ProcessEnv;
+pub(crate) struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
@@ -24,7 +24,7 @@ impl Env for HashMap<String, String> {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum ExpandError {
+pub(crate) enum ExpandError {
     /// `${NAME}` with NAME unset and no default.
     Unset(String),
     /// `${` without a closing brace, or a malformed name.
@@ -33,7 +33,7 @@ pub enum ExpandError {
 
 /// Expands `${VAR}`, `${VAR:-default}` and `$$` (a literal `$`). A `$` followed by anything else
 /// stays as written, so JSONPath `$.a` or OData `$top` need no escaping.
-pub fn expand(text: &str, env: &dyn Env) -> Result<String, ExpandError> {
+pub(crate) fn expand(text: &str, env: &dyn Env) -> Result<String, ExpandError> {
     if !text.contains('$') {
         return Ok(text.to_string());
     }
@@ -69,11 +69,6 @@ pub fn expand(text: &str, env: &dyn Env) -> Result<String, ExpandError> {
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// Whether a string refers to the environment (and so may carry a secret).
-pub fn references_env(text: &str) -> bool {
-    text.contains("${")
 }
 
 #[cfg(test)]

@@ -1,24 +1,24 @@
 //! The file format: loading gateway.yaml or gateway.toml into the raw config types, with the
 //! position of every key kept for later diagnostics. Knows nothing of the rest of the gateway.
 
-pub mod de;
-pub mod diagnostic;
-pub mod edit;
-pub mod env;
+pub(crate) mod de;
+pub(crate) mod diagnostic;
+pub(crate) mod edit;
+pub(crate) mod env;
 mod pattern;
-pub mod raw;
-pub mod tree;
+pub(crate) mod raw;
+pub(crate) mod tree;
 
 use std::path::Path;
 
-pub use de::Positions;
-pub use diagnostic::{Diagnostic, Pos, Severity};
-pub use pattern::Pattern;
-pub use raw::Raw;
+pub(crate) use de::Positions;
+pub(crate) use diagnostic::{Diagnostic, Pos};
+pub(crate) use pattern::Pattern;
+pub(crate) use raw::Raw;
 
 /// A parsed file: the raw config, where each key was, and warnings found while reading.
 #[derive(Debug)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub raw: Raw,
     pub positions: Positions,
     pub findings: Vec<Diagnostic>,
@@ -30,7 +30,7 @@ pub struct Loaded {
 
 /// One `openapi:` upstream converted to the config's own `rest:` shape, with what converting found.
 #[derive(Debug, Default)]
-pub struct Imported {
+pub(crate) struct Imported {
     /// `None` when the document gave no API to check (`findings` says why).
     pub rest: Option<raw::RawRest>,
     /// Diagnostics at the upstream's keys (`openapi.spec`, ...), in the order they were found.
@@ -39,18 +39,18 @@ pub struct Imported {
 
 impl Loaded {
     /// Paths of the documents the file refers to, as written.
-    pub fn document_paths(&self) -> Vec<String> {
+    pub(crate) fn document_paths(&self) -> Vec<String> {
         self.raw.upstreams.values().filter_map(|u| u.openapi.as_ref().map(|o| o.spec.clone())).collect()
     }
 }
 
 /// The format of a config file, from its extension (`.toml` is TOML, anything else YAML).
-pub fn is_toml(path: &Path) -> bool {
+pub(crate) fn is_toml(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"))
 }
 
 /// Parses `text`, the content of `path`. Every diagnostic carries `path` as its file.
-pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let tree = if is_toml(path) { tree::parse_toml(text) } else { tree::parse_yaml(text) };
     let tree = tree.map_err(|d| vec![d.in_file(path)])?;
     match de::from_tree::<Raw>(&tree) {
@@ -63,7 +63,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
 }
 
 /// Reads and parses the file at `path`.
-pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+pub(crate) fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![Diagnostic::error(Pos::default(), "", format!("cannot read the file: {e}")).in_file(path)])?;
     parse(path, &text)

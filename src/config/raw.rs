@@ -8,7 +8,7 @@ use serde::Deserialize;
 /// The whole gateway.yaml (or gateway.toml).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Raw {
+pub(crate) struct Raw {
     /// Address the HTTP listener binds, `host:port`. Default `127.0.0.1:4444` (loopback only).
     pub listen: Option<String>,
     /// How public item names are formed.
@@ -25,7 +25,7 @@ pub struct Raw {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawNaming {
+pub(crate) struct RawNaming {
     /// Placed between an upstream's prefix and an item name. Default `_`.
     pub separator: Option<String>,
 }
@@ -33,7 +33,7 @@ pub struct RawNaming {
 /// One upstream. Give exactly one of `stdio`, `url`, `sse`, `websocket`, `rest` or `openapi`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawUpstream {
+pub(crate) struct RawUpstream {
     /// A local MCP server started as a child process, spoken to over stdin/stdout.
     pub stdio: Option<RawStdio>,
     /// A remote MCP server over streamable HTTP.
@@ -71,7 +71,7 @@ pub struct RawUpstream {
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum RawEra {
+pub(crate) enum RawEra {
     Auto,
     Session,
     Stateless,
@@ -85,14 +85,14 @@ pub enum RawEra {
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum RawSessions {
+pub(crate) enum RawSessions {
     Shared,
     PerClient,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawStdio {
+pub(crate) struct RawStdio {
     /// Program to run; looked up on PATH.
     pub command: String,
     #[serde(default)]
@@ -106,7 +106,7 @@ pub struct RawStdio {
 /// Selects items by upstream-side name (or URI) with `*` and `?` wildcards.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawFilter {
+pub(crate) struct RawFilter {
     /// Keep only items matching one of these. Default: all.
     pub include: Option<Vec<String>>,
     /// Drop items matching one of these (applied after `include`).
@@ -120,7 +120,7 @@ pub struct RawFilter {
 /// How clients see one tool. Applied to the upstream's definition on every listing.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawToolShape {
+pub(crate) struct RawToolShape {
     /// Replaces the tool's title.
     pub title: Option<String>,
     /// Replaces the tool's description.
@@ -140,7 +140,7 @@ pub struct RawToolShape {
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum RawOnChange {
+pub(crate) enum RawOnChange {
     Warn,
     Block,
 }
@@ -148,7 +148,7 @@ pub enum RawOnChange {
 /// Give exactly one of `value`, `default` or `hide`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawArgumentShape {
+pub(crate) struct RawArgumentShape {
     /// Hidden from clients and always sent with this value.
     pub value: Option<serde_json::Value>,
     /// Shown with this default, and sent with it when the client leaves the argument out.
@@ -160,7 +160,7 @@ pub struct RawArgumentShape {
 /// A virtual server: public-name patterns for each kind of item. An absent kind exposes none.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawVirtualServer {
+pub(crate) struct RawVirtualServer {
     /// Public tool names or patterns (`time_*`, `*`).
     pub tools: Option<Vec<String>>,
     /// Resource URIs or patterns; also selects resource templates.
@@ -171,7 +171,7 @@ pub struct RawVirtualServer {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawServing {
+pub(crate) struct RawServing {
     /// Origins allowed to call from a browser. Default: loopback origins only.
     pub allowed_origins: Option<Vec<String>>,
     /// Accepted `Host` header names (DNS-rebinding defence). Default: loopback names when listening
@@ -202,7 +202,7 @@ pub struct RawServing {
 /// A REST API served as MCP tools.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawRest {
+pub(crate) struct RawRest {
     /// Scheme, host, port and base path of every request, e.g. `https://api.example.com/v1`.
     /// Arguments never change the host a request goes to.
     pub base_url: String,
@@ -222,7 +222,7 @@ pub struct RawRest {
 /// Give exactly one of `bearer`, `basic` or `api_key`.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawRestAuth {
+pub(crate) struct RawRestAuth {
     /// Sent as `Authorization: Bearer <token>`.
     pub bearer: Option<String>,
     /// Sent as `Authorization: Basic ...`.
@@ -233,7 +233,7 @@ pub struct RawRestAuth {
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawBasicAuth {
+pub(crate) struct RawBasicAuth {
     pub username: String,
     pub password: String,
 }
@@ -241,7 +241,7 @@ pub struct RawBasicAuth {
 /// Give exactly one of `header` or `query`.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawApiKey {
+pub(crate) struct RawApiKey {
     /// Header name, e.g. `X-API-Key`.
     pub header: Option<String>,
     /// Query parameter name, e.g. `api_key`.
@@ -253,7 +253,7 @@ pub struct RawApiKey {
 /// One endpoint as one tool. Templates use `{{ argument }}` (minijinja); paths also take `{argument}`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawRestTool {
+pub(crate) struct RawRestTool {
     /// Human-readable name shown by clients.
     pub title: Option<String>,
     /// What the tool does, for the model.
@@ -290,7 +290,7 @@ pub struct RawRestTool {
 /// Give exactly one of `json`, `form` or `raw`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawRestBody {
+pub(crate) struct RawRestBody {
     /// A JSON template: `{{ value }}` writes the value as JSON, e.g. `{"q": {{ query }}}`.
     pub json: Option<String>,
     /// Form fields (`application/x-www-form-urlencoded`): name → value template. A value that renders empty is left out.
@@ -304,7 +304,7 @@ pub struct RawRestBody {
 /// A REST API described by an OpenAPI 3.x document (JSON or YAML), read at start and on every reload.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawOpenApi {
+pub(crate) struct RawOpenApi {
     /// Path of the document, relative to the config file's directory.
     pub spec: String,
     /// Where requests go. Default: the document's first server URL.

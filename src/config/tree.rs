@@ -9,7 +9,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use super::diagnostic::{Diagnostic, Pos};
 
 #[derive(Clone, Debug)]
-pub struct Node {
+pub(crate) struct Node {
     pub pos: Pos,
     pub value: Value,
     /// The scalar as written, for scalars that resolved to a non-string (so `TZ: 0` can still be a string).
@@ -17,7 +17,7 @@ pub struct Node {
 }
 
 #[derive(Clone, Debug)]
-pub enum Value {
+pub(crate) enum Value {
     Null,
     Bool(bool),
     Int(i64),
@@ -28,14 +28,14 @@ pub enum Value {
 }
 
 #[derive(Clone, Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub key: String,
     pub key_pos: Pos,
     pub value: Node,
 }
 
 impl Value {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
@@ -49,7 +49,7 @@ impl Value {
 }
 
 /// Parses YAML text into a tree. Errors are positioned; the path is empty.
-pub fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
+pub(crate) fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
     let mut builder = YamlBuilder::default();
     let mut parser = Parser::new_from_str(text);
     let mut documents = 0;
@@ -71,7 +71,7 @@ pub fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
 }
 
 /// Parses TOML text into a tree.
-pub fn parse_toml(text: &str) -> Result<Node, Diagnostic> {
+pub(crate) fn parse_toml(text: &str) -> Result<Node, Diagnostic> {
     let lines = LineIndex::new(text);
     let table = toml::de::DeTable::parse(text).map_err(|e| {
         let at = e.span().map(|s| lines.pos(s.start)).unwrap_or_default();

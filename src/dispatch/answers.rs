@@ -21,7 +21,7 @@ fn read_init(params: Option<&RawValue>) -> Init {
 }
 
 /// The protocol version to answer an `initialize` with (and to open its session at).
-pub fn negotiated_version(params: Option<&RawValue>) -> &'static str {
+pub(crate) fn negotiated_version(params: Option<&RawValue>) -> &'static str {
     mcp::negotiate(read_init(params).protocol_version.as_deref())
 }
 

@@ -12,7 +12,7 @@ mod forward;
 mod lists;
 mod resolve;
 mod round_state;
-pub mod stateless;
+pub(crate) mod stateless;
 mod subscriptions;
 mod tasks;
 
@@ -27,11 +27,11 @@ use crate::policy::Subject;
 use crate::protocol::RawJson;
 use crate::session::{Caller, Link, Session};
 
-pub use answers::negotiated_version;
+pub(crate) use answers::negotiated_version;
 use resolve::Resolved;
 
 /// One client request on its way through the gateway.
-pub struct Request {
+pub(crate) struct Request {
     /// The JSON-RPC id the client gave it.
     pub id: RawJson,
     pub method: String,
@@ -44,19 +44,19 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn new(id: RawJson, link: Link, method: impl Into<String>, params: Option<RawJson>) -> Request {
+    pub(crate) fn new(id: RawJson, link: Link, method: impl Into<String>, params: Option<RawJson>) -> Request {
         Request { id, method: method.into(), params, link, param_headers: None }
     }
 
-    pub fn session(&self) -> &Arc<Session> {
+    pub(crate) fn session(&self) -> &Arc<Session> {
         &self.link.session
     }
 
-    pub fn caller(&self) -> &Caller {
+    pub(crate) fn caller(&self) -> &Caller {
         &self.link.session.caller
     }
 
-    pub fn virtual_server(&self) -> &str {
+    pub(crate) fn virtual_server(&self) -> &str {
         &self.link.session.virtual_server
     }
 
@@ -66,7 +66,7 @@ impl Request {
 }
 
 /// Answers one request: its result, or the error the client gets.
-pub async fn handle(live: &Arc<Live>, request: &Request) -> Result<RawJson, GatewayError> {
+pub(crate) async fn handle(live: &Arc<Live>, request: &Request) -> Result<RawJson, GatewayError> {
     let started = Instant::now();
     // One snapshot for the whole request: a reload never changes the table under it.
     let snapshot = live.snapshot();
@@ -94,7 +94,8 @@ fn subject<'a>(request: &'a Request, resolved: &'a Resolved<'_>) -> Subject<'a> 
     }
 }
 
-/// One event per request, at DEBUG: what was asked, of which item and upstream, how it ended.
+/// One event per request, at DEBUG: what was asked, of which item and upstream, how it ended
+/// (`ok`, or whose doing the error was: `client`, `upstream`, `gateway`, `policy`).
 fn record(
     request: &Request,
     resolved: Option<&Resolved<'_>>,
@@ -107,7 +108,7 @@ fn record(
     let item = resolved.and_then(|r| r.item);
     let (result, code) = match outcome {
         Ok(_) => ("ok", 0),
-        Err(e) => ("error", e.code()),
+        Err(e) => (e.source.as_str(), e.code()),
     };
     tracing::debug!(
         method = %request.method,
@@ -124,7 +125,7 @@ fn record(
 
 /// Takes a client notification: `initialized` marks the session, `cancelled` stops a request,
 /// `roots/list_changed` goes to the upstream sessions that serve the client.
-pub fn notify(live: &Live, session: &Session, method: &str, params: Option<&RawValue>) {
+pub(crate) fn notify(live: &Live, session: &Session, method: &str, params: Option<&RawValue>) {
     match method {
         "notifications/roots/list_changed" => {
             let snapshot = live.snapshot();

@@ -30,7 +30,7 @@ use crate::session::{Caller, InputRounds, Link, Outbound, RoundEnd, Session};
 const TTL_MS: u64 = 60_000;
 
 /// A stateless request with its `_meta` read.
-pub struct Call {
+pub(crate) struct Call {
     pub id: RawJson,
     pub method: String,
     fields: Map<String, Value>,
@@ -41,14 +41,18 @@ pub struct Call {
 }
 
 /// Whether a request speaks the stateless protocol: its params' `_meta` names a version.
-pub fn names_version(params: Option<&RawValue>) -> bool {
+pub(crate) fn names_version(params: Option<&RawValue>) -> bool {
     params.is_some_and(|p| p.get().contains(meta::PROTOCOL_VERSION))
 }
 
 impl Call {
     /// Reads a stateless request: refused (HTTP 400) when its params are not an object or `_meta`
     /// lacks the version or the client's capabilities.
-    pub fn read(id: RawJson, method: String, params: Option<&RawValue>) -> Result<Call, (RawJson, GatewayError)> {
+    pub(crate) fn read(
+        id: RawJson,
+        method: String,
+        params: Option<&RawValue>,
+    ) -> Result<Call, (RawJson, GatewayError)> {
         let refuse = |id, message: String| Err((id, GatewayError::invalid_params(message).with_status(400)));
         let mut fields: Map<String, Value> = match params.map(|p| serde_json::from_str(p.get())) {
             None => Map::new(),
@@ -75,7 +79,7 @@ impl Call {
 
     /// The checks every binding makes once the message is read: a version this gateway speaks, a
     /// method the revision has, and the tasks extension declared for its methods.
-    pub fn check(&self) -> Result<&'static Method, GatewayError> {
+    pub(crate) fn check(&self) -> Result<&'static Method, GatewayError> {
         if !is_version(&self.version) {
             return Err(GatewayError::client(Kind::UnsupportedVersion, "Unsupported protocol version")
                 .with_data(json!({ "supported": all_versions(), "requested": self.version })));
@@ -96,14 +100,14 @@ impl Call {
     }
 
     /// The value of `field` in the params (what `Mcp-Name` must match).
-    pub fn field(&self, field: &str) -> &str {
+    pub(crate) fn field(&self, field: &str) -> &str {
         self.fields.get(field).and_then(Value::as_str).unwrap_or("")
     }
 
     /// Whether messages may come before the answer: progress the request asked for, or log
     /// messages at the level it names. A plain JSON answer carries neither.
-    pub fn wants_stream(&self) -> bool {
-        self.method == "subscriptions/listen"
+    pub(crate) fn wants_stream(&self) -> bool {
+        methods::find(&self.method).is_some_and(|m| m.answer == methods::Answer::Stream)
             || self.log_level.is_some()
             || self.fields.get("_meta").is_some_and(|m| m.get("progressToken").is_some())
     }
@@ -111,7 +115,7 @@ impl Call {
     /// Runs the request for `caller` on `virtual_server`; messages before the answer go to `out`.
     /// The answer is the result the stateless protocol prescribes: `input_required` when the
     /// upstream asked the client something, `resultType` and cache hints added.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         live: &Arc<Live>,
         virtual_server: &str,

@@ -1,8 +1,8 @@
 //! The checked, resolved config: every name validated, every `${VAR}` expanded, every default
 //! filled in. `validate` is pure: no I/O, no clock, no network.
 
-pub mod rest;
-pub mod shape;
+pub(crate) mod rest;
+pub(crate) mod shape;
 mod validate;
 
 use std::fmt;
@@ -10,18 +10,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::config::Pattern;
-pub use rest::{RestApi, RestAuth, RestBody, RestChecks, RestTool};
-pub use shape::{ArgumentShape, OnChange, ToolShape};
-pub use validate::{validate, validate_with};
+pub(crate) use crate::config::Pattern;
+pub(crate) use rest::{RestApi, RestAuth, RestBody, RestChecks, RestTool};
+pub(crate) use shape::{ArgumentShape, OnChange, ToolShape};
+#[cfg(test)]
+pub(crate) use validate::validate;
+pub(crate) use validate::validate_with;
 
 /// The address used when the file names none: loopback only, so nothing is exposed by accident.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:4444";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:4444";
 /// The virtual server served at `/mcp`.
-pub const DEFAULT_SERVER: &str = "default";
+pub(crate) const DEFAULT_SERVER: &str = "default";
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Model {
+pub(crate) struct Model {
     pub listen: SocketAddr,
     /// Placed between prefix and item name in public names.
     pub separator: String,
@@ -32,17 +34,17 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn upstream(&self, name: &str) -> Option<&Upstream> {
+    pub(crate) fn upstream(&self, name: &str) -> Option<&Upstream> {
         self.upstreams.iter().find(|u| u.name == name)
     }
 
-    pub fn virtual_server(&self, name: &str) -> Option<&VirtualServer> {
+    pub(crate) fn virtual_server(&self, name: &str) -> Option<&VirtualServer> {
         self.virtual_servers.iter().find(|v| v.name == name)
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     pub name: String,
     /// Prefix of public names; empty means unprefixed.
     pub prefix: String,
@@ -63,7 +65,7 @@ pub struct Upstream {
 impl Upstream {
     /// Whether a running connection made for `self` serves `other` as well: same transport,
     /// timeout and sessions. Prefix, filters and shapes only change how the catalog is built.
-    pub fn connects_like(&self, other: &Upstream) -> bool {
+    pub(crate) fn connects_like(&self, other: &Upstream) -> bool {
         self.name == other.name
             && self.transport == other.transport
             && self.timeout == other.timeout
@@ -72,13 +74,13 @@ impl Upstream {
     }
 
     /// The shaping of the tool the upstream calls `name`, if the file gives one.
-    pub fn shape(&self, name: &str) -> Option<&ToolShape> {
+    pub(crate) fn shape(&self, name: &str) -> Option<&ToolShape> {
         self.shapes.iter().find(|s| s.tool == name)
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Sessions {
+pub(crate) enum Sessions {
     /// One upstream session for every client.
     #[default]
     Shared,
@@ -88,7 +90,7 @@ pub enum Sessions {
 
 /// The protocol era spoken to an upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Era {
+pub(crate) enum Era {
     /// `server/discover` first, `initialize` when it is not answered.
     #[default]
     Auto,
@@ -99,7 +101,7 @@ pub enum Era {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Transport {
+pub(crate) enum Transport {
     Stdio(StdioCommand),
     StreamableHttp {
         url: url::Url,
@@ -119,7 +121,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Transport::Stdio(_) => "stdio",
             Transport::StreamableHttp { .. } => "streamable_http",
@@ -131,7 +133,7 @@ impl Transport {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct StdioCommand {
+pub(crate) struct StdioCommand {
     pub command: String,
     pub args: Vec<String>,
     pub env: Vec<(String, Secret)>,
@@ -141,7 +143,7 @@ pub struct StdioCommand {
 
 /// Which upstream-side items to expose and how to rename them.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ItemFilter {
+pub(crate) struct ItemFilter {
     pub include: Vec<Pattern>,
     pub exclude: Vec<Pattern>,
     pub rename: Vec<(String, String)>,
@@ -149,7 +151,7 @@ pub struct ItemFilter {
 
 impl ItemFilter {
     /// The name to publish (before prefixing), or `None` when the item is filtered out.
-    pub fn apply<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+    pub(crate) fn apply<'a>(&'a self, name: &'a str) -> Option<&'a str> {
         let included = self.include.is_empty() || self.include.iter().any(|p| p.matches(name));
         if !included || self.exclude.iter().any(|p| p.matches(name)) {
             return None;
@@ -159,7 +161,7 @@ impl ItemFilter {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct VirtualServer {
+pub(crate) struct VirtualServer {
     pub name: String,
     pub tools: Vec<Pattern>,
     /// Matches resource URIs and resource template URI templates.
@@ -168,7 +170,7 @@ pub struct VirtualServer {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Serving {
+pub(crate) struct Serving {
     /// Browser origins allowed to call; empty means loopback origins only.
     pub allowed_origins: Vec<String>,
     /// Accepted Host names as the file lists them. `None`: loopback names when the listener is
@@ -193,23 +195,23 @@ pub struct Serving {
 
 /// A value that may hold a secret: it prints as written in the file (`${TOKEN}`), never expanded.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret {
+pub(crate) struct Secret {
     value: String,
     reference: String,
 }
 
 impl Secret {
-    pub fn new(value: String, reference: String) -> Self {
+    pub(crate) fn new(value: String, reference: String) -> Self {
         Secret { value, reference }
     }
 
     /// The expanded value, for use on the wire only.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.value
     }
 
     /// The value as written in the file, safe to print.
-    pub fn reference(&self) -> &str {
+    pub(crate) fn reference(&self) -> &str {
         &self.reference
     }
 }
@@ -227,7 +229,7 @@ impl fmt::Display for Secret {
 }
 
 /// Parses `500ms`, `30s`, `2m`, `1h`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (num, unit) = text.split_at(split);

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::Secret;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct RestApi {
+pub(crate) struct RestApi {
     /// Every request goes to this scheme, host and port; tool paths are appended to its path.
     pub base_url: url::Url,
     pub headers: Vec<(String, Secret)>,
@@ -20,7 +20,7 @@ pub struct RestApi {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum RestAuth {
+pub(crate) enum RestAuth {
     Bearer(Secret),
     Basic {
         username: Secret,
@@ -39,7 +39,7 @@ pub enum RestAuth {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct RestTool {
+pub(crate) struct RestTool {
     pub name: String,
     pub title: Option<String>,
     pub description: Option<String>,
@@ -66,13 +66,13 @@ pub struct RestTool {
 
 impl RestTool {
     /// Whether repeating the request cannot do harm (RFC 9110 §9.2.2).
-    pub fn is_idempotent(&self) -> bool {
+    pub(crate) fn is_idempotent(&self) -> bool {
         matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE")
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum RestBody {
+pub(crate) enum RestBody {
     /// No body for GET, HEAD, DELETE and OPTIONS; otherwise the arguments that no path, query or
     /// header template reads, as a JSON object.
     Arguments,
@@ -87,7 +87,7 @@ pub enum RestBody {
 /// What only the serving code can tell about a REST API, asked while validating: `model` checks
 /// structure, and `reload::prepare` passes `rest::Checks`, the code serving uses, so that what
 /// checks clean serves.
-pub trait RestChecks {
+pub(crate) trait RestChecks {
     /// For a base URL's host: `Some(reason)` when requests to it are refused.
     fn refused_host(&self, host: &url::Host<&str>) -> Option<String>;
     /// Compiles `tool` as serving does; `Err` lists what is wrong with it.
@@ -97,7 +97,7 @@ pub trait RestChecks {
 /// A problem found while compiling a tool, located by a key path below the tool
 /// (`path`, `query.lat`, `input_schema`, ...).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub at: String,
     pub message: String,
     pub help: String,
@@ -105,11 +105,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn error(at: impl Into<String>, message: impl Into<String>, help: impl Into<String>) -> Problem {
+    pub(crate) fn error(at: impl Into<String>, message: impl Into<String>, help: impl Into<String>) -> Problem {
         Problem { at: at.into(), message: message.into(), help: help.into(), warning: false }
     }
 }
 
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// Retries of idempotent requests when the file says nothing.
-pub const DEFAULT_RETRIES: u32 = 2;
+pub(crate) const DEFAULT_RETRIES: u32 = 2;

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 /// The shaping of one tool, by its upstream-side name.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ToolShape {
+pub(crate) struct ToolShape {
     pub tool: String,
     pub title: Option<String>,
     pub description: Option<String>,
@@ -19,7 +19,7 @@ pub struct ToolShape {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum ArgumentShape {
+pub(crate) enum ArgumentShape {
     /// Hidden from clients and always sent with this value.
     Fixed(Value),
     /// Shown with this default, and sent with it when the client leaves it out.
@@ -30,7 +30,7 @@ pub enum ArgumentShape {
 
 /// What happens when a pinned tool's upstream definition no longer matches its pin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnChange {
+pub(crate) enum OnChange {
     /// Serve the changed tool and report the drift (log, `/readyz`, `check --live`).
     #[default]
     Warn,

@@ -10,7 +10,7 @@ use serde_json::Value;
 const FLOW_KEYS: [&str; 4] = ["input_schema", "output_schema", "annotations", "auth"];
 
 /// `value` (a mapping) as YAML lines indented by `indent` spaces.
-pub fn to_yaml(value: &Value, indent: usize) -> String {
+pub(crate) fn to_yaml(value: &Value, indent: usize) -> String {
     let mut out = String::new();
     if let Value::Object(map) = value {
         for (key, value) in map {

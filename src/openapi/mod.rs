@@ -11,12 +11,12 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Map, Value, json};
 
-pub use emit::to_yaml;
-pub use upstream::convert_upstreams;
+pub(crate) use emit::to_yaml;
+pub(crate) use upstream::convert_upstreams;
 
 /// Which operations to take. Empty lists take everything.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// Operations carrying at least one of these tags.
     pub tags: Vec<String>,
     /// Operation ids (or generated tool names), `*` and `?` allowed.
@@ -34,7 +34,7 @@ impl Selection {
 
 /// The tools of one document, in the config's own shape (`rest.tools.<name>` values).
 #[derive(Debug, Default)]
-pub struct Converted {
+pub(crate) struct Converted {
     /// The first server's URL with its variables at their defaults, when it is absolute.
     pub base_url: Option<String>,
     pub tools: Vec<(String, Value)>,
@@ -45,7 +45,7 @@ pub struct Converted {
 }
 
 /// Reads a document written in JSON or YAML.
-pub fn parse(text: &str) -> Result<Value, String> {
+pub(crate) fn parse(text: &str) -> Result<Value, String> {
     if text.trim_start().starts_with('{') {
         return serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"));
     }
@@ -58,7 +58,7 @@ pub fn parse(text: &str) -> Result<Value, String> {
 const METHODS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "patch"];
 
 /// Converts the operations `selection` takes. `upstream` names the auth variables.
-pub fn convert(doc: &Value, selection: &Selection, upstream: &str) -> Result<Converted, String> {
+pub(crate) fn convert(doc: &Value, selection: &Selection, upstream: &str) -> Result<Converted, String> {
     let version = doc.get("openapi").and_then(Value::as_str).unwrap_or("");
     if !version.starts_with("3.") {
         let found =

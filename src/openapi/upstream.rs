@@ -9,7 +9,7 @@ use crate::config::{Diagnostic, Imported, Loaded, Pattern, Positions};
 
 /// Converts every `openapi:` upstream of `loaded`, by upstream name. `documents` holds each
 /// document's text by path as written, or why it could not be read (`reload::prepare` reads them).
-pub fn convert_upstreams(
+pub(crate) fn convert_upstreams(
     loaded: &Loaded,
     documents: &HashMap<String, Result<String, String>>,
 ) -> HashMap<String, Imported> {

@@ -12,7 +12,7 @@ use crate::routing::Published;
 use crate::session::Caller;
 
 /// What a policy decides on: a request resolved to its virtual server and item.
-pub struct Subject<'a> {
+pub(crate) struct Subject<'a> {
     pub caller: &'a Caller,
     pub virtual_server: &'a str,
     pub method: &'a str,
@@ -21,7 +21,7 @@ pub struct Subject<'a> {
 }
 
 /// One check in the chain.
-pub trait Policy: Send + Sync {
+pub(crate) trait Policy: Send + Sync {
     /// Its name, for logs.
     fn name(&self) -> &'static str;
     /// `Err` with the reason the client is given when the request may not go on.
@@ -30,13 +30,13 @@ pub trait Policy: Send + Sync {
 
 /// The policies of one generation, in order.
 #[derive(Default)]
-pub struct Chain {
+pub(crate) struct Chain {
     policies: Vec<Box<dyn Policy>>,
 }
 
 impl Chain {
     /// The chain the model asks for.
-    pub fn build(model: &Model) -> Chain {
+    pub(crate) fn build(model: &Model) -> Chain {
         let _ = model;
         #[allow(unused_mut)] // policies from the file join here
         let mut policies: Vec<Box<dyn Policy>> = Vec::new();
@@ -48,12 +48,22 @@ impl Chain {
     }
 
     /// Runs every policy in order; the first refusal stops the request.
-    pub fn check(&self, subject: &Subject<'_>) -> Result<(), GatewayError> {
-        self.policies.iter().try_for_each(|p| p.check(subject))
+    pub(crate) fn check(&self, subject: &Subject<'_>) -> Result<(), GatewayError> {
+        for policy in &self.policies {
+            if let Err(denied) = policy.check(subject) {
+                tracing::debug!(
+                    policy = policy.name(), caller = ?subject.caller.identity, peer = ?subject.caller.peer,
+                    virtual_server = %subject.virtual_server, method = %subject.method,
+                    item = subject.item.map_or("", |i| i.public_key.as_str()), reason = %denied, "denied"
+                );
+                return Err(denied);
+            }
+        }
+        Ok(())
     }
 
     /// Whether no policy is configured: every item of a catalog is visible and usable.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }
 }

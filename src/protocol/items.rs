@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ItemKind {
+pub(crate) enum ItemKind {
     Tool,
     Resource,
     ResourceTemplate,
@@ -12,10 +12,11 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
-    pub const ALL: [ItemKind; 4] = [ItemKind::Tool, ItemKind::Resource, ItemKind::ResourceTemplate, ItemKind::Prompt];
+    pub(crate) const ALL: [ItemKind; 4] =
+        [ItemKind::Tool, ItemKind::Resource, ItemKind::ResourceTemplate, ItemKind::Prompt];
 
     /// The `*/list` method.
-    pub fn list_method(self) -> &'static str {
+    pub(crate) fn list_method(self) -> &'static str {
         match self {
             ItemKind::Tool => "tools/list",
             ItemKind::Resource => "resources/list",
@@ -25,7 +26,7 @@ impl ItemKind {
     }
 
     /// The array field of the list result.
-    pub fn list_field(self) -> &'static str {
+    pub(crate) fn list_field(self) -> &'static str {
         match self {
             ItemKind::Tool => "tools",
             ItemKind::Resource => "resources",
@@ -35,7 +36,7 @@ impl ItemKind {
     }
 
     /// The field that identifies an item of this kind.
-    pub fn key_field(self) -> &'static str {
+    pub(crate) fn key_field(self) -> &'static str {
         match self {
             ItemKind::Tool | ItemKind::Prompt => "name",
             ItemKind::Resource => "uri",
@@ -44,7 +45,7 @@ impl ItemKind {
     }
 
     /// The capability an upstream declares to have items of this kind.
-    pub fn capability(self) -> &'static str {
+    pub(crate) fn capability(self) -> &'static str {
         match self {
             ItemKind::Tool => "tools",
             ItemKind::Resource | ItemKind::ResourceTemplate => "resources",
@@ -53,7 +54,7 @@ impl ItemKind {
     }
 
     /// The notification announcing a change of this kind's list.
-    pub fn list_changed(self) -> &'static str {
+    pub(crate) fn list_changed(self) -> &'static str {
         match self {
             ItemKind::Tool => "notifications/tools/list_changed",
             ItemKind::Resource | ItemKind::ResourceTemplate => "notifications/resources/list_changed",
@@ -64,14 +65,14 @@ impl ItemKind {
 
 /// One item: its identifying key (name, URI or URI template) and its JSON object.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Item {
+pub(crate) struct Item {
     pub key: String,
     pub json: Map<String, Value>,
 }
 
 impl Item {
     /// Reads an item from a list entry; `None` when it lacks its key field.
-    pub fn from_json(kind: ItemKind, value: Value) -> Option<Item> {
+    pub(crate) fn from_json(kind: ItemKind, value: Value) -> Option<Item> {
         let Value::Object(json) = value else {
             return None;
         };
@@ -82,7 +83,7 @@ impl Item {
 
 /// Everything one upstream currently offers.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ItemSet {
+pub(crate) struct ItemSet {
     pub tools: Vec<Item>,
     pub resources: Vec<Item>,
     pub resource_templates: Vec<Item>,
@@ -90,7 +91,7 @@ pub struct ItemSet {
 }
 
 impl ItemSet {
-    pub fn of(&self, kind: ItemKind) -> &[Item] {
+    pub(crate) fn of(&self, kind: ItemKind) -> &[Item] {
         match kind {
             ItemKind::Tool => &self.tools,
             ItemKind::Resource => &self.resources,
@@ -99,7 +100,7 @@ impl ItemSet {
         }
     }
 
-    pub fn of_mut(&mut self, kind: ItemKind) -> &mut Vec<Item> {
+    pub(crate) fn of_mut(&mut self, kind: ItemKind) -> &mut Vec<Item> {
         match kind {
             ItemKind::Tool => &mut self.tools,
             ItemKind::Resource => &mut self.resources,

@@ -6,27 +6,27 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-pub type RawJson = Box<RawValue>;
+pub(crate) type RawJson = Box<RawValue>;
 
-pub const PARSE_ERROR: i64 = -32700;
-pub const INVALID_REQUEST: i64 = -32600;
-pub const METHOD_NOT_FOUND: i64 = -32601;
-pub const INVALID_PARAMS: i64 = -32602;
-pub const INTERNAL_ERROR: i64 = -32603;
+pub(crate) const PARSE_ERROR: i64 = -32700;
+pub(crate) const INVALID_REQUEST: i64 = -32600;
+pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
+pub(crate) const INVALID_PARAMS: i64 = -32602;
+pub(crate) const INTERNAL_ERROR: i64 = -32603;
 /// The upstream that owns the item is not connected.
-pub const UPSTREAM_UNAVAILABLE: i64 = -32010;
+pub(crate) const UPSTREAM_UNAVAILABLE: i64 = -32010;
 /// The upstream did not answer in time.
-pub const UPSTREAM_TIMEOUT: i64 = -32011;
+pub(crate) const UPSTREAM_TIMEOUT: i64 = -32011;
 /// A policy refused the request (the caller may not use that item or method).
-pub const FORBIDDEN: i64 = -32012;
+pub(crate) const FORBIDDEN: i64 = -32012;
 /// The client cancelled the request (the code LSP uses; MCP prescribes none, as it expects no answer).
-pub const REQUEST_CANCELLED: i64 = -32800;
+pub(crate) const REQUEST_CANCELLED: i64 = -32800;
 /// The resource URI is not known to the gateway (the MCP "resource not found" code).
-pub const RESOURCE_NOT_FOUND: i64 = -32002;
+pub(crate) const RESOURCE_NOT_FOUND: i64 = -32002;
 
 /// One JSON-RPC message, classified.
 #[derive(Debug)]
-pub enum Message {
+pub(crate) enum Message {
     Request { id: RawJson, method: String, params: Option<RawJson> },
     Notification { method: String, params: Option<RawJson> },
     Response { id: RawJson, outcome: Result<RawJson, RawJson> },
@@ -44,7 +44,7 @@ struct Envelope {
 
 impl Message {
     /// Classifies one message. Never panics on untrusted input.
-    pub fn parse(bytes: &[u8]) -> Result<Message, RpcError> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Message, RpcError> {
         let env: Envelope = serde_json::from_slice(bytes).map_err(|e| {
             if e.is_data() {
                 RpcError::new(INVALID_REQUEST, format!("not a JSON-RPC message: {e}"))
@@ -78,33 +78,29 @@ impl Message {
     }
 
     /// Whether the body is a JSON array (a batch), judged by its first non-blank byte.
-    pub fn is_batch(bytes: &[u8]) -> bool {
+    pub(crate) fn is_batch(bytes: &[u8]) -> bool {
         bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
     }
 }
 
 /// An error to send as a JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
+pub(crate) struct RpcError {
     pub code: i64,
     pub message: String,
     pub data: Option<serde_json::Value>,
 }
 
 impl RpcError {
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: i64, message: impl Into<String>) -> Self {
         RpcError { code, message: message.into(), data: None }
     }
 
-    pub fn method_not_found(method: &str) -> Self {
+    pub(crate) fn method_not_found(method: &str) -> Self {
         Self::new(METHOD_NOT_FOUND, format!("method not found: {method}"))
     }
 
-    pub fn invalid_params(message: impl Into<String>) -> Self {
-        Self::new(INVALID_PARAMS, message)
-    }
-
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut obj = serde_json::json!({ "code": self.code, "message": self.message });
         if let Some(data) = &self.data {
             obj["data"] = data.clone();
@@ -120,7 +116,7 @@ impl fmt::Display for RpcError {
 }
 
 /// `{"jsonrpc":"2.0","id":…,"result":…}`
-pub fn encode_result(id: &RawValue, result: &RawValue) -> Vec<u8> {
+pub(crate) fn encode_result(id: &RawValue, result: &RawValue) -> Vec<u8> {
     let mut out = Vec::with_capacity(40 + id.get().len() + result.get().len());
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.get().as_bytes());
@@ -131,20 +127,20 @@ pub fn encode_result(id: &RawValue, result: &RawValue) -> Vec<u8> {
 }
 
 /// `{"jsonrpc":"2.0","id":…,"error":…}`; `id` is `null` when the request's id could not be read.
-pub fn encode_error(id: Option<&RawValue>, error: &str) -> Vec<u8> {
+pub(crate) fn encode_error(id: Option<&RawValue>, error: &str) -> Vec<u8> {
     let id = id.map_or("null", |i| i.get());
     format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}").into_bytes()
 }
 
 /// A request with a numeric id, as the gateway sends to upstreams.
-pub fn encode_request(id: u64, method: &str, params: Option<&RawValue>) -> Vec<u8> {
+pub(crate) fn encode_request(id: u64, method: &str, params: Option<&RawValue>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + method.len() + params.map_or(0, |p| p.get().len()));
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.to_string().as_bytes());
     finish_call(out, method, params)
 }
 
-pub fn encode_notification(method: &str, params: Option<&RawValue>) -> Vec<u8> {
+pub(crate) fn encode_notification(method: &str, params: Option<&RawValue>) -> Vec<u8> {
     let mut out = Vec::with_capacity(48 + method.len() + params.map_or(0, |p| p.get().len()));
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\"");
     finish_call(out, method, params)
@@ -163,7 +159,7 @@ fn finish_call(mut out: Vec<u8>, method: &str, params: Option<&RawValue>) -> Vec
 }
 
 /// Raw JSON from a serializable value.
-pub fn raw(value: &impl serde::Serialize) -> RawJson {
+pub(crate) fn raw(value: &impl serde::Serialize) -> RawJson {
     serde_json::value::to_raw_value(value).expect("in-memory JSON values serialize")
 }
 

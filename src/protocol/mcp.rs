@@ -1,43 +1,41 @@
 //! MCP protocol versions and the fixed parts of the gateway's own messages.
 
 /// Session-based protocol versions the gateway speaks on both sides, newest first.
-pub const SUPPORTED_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-pub const LATEST_VERSION: &str = SUPPORTED_VERSIONS[0];
-/// The version assumed when a streamable HTTP client sends no `MCP-Protocol-Version` header.
-pub const DEFAULT_HTTP_VERSION: &str = "2025-03-26";
+pub(crate) const SUPPORTED_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+pub(crate) const LATEST_VERSION: &str = SUPPORTED_VERSIONS[0];
 
 /// The session id header of streamable HTTP (lower case, as HTTP/2 sends names).
-pub const SESSION_HEADER: &str = "mcp-session-id";
+pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 /// The protocol version header of streamable HTTP, in both eras.
-pub const VERSION_HEADER: &str = "mcp-protocol-version";
+pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Where a client resumes an event stream from.
-pub const LAST_EVENT_ID: &str = "last-event-id";
+pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
 
 /// The version to answer an `initialize` with: the client's when we speak it, else our latest.
-pub fn negotiate(requested: Option<&str>) -> &'static str {
+pub(crate) fn negotiate(requested: Option<&str>) -> &'static str {
     requested.and_then(|r| SUPPORTED_VERSIONS.iter().find(|v| **v == r)).copied().unwrap_or(LATEST_VERSION)
 }
 
-pub fn is_supported(version: &str) -> bool {
+pub(crate) fn is_supported(version: &str) -> bool {
     SUPPORTED_VERSIONS.contains(&version)
 }
 
 /// Whether event streams of a session at `version` carry event ids a client may resume from
 /// (streamable HTTP, 2025-03-26 on; the stateless 2026-07-28 revision has no sessions to resume in).
 /// Versions are dates, so they order as text.
-pub fn has_resumable_streams(version: &str) -> bool {
+pub(crate) fn has_resumable_streams(version: &str) -> bool {
     ("2025-03-26"..="2025-11-25").contains(&version)
 }
 
 /// Whether a session at `version` expects each event stream to open with an id-only priming event.
-pub fn primes_streams(version: &str) -> bool {
+pub(crate) fn primes_streams(version: &str) -> bool {
     version == "2025-11-25"
 }
 
 /// A log level (RFC 5424 names, as MCP uses them), ordered from least to most severe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     Debug = 1,
     Info,
     Notice,
@@ -49,7 +47,7 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
-    pub const ALL: [LogLevel; 8] = [
+    pub(crate) const ALL: [LogLevel; 8] = [
         LogLevel::Debug,
         LogLevel::Info,
         LogLevel::Notice,
@@ -61,11 +59,11 @@ impl LogLevel {
     ];
 
     /// The level named `name`; `None` for a name MCP does not have.
-    pub fn parse(name: &str) -> Option<LogLevel> {
+    pub(crate) fn parse(name: &str) -> Option<LogLevel> {
         LogLevel::ALL.into_iter().find(|l| l.as_str() == name)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             LogLevel::Debug => "debug",
             LogLevel::Info => "info",
@@ -79,46 +77,46 @@ impl LogLevel {
     }
 
     /// Every level's name, least severe first, for error messages.
-    pub fn names() -> String {
+    pub(crate) fn names() -> String {
         LogLevel::ALL.map(LogLevel::as_str).join(", ")
     }
 }
 
 /// The least severe log level someone asked for, or none yet; shared between threads.
 #[derive(Debug, Default)]
-pub struct LogThreshold(std::sync::atomic::AtomicU8);
+pub(crate) struct LogThreshold(std::sync::atomic::AtomicU8);
 
 impl LogThreshold {
-    pub fn get(&self) -> Option<LogLevel> {
+    pub(crate) fn get(&self) -> Option<LogLevel> {
         let rank = self.0.load(std::sync::atomic::Ordering::Relaxed);
         LogLevel::ALL.into_iter().find(|l| *l as u8 == rank)
     }
 
-    pub fn set(&self, level: LogLevel) {
+    pub(crate) fn set(&self, level: LogLevel) {
         self.0.store(level as u8, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets `level`, returning what it was.
-    pub fn replace(&self, level: LogLevel) -> Option<LogLevel> {
+    pub(crate) fn replace(&self, level: LogLevel) -> Option<LogLevel> {
         let before = self.0.swap(level as u8, std::sync::atomic::Ordering::AcqRel);
         LogLevel::ALL.into_iter().find(|l| *l as u8 == before)
     }
 
     /// Lowers the threshold to `level` unless it already lets `level` through; true when it changed.
-    pub fn widen(&self, level: LogLevel) -> bool {
+    pub(crate) fn widen(&self, level: LogLevel) -> bool {
         use std::sync::atomic::Ordering;
         let rank = level as u8;
         self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| (now == 0 || rank < now).then_some(rank)).is_ok()
     }
 
     /// Whether a message at `level` passes: something was asked for, and `level` is at least that.
-    pub fn passes(&self, level: LogLevel) -> bool {
+    pub(crate) fn passes(&self, level: LogLevel) -> bool {
         self.get().is_some_and(|wanted| level >= wanted)
     }
 }
 
 /// The gateway's name and version as it introduces itself to clients and upstreams.
-pub fn implementation() -> serde_json::Value {
+pub(crate) fn implementation() -> serde_json::Value {
     serde_json::json!({ "name": "mcpgw", "version": env!("CARGO_PKG_VERSION") })
 }
 

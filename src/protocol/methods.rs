@@ -5,7 +5,7 @@
 
 /// What a request names in its params: the item it routes by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// Nothing: answered by the gateway, or fanned out.
     None,
     /// A tool or prompt by its public `name`.
@@ -20,7 +20,7 @@ pub enum Target {
 
 impl Target {
     /// The params field a stateless request mirrors into `Mcp-Name`, when it has one.
-    pub fn name_field(self) -> Option<&'static str> {
+    pub(crate) fn name_field(self) -> Option<&'static str> {
         match self {
             Target::Name => Some("name"),
             Target::Uri => Some("uri"),
@@ -32,7 +32,7 @@ impl Target {
 
 /// How the answer to a request may travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// One result, nothing before it.
     Plain,
     /// Progress, log messages or questions to the client may come first (an event stream), when
@@ -44,7 +44,7 @@ pub enum Answer {
 
 /// In which protocol era a method exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Eras {
+pub(crate) enum Eras {
     Both,
     /// Session-based versions only (removed by, or never part of, the stateless revision).
     Session,
@@ -54,7 +54,7 @@ pub enum Eras {
 
 /// One row of the table.
 #[derive(Debug)]
-pub struct Method {
+pub(crate) struct Method {
     pub name: &'static str,
     pub target: Target,
     /// The upstream may send the client requests (sampling, elicitation, roots) while serving it.
@@ -67,12 +67,12 @@ pub struct Method {
 
 impl Method {
     /// Whether a stateless client may call it.
-    pub fn stateless(&self) -> bool {
+    pub(crate) fn stateless(&self) -> bool {
         self.eras != Eras::Session
     }
 
     /// Whether a session-based client may call it.
-    pub fn session(&self) -> bool {
+    pub(crate) fn session(&self) -> bool {
         self.eras != Eras::Stateless
     }
 }
@@ -85,7 +85,7 @@ use Answer::{MayStream, Plain, Stream};
 use Target::{Name, Ref, TaskId, Uri};
 
 /// Every method, client to server.
-pub const METHODS: [Method; 20] = [
+pub(crate) const METHODS: [Method; 20] = [
     row("initialize", Target::None, false, Plain, false, Eras::Session),
     row("ping", Target::None, false, Plain, false, Eras::Session),
     row("server/discover", Target::None, false, Plain, true, Eras::Stateless),
@@ -111,13 +111,8 @@ pub const METHODS: [Method; 20] = [
 ];
 
 /// The row of `name`, when the gateway knows the method.
-pub fn find(name: &str) -> Option<&'static Method> {
+pub(crate) fn find(name: &str) -> Option<&'static Method> {
     METHODS.iter().find(|m| m.name == name)
-}
-
-/// Whether the upstream may ask the client something while serving `name`.
-pub fn may_ask(name: &str) -> bool {
-    find(name).is_some_and(|m| m.may_ask)
 }
 
 #[cfg(test)]

@@ -2,14 +2,14 @@
 //! revision's keys, headers and codes, item lists, SSE framing.
 //! Message bodies stay raw JSON so fields the gateway does not own pass through untouched.
 
-pub mod items;
-pub mod jsonrpc;
-pub mod mcp;
-pub mod methods;
-pub mod param_headers;
-pub mod sse;
-pub mod stateless;
-pub mod tasks;
+pub(crate) mod items;
+pub(crate) mod jsonrpc;
+pub(crate) mod mcp;
+pub(crate) mod methods;
+pub(crate) mod param_headers;
+pub(crate) mod sse;
+pub(crate) mod stateless;
+pub(crate) mod tasks;
 
-pub use items::{Item, ItemKind, ItemSet};
-pub use jsonrpc::{Message, RawJson, RpcError};
+pub(crate) use items::{Item, ItemKind, ItemSet};
+pub(crate) use jsonrpc::RawJson;

@@ -7,13 +7,13 @@ use serde_json::Value;
 
 /// One mirrored argument: where it is in the arguments, and its header's name part.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Mirrored {
+pub(crate) struct Mirrored {
     pub path: Vec<String>,
     pub name: String,
 }
 
 /// The arguments `input_schema` marks with `x-mcp-header`, reached through `properties` only.
-pub fn mirrored(input_schema: &Value) -> Vec<Mirrored> {
+pub(crate) fn mirrored(input_schema: &Value) -> Vec<Mirrored> {
     fn walk(schema: &Value, path: &mut Vec<String>, out: &mut Vec<Mirrored>) {
         let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
         for (key, property) in properties {
@@ -40,7 +40,7 @@ fn value_at<'a>(arguments: &'a Value, path: &[String]) -> Option<&'a Value> {
 }
 
 /// A primitive value as its header text (see `stateless::header_value`).
-pub fn encode(value: &Value) -> Option<String> {
+pub(crate) fn encode(value: &Value) -> Option<String> {
     let text = match value {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
@@ -51,7 +51,7 @@ pub fn encode(value: &Value) -> Option<String> {
 }
 
 /// The headers a client sends for these arguments: `(Mcp-Param-{Name}, value)`.
-pub fn headers(mirrored: &[Mirrored], arguments: &Value) -> Vec<(String, String)> {
+pub(crate) fn headers(mirrored: &[Mirrored], arguments: &Value) -> Vec<(String, String)> {
     mirrored
         .iter()
         .filter_map(|m| Some((format!("Mcp-Param-{}", m.name), encode(value_at(arguments, &m.path)?)?)))
@@ -59,7 +59,11 @@ pub fn headers(mirrored: &[Mirrored], arguments: &Value) -> Vec<(String, String)
 }
 
 /// Checks the headers a request carried (`header` looks one up by name) against its arguments.
-pub fn check(mirrored: &[Mirrored], arguments: &Value, header: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+pub(crate) fn check(
+    mirrored: &[Mirrored],
+    arguments: &Value,
+    header: impl Fn(&str) -> Option<String>,
+) -> Result<(), String> {
     for m in mirrored {
         let name = format!("Mcp-Param-{}", m.name);
         let sent = header(&name);

@@ -3,7 +3,7 @@
 
 /// One decoded event.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     pub event: Option<String>,
     pub data: String,
     pub id: Option<String>,
@@ -11,11 +11,11 @@ pub struct Event {
 
 /// The largest event a decoder takes (64 MiB, as large as a WebSocket message may be): a stream
 /// that sends more without ending the event is broken, not buffered until memory runs out.
-pub const MAX_EVENT_BYTES: usize = 64 << 20;
+pub(crate) const MAX_EVENT_BYTES: usize = 64 << 20;
 
 /// Feeds bytes in, gets whole events out. Handles `\n`, `\r\n` and `\r` line ends split across chunks.
 #[derive(Default)]
-pub struct Decoder {
+pub(crate) struct Decoder {
     buffer: Vec<u8>,
     /// How much of `buffer` is known to hold no line end, so a long line arriving in many chunks
     /// is scanned once rather than once per chunk.
@@ -34,14 +34,14 @@ pub struct Decoder {
 impl Decoder {
     /// The stream goes on over a new connection: a half-received event is dropped, the last
     /// event id and the retry delay are kept.
-    pub fn reconnected(&mut self) {
+    pub(crate) fn reconnected(&mut self) {
         self.buffer.clear();
         self.scanned = 0;
         self.current = Event::default();
         self.has_data = false;
     }
 
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
         if self.too_large {
             return Vec::new();
         }
@@ -120,7 +120,7 @@ impl Decoder {
 }
 
 /// One `message` event carrying `data` (which must not contain line breaks; JSON from serde never does).
-pub fn encode(data: &[u8], id: Option<&str>) -> Vec<u8> {
+pub(crate) fn encode(data: &[u8], id: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 32);
     if let Some(id) = id {
         out.extend_from_slice(b"id: ");

@@ -6,53 +6,53 @@
 use base64::Engine as _;
 
 /// The stateless protocol version, spoken on both sides.
-pub const VERSION: &str = "2026-07-28";
+pub(crate) const VERSION: &str = "2026-07-28";
 /// Stateless versions served, newest first.
-pub const VERSIONS: &[&str] = &[VERSION];
+pub(crate) const VERSIONS: &[&str] = &[VERSION];
 
 /// Whether `version` is a stateless one.
-pub fn is_version(version: &str) -> bool {
+pub(crate) fn is_version(version: &str) -> bool {
     VERSIONS.contains(&version)
 }
 
 /// Every version a client may use, stateless first: the `supported` list of version errors and
 /// of `server/discover`.
-pub fn all_versions() -> Vec<&'static str> {
+pub(crate) fn all_versions() -> Vec<&'static str> {
     VERSIONS.iter().chain(super::mcp::SUPPORTED_VERSIONS.iter()).copied().collect()
 }
 
 /// Keys of a stateless request's (or result's) `_meta`.
-pub mod meta {
-    pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-    pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-    pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+pub(crate) mod meta {
+    pub(crate) const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+    pub(crate) const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+    pub(crate) const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
     /// The least severe log level the request wants messages at.
-    pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
-    pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+    pub(crate) const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+    pub(crate) const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
     /// Tags each message of a `subscriptions/listen` stream.
-    pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+    pub(crate) const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 }
 
 /// The request's method, mirrored into a header (lower case, as HTTP/2 sends names).
-pub const METHOD_HEADER: &str = "mcp-method";
+pub(crate) const METHOD_HEADER: &str = "mcp-method";
 /// The request's target (tool or prompt name, resource URI, task id), mirrored into a header.
-pub const NAME_HEADER: &str = "mcp-name";
+pub(crate) const NAME_HEADER: &str = "mcp-name";
 
 /// A mirrored header does not match the body.
-pub const HEADER_MISMATCH: i64 = -32020;
+pub(crate) const HEADER_MISMATCH: i64 = -32020;
 /// The request lacks a client capability the server needs for it.
-pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
+pub(crate) const MISSING_CLIENT_CAPABILITY: i64 = -32021;
 /// The request names a protocol version the server does not speak.
-pub const UNSUPPORTED_VERSION: i64 = -32022;
+pub(crate) const UNSUPPORTED_VERSION: i64 = -32022;
 
 /// A request's `resultType` when its result is final.
-pub const COMPLETE: &str = "complete";
+pub(crate) const COMPLETE: &str = "complete";
 /// A request's `resultType` when the server needs answers from the client first.
-pub const INPUT_REQUIRED: &str = "input_required";
+pub(crate) const INPUT_REQUIRED: &str = "input_required";
 
 /// Text as a header value: as is when it is plain visible ASCII without surrounding blanks, else
 /// the `=?base64?…?=` form.
-pub fn header_value(text: &str) -> String {
+pub(crate) fn header_value(text: &str) -> String {
     let plain = text.bytes().all(|b| (0x20..=0x7e).contains(&b) || b == b'\t')
         && text.trim() == text
         && !(text.starts_with("=?base64?") && text.ends_with("?="));
@@ -64,7 +64,7 @@ pub fn header_value(text: &str) -> String {
 }
 
 /// A header value as text, the `=?base64?…?=` form decoded; `None` when that form is malformed.
-pub fn header_text(value: &str) -> Option<String> {
+pub(crate) fn header_text(value: &str) -> Option<String> {
     match value.strip_prefix("=?base64?").and_then(|t| t.strip_suffix("?=")) {
         Some(encoded) => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?).ok(),
         None => Some(value.to_string()),

@@ -6,21 +6,21 @@ use serde_json::Value;
 
 const RELATED: &str = "io.modelcontextprotocol/related-task";
 /// The tasks extension of MCP 2026-07-28 (SEP-2663).
-pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
+pub(crate) const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 /// The fields a task has in both eras under the same names.
 const COMMON: [&str; 5] = ["taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt"];
 
 /// A task of the extension as a 2025-11-25 `Task`: `ttlMs` is `ttl` (always present; `null` is
 /// unlimited), and the result, error and input requests are left out (2025 clients fetch those
 /// through `tasks/result`).
-pub fn as_2025(task: &Value) -> Value {
+pub(crate) fn as_2025(task: &Value) -> Value {
     let mut out = reshape(task, [("ttlMs", "ttl"), ("pollIntervalMs", "pollInterval")]);
     out.entry("ttl").or_insert(Value::Null);
     Value::Object(out)
 }
 
 /// A 2025-11-25 `Task` under the extension's names (`ttl` is `ttlMs`).
-pub fn as_extension(task: &Value) -> Value {
+pub(crate) fn as_extension(task: &Value) -> Value {
     Value::Object(reshape(task, [("ttl", "ttlMs"), ("pollInterval", "pollIntervalMs")]))
 }
 
@@ -40,19 +40,19 @@ fn reshape(task: &Value, renamed: [(&str, &str); 2]) -> serde_json::Map<String, 
     out
 }
 
-pub fn public(upstream: &str, id: &str) -> String {
+pub(crate) fn public(upstream: &str, id: &str) -> String {
     format!("{upstream}:{id}")
 }
 
 /// `(upstream, the upstream's id)`; upstream names never contain `:`.
-pub fn split(public: &str) -> Option<(&str, &str)> {
+pub(crate) fn split(public: &str) -> Option<(&str, &str)> {
     public.split_once(':')
 }
 
 /// Rewrites the upstream's task ids in a result to public ones: a task (`taskId`), a created
 /// task (`task.taskId`), a list (`tasks[].taskId`), a task's result (`_meta` related task).
 /// Returns the first id rewritten.
-pub fn publish(upstream: &str, result: &mut Value) -> Option<String> {
+pub(crate) fn publish(upstream: &str, result: &mut Value) -> Option<String> {
     let mut first = None;
     let mut rewrite = |slot: Option<&mut Value>| {
         if let Some(Value::String(id)) = slot {
@@ -73,7 +73,7 @@ pub fn publish(upstream: &str, result: &mut Value) -> Option<String> {
 
 /// A `notifications/tasks/status` from `upstream` as the owning client should see it, or `None`
 /// when `owns` says the task is not that client's.
-pub fn status_for(upstream: &str, mut params: Value, owns: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
+pub(crate) fn status_for(upstream: &str, mut params: Value, owns: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
     let id = publish(upstream, &mut params)?;
     if !owns(&id) {
         return None;

@@ -19,20 +19,18 @@ use crate::model::{self, Model};
 use crate::routing::{self, RoutingTable};
 use crate::upstream::{Outlets, UpstreamHandle};
 
-pub use watch::watch;
+pub(crate) use watch::watch;
 
 /// A config that passed every check, ready to serve.
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub model: Model,
-    /// The table with no upstream items yet: what `check` can build without connecting.
-    pub table: RoutingTable,
     /// Warnings (errors never reach here).
     pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Where a config comes from: a file (watched and reloaded), or text built by `mcpgw bridge`.
 #[derive(Clone, Debug)]
-pub enum Source {
+pub(crate) enum Source {
     File(PathBuf),
     /// Config text with a name for diagnostics; relative paths resolve from the working directory.
     Inline {
@@ -43,7 +41,7 @@ pub enum Source {
 
 impl Source {
     /// The name diagnostics use for this config.
-    pub fn label(&self) -> &Path {
+    pub(crate) fn label(&self) -> &Path {
         match self {
             Source::File(path) => path,
             Source::Inline { label, .. } => label,
@@ -61,7 +59,7 @@ impl Source {
 }
 
 /// Load → validate → build. `mcpgw check`, start-up and every reload run exactly this.
-pub fn prepare(path: &Path, env: &dyn Env) -> Result<Prepared, Vec<Diagnostic>> {
+pub(crate) fn prepare(path: &Path, env: &dyn Env) -> Result<Prepared, Vec<Diagnostic>> {
     prepare_source(&Source::File(path.to_path_buf()), env)
 }
 
@@ -82,17 +80,14 @@ fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagno
     all.append(&mut diagnostics);
     let all: Vec<Diagnostic> = all.into_iter().map(|d| d.in_file(path)).collect();
     match model {
-        Some(model) => {
-            let table = routing::build(0, &model, &HashMap::new());
-            Ok(Prepared { model, table, diagnostics: all })
-        }
+        Some(model) => Ok(Prepared { model, diagnostics: all }),
         None => Err(all),
     }
 }
 
 /// Owns the live snapshot's lifecycle: the first load, reloads, table rebuilds when upstream
 /// items change, and stopping every upstream at exit.
-pub struct Reloader {
+pub(crate) struct Reloader {
     source: Source,
     env: Arc<dyn Env>,
     pub live: Arc<Live>,
@@ -107,7 +102,10 @@ pub struct Reloader {
 
 impl Reloader {
     /// Loads the file and starts its upstreams. Fails (with diagnostics) when the file is invalid.
-    pub fn start(source: Source, env: Arc<dyn Env>) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    pub(crate) fn start(
+        source: Source,
+        env: Arc<dyn Env>,
+    ) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
         let prepared = prepare_source(&source, env.as_ref())?;
         let items_changed = Arc::new(Notify::new());
         let outlets = Outlets {
@@ -135,12 +133,12 @@ impl Reloader {
         Ok((reloader, prepared.diagnostics))
     }
 
-    pub fn source(&self) -> &Source {
+    pub(crate) fn source(&self) -> &Source {
         &self.source
     }
 
     /// Reloads when the file's content differs from what was last tried.
-    pub async fn reload_if_changed(&self) {
+    pub(crate) async fn reload_if_changed(&self) {
         let hash = content_hash(&self.source);
         if hash.is_none() || *self.last_content.lock().unwrap() == hash {
             return;
@@ -149,7 +147,7 @@ impl Reloader {
     }
 
     /// Load → validate → build → swap. Returns whether the new file was applied.
-    pub async fn reload(&self, reason: &str) -> bool {
+    pub(crate) async fn reload(&self, reason: &str) -> bool {
         let _one_at_a_time = self.swapping.lock().await;
         let started = Instant::now();
         *self.last_content.lock().unwrap() = content_hash(&self.source);
@@ -201,7 +199,7 @@ impl Reloader {
 
     /// Rebuilds the table of the current generation from the upstreams' current items.
     /// Rebuilds the table from the items upstreams report right now.
-    pub async fn rebuild(&self) {
+    pub(crate) async fn rebuild(&self) {
         let _one_at_a_time = self.swapping.lock().await;
         let current = self.live.snapshot();
         let table = Arc::new(build_table(current.table.generation, &current.model, &current.upstreams));
@@ -210,7 +208,7 @@ impl Reloader {
     }
 
     /// Stops every upstream (children exit) and waits for them.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         let snapshot = self.live.snapshot();
         let stops = snapshot.upstreams.values().map(|u| u.stop());
         futures_util::future::join_all(stops).await;

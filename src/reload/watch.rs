@@ -16,7 +16,7 @@ const SETTLE: Duration = Duration::from_millis(150);
 
 /// Watches until the reloader is dropped. Without a working file watcher, SIGHUP still works.
 /// Inline configs (`mcpgw bridge`) have nothing to watch.
-pub fn watch(reloader: &Arc<Reloader>) {
+pub(crate) fn watch(reloader: &Arc<Reloader>) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let super::Source::File(path) = reloader.source() else { return };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| ".".into(), |p| p.to_path_buf());

@@ -9,7 +9,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Whether `ip` is reachable only inside a host or a private network (or is not a unicast
 /// address at all).
-pub fn is_private(ip: IpAddr) -> bool {
+pub(crate) fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_private_v4(v4),
         IpAddr::V6(v6) => {
@@ -44,10 +44,10 @@ fn is_private_v4(ip: Ipv4Addr) -> bool {
 }
 
 /// A resolver that keeps only public addresses.
-pub struct PublicOnly;
+pub(crate) struct PublicOnly;
 
 impl PublicOnly {
-    pub fn resolver() -> Arc<PublicOnly> {
+    pub(crate) fn resolver() -> Arc<PublicOnly> {
         Arc::new(PublicOnly)
     }
 }
@@ -71,7 +71,7 @@ impl Resolve for PublicOnly {
 }
 
 /// For a URL's host: `Some(reason)` when it is a literal address the guard refuses.
-pub fn refused_literal(host: &url::Host<&str>) -> Option<String> {
+pub(crate) fn refused_literal(host: &url::Host<&str>) -> Option<String> {
     let ip = match host {
         url::Host::Ipv4(ip) => IpAddr::V4(*ip),
         url::Host::Ipv6(ip) => IpAddr::V6(*ip),

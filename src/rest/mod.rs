@@ -2,10 +2,10 @@
 //! (`template`), argument and result schemas (`schema`), and the guard on where requests go
 //! (`guard`). `Api::call` turns one `tools/call` into HTTP requests and the response into a result.
 
-pub mod guard;
-pub mod schema;
-pub mod template;
-pub mod tool;
+pub(crate) mod guard;
+pub(crate) mod schema;
+pub(crate) mod template;
+pub(crate) mod tool;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use serde_json::{Map, Value, json};
 
-pub use tool::{CompiledTool, Planned, error_result};
+pub(crate) use tool::{CompiledTool, Planned, error_result};
 
 use crate::model::rest::Problem;
 use crate::model::{RestApi, RestChecks, RestTool};
@@ -27,7 +27,7 @@ const RETRY_AFTER_MAX: Duration = Duration::from_secs(10);
 
 /// The checks `model::validate_with` asks of the serving code: each tool compiled as `Api`
 /// compiles it, and each base URL's host judged by the guard, so what checks clean serves.
-pub struct Checks;
+pub(crate) struct Checks;
 
 impl RestChecks for Checks {
     fn refused_host(&self, host: &url::Host<&str>) -> Option<String> {
@@ -40,7 +40,7 @@ impl RestChecks for Checks {
 }
 
 /// A compiled REST API, shared by every call to it.
-pub struct Api {
+pub(crate) struct Api {
     name: String,
     spec: RestApi,
     tools: Vec<CompiledTool>,
@@ -49,7 +49,7 @@ pub struct Api {
 
 impl Api {
     /// Compiles every tool. `Err` lists each problem with the tool's name.
-    pub fn compile(spec: &RestApi) -> Result<Vec<CompiledTool>, Vec<(String, Problem)>> {
+    pub(crate) fn compile(spec: &RestApi) -> Result<Vec<CompiledTool>, Vec<(String, Problem)>> {
         let mut tools = Vec::new();
         let mut problems = Vec::new();
         for tool in &spec.tools {
@@ -62,7 +62,7 @@ impl Api {
     }
 
     /// A ready API: its tools compiled and an HTTP client that only reaches allowed addresses.
-    pub fn new(name: &str, spec: &RestApi) -> Result<Api, String> {
+    pub(crate) fn new(name: &str, spec: &RestApi) -> Result<Api, String> {
         let tools = Api::compile(spec).map_err(|ps| {
             let (tool, p) = &ps[0];
             format!("tool {tool}: {}: {}", p.at, p.message)
@@ -90,23 +90,17 @@ impl Api {
     }
 
     /// The `tools/list` result.
-    pub fn list(&self) -> Value {
+    pub(crate) fn list(&self) -> Value {
         json!({ "tools": self.tools.iter().map(|t| t.listing.clone()).collect::<Vec<_>>() })
     }
 
-    pub fn tool(&self, name: &str) -> Option<&CompiledTool> {
+    pub(crate) fn tool(&self, name: &str) -> Option<&CompiledTool> {
         self.tools.iter().find(|t| t.spec.name == name)
-    }
-
-    /// The request a call would send, for `mcpgw call --dry-run`.
-    pub fn plan(&self, name: &str, arguments: &Map<String, Value>) -> Result<Planned, String> {
-        let tool = self.tool(name).ok_or_else(|| format!("no tool {name}"))?;
-        tool.plan(&self.spec, arguments).map_err(|e| e.0)
     }
 
     /// Runs `tools/call` params against the API. Failures of the API are tool errors (`isError`),
     /// so the model sees them; `Err` only for a call that names no tool of this API.
-    pub async fn call(self: &Arc<Self>, params: &Value) -> Result<Value, String> {
+    pub(crate) async fn call(self: &Arc<Self>, params: &Value) -> Result<Value, String> {
         let name = params.get("name").and_then(Value::as_str).unwrap_or_default();
         let tool = self.tool(name).ok_or_else(|| format!("unknown tool: {name}"))?;
         let arguments = match params.get("arguments") {

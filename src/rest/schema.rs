@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 /// A compiled schema.
-pub struct Schema(jsonschema::Validator);
+pub(crate) struct Schema(jsonschema::Validator);
 
 impl std::fmt::Debug for Schema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -26,13 +26,13 @@ const MAX_LISTED: usize = 5;
 
 impl Schema {
     /// Compiles `schema` (draft from its `$schema`, 2020-12 when absent).
-    pub fn compile(schema: &Value) -> Result<Schema, String> {
+    pub(crate) fn compile(schema: &Value) -> Result<Schema, String> {
         jsonschema::options().with_retriever(NoFetch).build(schema).map(Schema).map_err(|e| e.to_string())
     }
 
     /// `Ok` when `instance` conforms; otherwise one line per problem (at most a few), each with
     /// where in the instance it is.
-    pub fn check(&self, instance: &Value) -> Result<(), String> {
+    pub(crate) fn check(&self, instance: &Value) -> Result<(), String> {
         let problems: Vec<String> = self
             .0
             .iter_errors(instance)

@@ -11,7 +11,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 /// Where a template's output goes, which decides how values are escaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slot {
+pub(crate) enum Slot {
     /// A URL path: each value is one percent-encoded segment (a `/` in a value stays inside it).
     Path,
     /// A query value, form value or header value: values as text; the URL or form encoder escapes them.
@@ -52,12 +52,12 @@ const SEGMENT: &AsciiSet = &CONTROLS
 
 /// A template that failed to compile, with what to tell the user.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TemplateError {
+pub(crate) struct TemplateError {
     pub message: String,
 }
 
 /// The compiled templates of one tool, by key (`path`, `query.lat`, `body`, ...).
-pub struct Templates {
+pub(crate) struct Templates {
     env: Environment<'static>,
 }
 
@@ -74,7 +74,7 @@ impl Default for Templates {
 }
 
 impl Templates {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut env = Environment::new();
         // A missing optional argument renders as nothing (and an empty query value or header is
         // left out); misspelt names are caught by `mcpgw check` against the input schema instead.
@@ -96,7 +96,7 @@ impl Templates {
     }
 
     /// Compiles `source` under `key` for `slot`. Returns the argument names it reads.
-    pub fn add(&mut self, key: &str, slot: Slot, source: &str) -> Result<BTreeSet<String>, TemplateError> {
+    pub(crate) fn add(&mut self, key: &str, slot: Slot, source: &str) -> Result<BTreeSet<String>, TemplateError> {
         let source = if slot == Slot::Path { braces_to_expressions(source) } else { source.to_string() };
         let name = format!("{}:{key}", slot.tag());
         self.env.add_template_owned(name.clone(), source).map_err(|e| TemplateError { message: describe(&e) })?;
@@ -105,14 +105,10 @@ impl Templates {
     }
 
     /// Renders the template under `key` with the arguments as variables.
-    pub fn render(&self, key: &str, slot: Slot, arguments: &Value) -> Result<String, TemplateError> {
+    pub(crate) fn render(&self, key: &str, slot: Slot, arguments: &Value) -> Result<String, TemplateError> {
         let name = format!("{}:{key}", slot.tag());
         let template = self.env.get_template(&name).map_err(|e| TemplateError { message: describe(&e) })?;
         template.render(arguments).map_err(|e| TemplateError { message: describe(&e) })
-    }
-
-    pub fn has(&self, key: &str, slot: Slot) -> bool {
-        self.env.get_template(&format!("{}:{key}", slot.tag())).is_ok()
     }
 }
 

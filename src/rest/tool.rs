@@ -12,7 +12,7 @@ use crate::model::rest::Problem;
 use crate::model::{RestApi, RestAuth, RestBody, RestTool, Secret};
 
 #[derive(Debug)]
-pub struct CompiledTool {
+pub(crate) struct CompiledTool {
     pub spec: RestTool,
     templates: Templates,
     /// Arguments read by path, query and header templates; the default body leaves them out.
@@ -29,7 +29,7 @@ pub struct CompiledTool {
 
 /// An HTTP request ready to send, with secrets kept apart so it can also be printed masked.
 #[derive(Debug)]
-pub struct Planned {
+pub(crate) struct Planned {
     pub method: String,
     /// Without the API key query parameter, if any.
     pub url: url::Url,
@@ -43,7 +43,7 @@ pub struct Planned {
 
 impl Planned {
     /// The URL as sent (secrets included): for the wire only.
-    pub fn wire_url(&self) -> url::Url {
+    pub(crate) fn wire_url(&self) -> url::Url {
         let mut url = self.url.clone();
         if let Some((name, value)) = &self.secret_query {
             url.query_pairs_mut().append_pair(name, value.expose());
@@ -52,7 +52,7 @@ impl Planned {
     }
 
     /// The request as text with every secret shown as written in the file (`${TOKEN}`).
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         let mut url = self.url.to_string();
         if let Some((name, value)) = &self.secret_query {
             url.push(if self.url.query().is_some() { '&' } else { '?' });
@@ -77,10 +77,10 @@ impl Planned {
 
 /// Why a call produced no request: shown to the client as a tool error.
 #[derive(Debug)]
-pub struct CallError(pub String);
+pub(crate) struct CallError(pub String);
 
 impl CompiledTool {
-    pub fn compile(tool: &RestTool) -> Result<CompiledTool, Vec<Problem>> {
+    pub(crate) fn compile(tool: &RestTool) -> Result<CompiledTool, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut templates = Templates::new();
         let mut path_vars = BTreeSet::new();
@@ -232,7 +232,7 @@ impl CompiledTool {
     }
 
     /// Checks the arguments and builds the request. `Err` is a message for the client.
-    pub fn plan(&self, api: &RestApi, arguments: &Map<String, Value>) -> Result<Planned, CallError> {
+    pub(crate) fn plan(&self, api: &RestApi, arguments: &Map<String, Value>) -> Result<Planned, CallError> {
         let args_value = Value::Object(arguments.clone());
         self.input.check(&args_value).map_err(|e| CallError(format!("invalid arguments: {e}")))?;
         let ctx = minijinja::Value::from(minijinja::value::Serde(&args_value));
@@ -357,7 +357,7 @@ impl CompiledTool {
     }
 
     /// The tool result for a successful (2xx) response body.
-    pub fn result(&self, content_type: &str, body: &[u8]) -> Value {
+    pub(crate) fn result(&self, content_type: &str, body: &[u8]) -> Value {
         let looks_json = content_type.contains("json")
             || (content_type.is_empty() && body.first().is_some_and(|b| matches!(b, b'{' | b'[')));
         let parsed = if looks_json { serde_json::from_slice::<Value>(body).ok() } else { None };
@@ -404,7 +404,7 @@ fn bare_variable(source: &str) -> Option<String> {
 }
 
 /// A tool result that reports a failure to the model (`isError: true`).
-pub fn error_result(message: String) -> Value {
+pub(crate) fn error_result(message: String) -> Value {
     json!({ "content": [{ "type": "text", "text": message }], "isError": true })
 }
 

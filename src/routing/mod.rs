@@ -2,7 +2,7 @@
 //! name), with each catalog's list results ready to serve. Built from the model and the items
 //! upstreams currently report; immutable once built.
 
-pub mod shape;
+pub(crate) mod shape;
 mod uri_template;
 
 use std::collections::HashMap;
@@ -15,11 +15,11 @@ use serde_json::value::RawValue;
 use crate::model::{ArgumentShape, Model, OnChange, Pattern, Upstream};
 use crate::protocol::{ItemKind, ItemSet, RawJson};
 
-pub use uri_template::UriTemplate;
+pub(crate) use uri_template::UriTemplate;
 
 /// Where one public item really lives.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Route {
+pub(crate) struct Route {
     pub upstream: String,
     /// The item's name (or URI, or URI template) on the upstream.
     pub upstream_key: String,
@@ -27,7 +27,7 @@ pub struct Route {
 
 /// One item as clients see it.
 #[derive(Debug)]
-pub struct Published {
+pub(crate) struct Published {
     pub kind: ItemKind,
     /// Public name, or URI / URI template for resources.
     pub public_key: String,
@@ -40,7 +40,7 @@ pub struct Published {
 
 /// A pinned tool whose upstream definition no longer matches its pin.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Drift {
+pub(crate) struct Drift {
     pub upstream: String,
     /// The upstream-side name.
     pub tool: String,
@@ -52,7 +52,7 @@ pub struct Drift {
 
 /// The items one virtual server exposes.
 #[derive(Debug, Default)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     lists: [Vec<Arc<Published>>; 4],
     by_key: [HashMap<String, Arc<Published>>; 4],
     templates: Vec<(UriTemplate, Arc<Published>)>,
@@ -62,40 +62,40 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn list(&self, kind: ItemKind) -> &[Arc<Published>] {
+    pub(crate) fn list(&self, kind: ItemKind) -> &[Arc<Published>] {
         &self.lists[kind as usize]
     }
 
     /// The tool or prompt with this public name; the resource with this URI; the template with this URI template.
-    pub fn find(&self, kind: ItemKind, key: &str) -> Option<&Arc<Published>> {
+    pub(crate) fn find(&self, kind: ItemKind, key: &str) -> Option<&Arc<Published>> {
         self.by_key[kind as usize].get(key)
     }
 
     /// The resource or resource template that serves `uri`: an exact resource first, then templates in order.
-    pub fn resolve_uri(&self, uri: &str) -> Option<&Arc<Published>> {
+    pub(crate) fn resolve_uri(&self, uri: &str) -> Option<&Arc<Published>> {
         self.find(ItemKind::Resource, uri)
             .or_else(|| self.templates.iter().find(|(t, _)| t.matches(uri)).map(|(_, p)| p))
     }
 
     /// Whether any item of this catalog comes from `upstream`.
-    pub fn includes_upstream(&self, upstream: &str) -> bool {
+    pub(crate) fn includes_upstream(&self, upstream: &str) -> bool {
         self.upstreams.contains(upstream)
     }
 
     /// Changes exactly when the kind's list changes; compared across tables to send `list_changed`.
-    pub fn fingerprint(&self, kind: ItemKind) -> u64 {
+    pub(crate) fn fingerprint(&self, kind: ItemKind) -> u64 {
         self.fingerprints[kind as usize]
     }
 
     /// One page of a `*/list` result, starting at `offset`; `None` when the offset is past the end.
-    pub fn page(&self, kind: ItemKind, offset: usize, page_size: usize) -> Option<RawJson> {
+    pub(crate) fn page(&self, kind: ItemKind, offset: usize, page_size: usize) -> Option<RawJson> {
         render_page(kind, self.list(kind), offset, page_size)
     }
 }
 
 /// One page of a `*/list` result over `list`, starting at `offset`; `None` when the offset is
 /// past the end. Items are copied in as they were serialized when the table was built.
-pub fn render_page<P: AsRef<Published>>(
+pub(crate) fn render_page<P: AsRef<Published>>(
     kind: ItemKind,
     list: &[P],
     offset: usize,
@@ -126,7 +126,7 @@ pub fn render_page<P: AsRef<Published>>(
 
 /// Every catalog of one generation, plus what could not be published.
 #[derive(Debug, Default)]
-pub struct RoutingTable {
+pub(crate) struct RoutingTable {
     /// The config generation this table was built from.
     pub generation: u64,
     catalogs: HashMap<String, Arc<Catalog>>,
@@ -137,18 +137,18 @@ pub struct RoutingTable {
 }
 
 impl RoutingTable {
-    pub fn catalog(&self, virtual_server: &str) -> Option<&Arc<Catalog>> {
+    pub(crate) fn catalog(&self, virtual_server: &str) -> Option<&Arc<Catalog>> {
         self.catalogs.get(virtual_server)
     }
 
-    pub fn virtual_servers(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn virtual_servers(&self) -> impl Iterator<Item = &str> {
         self.catalogs.keys().map(String::as_str)
     }
 }
 
 /// Builds the table for `model` from the items each upstream currently reports (by upstream name;
 /// a missing upstream contributes nothing). Upstreams earlier in the file win name collisions.
-pub fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<ItemSet>>) -> RoutingTable {
+pub(crate) fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<ItemSet>>) -> RoutingTable {
     let mut collisions = Vec::new();
     let mut drift = Vec::new();
     let mut all: [Vec<Arc<Published>>; 4] = Default::default();

@@ -11,7 +11,7 @@ const PINNED_FIELDS: [&str; 6] = ["name", "title", "description", "inputSchema",
 
 /// `sha256:<hex>` over the pinned fields of the upstream's definition, with object keys sorted,
 /// so the hash changes with the meaning and never with key order or unknown extra fields.
-pub fn definition_hash(tool: &Map<String, Value>) -> String {
+pub(crate) fn definition_hash(tool: &Map<String, Value>) -> String {
     let mut pinned = Map::new();
     for field in PINNED_FIELDS {
         if let Some(v) = tool.get(field) {
@@ -62,7 +62,7 @@ pub(crate) fn canonical(value: &Value, out: &mut String) {
 
 /// The definition clients see: overrides applied, hidden and fixed arguments removed from the
 /// input schema, defaults shown in it.
-pub fn apply(shape: &ToolShape, tool: &mut Map<String, Value>) {
+pub(crate) fn apply(shape: &ToolShape, tool: &mut Map<String, Value>) {
     if let Some(title) = &shape.title {
         tool.insert("title".into(), Value::String(title.clone()));
     }
@@ -112,7 +112,7 @@ fn drop_required(schema: &mut Map<String, Value>, name: &str) {
 }
 
 /// The arguments of a call after shaping: fixed values set, defaults filled in, hidden ones dropped.
-pub fn arguments(shape: &[(String, ArgumentShape)], arguments: &mut Map<String, Value>) {
+pub(crate) fn arguments(shape: &[(String, ArgumentShape)], arguments: &mut Map<String, Value>) {
     for (name, argument) in shape {
         match argument {
             ArgumentShape::Fixed(value) => {

@@ -14,12 +14,12 @@ enum Part {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct UriTemplate {
+pub(crate) struct UriTemplate {
     parts: Vec<Part>,
 }
 
 impl UriTemplate {
-    pub fn parse(template: &str) -> UriTemplate {
+    pub(crate) fn parse(template: &str) -> UriTemplate {
         let mut parts = Vec::new();
         let mut rest = template;
         while let Some(open) = rest.find('{') {
@@ -46,7 +46,7 @@ impl UriTemplate {
         UriTemplate { parts }
     }
 
-    pub fn matches(&self, uri: &str) -> bool {
+    pub(crate) fn matches(&self, uri: &str) -> bool {
         match_parts(&self.parts, uri)
     }
 }

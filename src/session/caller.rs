@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 /// Who is calling: the identity authentication established, plus where the call came from.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub identity: Identity,
     /// The client's address, for network bindings.
     pub peer: Option<SocketAddr>,
@@ -14,14 +14,14 @@ pub struct Caller {
 
 /// The identity behind a caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Identity {
+pub(crate) enum Identity {
     /// Nobody was authenticated.
     Anonymous,
 }
 
 /// The wire binding a call arrived on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Binding {
+pub(crate) enum Binding {
     /// Streamable HTTP, either era.
     StreamableHttp,
     /// Legacy HTTP+SSE.
@@ -36,7 +36,7 @@ pub enum Binding {
 }
 
 impl Binding {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Binding::StreamableHttp => "streamable_http",
             Binding::Sse => "sse",
@@ -50,12 +50,12 @@ impl Binding {
 
 impl Caller {
     /// An unauthenticated caller.
-    pub fn anonymous(binding: Binding, peer: Option<SocketAddr>) -> Caller {
+    pub(crate) fn anonymous(binding: Binding, peer: Option<SocketAddr>) -> Caller {
         Caller { identity: Identity::Anonymous, peer, binding }
     }
 
     /// The local user running a command (`mcpgw call`).
-    pub fn local() -> Caller {
+    pub(crate) fn local() -> Caller {
         Caller::anonymous(Binding::Command, None)
     }
 }

@@ -16,7 +16,7 @@ use crate::protocol::jsonrpc::{encode_notification, raw};
 
 /// A note for some sessions, as it happens.
 #[derive(Clone, Debug)]
-pub enum Note {
+pub(crate) enum Note {
     /// A virtual server's list of this kind changed (a reload, or an upstream's list change).
     ListChanged { virtual_server: String, kind: ItemKind },
     /// `upstream` announced `notifications/resources/updated` for `uri`; from a `per_client`
@@ -27,19 +27,19 @@ pub enum Note {
     /// A task's status (`notifications/tasks/status` params, the upstream's own task id).
     TaskStatus { upstream: String, params: Value },
     /// A URL-mode elicitation finished (`notifications/elicitation/complete` params).
-    ElicitationComplete { upstream: String, params: Value },
+    ElicitationComplete { params: Value },
 }
 
 /// Where notes are sent; every session's `SessionEvents` receives from it.
-pub type Notes = broadcast::Sender<Note>;
+pub(crate) type Notes = broadcast::Sender<Note>;
 
 /// A fresh channel. Bursts beyond its capacity make slow sessions skip notes (see `next`).
-pub fn notes() -> Notes {
+pub(crate) fn notes() -> Notes {
     broadcast::channel(1024).0
 }
 
 /// What the current catalogs say a session may hear about.
-pub trait Catalogs: Send + Sync {
+pub(crate) trait Catalogs: Send + Sync {
     /// Whether `virtual_server` publishes any item of `upstream` (whose log messages its clients see).
     fn shows_upstream(&self, virtual_server: &str, upstream: &str) -> bool;
     /// The upstream that serves `uri` in `virtual_server`'s catalog, if it publishes it.
@@ -47,7 +47,7 @@ pub trait Catalogs: Send + Sync {
 }
 
 /// One session's view of the notes.
-pub struct SessionEvents {
+pub(crate) struct SessionEvents {
     notes: broadcast::Receiver<Note>,
     catalogs: Arc<dyn Catalogs>,
     /// List changes still to deliver after the channel dropped notes for this session.
@@ -55,12 +55,12 @@ pub struct SessionEvents {
 }
 
 impl SessionEvents {
-    pub fn new(notes: &Notes, catalogs: Arc<dyn Catalogs>) -> Self {
+    pub(crate) fn new(notes: &Notes, catalogs: Arc<dyn Catalogs>) -> Self {
         SessionEvents { notes: notes.subscribe(), catalogs, missed: Vec::new() }
     }
 
     /// The next notification for `session`, encoded; `None` once the gateway stops publishing.
-    pub async fn next(&mut self, session: &Session) -> Option<Vec<u8>> {
+    pub(crate) async fn next(&mut self, session: &Session) -> Option<Vec<u8>> {
         loop {
             if let Some(kind) = self.missed.pop() {
                 return Some(encode_notification(kind.list_changed(), None));
@@ -105,7 +105,7 @@ impl SessionEvents {
             Note::TaskStatus { upstream, params } => {
                 crate::protocol::tasks::status_for(&upstream, params, |id| session.owns(Owned::Task, id))
             }
-            Note::ElicitationComplete { params, .. } => {
+            Note::ElicitationComplete { params } => {
                 let id = params.get("elicitationId").and_then(Value::as_str).unwrap_or_default();
                 session
                     .owns(Owned::Elicitation, id)

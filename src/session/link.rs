@@ -15,11 +15,11 @@ use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::mcp::LogLevel;
 
 /// Encoded JSON-RPC messages bound for the one client request that caused them.
-pub type Outbound = mpsc::Sender<Vec<u8>>;
+pub(crate) type Outbound = mpsc::Sender<Vec<u8>>;
 
 /// The client behind one request, as far as the rest of the gateway can reach it.
 #[derive(Clone)]
-pub struct Link {
+pub(crate) struct Link {
     /// Messages about the request (progress, questions, its answer on stream transports).
     pub out: Outbound,
     /// The session the request belongs to (a detached one for stateless and plain JSON-RPC requests).
@@ -30,19 +30,19 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn new(session: &Arc<Session>, out: Outbound) -> Link {
+    pub(crate) fn new(session: &Arc<Session>, out: Outbound) -> Link {
         Link { out, session: session.clone(), rounds: None }
     }
 
     /// A link for a request answered as plain JSON: nothing sent on it arrives, but the request
     /// still belongs to its session (what it creates is the session's, and a `per_client`
     /// upstream uses the session's own upstream session).
-    pub fn unreachable(session: &Arc<Session>) -> Link {
+    pub(crate) fn unreachable(session: &Arc<Session>) -> Link {
         Link::new(session, nowhere())
     }
 
     /// A log message from `upstream` about this request, when the client asked for its level.
-    pub fn log(&self, upstream: &str, params: &Value) {
+    pub(crate) fn log(&self, upstream: &str, params: &Value) {
         if let Some(note) = log_message(upstream, params).filter(|(level, _)| self.session.log_level.passes(*level)) {
             // Advisory: a client that does not keep up loses some, and nothing blocks.
             let _ = self.out.try_send(note.1);
@@ -50,7 +50,7 @@ impl Link {
     }
 
     /// A task's status from `upstream`, when the task is this client's.
-    pub fn task_status(&self, upstream: &str, params: Value) {
+    pub(crate) fn task_status(&self, upstream: &str, params: Value) {
         let owns = |id: &str| self.session.owns(Owned::Task, id);
         if let Some(note) = crate::protocol::tasks::status_for(upstream, params, owns) {
             let _ = self.out.try_send(note);
@@ -60,7 +60,7 @@ impl Link {
     /// Sends the client a request an upstream asks of it (`sampling/createMessage`,
     /// `elicitation/create`, `roots/list`) under an id of the client session's own. Refused when
     /// the method is not one a server may ask, or the client did not declare its capability.
-    pub async fn ask(&self, method: &str, params: Option<&RawValue>) -> Result<Question<'_>, RpcError> {
+    pub(crate) async fn ask(&self, method: &str, params: Option<&RawValue>) -> Result<Question<'_>, RpcError> {
         let capability = capability_for(method)
             .ok_or_else(|| RpcError::new(jsonrpc::METHOD_NOT_FOUND, format!("method not found: {method}")))?;
         if !self.session.can_be_asked(capability) {
@@ -82,7 +82,7 @@ impl Link {
 
 /// A request asked of a client, waiting for its answer. Dropping it (answered, timed out,
 /// withdrawn) makes the session stop waiting.
-pub struct Question<'a> {
+pub(crate) struct Question<'a> {
     /// The id the client knows the request by.
     pub id: u64,
     answer: oneshot::Receiver<Outcome>,
@@ -92,7 +92,7 @@ pub struct Question<'a> {
 impl Question<'_> {
     /// The client's answer (its result or its error object), or why there is none: the client
     /// went away, its call ended first, or `timeout` passed.
-    pub async fn answer(&mut self, method: &str, timeout: Duration) -> Result<Outcome, RpcError> {
+    pub(crate) async fn answer(&mut self, method: &str, timeout: Duration) -> Result<Outcome, RpcError> {
         let failed = |message: String| RpcError::new(jsonrpc::INTERNAL_ERROR, message);
         tokio::select! {
             answer = tokio::time::timeout(timeout, &mut self.answer) => match answer {
@@ -114,7 +114,7 @@ impl Drop for Question<'_> {
 
 /// The capability a client must have declared to be asked `method`, for the requests a server may
 /// send to a client; `None` for anything else.
-pub fn capability_for(method: &str) -> Option<&'static str> {
+pub(crate) fn capability_for(method: &str) -> Option<&'static str> {
     match method {
         "sampling/createMessage" => Some("sampling"),
         "elicitation/create" => Some("elicitation"),
@@ -125,7 +125,7 @@ pub fn capability_for(method: &str) -> Option<&'static str> {
 
 /// A log message (`notifications/message` params) from `upstream` as a client sees it, with its
 /// level: the upstream named in `logger` (`upstream/inner-logger`). `None` without a known level.
-pub fn log_message(upstream: &str, params: &Value) -> Option<(LogLevel, Vec<u8>)> {
+pub(crate) fn log_message(upstream: &str, params: &Value) -> Option<(LogLevel, Vec<u8>)> {
     let level = params.get("level").and_then(Value::as_str).and_then(LogLevel::parse)?;
     let mut params = params.clone();
     let logger = match params.get("logger").and_then(Value::as_str) {
@@ -138,7 +138,7 @@ pub fn log_message(upstream: &str, params: &Value) -> Option<(LogLevel, Vec<u8>)
 
 /// A sender whose receiver is gone: everything sent on it is refused at once. One for all calls,
 /// so a plain JSON answer costs no channel of its own.
-pub fn nowhere() -> Outbound {
+pub(crate) fn nowhere() -> Outbound {
     static NOWHERE: std::sync::OnceLock<Outbound> = std::sync::OnceLock::new();
     NOWHERE.get_or_init(|| mpsc::channel(1).0).clone()
 }

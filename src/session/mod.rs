@@ -13,26 +13,26 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 mod caller;
-pub mod events;
-pub mod link;
-pub mod replay;
-pub mod rounds;
+pub(crate) mod events;
+pub(crate) mod link;
+pub(crate) mod replay;
+pub(crate) mod rounds;
 
-pub use caller::{Binding, Caller, Identity};
-pub use events::{Catalogs, Note, Notes, SessionEvents};
-pub use link::{Link, Outbound, Question, capability_for};
-pub use rounds::{InputRounds, RoundEnd};
+pub(crate) use caller::{Binding, Caller};
+pub(crate) use events::{Catalogs, Note, Notes, SessionEvents};
+pub(crate) use link::{Link, Outbound, capability_for};
+pub(crate) use rounds::{InputRounds, RoundEnd};
 
 /// Requests one session may have running at once on the stream transports (SSE, WebSocket,
 /// stdio); the next waits, which stops reading from that client until one finishes.
-pub const MAX_CONCURRENT_REQUESTS: usize = 64;
+pub(crate) const MAX_CONCURRENT_REQUESTS: usize = 64;
 
 /// Where a client's answer to a request the gateway sent it goes.
-pub type Answer = oneshot::Sender<Outcome>;
+pub(crate) type Answer = oneshot::Sender<Outcome>;
 /// A JSON-RPC outcome as the client sent it: its `result`, or its `error` object.
-pub type Outcome = Result<Box<serde_json::value::RawValue>, Box<serde_json::value::RawValue>>;
+pub(crate) type Outcome = Result<Box<serde_json::value::RawValue>, Box<serde_json::value::RawValue>>;
 
-pub struct Session {
+pub(crate) struct Session {
     pub id: String,
     pub virtual_server: String,
     pub protocol_version: String,
@@ -54,9 +54,8 @@ pub struct Session {
     pub log_level: crate::protocol::mcp::LogThreshold,
     /// Run once when the session ends (per-client upstream sessions close here).
     end_hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
-    /// Resource URIs this client subscribed to, each with the upstream that serves it (shared
-    /// with the hook that releases them at the end).
-    subscriptions: Arc<Mutex<HashMap<String, String>>>,
+    /// Resource URIs this client subscribed to, each with the upstream that serves it.
+    subscriptions: Mutex<HashMap<String, String>>,
     /// Public ids of the tasks this client started and of the URL elicitations it was sent: the
     /// only ones it may see or hear about. Made on first use, like `replays`: few sessions use
     /// them, and every byte here is per session.
@@ -80,7 +79,7 @@ impl Session {
         Arc::new(Session {
             caller,
             capabilities: std::sync::OnceLock::new(),
-            subscriptions: Arc::default(),
+            subscriptions: Mutex::default(),
             owned: std::sync::OnceLock::new(),
             releases_subscriptions: AtomicBool::new(false),
             end_hooks: Mutex::default(),
@@ -102,58 +101,53 @@ impl Session {
 
     /// A session for one exchange that is never registered: plain JSON-RPC requests and a stdio
     /// client, where the connection itself is the session.
-    pub fn detached(virtual_server: &str, protocol_version: &str, caller: Caller) -> Arc<Session> {
+    pub(crate) fn detached(virtual_server: &str, protocol_version: &str, caller: Caller) -> Arc<Session> {
         Session::new(new_id(), virtual_server, protocol_version, caller, 0)
     }
 
     /// Whether the client speaks the stateless protocol (2026-07-28): it takes `input_required`
     /// results itself, and no request can be sent to it.
-    pub fn is_stateless(&self) -> bool {
+    pub(crate) fn is_stateless(&self) -> bool {
         crate::protocol::stateless::is_version(&self.protocol_version)
     }
 
     /// Records that this client owns the task or elicitation with this public id.
-    pub fn record(&self, kind: Owned, id: &str) {
+    pub(crate) fn record(&self, kind: Owned, id: &str) {
         self.owned.get_or_init(Box::default).lock().unwrap().insert((kind, id.to_string()));
     }
 
     /// Whether this client owns the task or elicitation with this public id.
-    pub fn owns(&self, kind: Owned, id: &str) -> bool {
+    pub(crate) fn owns(&self, kind: Owned, id: &str) -> bool {
         self.owned.get().is_some_and(|owned| owned.lock().unwrap().contains(&(kind, id.to_string())))
     }
 
     /// The session's resumable event streams.
-    pub fn replays(&self) -> &replay::Replays {
+    pub(crate) fn replays(&self) -> &replay::Replays {
         self.replays.get_or_init(Box::default)
     }
 
     /// Adds a subscription to `uri`, served by `upstream`; false when the client already had it.
-    pub fn subscribe(&self, uri: &str, upstream: &str) -> bool {
+    pub(crate) fn subscribe(&self, uri: &str, upstream: &str) -> bool {
         self.subscriptions.lock().unwrap().insert(uri.to_string(), upstream.to_string()).is_none()
     }
 
     /// Drops a subscription; the upstream that served it, or `None` when the client did not have it.
-    pub fn unsubscribe(&self, uri: &str) -> Option<String> {
+    pub(crate) fn unsubscribe(&self, uri: &str) -> Option<String> {
         self.subscriptions.lock().unwrap().remove(uri)
     }
 
     /// Whether the client subscribed to `uri` as served by `upstream`.
-    pub fn is_subscribed(&self, uri: &str, upstream: &str) -> bool {
+    pub(crate) fn is_subscribed(&self, uri: &str, upstream: &str) -> bool {
         self.subscriptions.lock().unwrap().get(uri).is_some_and(|u| u == upstream)
     }
 
-    /// The session's subscriptions, for a hook that releases them when it ends.
-    pub fn subscriptions(&self) -> Arc<Mutex<HashMap<String, String>>> {
-        self.subscriptions.clone()
-    }
-
     /// Runs `f` when the session ends (or at once if it already has).
-    pub fn on_end(&self, f: Box<dyn FnOnce() + Send>) {
+    pub(crate) fn on_end(&self, f: Box<dyn FnOnce() + Send>) {
         self.end_hooks.lock().unwrap().push(f);
     }
 
     /// Ends the session: cancels its requests and runs its end hooks. Idempotent.
-    pub fn end(&self) {
+    pub(crate) fn end(&self) {
         self.cancel_all();
         let hooks = std::mem::take(&mut *self.end_hooks.lock().unwrap());
         for hook in hooks {
@@ -162,39 +156,34 @@ impl Session {
     }
 
     /// Records the capabilities from the client's `initialize` (once; a repeat is ignored).
-    pub fn declare(&self, capabilities: serde_json::Value) {
+    pub(crate) fn declare(&self, capabilities: serde_json::Value) {
         let _ = self.capabilities.set(capabilities);
     }
 
-    /// The capabilities the client declared, once it has.
-    pub fn declared_capabilities(&self) -> Option<&serde_json::Value> {
-        self.capabilities.get()
-    }
-
     /// Whether the client's `initialize` has been answered.
-    pub fn has_initialized(&self) -> bool {
+    pub(crate) fn has_initialized(&self) -> bool {
         self.capabilities.get().is_some()
     }
 
     /// Whether the client declared `capability` at `initialize`.
-    pub fn supports(&self, capability: &str) -> bool {
+    pub(crate) fn supports(&self, capability: &str) -> bool {
         self.capabilities.get().and_then(|c| c.get(capability)).is_some_and(|c| !c.is_null())
     }
 
     /// Whether the client may be sent a request needing `capability`: it declared it, and it
     /// keeps a session (a stateless client is never sent a request, whatever it declared).
-    pub fn can_be_asked(&self, capability: &str) -> bool {
+    pub(crate) fn can_be_asked(&self, capability: &str) -> bool {
         !self.is_stateless() && self.supports(capability)
     }
 
     /// The capabilities the client declared (in `initialize`, or in a stateless request's `_meta`).
-    pub fn capabilities(&self) -> serde_json::Value {
+    pub(crate) fn capabilities(&self) -> serde_json::Value {
         self.capabilities.get().cloned().unwrap_or_else(|| serde_json::json!({}))
     }
 
     /// Registers a request the gateway is about to send this client: its id, and where the
     /// client's answer will arrive.
-    pub fn ask(&self) -> (u64, oneshot::Receiver<Outcome>) {
+    pub(crate) fn ask(&self) -> (u64, oneshot::Receiver<Outcome>) {
         let id = self.next_ask.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.asked.lock().unwrap().insert(id, tx);
@@ -202,19 +191,19 @@ impl Session {
     }
 
     /// Drops a request asked earlier that will not be waited for any more.
-    pub fn forget_ask(&self, id: u64) {
+    pub(crate) fn forget_ask(&self, id: u64) {
         self.asked.lock().unwrap().remove(&id);
     }
 
     /// Delivers the client's answer to a request the gateway sent it; false for an id never asked
     /// (or already answered).
-    pub fn answered(&self, id: &serde_json::value::RawValue, outcome: Outcome) -> bool {
+    pub(crate) fn answered(&self, id: &serde_json::value::RawValue, outcome: Outcome) -> bool {
         let waiter = id.get().parse::<u64>().ok().and_then(|n| self.asked.lock().unwrap().remove(&n));
         waiter.is_some_and(|w| w.send(outcome).is_ok())
     }
     /// Records a request as in flight. The receiver fires if the client cancels it; dropping the
     /// guard (when the request ends) forgets it.
-    pub fn begin(self: &Arc<Self>, id: &serde_json::value::RawValue) -> (Cancelled, InFlight) {
+    pub(crate) fn begin(self: &Arc<Self>, id: &serde_json::value::RawValue) -> (Cancelled, InFlight) {
         let key = canonical_id(id.get());
         let seq = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -223,7 +212,7 @@ impl Session {
     }
 
     /// Cancels the in-flight request with this id; false when there is none.
-    pub fn cancel(&self, id: &serde_json::Value) -> bool {
+    pub(crate) fn cancel(&self, id: &serde_json::Value) -> bool {
         match self.in_flight.lock().unwrap().remove(&id.to_string()) {
             Some((_, tx)) => tx.send(()).is_ok(),
             None => false,
@@ -233,7 +222,7 @@ impl Session {
 
 impl Session {
     /// Cancels every request in flight (the client went away).
-    pub fn cancel_all(&self) {
+    pub(crate) fn cancel_all(&self) {
         for (_, (_, tx)) in self.in_flight.lock().unwrap().drain() {
             let _ = tx.send(());
         }
@@ -245,7 +234,7 @@ type OwnedIds = Mutex<std::collections::HashSet<(Owned, String)>>;
 
 /// What a session may own, so that only it hears about it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Owned {
+pub(crate) enum Owned {
     /// A task it started (2025-11-25 tasks).
     Task,
     /// A URL-mode elicitation it was sent; its `notifications/elicitation/complete` is for it alone.
@@ -253,10 +242,10 @@ pub enum Owned {
 }
 
 /// Resolves when the client cancels the request; never when the entry is merely forgotten.
-pub struct Cancelled(oneshot::Receiver<()>);
+pub(crate) struct Cancelled(oneshot::Receiver<()>);
 
 impl Cancelled {
-    pub async fn wait(self) {
+    pub(crate) async fn wait(self) {
         if self.0.await.is_err() {
             std::future::pending::<()>().await;
         }
@@ -264,7 +253,7 @@ impl Cancelled {
 }
 
 /// Keeps a request registered as in flight until dropped.
-pub struct InFlight {
+pub(crate) struct InFlight {
     session: Arc<Session>,
     key: String,
     seq: u64,
@@ -284,7 +273,7 @@ fn canonical_id(raw: &str) -> String {
     serde_json::from_str::<serde_json::Value>(raw).map(|v| v.to_string()).unwrap_or_else(|_| raw.to_string())
 }
 
-pub struct Sessions {
+pub(crate) struct Sessions {
     map: RwLock<HashMap<String, Arc<Session>>>,
     epoch: Instant,
 }
@@ -296,35 +285,31 @@ impl Default for Sessions {
 }
 
 impl Sessions {
-    pub fn create(&self, virtual_server: &str, protocol_version: &str, caller: Caller) -> Arc<Session> {
+    pub(crate) fn create(&self, virtual_server: &str, protocol_version: &str, caller: Caller) -> Arc<Session> {
         let session = Session::new(new_id(), virtual_server, protocol_version, caller, self.now_ms());
         self.map.write().unwrap().insert(session.id.clone(), session.clone());
         session
     }
 
     /// The session with this id, marked as seen now.
-    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<Session>> {
         let session = self.map.read().unwrap().get(id).cloned()?;
         session.last_seen.store(self.now_ms(), Ordering::Relaxed);
         Some(session)
     }
 
     /// Forgets the session and ends it.
-    pub fn remove(&self, id: &str) -> bool {
+    pub(crate) fn remove(&self, id: &str) -> bool {
         let removed = self.map.write().unwrap().remove(id);
         removed.map(|s| s.end()).is_some()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.read().unwrap().len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Forgets sessions idle for longer than `idle`; returns how many.
-    pub fn forget_idle(&self, idle: Duration) -> usize {
+    pub(crate) fn forget_idle(&self, idle: Duration) -> usize {
         let cutoff = self.now_ms().saturating_sub(idle.as_millis() as u64);
         let mut ended = Vec::new();
         self.map.write().unwrap().retain(|_, s| {

@@ -29,7 +29,7 @@ const CONNECTION_BUFFER: usize = 64;
 
 /// The resumable streams of one session.
 #[derive(Default)]
-pub struct Replays {
+pub(crate) struct Replays {
     streams: Mutex<HashMap<u64, Arc<Replay>>>,
     next: AtomicU64,
     /// The session's own stream (GET): what the session hears of without asking. Stream 0.
@@ -38,7 +38,7 @@ pub struct Replays {
 
 impl Replays {
     /// Starts holding a new stream.
-    pub fn open(&self) -> Arc<Replay> {
+    pub(crate) fn open(&self) -> Arc<Replay> {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let replay = Arc::new(Replay { id, capacity: HELD_EVENTS, state: Mutex::default() });
         let mut streams = self.streams.lock().unwrap();
@@ -57,7 +57,7 @@ impl Replays {
     }
 
     /// Forgets streams that finished more than `window` ago.
-    pub fn prune(&self, window: Duration) {
+    pub(crate) fn prune(&self, window: Duration) {
         let now = Instant::now();
         self.streams
             .lock()
@@ -66,7 +66,7 @@ impl Replays {
     }
 
     /// Finds the stream a `Last-Event-ID` names and the sequence number after which to resume.
-    pub fn find(&self, last_event_id: &str) -> Result<(Arc<Replay>, u64), ResumeError> {
+    pub(crate) fn find(&self, last_event_id: &str) -> Result<(Arc<Replay>, u64), ResumeError> {
         let (stream, seq) = parse_event_id(last_event_id).ok_or(ResumeError::Malformed)?;
         let replay = match stream {
             0 => self.standalone.lock().unwrap().clone(),
@@ -76,7 +76,7 @@ impl Replays {
     }
 
     /// The session's own stream, and whether this call created it (and must start feeding it).
-    pub fn standalone(&self) -> (Arc<Replay>, bool) {
+    pub(crate) fn standalone(&self) -> (Arc<Replay>, bool) {
         let mut standalone = self.standalone.lock().unwrap();
         match &*standalone {
             Some(replay) if replay.state.lock().unwrap().finished.is_none() => (replay.clone(), false),
@@ -91,7 +91,7 @@ impl Replays {
 
 /// Why a `Last-Event-ID` cannot be resumed from.
 #[derive(Debug, PartialEq)]
-pub enum ResumeError {
+pub(crate) enum ResumeError {
     /// Not an id this gateway hands out.
     Malformed,
     /// The stream ended long enough ago to be forgotten, or never belonged to this session.
@@ -106,7 +106,7 @@ fn parse_event_id(id: &str) -> Option<(u64, u64)> {
 }
 
 /// One resumable stream: its events, the connection currently reading it, and the work behind it.
-pub struct Replay {
+pub(crate) struct Replay {
     id: u64,
     /// Most events held; older ones are dropped.
     capacity: usize,
@@ -130,7 +130,7 @@ struct State {
 
 impl Replay {
     /// The id of the event with sequence number `seq` on this stream.
-    pub fn event_id(&self, seq: u64) -> String {
+    pub(crate) fn event_id(&self, seq: u64) -> String {
         format!("{}-{seq}", self.id)
     }
 
@@ -143,7 +143,7 @@ impl Replay {
 
     /// Adds a JSON-RPC message as the next event and sends it to the attached connection, if any
     /// (waiting while that connection is full; a connection gone since is skipped).
-    pub async fn deliver(&self, message: &[u8]) {
+    pub(crate) async fn deliver(&self, message: &[u8]) {
         let (frame, connection) = self.push_message(message);
         if let Some(connection) = connection {
             let _ = connection.send(frame).await;
@@ -153,7 +153,7 @@ impl Replay {
     /// Adds the event a stream opens with (2025-11-25): an id and no message, so a client that
     /// loses the connection before the first message still has an id to resume from, and a
     /// `retry` telling it how soon to come back.
-    pub fn push_priming(&self, retry: Duration) {
+    pub(crate) fn push_priming(&self, retry: Duration) {
         let mut state = self.state.lock().unwrap();
         let frame = self.priming(&state, retry);
         self.append(&mut state, frame);
@@ -164,7 +164,7 @@ impl Replay {
     }
 
     /// Records the task that answers the request, so an abandoned stream can stop it.
-    pub fn set_work(&self, work: tokio::task::AbortHandle) {
+    pub(crate) fn set_work(&self, work: tokio::task::AbortHandle) {
         self.state.lock().unwrap().work = Some(work);
     }
 
@@ -180,7 +180,7 @@ impl Replay {
     }
 
     /// No more events will come: the connection reading ends once it has what was pushed.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         let mut state = self.state.lock().unwrap();
         state.finished.get_or_insert_with(Instant::now);
         state.reader = None;
@@ -191,7 +191,7 @@ impl Replay {
     /// Returns the held events it missed and the receiver for those still to come; an earlier
     /// connection stops receiving. Once the connection is dropped, the request is aborted unless
     /// another attaches within `window`.
-    pub fn attach(self: &Arc<Self>, after: Option<u64>, window: Duration) -> Result<Attached, ResumeError> {
+    pub(crate) fn attach(self: &Arc<Self>, after: Option<u64>, window: Duration) -> Result<Attached, ResumeError> {
         let state = self.state.lock().unwrap();
         let from = after.map_or(state.first, |seq| seq + 1);
         self.attach_from(state, from, window)
@@ -199,7 +199,7 @@ impl Replay {
 
     /// Attaches a connection for what comes from now on, opened by a priming event (`prime`:
     /// its `retry`) so the connection has an id to resume from.
-    pub fn attach_new(self: &Arc<Self>, prime: Option<Duration>, window: Duration) -> Attached {
+    pub(crate) fn attach_new(self: &Arc<Self>, prime: Option<Duration>, window: Duration) -> Attached {
         let mut state = self.state.lock().unwrap();
         let from = state.next;
         if let Some(retry) = prime {
@@ -239,7 +239,7 @@ impl Replay {
 
 /// A connection's view of a stream: what it missed, then what comes. Dropping it (the client went
 /// away) detaches the connection.
-pub struct Attached {
+pub(crate) struct Attached {
     backlog: VecDeque<Bytes>,
     rx: mpsc::Receiver<Bytes>,
     _guard: Detach,
@@ -247,7 +247,7 @@ pub struct Attached {
 
 impl Attached {
     /// The next frame to write; `None` once the stream has ended.
-    pub async fn next(&mut self) -> Option<Bytes> {
+    pub(crate) async fn next(&mut self) -> Option<Bytes> {
         match self.backlog.pop_front() {
             Some(frame) => Some(frame),
             None => self.rx.recv().await,

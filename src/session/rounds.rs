@@ -16,7 +16,7 @@ use super::Session;
 /// A stateless client's call to a session-based upstream, replayed from its start each round: the
 /// upstream's requests are answered in order from the answers given so far, and the first one
 /// without an answer (or needing a capability the client lacks) ends the round.
-pub struct InputRounds {
+pub(crate) struct InputRounds {
     answers: Vec<Value>,
     next: AtomicU64,
     /// Requests still unanswered, as (key, `{method, params}`), or the capability the client lacks.
@@ -26,7 +26,7 @@ pub struct InputRounds {
 
 /// Why a round stopped short of the upstream's answer.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub enum RoundEnd {
+pub(crate) enum RoundEnd {
     #[default]
     Running,
     /// The upstream asked these (key, request) and waits for the answers.
@@ -37,13 +37,13 @@ pub enum RoundEnd {
 
 impl InputRounds {
     /// A round that already holds `answers` (from earlier rounds, in the order they were asked).
-    pub fn new(answers: Vec<Value>) -> Arc<InputRounds> {
+    pub(crate) fn new(answers: Vec<Value>) -> Arc<InputRounds> {
         Arc::new(InputRounds { answers, next: AtomicU64::new(0), pending: Mutex::default(), ended: Default::default() })
     }
 
     /// The answer to the upstream's next request, or `None` after recording it as pending (the
     /// caller then waits forever: the round is ended and the call dropped).
-    pub fn answer_next(&self, method: &str, params: Option<&RawValue>) -> Option<Value> {
+    pub(crate) fn answer_next(&self, method: &str, params: Option<&RawValue>) -> Option<Value> {
         let index = self.next.fetch_add(1, Ordering::Relaxed) as usize;
         if let Some(answer) = self.answers.get(index) {
             return Some(answer.clone());
@@ -66,7 +66,7 @@ impl InputRounds {
         None
     }
 
-    pub fn lacks(&self, capability: &'static str) {
+    pub(crate) fn lacks(&self, capability: &'static str) {
         *self.pending.lock().unwrap() = RoundEnd::LacksCapability(capability);
         self.ended.notify_one();
     }
@@ -74,7 +74,7 @@ impl InputRounds {
     /// Answers the upstream's next question from this round's answers, when the client declared
     /// what it needs; `None` when the round ends here (the caller then waits forever: the round
     /// is ended and the call dropped).
-    pub fn answer(
+    pub(crate) fn answer(
         &self,
         session: &Session,
         capability: &'static str,
@@ -89,7 +89,7 @@ impl InputRounds {
     }
 
     /// Resolves once the upstream asked something the round cannot answer.
-    pub async fn ended(&self) -> RoundEnd {
+    pub(crate) async fn ended(&self) -> RoundEnd {
         loop {
             let notified = self.ended.notified();
             let state = self.pending.lock().unwrap().clone();
@@ -100,10 +100,5 @@ impl InputRounds {
             }
             notified.await;
         }
-    }
-
-    /// How many answers the round started with.
-    pub fn answered(&self) -> usize {
-        self.answers.len()
     }
 }

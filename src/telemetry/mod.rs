@@ -9,13 +9,13 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber. Logs go to stderr so stdout stays free for protocol or command output.
-pub fn init(format: LogFormat) {
+pub(crate) fn init(format: LogFormat) {
     init_with_default(format, "info");
 }
 
 /// As `init`, with `default` as the filter when neither variable is set (commands whose output
 /// is the point log only warnings).
-pub fn init_with_default(format: LogFormat, default: &str) {
+pub(crate) fn init_with_default(format: LogFormat, default: &str) {
     let filter = std::env::var("MCPGW_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()

@@ -15,7 +15,7 @@ use crate::session::{Caller, Session};
 /// Longest wait, once the client's input ends, for answers to requests already read.
 const DRAIN: Duration = Duration::from_secs(10);
 
-pub struct Conversation {
+pub(crate) struct Conversation {
     ctx: Arc<ServeContext>,
     virtual_server: String,
     /// Who is on the other end; every session this connection opens is theirs.
@@ -32,7 +32,12 @@ pub struct Conversation {
 
 impl Conversation {
     /// Messages to the client go to `out`, encoded, one per item.
-    pub fn new(ctx: Arc<ServeContext>, virtual_server: String, caller: Caller, out: mpsc::Sender<Vec<u8>>) -> Self {
+    pub(crate) fn new(
+        ctx: Arc<ServeContext>,
+        virtual_server: String,
+        caller: Caller,
+        out: mpsc::Sender<Vec<u8>>,
+    ) -> Self {
         Conversation {
             ctx,
             virtual_server,
@@ -46,7 +51,7 @@ impl Conversation {
     }
 
     /// Handles one message from the client. Requests are answered concurrently.
-    pub async fn receive(&mut self, bytes: &[u8]) {
+    pub(crate) async fn receive(&mut self, bytes: &[u8]) {
         while self.requests.try_join_next().is_some() {}
         let limit = self.ctx.live.snapshot().model.serving.max_body_bytes;
         if bytes.len() > limit {
@@ -136,7 +141,7 @@ impl Conversation {
     }
 
     /// The client's input ended: answer what was already read (within a bound), then stop.
-    pub async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         let requests = &mut self.requests;
         let (listens, calls): (Vec<_>, Vec<_>) = self.stateless.drain().map(|(_, t)| t).partition(|(_, l)| *l);
         for (listen, _) in listens {
@@ -155,7 +160,7 @@ impl Conversation {
     }
 
     /// The client is gone: cancel everything still running.
-    pub fn abandon(&mut self) {
+    pub(crate) fn abandon(&mut self) {
         if let Some(session) = &self.session {
             session.end();
         }

@@ -15,7 +15,7 @@ use crate::session::{Caller, Cancelled, InFlight, Link, Outbound, Session};
 
 /// Opens a registered session for an `initialize` and answers it: the session and the encoded
 /// answer, or the HTTP status and encoded error when it is refused (the session limit, a policy).
-pub async fn open_session(
+pub(crate) async fn open_session(
     ctx: &ServeContext,
     virtual_server: &str,
     caller: Caller,
@@ -44,7 +44,7 @@ pub async fn open_session(
 
 /// Answers a client's `initialize` on `session` (it records what the client declared): the
 /// encoded answer, or the HTTP status and encoded error when it is refused.
-pub async fn initialize(
+pub(crate) async fn initialize(
     ctx: &ServeContext,
     session: &Arc<Session>,
     id: RawJson,
@@ -58,20 +58,20 @@ pub async fn initialize(
 }
 
 /// Takes a client's answer to a request the gateway sent it on an upstream's behalf.
-pub fn response(session: &Session, id: &RawValue, outcome: Result<RawJson, RawJson>) {
+pub(crate) fn response(session: &Session, id: &RawValue, outcome: Result<RawJson, RawJson>) {
     if !session.answered(id, outcome) {
         tracing::debug!(session = %session.id, id = id.get(), "a response to no request of ours");
     }
 }
 
 /// Passes a client notification to dispatch.
-pub fn notification(ctx: &ServeContext, session: &Session, method: &str, params: Option<&RawValue>) {
+pub(crate) fn notification(ctx: &ServeContext, session: &Session, method: &str, params: Option<&RawValue>) {
     dispatch::notify(&ctx.live, session, method, params);
 }
 
 /// Answers one request of `session` at once: registers it as in flight (so the client can cancel
 /// it), dispatches it, and encodes its answer. Messages about it go to `out` when given.
-pub async fn answer(
+pub(crate) async fn answer(
     ctx: &ServeContext,
     session: &Arc<Session>,
     id: RawJson,
@@ -92,7 +92,7 @@ pub async fn answer(
 /// for one of the session's request slots, registers the request as in flight (so a cancellation
 /// right behind it finds it), and returns the work that answers it onto `out`, for the caller to
 /// spawn. `None` when the session's slots are closed.
-pub async fn queued_answer(
+pub(crate) async fn queued_answer(
     ctx: Arc<ServeContext>,
     session: Arc<Session>,
     id: RawJson,
@@ -111,7 +111,11 @@ pub async fn queued_answer(
 }
 
 /// Dispatches a request already registered as in flight, unless the client cancels it first.
-pub async fn answer_registered(ctx: &ServeContext, request: Request, registered: (Cancelled, InFlight)) -> Vec<u8> {
+pub(crate) async fn answer_registered(
+    ctx: &ServeContext,
+    request: Request,
+    registered: (Cancelled, InFlight),
+) -> Vec<u8> {
     let (cancelled, in_flight) = registered;
     // The work is written inside `select!` so that its (large) future is built where it is
     // polled rather than built and then copied there.
@@ -124,7 +128,7 @@ pub async fn answer_registered(ctx: &ServeContext, request: Request, registered:
 }
 
 /// A request's answer as the message that carries it.
-pub fn encode(id: &RawValue, outcome: Result<RawJson, GatewayError>) -> Vec<u8> {
+pub(crate) fn encode(id: &RawValue, outcome: Result<RawJson, GatewayError>) -> Vec<u8> {
     match outcome {
         Ok(result) => jsonrpc::encode_result(id, &result),
         Err(error) => error.encode(Some(id)),

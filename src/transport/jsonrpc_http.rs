@@ -17,7 +17,7 @@ use crate::protocol::mcp;
 use crate::session::{Binding, Session};
 
 /// Serves one HTTP request to the JSON-RPC endpoint of `virtual_server`.
-pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     let snapshot = match admit(&ctx, virtual_server, &request) {
         Ok(s) => s,
         Err(e) => return error_response(&e, None, false),

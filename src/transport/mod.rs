@@ -1,14 +1,14 @@
 //! The serving side: bytes on a wire binding ⇄ JSON-RPC messages, one file per binding.
 
-pub mod conversation;
-pub mod exchange;
+pub(crate) mod conversation;
+pub(crate) mod exchange;
 mod http;
-pub mod jsonrpc_http;
-pub mod sse;
+pub(crate) mod jsonrpc_http;
+pub(crate) mod sse;
 mod stateless;
-pub mod stdio;
-pub mod streamable_http;
-pub mod websocket;
+pub(crate) mod stdio;
+pub(crate) mod streamable_http;
+pub(crate) mod websocket;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,18 +21,18 @@ use tokio::sync::watch;
 use crate::live::Live;
 use crate::session::Sessions;
 
-pub type Body = BoxBody<Bytes, Infallible>;
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     http_body_util::Full::new(bytes.into()).boxed()
 }
 
-pub fn empty() -> Body {
+pub(crate) fn empty() -> Body {
     http_body_util::Empty::new().boxed()
 }
 
 /// What every transport serves from.
-pub struct ServeContext {
+pub(crate) struct ServeContext {
     pub live: Arc<Live>,
     /// The address the listener is bound to (after `--listen` overrides the file).
     pub local_addr: std::net::SocketAddr,
@@ -42,11 +42,11 @@ pub struct ServeContext {
 }
 
 impl ServeContext {
-    pub fn new(live: Arc<Live>, local_addr: std::net::SocketAddr, shutting_down: watch::Receiver<bool>) -> Self {
+    pub(crate) fn new(live: Arc<Live>, local_addr: std::net::SocketAddr, shutting_down: watch::Receiver<bool>) -> Self {
         ServeContext { live, local_addr, sessions: Sessions::default(), shutting_down }
     }
 }
 
 /// The client's address, put on each HTTP request by the listener.
 #[derive(Clone, Copy, Debug)]
-pub struct Peer(pub std::net::SocketAddr);
+pub(crate) struct Peer(pub std::net::SocketAddr);

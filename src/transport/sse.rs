@@ -26,7 +26,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 const QUEUE: usize = 256;
 
 /// `GET …/sse`: opens a session and its stream. `messages_path` is where its POSTs go.
-pub fn open(
+pub(crate) fn open(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
     messages_path: &str,
@@ -69,7 +69,7 @@ pub fn open(
 }
 
 /// `POST …/messages?session_id=…`: one message of an SSE session; its answer goes on the stream.
-pub async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     let snapshot = match admit(&ctx, virtual_server, &request) {
         Ok(s) => s,
         Err(e) => return error_response(&e, None, false),

@@ -11,7 +11,7 @@ use super::conversation::Conversation;
 use crate::session::{Binding, Caller};
 
 /// Serves one client until its input ends.
-pub async fn serve(
+pub(crate) async fn serve(
     ctx: Arc<ServeContext>,
     virtual_server: String,
     input: impl AsyncRead + Unpin,

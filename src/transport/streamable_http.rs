@@ -28,7 +28,7 @@ use crate::protocol::{methods, stateless};
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// Serves one HTTP request to the MCP endpoint of `virtual_server`.
-pub async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
     if let Err(e) = admit(&ctx, virtual_server, &request) {
         return error_response(&e, None, false);
     }
@@ -118,10 +118,12 @@ async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Inc
             };
             // A request that may bring messages before its result (progress it asked for, or requests
             // an upstream makes of a client that can answer them) is answered as an event stream.
+            let row = methods::find(&method);
+            let may_stream = row.is_some_and(|m| m.answer == methods::Answer::MayStream);
             let wants_progress = params.as_ref().is_some_and(|p| p.get().contains("\"progressToken\""));
-            let may_be_asked =
-                methods::may_ask(&method) && ["sampling", "elicitation", "roots"].iter().any(|c| session.supports(c));
-            if accepts_stream && (wants_progress || may_be_asked) {
+            let may_be_asked = row.is_some_and(|m| m.may_ask)
+                && ["sampling", "elicitation", "roots"].iter().any(|c| session.supports(c));
+            if accepts_stream && may_stream && (wants_progress || may_be_asked) {
                 return stream_answer(ctx, session, id, method, params);
             }
             json(StatusCode::OK, exchange::answer(&ctx, &session, id, method, params, None).await)

@@ -31,7 +31,7 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const QUEUE: usize = 256;
 
 /// Answers the upgrade request and serves the WebSocket once the upgrade completes.
-pub fn upgrade(ctx: Arc<ServeContext>, virtual_server: &str, mut request: Request<Incoming>) -> Response<Body> {
+pub(crate) fn upgrade(ctx: Arc<ServeContext>, virtual_server: &str, mut request: Request<Incoming>) -> Response<Body> {
     let snapshot = match admit(&ctx, virtual_server, &request) {
         Ok(s) => s,
         Err(e) => return error_response(&e, None, false),

@@ -17,11 +17,11 @@ use crate::session::Link;
 
 /// Something an upstream sent on its own initiative.
 #[derive(Debug)]
-pub enum Event {
+pub(crate) enum Event {
     Notification { method: String, params: Option<RawJson> },
 }
 
-pub enum Connection {
+pub(crate) enum Connection {
     Stdio(stdio::StdioConnection),
     StreamableHttp(streamable_http::HttpConnection),
     /// Legacy HTTP+SSE.
@@ -93,7 +93,7 @@ impl Connection {
         Ok((conn, established))
     }
 
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: &str,
         params: Option<&RawValue>,
@@ -120,7 +120,7 @@ impl Connection {
         }
     }
 
-    pub async fn notify(&self, method: &str, params: Option<&RawValue>) {
+    pub(crate) async fn notify(&self, method: &str, params: Option<&RawValue>) {
         match self {
             Connection::Stdio(c) => c.peer.notify(method, params).await,
             Connection::StreamableHttp(c) => c.notify(method, params).await,
@@ -130,7 +130,7 @@ impl Connection {
     }
 
     /// Resolves when the connection has died.
-    pub async fn closed(&self) {
+    pub(crate) async fn closed(&self) {
         match self {
             Connection::Stdio(c) => c.peer.closed().await,
             Connection::StreamableHttp(c) => c.closed().await,
@@ -142,7 +142,7 @@ impl Connection {
 
     /// Ends the session politely: stdio children get their stdin closed, then a kill;
     /// HTTP sessions get a DELETE.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         match self {
             Connection::Stdio(c) => c.shutdown().await,
             Connection::StreamableHttp(c) => c.shutdown().await,

@@ -28,14 +28,14 @@ use crate::model;
 use crate::protocol::{ItemSet, RawJson, mcp};
 use crate::session::{Link, Note, Notes};
 
-pub use connection::{Connection, Event};
+pub(crate) use connection::{Connection, Event};
 use relay::{Inbox, Relay};
 use subscribers::Left;
-pub use subscribers::Subscribers;
+pub(crate) use subscribers::Subscribers;
 
 /// Why a request to an upstream failed.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     #[error("upstream \"{0}\" is not connected")]
     Unavailable(String),
     /// Nothing answered at the upstream's address.
@@ -53,7 +53,7 @@ pub enum UpstreamError {
 /// Where an upstream's connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum UpstreamState {
+pub(crate) enum UpstreamState {
     /// The first attempt has not ended yet.
     Connecting,
     Up,
@@ -64,7 +64,7 @@ pub enum UpstreamState {
 }
 
 impl UpstreamState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             UpstreamState::Connecting => "connecting",
             UpstreamState::Up => "up",
@@ -76,7 +76,7 @@ impl UpstreamState {
 
 /// What the gateway knows of an upstream right now.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     pub state: UpstreamState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -92,7 +92,7 @@ pub struct Status {
 /// routing table must be rebuilt) and the sessions (resource updates, log messages, task status,
 /// elicitation completions).
 #[derive(Clone)]
-pub struct Outlets {
+pub(crate) struct Outlets {
     pub items_changed: Arc<Notify>,
     pub notes: Notes,
     /// Resource subscriptions held at upstreams, shared by every upstream of the gateway.
@@ -100,7 +100,7 @@ pub struct Outlets {
 }
 
 /// A running upstream. Dropping the last handle does not stop it; call `stop`.
-pub struct UpstreamHandle {
+pub(crate) struct UpstreamHandle {
     /// The definition the connection was made for. Its transport, timeout and sessions are
     /// current; prefix, filters and shapes may be older (a reload that changes only those keeps
     /// the handle), so read those from the live model instead.
@@ -124,7 +124,7 @@ pub struct UpstreamHandle {
 
 impl UpstreamHandle {
     /// Starts connecting in the background and returns at once.
-    pub fn start(spec: model::Upstream, outlets: Outlets) -> Arc<Self> {
+    pub(crate) fn start(spec: model::Upstream, outlets: Outlets) -> Arc<Self> {
         let (stop, _) = watch::channel(false);
         let handle = Arc::new(UpstreamHandle {
             spec,
@@ -152,7 +152,7 @@ impl UpstreamHandle {
 
     /// Subscribes `link`'s session to `uri`. A shared upstream session is subscribed once, when
     /// the first client subscribes; a `per_client` one belongs to this client alone.
-    pub async fn subscribe(self: &Arc<Self>, uri: &str, link: &Link) -> Result<(), UpstreamError> {
+    pub(crate) async fn subscribe(self: &Arc<Self>, uri: &str, link: &Link) -> Result<(), UpstreamError> {
         let params = uri_params(uri);
         if self.spec.sessions == model::Sessions::PerClient {
             return self.request("resources/subscribe", Some(&params), Some(link)).await.map(drop);
@@ -169,7 +169,7 @@ impl UpstreamHandle {
 
     /// Drops `link`'s session's subscription to `uri`; the upstream hears of it when no other
     /// client holds one.
-    pub async fn unsubscribe(self: &Arc<Self>, uri: &str, link: &Link) -> Result<(), UpstreamError> {
+    pub(crate) async fn unsubscribe(self: &Arc<Self>, uri: &str, link: &Link) -> Result<(), UpstreamError> {
         if self.spec.sessions == model::Sessions::PerClient {
             return self.request("resources/unsubscribe", Some(&uri_params(uri)), Some(link)).await.map(drop);
         }
@@ -187,26 +187,26 @@ impl UpstreamHandle {
         }
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.spec.name
     }
 
-    pub fn status(&self) -> Arc<Status> {
+    pub(crate) fn status(&self) -> Arc<Status> {
         self.status.load_full()
     }
 
-    pub fn items(&self) -> Arc<ItemSet> {
+    pub(crate) fn items(&self) -> Arc<ItemSet> {
         self.items.load_full()
     }
 
     /// Whether the first connection attempt has ended, either way.
-    pub fn settled(&self) -> bool {
+    pub(crate) fn settled(&self) -> bool {
         self.first_attempt_done.load(Ordering::Acquire)
     }
 
     /// Sends one request and returns the upstream's `result`. With `client`, progress the upstream
     /// reports for this request reaches that client. Dropping the future cancels the request upstream.
-    pub async fn request(
+    pub(crate) async fn request(
         self: &Arc<Self>,
         method: &str,
         params: Option<&RawValue>,
@@ -294,7 +294,7 @@ impl UpstreamHandle {
                     // These may come after the call ended, so they go where the client's own
                     // stream hears them, and only the session concerned receives them.
                     ("notifications/elicitation/complete", _) => {
-                        let _ = notes.send(Note::ElicitationComplete { upstream: upstream.clone(), params });
+                        let _ = notes.send(Note::ElicitationComplete { params });
                     }
                     ("notifications/resources/updated", _) => {
                         if let Some(uri) = params.get("uri").and_then(|u| u.as_str()) {
@@ -317,7 +317,7 @@ impl UpstreamHandle {
     /// Tells the upstream session that serves the client `client_key` that the client's roots
     /// changed: its own session with `per_client`, else the shared one. Stateless upstreams have
     /// no session to tell; they get the client's roots with each request that needs them.
-    pub fn roots_changed(self: &Arc<Self>, client_key: &str) {
+    pub(crate) fn roots_changed(self: &Arc<Self>, client_key: &str) {
         if self.status.load().protocol_version.as_deref() == Some(crate::protocol::stateless::VERSION) {
             return;
         }
@@ -339,7 +339,7 @@ impl UpstreamHandle {
     /// Asks the upstream for log messages at `level` or above, unless it was already asked for
     /// something at least as verbose (one upstream session serves every client, so the most
     /// verbose level asked for wins and each client's own level is applied on delivery).
-    pub fn request_log_level(self: &Arc<Self>, level: mcp::LogLevel) {
+    pub(crate) fn request_log_level(self: &Arc<Self>, level: mcp::LogLevel) {
         if !self.log_level.widen(level) {
             return;
         }
@@ -354,7 +354,7 @@ impl UpstreamHandle {
 
     /// Stops reconnecting and closes the connection once in-flight requests have finished
     /// (or the upstream's timeout passed). Returns when the upstream is gone.
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         let notified = self.stopped.notified();
         if self.stop.send_replace(true) {
             return;
@@ -563,7 +563,7 @@ fn note(upstream: &str, method: &str, params: Option<serde_json::Value>) -> Opti
         }
         "notifications/message" => Note::Log { upstream, params },
         "notifications/tasks/status" => Note::TaskStatus { upstream, params },
-        "notifications/elicitation/complete" => Note::ElicitationComplete { upstream, params },
+        "notifications/elicitation/complete" => Note::ElicitationComplete { params },
         _ => return None,
     })
 }

@@ -155,7 +155,7 @@ impl Peer {
 
 /// A peer together with the switch that stops its transport's reader and writer tasks: what a
 /// network message transport (legacy SSE, WebSocket) hands to `Connection`.
-pub struct Linked {
+pub(crate) struct Linked {
     pub(super) peer: Arc<Peer>,
     closing: watch::Sender<bool>,
 }

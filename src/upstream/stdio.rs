@@ -19,7 +19,7 @@ use crate::protocol::RawJson;
 /// How long a child gets to exit after its stdin closes before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
-pub struct StdioConnection {
+pub(crate) struct StdioConnection {
     pub(super) peer: Arc<Peer>,
     /// Set (or dropped with the connection) to end the child: stdin closes, then a kill after `EXIT_GRACE`.
     closing: watch::Sender<bool>,

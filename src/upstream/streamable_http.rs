@@ -43,7 +43,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// Longest excerpt of an error body quoted in an error message.
 const EXCERPT: usize = 200;
 
-pub struct HttpConnection {
+pub(crate) struct HttpConnection {
     inner: Arc<Inner>,
 }
 

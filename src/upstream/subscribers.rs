@@ -11,7 +11,7 @@ use super::UpstreamHandle;
 
 /// Who holds which subscription, for every upstream of the gateway.
 #[derive(Default)]
-pub struct Subscribers {
+pub(crate) struct Subscribers {
     /// By (upstream, URI): the client sessions subscribed, and a turn-taking lock so that the
     /// first subscriber's request to the upstream finishes before a second is counted.
     entries: Mutex<HashMap<(String, String), Entry>>,
@@ -89,7 +89,7 @@ impl Subscribers {
 
     /// Releases everything `session` held (it ended): each upstream hears of the URIs it was the
     /// last subscriber of.
-    pub fn release(&self, session: &str) {
+    pub(crate) fn release(&self, session: &str) {
         let held: Vec<(String, String)> = self
             .entries
             .lock()

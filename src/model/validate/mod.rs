@@ -10,24 +10,24 @@ use crate::config::env::{Env, ExpandError, expand};
 use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawServing, RawSessions, RawStdio, RawUpstream};
 use crate::config::{Diagnostic, Imported, Loaded, Positions};
 
-use super::rest::Problem;
 use super::{
-    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, Model, OnChange, Pattern, RestChecks, RestTool,
-    Secret, Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
+    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, Model, OnChange, Pattern, RestChecks, Secret,
+    Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Checks and resolves a loaded file, REST tools for structure only (none compiled, no host
 /// refused): for tests of what comes after validation. Serving validates with `validate_with`.
-pub fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Model>, Vec<Diagnostic>) {
+#[cfg(test)]
+pub(crate) fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Model>, Vec<Diagnostic>) {
     validate_with(loaded, env, base_dir, &Structural)
 }
 
 /// Checks and resolves a loaded file. `base_dir` is the config file's directory (relative `cwd`s
 /// are taken from there); `checks` compiles REST tools and judges their hosts (`rest::Checks`).
 /// Returns the model only when there is no error; warnings come either way.
-pub fn validate_with(
+pub(crate) fn validate_with(
     loaded: &Loaded,
     env: &dyn Env,
     base_dir: &Path,
@@ -119,14 +119,16 @@ struct Validator<'a> {
 }
 
 /// REST tools checked for structure only.
+#[cfg(test)]
 struct Structural;
 
+#[cfg(test)]
 impl RestChecks for Structural {
     fn refused_host(&self, _: &url::Host<&str>) -> Option<String> {
         None
     }
 
-    fn compile(&self, _: &RestTool) -> Result<(), Vec<Problem>> {
+    fn compile(&self, _: &super::RestTool) -> Result<(), Vec<super::rest::Problem>> {
         Ok(())
     }
 }
@@ -744,6 +746,9 @@ mod tests {
         assert_eq!(ds.len(), 1);
         assert!(ds[0].contains("may collide"), "{ds:?}");
     }
+
+    use crate::model::RestTool;
+    use crate::model::rest::Problem;
 
     /// Stands in for `rest::Checks`: refuses the host `private.example`, fails tools whose path is `/broken`.
     struct Fake;

@@ -6,14 +6,12 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::resolve::{Params, Resolved};
-use super::{Request, answers, lists, stateless, subscriptions, tasks};
+use super::{Request, answers, lists, owner, stateless, subscriptions, tasks};
 use crate::error::{GatewayError, Kind, Source};
 use crate::live::{Live, Snapshot};
 use crate::protocol::jsonrpc;
 use crate::protocol::mcp::LogLevel;
 use crate::protocol::{ItemKind, RawJson};
-use crate::routing::Published;
-use crate::upstream::UpstreamError;
 
 pub(super) async fn forward(
     live: &Arc<Live>,
@@ -33,7 +31,7 @@ pub(super) async fn forward(
         "tools/call" | "prompts/get" => named(snapshot, request, resolved).await,
         "resources/read" => {
             let item = resolved.item.expect("a uri names its item");
-            to_owner(snapshot, request, item, "resources/read", request.params()).await
+            owner::to_owner(snapshot, request, item, "resources/read", request.params()).await
         }
         "resources/subscribe" => subscriptions::subscribe(snapshot, request, resolved.item.expect("resolved")).await,
         "resources/unsubscribe" => subscriptions::unsubscribe(snapshot, request).await,
@@ -66,7 +64,7 @@ async fn named(snapshot: &Snapshot, request: &Request, resolved: &Resolved<'_>) 
     }
     let method = resolved.method.name;
     if item.kind != ItemKind::Tool {
-        return to_owner(snapshot, request, item, method, Some(&jsonrpc::raw(&params))).await;
+        return owner::to_owner(snapshot, request, item, method, Some(&jsonrpc::raw(&params))).await;
     }
     let link = &request.link;
     // A task: asked for (2025-11-25 `task` param), or the upstream's choice (the tasks extension's
@@ -75,10 +73,10 @@ async fn named(snapshot: &Snapshot, request: &Request, resolved: &Resolved<'_>) 
     // A stateless client's task (the 2026 extension) on an upstream with 2025-11-25 tasks.
     if !asked_for_task && tasks::bridges_to_legacy_task(snapshot, item, link) {
         params.insert("task".into(), jsonrpc::raw(&serde_json::json!({})));
-        let result = to_owner(snapshot, request, item, method, Some(&jsonrpc::raw(&params))).await?;
+        let result = owner::to_owner(snapshot, request, item, method, Some(&jsonrpc::raw(&params))).await?;
         return Ok(tasks::flat_created(&item.route.upstream, result));
     }
-    let result = to_owner(snapshot, request, item, method, Some(&jsonrpc::raw(&params))).await?;
+    let result = owner::to_owner(snapshot, request, item, method, Some(&jsonrpc::raw(&params))).await?;
     // Only a stateless client can have declared the extension, so only its results are scanned.
     let upstream_made_task = link.session.is_stateless() && result.get().contains("\"resultType\":\"task\"");
     Ok(if asked_for_task || upstream_made_task { tasks::created(&item.route.upstream, result, link) } else { result })
@@ -94,41 +92,7 @@ async fn complete(snapshot: &Snapshot, request: &Request, resolved: &Resolved<'_
     {
         reference.insert("name".into(), Value::String(item.route.upstream_key.clone()));
     }
-    to_owner(snapshot, request, item, "completion/complete", Some(&jsonrpc::raw(&fields))).await
-}
-
-/// Sends `method` to the upstream that owns `item`.
-pub(super) async fn to_owner(
-    snapshot: &Snapshot,
-    request: &Request,
-    item: &Published,
-    method: &str,
-    params: Option<&serde_json::value::RawValue>,
-) -> Result<RawJson, GatewayError> {
-    let upstream = &item.route.upstream;
-    let Some(handle) = snapshot.upstream(upstream) else {
-        return Err(GatewayError::new(
-            Kind::Unavailable,
-            Source::Gateway,
-            format!("upstream \"{upstream}\" is not configured"),
-        ));
-    };
-    handle.request(method, params, Some(&request.link)).await.map_err(|e| upstream_failure(upstream, method, e))
-}
-
-/// An upstream's failure as the error the client gets: its own error object, or the gateway's.
-pub(super) fn upstream_failure(upstream: &str, method: &str, e: UpstreamError) -> GatewayError {
-    match e {
-        UpstreamError::Rpc(error) => GatewayError::upstream_object(error),
-        UpstreamError::Unavailable(_) | UpstreamError::Unreachable(..) => {
-            GatewayError::new(Kind::Unavailable, Source::Upstream, e.to_string())
-        }
-        UpstreamError::Timeout(..) => GatewayError::new(Kind::Timeout, Source::Upstream, e.to_string()),
-        UpstreamError::Transport(..) => {
-            tracing::warn!(%upstream, %method, error = %e, "request to upstream failed");
-            GatewayError::new(Kind::Internal, Source::Upstream, e.to_string())
-        }
-    }
+    owner::to_owner(snapshot, request, item, "completion/complete", Some(&jsonrpc::raw(&fields))).await
 }
 
 /// `logging/setLevel`: the session's level filters what it receives; the upstreams behind its

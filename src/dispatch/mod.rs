@@ -10,6 +10,7 @@
 mod answers;
 mod forward;
 mod lists;
+mod owner;
 mod resolve;
 mod round_state;
 pub(crate) mod stateless;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::Request;
 use super::answers::empty;
-use super::forward::upstream_failure;
+use super::owner::upstream_failure;
 use crate::error::{GatewayError, Kind, Source};
 use crate::live::Snapshot;
 use crate::protocol::RawJson;

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::Request;
-use super::forward::upstream_failure;
+use super::owner::upstream_failure;
 use crate::error::GatewayError;
 use crate::live::Snapshot;
 use crate::protocol::jsonrpc;

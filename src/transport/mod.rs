@@ -1,6 +1,7 @@
 //! The serving side: bytes on a wire binding ⇄ JSON-RPC messages, one file per binding.
 
 pub(crate) mod conversation;
+mod event_stream;
 pub(crate) mod exchange;
 mod http;
 pub(crate) mod jsonrpc_http;

@@ -89,7 +89,7 @@ pub(super) async fn request(
     let id = call.id.clone();
     let vs = virtual_server.to_string();
     if accepts_stream && call.wants_stream() {
-        return super::streamable_http::event_stream_of(move |tx| async move {
+        return super::event_stream::of(move |tx| async move {
             exchange::encode(&id, call.run(&ctx.live, &vs, caller, tx, param_headers).await)
         });
     }
@@ -164,7 +164,7 @@ fn listen_response(
     task: tokio::task::JoinHandle<()>,
     shutting_down: tokio::sync::watch::Receiver<bool>,
 ) -> Response<Body> {
-    let state = (rx, super::streamable_http::AbortOnDrop(task), shutting_down);
+    let state = (rx, super::event_stream::AbortOnDrop(task), shutting_down);
     let stream = futures_util::stream::unfold(state, |(mut rx, task, mut shutting_down)| async move {
         let data = tokio::select! {
             message = rx.recv() => Bytes::from(sse::encode(&message?, None)),

@@ -9,9 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::mpsc;
 
 use super::http::{admit, caller, error_response, header_has, json, refusal, status};
 use super::{Body, ServeContext, exchange};
@@ -229,14 +228,14 @@ pub(super) fn stream_answer(
         }
     };
     if window.is_zero() || !mcp::has_resumable_streams(&session.protocol_version) {
-        return event_stream_of(work);
+        return super::event_stream::of(work);
     }
     session.replays().prune(window);
     let replay = session.replays().open();
     if mcp::primes_streams(&session.protocol_version) {
         replay.push_priming(RETRY);
     }
-    let (task, mut rx) = spawn_answering(work);
+    let (task, mut rx) = super::event_stream::spawn_answering(work);
     replay.set_work(task.abort_handle());
     let attached = replay.attach(None, window).expect("a new stream has every event");
     // Events are held whether or not a connection reads them, so the request runs on regardless.
@@ -270,14 +269,7 @@ fn replayed_stream(ctx: Arc<ServeContext>, session_id: String, attached: session
         let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(data));
         Some((frame, (attached, ctx, session_id)))
     });
-    event_stream_response(BodyExt::boxed(StreamBody::new(stream)))
-}
-
-fn event_stream_response(body: Body) -> Response<Body> {
-    let mut response = Response::new(body);
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    super::event_stream::response(BodyExt::boxed(StreamBody::new(stream)))
 }
 
 /// A GET with `Last-Event-ID`: the rest of a request's event stream, from after that event.
@@ -298,54 +290,6 @@ fn resume(ctx: &Arc<ServeContext>, session: &Session, last_event_id: &str, windo
         ),
     };
     refuse(code, message)
-}
-
-/// An event stream carrying what `work` sends on its outbound channel (progress, requests to the
-/// client), then the answer it returns. Dropping the stream (the client went away) drops `work`,
-/// which cancels the request upstream.
-pub(super) fn event_stream_of<F, Fut>(work: F) -> Response<Body>
-where
-    F: FnOnce(mpsc::Sender<Vec<u8>>) -> Fut,
-    Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
-{
-    let (task, rx) = spawn_answering(work);
-    let stream = futures_util::stream::unfold((rx, AbortOnDrop(task)), |(mut rx, task)| async move {
-        let message = rx.recv().await.filter(|m| !m.is_empty())?;
-        let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(Bytes::from(sse::encode(&message, None))));
-        Some((frame, (rx, task)))
-    });
-    event_stream_response(BodyExt::boxed(StreamBody::new(stream)))
-}
-
-/// Runs `work` on its own task; its messages (progress, requests to the client), then its answer,
-/// then `ANSWERED`, arrive on the receiver. The marker ends the stream even while a copy of the
-/// sender lives on (a `per_client` upstream session keeps its client's latest link).
-fn spawn_answering<F, Fut>(work: F) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<Vec<u8>>)
-where
-    F: FnOnce(mpsc::Sender<Vec<u8>>) -> Fut,
-    Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
-    let answering = work(tx.clone());
-    let task = tokio::spawn(async move {
-        let answer = answering.await;
-        if tx.send(answer).await.is_ok() {
-            let _ = tx.send(ANSWERED).await;
-        }
-    });
-    (task, rx)
-}
-
-/// Follows the answer on an answering channel: no message is empty.
-const ANSWERED: Vec<u8> = Vec::new();
-
-/// Aborts the request task when the response stream is dropped (the client disconnected).
-pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The server-to-client stream: list changes of this session's virtual server.
@@ -410,7 +354,7 @@ fn passing_stream(ctx: Arc<ServeContext>, session: Arc<Session>) -> Response<Bod
         let frame: Result<Frame<Bytes>, Infallible> = Ok(Frame::data(data));
         Some((frame, (ctx, session, events)))
     });
-    event_stream_response(BodyExt::boxed(StreamBody::new(stream)))
+    super::event_stream::response(BodyExt::boxed(StreamBody::new(stream)))
 }
 
 fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {

@@ -12,8 +12,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::UpstreamError;
 use super::asked::{self, Asked};
-use super::connection::route_incoming;
-use super::relay::Inbox;
+use super::connection::{BoxFuture, Connection};
+use super::wire::Inbox;
+use super::wire::route_incoming;
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, encode_notification, encode_request};
 use crate::session::Link;
@@ -172,9 +173,35 @@ impl Linked {
             let _ = closing.wait_for(|c| *c).await;
         })
     }
+}
 
-    pub(super) fn shutdown(&self) {
+/// The linked transports (legacy SSE, WebSocket): a message peer, and a switch to stop them.
+impl Connection for Linked {
+    fn request<'a>(
+        &'a self,
+        method: &'a str,
+        params: Option<&'a RawValue>,
+        timeout: Duration,
+        _client: Option<&'a Link>,
+    ) -> BoxFuture<'a, Result<RawJson, UpstreamError>> {
+        Box::pin(self.peer.request(method, params, timeout))
+    }
+
+    fn notify<'a>(&'a self, method: &'a str, params: Option<&'a RawValue>) -> BoxFuture<'a, ()> {
+        Box::pin(self.peer.notify(method, params))
+    }
+
+    fn set_client(&self, link: &Link, timeout: Duration) {
+        self.peer.set_client(link.clone(), timeout);
+    }
+
+    fn closed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.peer.closed())
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
         self.closing.send_replace(true);
+        Box::pin(std::future::ready(()))
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::UpstreamError;
 use super::http_client::{HttpClient, SendError, uri};
 use super::peer::{Linked, Peer};
-use super::relay::Inbox;
+use super::wire::Inbox;
 use crate::model::Secret;
 use crate::protocol::sse;
 

@@ -11,10 +11,12 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use super::UpstreamError;
+use super::connection::{BoxFuture, Connection};
 use super::peer::Peer;
-use super::relay::Inbox;
+use super::wire::Inbox;
 use crate::model::StdioCommand;
 use crate::protocol::RawJson;
+use crate::session::Link;
 
 /// How long a child gets to exit after its stdin closes before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -126,7 +128,7 @@ impl StdioConnection {
     /// Asks whether the child speaks the stateless protocol (the probe the specification gives
     /// stdio clients). When it answers, the connection is stateless from now on and its list
     /// changes come on a `subscriptions/listen`; otherwise `None`, and it gets `initialize`.
-    pub(super) async fn discover(&self, timeout: Duration) -> Option<super::session::Established> {
+    pub(super) async fn discover(&self, timeout: Duration) -> Option<super::wire::Established> {
         let params = super::stateless::params(None, None);
         let result = self.peer.request("server/discover", Some(&params), timeout.min(PROBE)).await.ok()?;
         let established = super::stateless::discovered(&result)?;
@@ -152,7 +154,7 @@ impl StdioConnection {
         method: &str,
         params: Option<&RawValue>,
         timeout: Duration,
-        client: Option<&crate::session::Link>,
+        client: Option<&Link>,
     ) -> Result<RawJson, UpstreamError> {
         if self.stateless.load(std::sync::atomic::Ordering::Acquire) {
             if let Some(changed) = super::stateless::subscription(method, params, &self.subscribed) {
@@ -172,6 +174,34 @@ impl StdioConnection {
         self.closing.send_replace(true);
         let mut exited = self.exited.clone();
         let _ = exited.wait_for(|e| *e).await;
+    }
+}
+
+impl Connection for StdioConnection {
+    fn request<'a>(
+        &'a self,
+        method: &'a str,
+        params: Option<&'a RawValue>,
+        timeout: Duration,
+        client: Option<&'a Link>,
+    ) -> BoxFuture<'a, Result<RawJson, UpstreamError>> {
+        Box::pin(StdioConnection::request(self, method, params, timeout, client))
+    }
+
+    fn notify<'a>(&'a self, method: &'a str, params: Option<&'a RawValue>) -> BoxFuture<'a, ()> {
+        Box::pin(self.peer.notify(method, params))
+    }
+
+    fn set_client(&self, link: &Link, timeout: Duration) {
+        self.peer.set_client(link.clone(), timeout);
+    }
+
+    fn closed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.peer.closed())
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(StdioConnection::shutdown(self))
     }
 }
 

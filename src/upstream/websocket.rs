@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use super::UpstreamError;
 use super::http_client::{header_map, root_cause};
 use super::peer::{Linked, Peer};
-use super::relay::Inbox;
+use super::wire::Inbox;
 use crate::model::Secret;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -11,11 +11,12 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::UpstreamError;
-use super::stateless::{ask_client, rounds, without_stateless_fields};
+use super::meta::without_stateless_fields;
+use super::rounds::{ask_client, rounds};
 use crate::protocol::jsonrpc::{self, RpcError};
 use crate::protocol::{RawJson, tasks};
 use crate::session::Link;
+use crate::upstream::UpstreamError;
 
 /// How often `tasks/result` asks a working task how it is doing.
 const POLL: Duration = Duration::from_millis(200);

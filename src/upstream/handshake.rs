@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::wire::Established;
 use super::{Connection, UpstreamError};
 use crate::model;
 use crate::protocol::jsonrpc::raw;
@@ -10,14 +11,6 @@ use crate::protocol::{Item, ItemKind, ItemSet, mcp};
 
 /// Upper bound on pages followed for one list, so a looping cursor cannot hang a refresh.
 const MAX_PAGES: usize = 1000;
-
-/// What the upstream told us in its `initialize` result.
-#[derive(Debug, Clone)]
-pub(crate) struct Established {
-    pub protocol_version: String,
-    pub capabilities: serde_json::Map<String, Value>,
-    pub server_info: Option<Value>,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -28,7 +21,7 @@ struct InitializeResult {
     server_info: Option<Value>,
 }
 
-pub(super) async fn initialize(conn: &Connection, spec: &model::Upstream) -> Result<Established, UpstreamError> {
+pub(super) async fn initialize(conn: &dyn Connection, spec: &model::Upstream) -> Result<Established, UpstreamError> {
     let params = raw(&serde_json::json!({
         "protocolVersion": mcp::LATEST_VERSION,
         "capabilities": client_capabilities(spec),
@@ -63,7 +56,7 @@ pub(super) fn rest_established(spec: &model::Upstream) -> Established {
 
 /// Lists every kind of item the upstream declared a capability for.
 pub(super) async fn fetch_items(
-    conn: &Connection,
+    conn: &dyn Connection,
     established: &Established,
     spec: &model::Upstream,
 ) -> Result<ItemSet, UpstreamError> {
@@ -76,7 +69,7 @@ pub(super) async fn fetch_items(
     Ok(set)
 }
 
-async fn list_all(conn: &Connection, kind: ItemKind, spec: &model::Upstream) -> Result<Vec<Item>, UpstreamError> {
+async fn list_all(conn: &dyn Connection, kind: ItemKind, spec: &model::Upstream) -> Result<Vec<Item>, UpstreamError> {
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -109,4 +102,12 @@ pub(super) fn client_capabilities(spec: &model::Upstream) -> serde_json::Value {
     } else {
         serde_json::json!({})
     }
+}
+
+/// Why an `era: stateless` upstream that did not answer `server/discover` is down.
+pub(super) fn not_stateless(spec: &model::Upstream) -> UpstreamError {
+    UpstreamError::Transport(
+        spec.name.clone(),
+        "no answer to server/discover, and `era: stateless` allows no fallback to initialize".into(),
+    )
 }

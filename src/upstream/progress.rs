@@ -8,32 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 
-use super::connection::Event;
 use crate::protocol::RawJson;
 use crate::protocol::jsonrpc::{self, encode_notification};
 use crate::session::Outbound;
-
-/// Where an upstream's unsolicited messages go: progress to the waiting client, the rest to the supervisor.
-#[derive(Clone)]
-pub(crate) struct Inbox {
-    pub(crate) events: mpsc::Sender<Event>,
-    pub(crate) relay: Arc<Relay>,
-}
-
-impl Inbox {
-    pub(crate) fn notification(&self, method: String, params: Option<RawJson>) {
-        if method == "notifications/progress"
-            && let Some(p) = &params
-            && self.relay.deliver_progress(p)
-        {
-            return;
-        }
-        // A full queue means nobody is reading; dropping a notification beats blocking the reader.
-        let _ = self.events.try_send(Event::Notification { method, params });
-    }
-}
 
 #[derive(Default)]
 pub(crate) struct Relay {
@@ -77,7 +55,7 @@ impl Relay {
 
     /// Sends a progress notification to its client with the client's token restored.
     /// Returns false when the token is not one of ours.
-    fn deliver_progress(&self, params: &RawValue) -> bool {
+    pub(super) fn deliver_progress(&self, params: &RawValue) -> bool {
         let Ok(mut fields) = serde_json::from_str::<Map<String, Value>>(params.get()) else { return false };
         let Some(Value::String(token)) = fields.get("progressToken") else { return false };
         let routes = self.routes.lock().unwrap();
@@ -96,7 +74,7 @@ mod tests {
     #[tokio::test]
     async fn tokens_are_swapped_out_and_back() {
         let relay = Arc::new(Relay::default());
-        let (sink, mut rx) = mpsc::channel(4);
+        let (sink, mut rx) = tokio::sync::mpsc::channel(4);
         let params = jsonrpc::raw(&serde_json::json!({"name": "t", "_meta": {"progressToken": 7, "other": 1}}));
         let (sent, guard) = relay.rewrite(&params, &sink).unwrap();
         assert_eq!(sent.get(), r#"{"name":"t","_meta":{"progressToken":"mcpgw-0","other":1}}"#);
@@ -114,7 +92,7 @@ mod tests {
     #[test]
     fn params_without_a_token_are_left_alone() {
         let relay = Arc::new(Relay::default());
-        let (sink, _rx) = mpsc::channel(1);
+        let (sink, _rx) = tokio::sync::mpsc::channel(1);
         assert!(relay.rewrite(&jsonrpc::raw(&serde_json::json!({"name": "t"})), &sink).is_none());
     }
 }

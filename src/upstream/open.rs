@@ -1,0 +1,49 @@
+//! Opening a connection to an upstream: the transport its definition names, then the era's
+//! handshake (`server/discover` first for stdio and streamable HTTP upstreams, `initialize`
+//! when it is not answered or not tried).
+
+use super::handshake;
+use super::rest_api::RestConnection;
+use super::wire::{Established, Inbox};
+use super::{Connection, UpstreamError, sse, stdio, websocket};
+use crate::model::{self, Transport};
+
+/// Connects and completes the handshake.
+pub(super) async fn open(
+    spec: &model::Upstream,
+    inbox: Inbox,
+) -> Result<(Box<dyn Connection>, Established), UpstreamError> {
+    let conn: Box<dyn Connection> = match &spec.transport {
+        Transport::Stdio(cmd) => {
+            let stdio = stdio::StdioConnection::spawn(&spec.name, cmd, inbox)?;
+            // A stateless (2026-07-28) child answers discovery and needs no handshake.
+            if spec.era != model::Era::Session {
+                match stdio.discover(spec.timeout).await {
+                    Some(established) => return Ok((Box::new(stdio), established)),
+                    None if spec.era == model::Era::Stateless => {
+                        stdio.shutdown().await;
+                        return Err(handshake::not_stateless(spec));
+                    }
+                    None => {}
+                }
+            }
+            Box::new(stdio)
+        }
+        Transport::StreamableHttp { url, headers } => return super::http::open(spec, url, headers, inbox).await,
+        Transport::Sse { url, headers } => Box::new(sse::connect(&spec.name, url, headers, inbox).await?),
+        Transport::WebSocket { url, headers } => Box::new(websocket::connect(&spec.name, url, headers, inbox).await?),
+        Transport::Rest(api) => {
+            let rest = RestConnection::new(&spec.name, api, inbox)?;
+            return Ok((Box::new(rest), handshake::rest_established(spec)));
+        }
+    };
+    let established = match handshake::initialize(conn.as_ref(), spec).await {
+        Ok(e) => e,
+        Err(e) => {
+            conn.shutdown().await;
+            return Err(e);
+        }
+    };
+    conn.notify("notifications/initialized", None).await;
+    Ok((conn, established))
+}

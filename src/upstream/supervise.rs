@@ -1,0 +1,175 @@
+//! Keeping an upstream connected: connect, list its items, serve its notifications, and on a
+//! lost connection reconnect with backoff (250 ms doubling to 30 s, reset after 30 s of uptime).
+//! A stop lets in-flight requests finish (up to the upstream's timeout) before closing.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::wire::{Established, Event, Inbox};
+use super::{Shared, UpstreamHandle, UpstreamState, handshake, open, uri_params};
+use crate::protocol::ItemSet;
+use crate::session::Note;
+
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A connection that lived this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
+    let name = handle.spec.name.clone();
+    let mut stop = handle.stop.subscribe();
+    let mut backoff = BACKOFF_START;
+    let mut failures = 0u32;
+    while !*stop.borrow() {
+        let (events_tx, mut events) = mpsc::channel::<Event>(64);
+        let inbox = Inbox { events: events_tx, relay: handle.relay.clone() };
+        let attempt = tokio::select! {
+            r = open::open(&handle.spec, inbox) => r,
+            _ = stop.changed() => break,
+        };
+        match attempt {
+            Ok((conn, established)) => {
+                let conn = Arc::new(conn);
+                let items = tokio::select! {
+                    r = handshake::fetch_items(conn.as_ref().as_ref(), &established, &handle.spec) => r,
+                    _ = stop.changed() => { conn.shutdown().await; break }
+                };
+                match items {
+                    Ok(items) => {
+                        failures = 0;
+                        tracing::info!(upstream = %name, transport = handle.spec.transport.kind(),
+                            protocol_version = %established.protocol_version,
+                            tools = items.tools.len(), resources = items.resources.len(),
+                            prompts = items.prompts.len(), "upstream connected");
+                        handle.connection.store(Some(conn.clone()));
+                        resubscribe(&handle, &conn);
+                        handle.set_status(UpstreamState::Up, None, 0, Some(&established));
+                        handle.set_items(items);
+                        handle.first_attempt_done.store(true, Ordering::Release);
+                        let since = Instant::now();
+                        let stopping = serve_events(&handle, &conn, &established, &mut events, &mut stop).await;
+                        handle.connection.store(None);
+                        handle.set_items(ItemSet::default());
+                        if stopping {
+                            drain_and_close(&handle, conn).await;
+                            break;
+                        }
+                        conn.shutdown().await;
+                        tracing::warn!(upstream = %name, "upstream connection lost; reconnecting");
+                        handle.set_status(UpstreamState::Down, Some("connection lost".into()), 0, None);
+                        if since.elapsed() >= STABLE_AFTER {
+                            backoff = BACKOFF_START;
+                        }
+                    }
+                    Err(e) => {
+                        conn.shutdown().await;
+                        failures += 1;
+                        tracing::warn!(upstream = %name, error = %e, "listing the upstream's items failed");
+                        handle.set_status(UpstreamState::Down, Some(e.to_string()), failures, None);
+                        handle.first_attempt_done.store(true, Ordering::Release);
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                // Say it loudly the first time and every tenth, so a long outage does not flood the log.
+                if failures == 1 || failures.is_multiple_of(10) {
+                    tracing::warn!(upstream = %name, error = %e, failures, retry_in = ?backoff, "upstream unavailable");
+                } else {
+                    tracing::debug!(upstream = %name, error = %e, failures, retry_in = ?backoff, "upstream unavailable");
+                }
+                handle.set_status(UpstreamState::Down, Some(e.to_string()), failures, None);
+                handle.first_attempt_done.store(true, Ordering::Release);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => break,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    for (_, cell) in handle.clients.lock().await.drain() {
+        if let Some(session) = cell.get() {
+            session.conn.shutdown().await;
+        }
+    }
+    handle.set_status(UpstreamState::Stopped, None, failures, None);
+    handle.stopped.notify_waiters();
+    tracing::info!(upstream = %name, "upstream stopped");
+}
+
+/// Subscribes a fresh connection to every URI clients hold at this upstream (a reconnect, or a
+/// reload that restarted it), in the background.
+fn resubscribe(handle: &Arc<UpstreamHandle>, conn: &Shared) {
+    let uris = handle.outlets.subscribers.uris(&handle.spec.name);
+    if uris.is_empty() {
+        return;
+    }
+    let (conn, name, timeout) = (conn.clone(), handle.spec.name.clone(), handle.spec.timeout);
+    tokio::spawn(async move {
+        for uri in uris {
+            if let Err(e) = conn.request("resources/subscribe", Some(&uri_params(&uri)), timeout, None).await {
+                tracing::warn!(upstream = %name, %uri, error = %e, "subscribing again after connecting failed");
+            }
+        }
+    });
+}
+
+/// Handles notifications until the connection closes (returns false) or a stop is asked (true).
+async fn serve_events(
+    handle: &UpstreamHandle,
+    conn: &Shared,
+    established: &Established,
+    events: &mut mpsc::Receiver<Event>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    loop {
+        tokio::select! {
+            _ = conn.closed() => return false,
+            _ = stop.changed() => return true,
+            event = events.recv() => match event {
+                None => return false,
+                Some(Event::Notification { method, .. }) if method.ends_with("/list_changed") => {
+                    match handshake::fetch_items(conn.as_ref().as_ref(), established, &handle.spec).await {
+                        Ok(items) => handle.set_items(items),
+                        Err(e) => tracing::warn!(upstream = %handle.spec.name, error = %e, "refreshing items failed"),
+                    }
+                }
+                Some(Event::Notification { method, params }) => {
+                    let params = params.and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok());
+                    match note(&handle.spec.name, &method, params) {
+                        Some(note) => drop(handle.outlets.notes.send(note)),
+                        None => tracing::debug!(upstream = %handle.spec.name, %method, "upstream notification"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An upstream's notification as a note for the sessions, when it is one they may hear.
+fn note(upstream: &str, method: &str, params: Option<serde_json::Value>) -> Option<Note> {
+    let (upstream, params) = (upstream.to_string(), params?);
+    Some(match method {
+        "notifications/resources/updated" => {
+            let uri = params.get("uri")?.as_str()?.to_string();
+            Note::ResourceUpdated { upstream, uri, session: None }
+        }
+        "notifications/message" => Note::Log { upstream, params },
+        "notifications/tasks/status" => Note::TaskStatus { upstream, params },
+        "notifications/elicitation/complete" => Note::ElicitationComplete { params },
+        _ => return None,
+    })
+}
+
+/// Lets requests already sent finish (each holds the connection), then closes it.
+async fn drain_and_close(handle: &UpstreamHandle, conn: Shared) {
+    let deadline = Instant::now() + handle.spec.timeout;
+    while Arc::strong_count(&conn) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    conn.shutdown().await;
+}

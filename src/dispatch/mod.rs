@@ -152,6 +152,9 @@ pub(crate) fn notify(live: &Live, session: &Session, method: &str, params: Optio
     }
 }
 
+#[cfg(test)]
+mod tests;
+
 /// The page size lists are cut into.
 fn page_size(snapshot: &Snapshot) -> usize {
     snapshot.model.serving.page_size

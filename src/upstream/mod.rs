@@ -4,6 +4,8 @@
 mod asked;
 mod connection;
 mod error;
+#[cfg(test)]
+pub(crate) mod fake;
 mod handshake;
 mod http;
 mod http_client;
@@ -115,8 +117,16 @@ pub(crate) struct UpstreamHandle {
 impl UpstreamHandle {
     /// Starts connecting in the background and returns at once.
     pub(crate) fn start(spec: model::Upstream, outlets: Outlets) -> Arc<Self> {
+        let handle = UpstreamHandle::new(spec, outlets);
+        handle.outlets.subscribers.register(&handle);
+        tokio::spawn(supervise::supervise(handle.clone()));
+        handle
+    }
+
+    /// A handle not yet connected.
+    fn new(spec: model::Upstream, outlets: Outlets) -> Arc<Self> {
         let (stop, _) = watch::channel(false);
-        let handle = Arc::new(UpstreamHandle {
+        Arc::new(UpstreamHandle {
             spec,
             status: ArcSwap::from_pointee(Status {
                 state: UpstreamState::Connecting,
@@ -134,10 +144,7 @@ impl UpstreamHandle {
             stopped: Notify::new(),
             relay: Arc::default(),
             outlets,
-        });
-        handle.outlets.subscribers.register(&handle);
-        tokio::spawn(supervise::supervise(handle.clone()));
-        handle
+        })
     }
 
     /// Subscribes `link`'s session to `uri`. A shared upstream session is subscribed once, when

@@ -58,9 +58,11 @@ pub(crate) struct RawUpstream {
     pub prompts: Option<RawFilter>,
     /// Longest wait for one request to this upstream, e.g. `30s`, `500ms`. Default `60s`.
     pub timeout: Option<String>,
-    /// `shared` (default): one upstream session serves every client. `per_client`: each client
-    /// session gets its own upstream session (for stdio, its own process), so the upstream's
-    /// sampling, elicitation and roots requests reach the right client on every transport.
+    /// `auto` (default): one upstream session serves every client until the upstream asks a
+    /// client something (sampling, elicitation, roots); from then on each client that can answer
+    /// gets its own upstream session for its calls (for stdio, its own process). `shared`: one
+    /// upstream session always; such requests are refused unless one call is in flight.
+    /// `per_client`: each client session always gets its own upstream session.
     pub sessions: Option<RawSessions>,
     /// Which protocol era to speak (stdio and `url` upstreams). `auto` (default): ask with
     /// `server/discover` first, then fall back to `initialize`. `session`: the session-based
@@ -86,6 +88,7 @@ pub(crate) enum RawEra {
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum RawSessions {
+    Auto,
     Shared,
     PerClient,
 }

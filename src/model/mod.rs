@@ -81,8 +81,11 @@ impl Upstream {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Sessions {
-    /// One upstream session for every client.
+    /// One upstream session for every client until the upstream shows it asks clients things
+    /// (sampling, elicitation, roots); from then on, one per client session that can answer.
     #[default]
+    Auto,
+    /// One upstream session for every client.
     Shared,
     /// One upstream session per client session, opened on its first call, closed when it ends.
     PerClient,

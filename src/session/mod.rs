@@ -176,6 +176,18 @@ impl Session {
         !self.is_stateless() && self.supports(capability)
     }
 
+    /// Whether the client may be sent any of the requests a server asks clients (sampling,
+    /// elicitation, roots).
+    pub(crate) fn can_be_asked_anything(&self) -> bool {
+        ["sampling", "elicitation", "roots"].iter().any(|c| self.can_be_asked(c))
+    }
+
+    /// Whether the client declared any of what a server may ask (stateless clients too, who are
+    /// asked through `input_required`).
+    pub(crate) fn declares_any_question(&self) -> bool {
+        ["sampling", "elicitation", "roots"].iter().any(|c| self.supports(c))
+    }
+
     /// The capabilities the client declared (in `initialize`, or in a stateless request's `_meta`).
     pub(crate) fn capabilities(&self) -> serde_json::Value {
         self.capabilities.get().cloned().unwrap_or_else(|| serde_json::json!({}))

@@ -42,7 +42,7 @@ impl InputRounds {
     }
 
     /// The answer to the upstream's next request, or `None` after recording it as pending (the
-    /// caller then waits forever: the round is ended and the call dropped).
+    /// round then ends, and the call is dropped).
     pub(crate) fn answer_next(&self, method: &str, params: Option<&RawValue>) -> Option<Value> {
         let index = self.next.fetch_add(1, Ordering::Relaxed) as usize;
         if let Some(answer) = self.answers.get(index) {
@@ -72,8 +72,7 @@ impl InputRounds {
     }
 
     /// Answers the upstream's next question from this round's answers, when the client declared
-    /// what it needs; `None` when the round ends here (the caller then waits forever: the round
-    /// is ended and the call dropped).
+    /// what it needs; `None` when the round ends here (and the call is dropped).
     pub(crate) fn answer(
         &self,
         session: &Session,

@@ -109,7 +109,8 @@ pub(super) async fn answer<F, Fut>(
     });
 }
 
-/// The answer to one request an upstream sends us, or `None` when the upstream withdrew it.
+/// The answer to one request an upstream sends us, or `None` when none is to be sent (the
+/// upstream withdrew it, or a stateless client's round ends on it).
 /// `ping` is answered here; sampling, elicitation and roots go to `client` (the client whose
 /// request the upstream is serving) when it declared the capability; anything else, or a request
 /// we cannot tie to a client, is refused.
@@ -129,14 +130,14 @@ pub(super) async fn answer_one(
         return refuse(RpcError::method_not_found(method));
     };
     // A stateless client is never sent a request: its answers come from earlier rounds, or the
-    // request ends this round as an `input_required` result.
+    // request ends this round as an `input_required` result. Then the upstream gets no answer:
+    // the round drops the call, which cancels it upstream. (Waiting here instead would stall the
+    // reader of a stream other calls share.)
     if let Some(link) = client
         && let Some(rounds) = &link.rounds
     {
-        return match rounds.answer(&link.session, capability, method, params) {
-            Some(answer) => Some(jsonrpc::encode_result(id, &jsonrpc::raw(&answer))),
-            None => std::future::pending().await,
-        };
+        let answer = rounds.answer(&link.session, capability, method, params)?;
+        return Some(jsonrpc::encode_result(id, &jsonrpc::raw(&answer)));
     }
     let Some(link) = client else {
         // Either the request arrived where nothing ties it to one client's call (a shared stdio,

@@ -93,10 +93,10 @@ async fn list_all(conn: &dyn Connection, kind: ItemKind, spec: &model::Upstream)
 /// What the gateway offers an upstream as a client. Sampling, elicitation and roots can be passed
 /// on to the right client when the upstream session belongs to one client (`per_client`), or over
 /// streamable HTTP, where such a request arrives on the response stream of the call it serves.
-/// Elsewhere (a shared stdio, SSE or WebSocket stream) none is offered.
+/// Elsewhere (`sessions: shared` over stdio, SSE or WebSocket) none is offered.
 pub(super) fn client_capabilities(spec: &model::Upstream) -> serde_json::Value {
-    let routable = spec.sessions == model::Sessions::PerClient
-        || matches!(spec.transport, model::Transport::StreamableHttp { .. });
+    let routable =
+        spec.sessions != model::Sessions::Shared || matches!(spec.transport, model::Transport::StreamableHttp { .. });
     if routable {
         serde_json::json!({ "sampling": {}, "elicitation": { "form": {}, "url": {} }, "roots": {} })
     } else {

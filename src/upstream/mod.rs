@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use serde_json::value::RawValue;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::model;
 use crate::protocol::{ItemSet, RawJson, mcp};
@@ -40,7 +40,7 @@ use per_client::PerClient;
 use progress::Relay;
 use subscribers::Left;
 pub(crate) use subscribers::Subscribers;
-use wire::Established;
+use wire::{Established, Event, Inbox};
 
 /// Where an upstream's connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -78,6 +78,10 @@ pub(crate) struct Status {
     pub server_info: Option<serde_json::Value>,
     /// Consecutive failed attempts since the last success.
     pub failures: u32,
+    /// The upstream has sent clients requests (sampling, elicitation, roots); with
+    /// `sessions: auto`, clients that can answer now get upstream sessions of their own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub asks_clients: bool,
 }
 
 /// Where an upstream reports what happens to it: the reloader (its items changed, so the
@@ -111,6 +115,12 @@ pub(crate) struct UpstreamHandle {
     stopped: Notify,
     /// Progress routes of requests in flight; outlives reconnects.
     relay: Arc<Relay>,
+    /// Set once the upstream sent a client a request (sampling, elicitation, roots): with
+    /// `sessions: auto`, from then on a client that can answer gets its own upstream session.
+    asks_clients: Arc<AtomicBool>,
+    /// Turns on the shared session once the upstream asks clients: a stateless client's call
+    /// takes it alone, so whatever the upstream asks meanwhile can only be about that call.
+    turns: tokio::sync::RwLock<()>,
     outlets: Outlets,
 }
 
@@ -134,6 +144,7 @@ impl UpstreamHandle {
                 protocol_version: None,
                 server_info: None,
                 failures: 0,
+                asks_clients: false,
             }),
             connection: ArcSwapOption::empty(),
             items: ArcSwap::from_pointee(ItemSet::default()),
@@ -143,6 +154,8 @@ impl UpstreamHandle {
             stop,
             stopped: Notify::new(),
             relay: Arc::default(),
+            asks_clients: Arc::default(),
+            turns: tokio::sync::RwLock::new(()),
             outlets,
         })
     }
@@ -189,7 +202,11 @@ impl UpstreamHandle {
     }
 
     pub(crate) fn status(&self) -> Arc<Status> {
-        self.status.load_full()
+        let status = self.status.load_full();
+        if self.asks_clients.load(Ordering::Relaxed) && !status.asks_clients {
+            return Arc::new(Status { asks_clients: true, ..(*status).clone() });
+        }
+        status
     }
 
     pub(crate) fn items(&self) -> Arc<ItemSet> {
@@ -209,16 +226,21 @@ impl UpstreamHandle {
         params: Option<&RawValue>,
         client: Option<&Link>,
     ) -> Result<RawJson, UpstreamError> {
-        let conn = match (self.spec.sessions, client) {
-            (model::Sessions::PerClient, Some(link)) => {
+        let (conn, _turn) = match client {
+            Some(link) if self.own_session_for(link) => {
                 // Boxed: opening a session is a large future, and the shared path should not carry it.
                 let session = Box::pin(self.client_connection(link)).await?;
                 session.follow_log_level(link, self.spec.timeout).await;
                 *session.current.lock().unwrap() = Some(link.clone());
                 session.conn.set_client(link, self.spec.timeout);
-                session.conn
+                (session.conn, None)
             }
-            _ => self.connection.load_full().ok_or_else(|| UpstreamError::Unavailable(self.spec.name.clone()))?,
+            _ => {
+                let turn = self.take_turn(client).await;
+                let conn =
+                    self.connection.load_full().ok_or_else(|| UpstreamError::Unavailable(self.spec.name.clone()))?;
+                (conn, turn)
+            }
         };
         let rewritten = match (params, client) {
             (Some(p), Some(link)) => self.relay.rewrite(p, &link.out),
@@ -226,6 +248,47 @@ impl UpstreamHandle {
         };
         let params = rewritten.as_ref().map(|(p, _)| &**p).or(params);
         conn.request(method, params, self.spec.timeout, client).await
+    }
+
+    /// Whether `link`'s calls go on an upstream session of that client's own: always with
+    /// `per_client`; with `auto`, once the upstream has asked a client something on a transport
+    /// whose requests name no call (stdio, legacy SSE, WebSocket), for a client that can answer.
+    fn own_session_for(&self, link: &Link) -> bool {
+        match self.spec.sessions {
+            model::Sessions::PerClient => true,
+            model::Sessions::Shared => false,
+            model::Sessions::Auto => {
+                self.asks_clients.load(Ordering::Relaxed)
+                    && !matches!(
+                        self.spec.transport,
+                        model::Transport::StreamableHttp { .. } | model::Transport::Rest(_)
+                    )
+                    && link.session.can_be_asked_anything()
+            }
+        }
+    }
+
+    /// A turn on the shared session, once the upstream asks clients things on a stream that names
+    /// no call: a stateless client that declared what the upstream may ask takes it alone (its
+    /// questions come back as `input_required`, and only a call in flight alone can be told them).
+    async fn take_turn(&self, client: Option<&Link>) -> Option<Turn<'_>> {
+        if !self.asks_clients.load(Ordering::Relaxed)
+            || matches!(self.spec.transport, model::Transport::StreamableHttp { .. } | model::Transport::Rest(_))
+        {
+            return None;
+        }
+        let alone = client.is_some_and(|l| l.rounds.is_some() && l.session.declares_any_question());
+        Some(if alone { Turn::Alone(self.turns.write().await) } else { Turn::Shared(self.turns.read().await) })
+    }
+
+    /// Where a new connection's unsolicited messages go.
+    fn inbox(&self, events: mpsc::Sender<Event>) -> Inbox {
+        Inbox {
+            events,
+            relay: self.relay.clone(),
+            asks: self.asks_clients.clone(),
+            single_call_questions: self.spec.sessions != model::Sessions::Shared,
+        }
     }
 
     /// Tells the upstream session that serves the client `client_key` that the client's roots
@@ -237,11 +300,10 @@ impl UpstreamHandle {
         }
         let (handle, key) = (self.clone(), client_key.to_string());
         tokio::spawn(async move {
+            let own = handle.clients.lock().await.get(&key).cloned().and_then(|c| c.get().map(|s| s.conn.clone()));
             let conn = match handle.spec.sessions {
-                model::Sessions::PerClient => {
-                    let cell = handle.clients.lock().await.get(&key).cloned();
-                    cell.and_then(|c| c.get().map(|s| s.conn.clone()))
-                }
+                model::Sessions::PerClient => own,
+                model::Sessions::Auto => own.or_else(|| handle.connection.load_full()),
                 model::Sessions::Shared => handle.connection.load_full(),
             };
             if let Some(conn) = conn {
@@ -283,6 +345,7 @@ impl UpstreamHandle {
             protocol_version: session.map(|s| s.protocol_version.clone()),
             server_info: session.and_then(|s| s.server_info.clone()),
             failures,
+            asks_clients: self.asks_clients.load(Ordering::Relaxed),
         }));
     }
 
@@ -292,6 +355,14 @@ impl UpstreamHandle {
             self.outlets.items_changed.notify_one();
         }
     }
+}
+
+/// A call's turn on a shared session (see `UpstreamHandle::take_turn`); held until it ends.
+enum Turn<'a> {
+    #[allow(dead_code)] // held, never read
+    Shared(tokio::sync::RwLockReadGuard<'a, ()>),
+    #[allow(dead_code)] // held, never read
+    Alone(tokio::sync::RwLockWriteGuard<'a, ()>),
 }
 
 fn uri_params(uri: &str) -> RawJson {

@@ -34,6 +34,9 @@ pub(super) struct Peer {
     /// For a per-client upstream session: its client, asked when the upstream sends it requests,
     /// and how long to wait for the answer.
     client: Mutex<Option<(Link, Duration)>>,
+    /// Client calls in flight on this peer (by request id), each with its client and timeout: when
+    /// exactly one is, a request the upstream sends meanwhile can only be about that call.
+    calls: Mutex<HashMap<u64, (Link, Duration)>>,
     /// The upstream's requests that wait on a client's answer.
     asked: Arc<Asked>,
 }
@@ -56,16 +59,19 @@ impl Peer {
             closed,
             inbox,
             client: Mutex::default(),
+            calls: Mutex::default(),
             asked: Arc::default(),
         };
         (Arc::new(peer), queue)
     }
 
+    /// Sends one request; `client` is the client whose call it is, if any.
     pub(super) async fn request(
         &self,
         method: &str,
         params: Option<&RawValue>,
         timeout: Duration,
+        client: Option<&Link>,
     ) -> Result<RawJson, UpstreamError> {
         if *self.closed.borrow() {
             return Err(UpstreamError::Unavailable(self.name.clone()));
@@ -73,6 +79,10 @@ impl Peer {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(id, tx);
+        let _call = client.map(|link| {
+            self.calls.lock().unwrap().insert(id, (link.clone(), timeout));
+            CallGuard { peer: self, id }
+        });
         // `initialize` is never cancelled (the specification forbids it).
         let armed = method != "initialize";
         let mut guard = CancelOnDrop { peer: self, id, reason: "the client went away", armed };
@@ -125,9 +135,13 @@ impl Peer {
                 }
             },
             async |id, method, params| {
-                // On a shared stream nothing names the client a request is for; a per-client
-                // session has exactly one.
-                let client = self.client.lock().unwrap().clone();
+                // A per-client session has exactly one client. On a shared stream nothing names
+                // the client a request is for, unless one client call alone is in flight.
+                let client = self.client.lock().unwrap().clone().or_else(|| {
+                    let calls = self.calls.lock().unwrap();
+                    let alone = calls.len() == 1 && self.inbox.single_call_questions;
+                    alone.then(|| calls.values().next().cloned()).flatten()
+                });
                 let (link, timeout) = match client {
                     Some((link, timeout)) => (Some(link), timeout),
                     None => (None, Duration::ZERO),
@@ -182,9 +196,9 @@ impl Connection for Linked {
         method: &'a str,
         params: Option<&'a RawValue>,
         timeout: Duration,
-        _client: Option<&'a Link>,
+        client: Option<&'a Link>,
     ) -> BoxFuture<'a, Result<RawJson, UpstreamError>> {
-        Box::pin(self.peer.request(method, params, timeout))
+        Box::pin(self.peer.request(method, params, timeout, client))
     }
 
     fn notify<'a>(&'a self, method: &'a str, params: Option<&'a RawValue>) -> BoxFuture<'a, ()> {
@@ -202,6 +216,18 @@ impl Connection for Linked {
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         self.closing.send_replace(true);
         Box::pin(std::future::ready(()))
+    }
+}
+
+/// Forgets a client call when it ends, however it ends.
+struct CallGuard<'a> {
+    peer: &'a Peer,
+    id: u64,
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.peer.calls.lock().unwrap().remove(&self.id);
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::wire::{Event, Inbox};
+use super::wire::Event;
 use super::{Shared, UpstreamError, UpstreamHandle, open};
 use crate::protocol::mcp;
 use crate::session::{Link, Note};
@@ -88,7 +88,7 @@ impl UpstreamHandle {
                 }
             }
         });
-        let inbox = Inbox { events, relay: self.relay.clone() };
+        let inbox = self.inbox(events);
         let (conn, established) = open::open(&self.spec, inbox).await?;
         // `logging/setLevel` exists in the session era, for servers that declare logging.
         let takes_log_level = established.protocol_version != crate::protocol::stateless::VERSION

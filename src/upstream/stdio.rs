@@ -130,7 +130,7 @@ impl StdioConnection {
     /// changes come on a `subscriptions/listen`; otherwise `None`, and it gets `initialize`.
     pub(super) async fn discover(&self, timeout: Duration) -> Option<super::wire::Established> {
         let params = super::stateless::params(None, None);
-        let result = self.peer.request("server/discover", Some(&params), timeout.min(PROBE)).await.ok()?;
+        let result = self.peer.request("server/discover", Some(&params), timeout.min(PROBE), None).await.ok()?;
         let established = super::stateless::discovered(&result)?;
         self.stateless.store(true, std::sync::atomic::Ordering::Release);
         self.listen().await;
@@ -164,10 +164,12 @@ impl StdioConnection {
                 return Ok(crate::protocol::jsonrpc::raw(&serde_json::json!({})));
             }
             let upstream = self.peer.name().to_string();
-            let send = |method, params: RawJson| async move { self.peer.request(method, Some(&params), timeout).await };
+            let send = |method, params: RawJson| async move {
+                self.peer.request(method, Some(&params), timeout, client).await
+            };
             return super::stateless::request(&upstream, method, params, client, timeout, send).await;
         }
-        self.peer.request(method, params, timeout).await
+        self.peer.request(method, params, timeout, client).await
     }
 
     pub(super) async fn shutdown(&self) {

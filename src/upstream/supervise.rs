@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::wire::{Established, Event, Inbox};
+use super::wire::{Established, Event};
 use super::{Shared, UpstreamHandle, UpstreamState, handshake, open, uri_params};
 use crate::protocol::ItemSet;
 use crate::session::Note;
@@ -25,7 +25,7 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
     let mut failures = 0u32;
     while !*stop.borrow() {
         let (events_tx, mut events) = mpsc::channel::<Event>(64);
-        let inbox = Inbox { events: events_tx, relay: handle.relay.clone() };
+        let inbox = handle.inbox(events_tx);
         let attempt = tokio::select! {
             r = open::open(&handle.spec, inbox) => r,
             _ = stop.changed() => break,

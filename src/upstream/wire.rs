@@ -3,6 +3,7 @@
 //! learned (`Established`), and the routing of each message read from an upstream.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -26,11 +27,17 @@ pub(crate) struct Established {
     pub server_info: Option<Value>,
 }
 
-/// Where an upstream's unsolicited messages go: progress to the waiting client, the rest to the supervisor.
+/// Where an upstream's unsolicited messages go: progress to the waiting client, the rest to the
+/// supervisor; and the mark that the upstream asks clients things.
 #[derive(Clone)]
 pub(crate) struct Inbox {
     pub(crate) events: mpsc::Sender<Event>,
     pub(crate) relay: Arc<Relay>,
+    /// Set once the upstream sends a request to a client (sampling, elicitation, roots).
+    pub(crate) asks: Arc<AtomicBool>,
+    /// Whether a request the upstream sends on a stream that names no call may be taken for the
+    /// one client call in flight, when only one is (every `sessions` setting but `shared`).
+    pub(crate) single_call_questions: bool,
 }
 
 impl Inbox {
@@ -61,7 +68,12 @@ pub(super) async fn route_incoming(
         Ok(Message::Notification { method, params })
             if method == "notifications/cancelled" && asked.cancelled(params.as_deref()) => {}
         Ok(Message::Notification { method, params }) => inbox.notification(method, params),
-        Ok(Message::Request { id, method, params }) => on_request(id, method, params).await,
+        Ok(Message::Request { id, method, params }) => {
+            if method != "ping" && !inbox.asks.swap(true, Ordering::Relaxed) {
+                tracing::info!(upstream = %upstream, %method, "the upstream asks its clients things");
+            }
+            on_request(id, method, params).await
+        }
         Err(e) => {
             tracing::warn!(upstream = %upstream, error = %e, "unreadable message from upstream")
         }

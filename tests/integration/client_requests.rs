@@ -19,7 +19,11 @@ async fn answering(gw: &TestGateway, capabilities: serde_json::Value, reply: &st
 #[tokio::test]
 async fn sampling_reaches_the_client_whose_call_caused_it() {
     let remote = TestUpstream::http("remote", &[]);
-    let yaml = format!("upstreams:\n  remote: {{ url: '{}' }}\n  a: {}\n", remote.url, stdio_fixture("a"));
+    let yaml = format!(
+        "upstreams:\n  remote: {{ url: '{}' }}\n  a:\n    stdio: {{ command: '{}', args: [--name, a] }}\n    sessions: shared\n",
+        remote.url,
+        super::util::fixture_bin()
+    );
     let gw = TestGateway::start(&yaml).await;
     let one = answering(&gw, json!({"sampling": {}}), "one").await;
     let two = answering(&gw, json!({"sampling": {}}), "two").await;
@@ -43,7 +47,8 @@ async fn sampling_reaches_the_client_whose_call_caused_it() {
     assert!(other.questions().is_empty());
     assert_eq!(text, "refused: the client does not support sampling");
 
-    // On a stdio upstream nothing ties the question to a client, so it is refused, never misrouted.
+    // With `sessions: shared`, a stdio upstream's question is tied to no client: it is refused,
+    // never misrouted.
     let text = one.call_text("a_ask", json!({})).await;
     assert_eq!(one.questions().len(), 1, "no question beyond the first call's");
     assert!(text.starts_with("refused:") && text.contains("cannot be passed to a client"), "{text}");
@@ -83,6 +88,33 @@ async fn per_client_sessions_route_a_stdio_upstreams_requests_to_the_right_clien
     )
     .await;
     assert!(super::util::process_alive(p2), "the other client's process is untouched");
+}
+
+#[tokio::test]
+async fn by_default_a_stdio_upstreams_questions_reach_the_client_whose_call_caused_them() {
+    let gw = TestGateway::start(&format!("upstreams:\n  a: {}\n", stdio_fixture("a"))).await;
+    let plain = TestClient::connect(&gw, HTTP, "default").await;
+    let one = answering(&gw, json!({"sampling": {}}), "one").await;
+    let two = answering(&gw, json!({"sampling": {}}), "two").await;
+    let shared = pid(&plain).await;
+    assert!(gw.readyz().await.1["upstreams"]["a"].get("asks_clients").is_none());
+    // The first question comes on the shared session while one call alone is in flight there:
+    // it can only be that call's.
+    assert_eq!(one.call_text("a_ask", json!({})).await, "sampled: one");
+    assert_eq!(gw.readyz().await.1["upstreams"]["a"]["asks_clients"], true, "/readyz tells");
+    // The upstream has shown it asks: from now on each client that can answer has its own
+    // upstream session, so questions asked at once each reach their own client.
+    let (text1, text2) = tokio::join!(one.call_text("a_ask", json!({})), two.call_text("a_ask", json!({})));
+    assert_eq!((text1.as_str(), text2.as_str()), ("sampled: one", "sampled: two"));
+    assert_eq!((one.questions().len(), two.questions().len()), (2, 1));
+    let (p1, p2) = (pid(&one).await, pid(&two).await);
+    assert!(p1 != p2 && p1 != shared && p2 != shared, "each answering client has its own process");
+    assert_eq!(pid(&plain).await, shared, "a client that cannot be asked stays on the shared session");
+    // A stateless client that declared sampling is asked through `input_required`, its call
+    // alone on the shared session.
+    let stateless = TestClient::connect_with(&gw, Transport::Stateless, "default", json!({"sampling": {}})).await;
+    stateless.answer_sampling("stateless");
+    assert_eq!(stateless.call_text("a_ask", json!({})).await, "sampled: stateless");
 }
 
 /// The process id of the fixture upstream serving `c`.

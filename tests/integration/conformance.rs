@@ -76,13 +76,9 @@ async fn the_conformance_suite_passes_against_the_fixture_and_through_mcpgw() {
     let direct = run_suite(node.clone(), entry.clone(), fixture.url.replace("127.0.0.1", "localhost"), &[]).await;
     drop(fixture);
 
-    // Through mcpgw, unprefixed, one upstream session per client (the suite's sampling and
-    // elicitation scenarios need their requests routed to the right client).
-    let yaml = format!(
-        "upstreams:\n  conformance:\n    stdio: {{ command: '{}', args: [--conformance] }}\n    prefix: ''\n    sessions: per_client\n",
-        fixture_bin()
-    );
-    let gw = TestGateway::start(&yaml).await;
+    // Through mcpgw, unprefixed, with the default settings: the suite's sampling and elicitation
+    // scenarios need the stdio upstream's requests routed to the client whose call caused them.
+    let gw = TestGateway::start(&stdio_conformance("")).await;
     let through = run_suite(node, entry, gw.url("/mcp").replace("127.0.0.1", "localhost"), &[]).await;
     assert!(through >= 39, "only {through} checks ran through the gateway");
     assert!(direct >= through, "the direct run ({direct}) checks at least what the gateway run ({through}) does");
@@ -104,7 +100,23 @@ async fn the_requirements_of_both_protocol_eras_pass_through_mcpgw() {
     );
     let legacy = run_suite(node.clone(), entry.clone(), url.clone(), &["--requirements", "2025-11-25"]).await;
     assert!(legacy >= 80, "only {legacy} checks of 2025-11-25 passed");
-    let modern = run_suite(node, entry, url, &["--requirements", "2026-07-28"]).await;
+    let modern = run_suite(node.clone(), entry.clone(), url, &["--requirements", "2026-07-28"]).await;
     // 195 with the tasks extension's checks, which the suite runs but does not score.
     assert!(modern >= 195, "only {modern} checks of 2026-07-28 passed");
+
+    // The 2025-11-25 requirements again, through a session-based stdio upstream with the default
+    // settings: its sampling and elicitation requests reach the client whose call caused them.
+    let gw = TestGateway::start(&stdio_conformance("")).await;
+    let url = gw.url("/mcp").replace("127.0.0.1", "localhost");
+    let over_stdio = run_suite(node, entry, url, &["--requirements", "2025-11-25"]).await;
+    assert!(over_stdio >= 80, "only {over_stdio} checks of 2025-11-25 passed through a stdio upstream");
+}
+
+/// The fixture's conformance personality as a session-based stdio upstream (`era: session`: it
+/// would answer `server/discover` too, and a stateless upstream asks through `input_required`,
+/// which reaches the right client whatever `sessions` says), unprefixed, with `settings` (YAML
+/// lines under the upstream) and every other setting at its default.
+fn stdio_conformance(settings: &str) -> String {
+    let command = format!("{{ command: '{}', args: [--conformance] }}", fixture_bin());
+    format!("upstreams:\n  conformance:\n    stdio: {command}\n    prefix: ''\n    era: session\n{settings}")
 }

@@ -356,8 +356,9 @@ impl Validator<'_> {
             }
         }
         let sessions = match up.sessions {
+            None | Some(RawSessions::Auto) => Sessions::Auto,
             Some(RawSessions::PerClient) => Sessions::PerClient,
-            _ => Sessions::Shared,
+            Some(RawSessions::Shared) => Sessions::Shared,
         };
         let era = match up.era {
             None | Some(RawEra::Auto) => Era::Auto,

@@ -16,7 +16,6 @@ mod integration {
     mod jsonrpc_http;
     mod lifecycle;
     mod matrix;
-    mod modern;
     mod notifications;
     mod openapi;
     mod policy;
@@ -26,6 +25,7 @@ mod integration {
     mod sdk;
     mod shaping;
     mod sse_serving;
+    mod stateless;
     mod stdio_serving;
     mod subscriptions;
     mod tasks;

@@ -100,9 +100,9 @@ async fn the_requirements_of_both_protocol_eras_pass_through_mcpgw() {
     );
     let legacy = run_suite(node.clone(), entry.clone(), url.clone(), &["--requirements", "2025-11-25"]).await;
     assert!(legacy >= 80, "only {legacy} checks of 2025-11-25 passed");
-    let modern = run_suite(node.clone(), entry.clone(), url, &["--requirements", "2026-07-28"]).await;
+    let stateless = run_suite(node.clone(), entry.clone(), url, &["--requirements", "2026-07-28"]).await;
     // 195 with the tasks extension's checks, which the suite runs but does not score.
-    assert!(modern >= 195, "only {modern} checks of 2026-07-28 passed");
+    assert!(stateless >= 195, "only {stateless} checks of 2026-07-28 passed");
 
     // The 2025-11-25 requirements again, through a session-based stdio upstream with the default
     // settings: its sampling and elicitation requests reach the client whose call caused them.

@@ -208,18 +208,19 @@ fn python_sdk2() -> Option<PathBuf> {
 #[tokio::test]
 async fn both_sdk_eras_work_against_both_upstream_eras() {
     let (Some(tools), Some(python)) = (sdk_tools(), python_sdk2()) else { return };
-    let modern = super::util::TestUpstream::http("modern", &["--conformance"]);
-    let yaml = format!("upstreams:\n  legacy: {}\n  modern: {{ url: '{}' }}\n", stdio_fixture("legacy"), modern.url);
+    let stateless = super::util::TestUpstream::http("stateless", &["--conformance"]);
+    let yaml =
+        format!("upstreams:\n  legacy: {}\n  stateless: {{ url: '{}' }}\n", stdio_fixture("legacy"), stateless.url);
     let gw = TestGateway::start(&yaml).await;
     let (_, ready) = gw.readyz().await;
-    assert_eq!(ready["upstreams"]["modern"]["protocol_version"], "2026-07-28");
+    assert_eq!(ready["upstreams"]["stateless"]["protocol_version"], "2026-07-28");
     assert_eq!(ready["upstreams"]["legacy"]["protocol_version"], "2025-11-25");
 
     // TypeScript SDK 1.x: a session; the stateless upstream's input request reaches it as sampling.
     let seen = sdk_client_calling(tools.clone(), gw.url("/mcp"), "legacy_add", r#"{"a":1,"b":2}"#, None).await;
     assert_eq!(seen["result"]["content"][0]["text"], "3");
     let seen =
-        sdk_client_calling(tools, gw.url("/mcp"), "modern_test_sampling", r#"{"prompt":"capital?"}"#, Some("Paris"))
+        sdk_client_calling(tools, gw.url("/mcp"), "stateless_test_sampling", r#"{"prompt":"capital?"}"#, Some("Paris"))
             .await;
     assert_eq!(seen["result"]["content"][0]["text"], "LLM response: Paris");
 
@@ -234,8 +235,8 @@ async fn both_sdk_eras_work_against_both_upstream_eras() {
                 .arg(script)
                 .arg(&target)
                 .arg(
-                    json!({"legacy_add": {"a": 1, "b": 2}, "modern_test_input_required_result_elicitation": {},
-                        "modern_test_sampling": {"prompt": "capital?"}})
+                    json!({"legacy_add": {"a": 1, "b": 2}, "stateless_test_input_required_result_elicitation": {},
+                        "stateless_test_sampling": {"prompt": "capital?"}})
                     .to_string(),
                 )
                 .output()
@@ -247,7 +248,7 @@ async fn both_sdk_eras_work_against_both_upstream_eras() {
         let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(seen["protocolVersion"], "2026-07-28", "{seen}");
         assert_eq!(seen["texts"]["legacy_add"], "3");
-        assert_eq!(seen["texts"]["modern_test_input_required_result_elicitation"], "Hello, Alice!");
-        assert_eq!(seen["texts"]["modern_test_sampling"], "LLM response: Paris");
+        assert_eq!(seen["texts"]["stateless_test_input_required_result_elicitation"], "Hello, Alice!");
+        assert_eq!(seen["texts"]["stateless_test_sampling"], "LLM response: Paris");
     }
 }

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::admin;
 use crate::model::DEFAULT_SERVER;
-use crate::transport::{Body, Peer, ServeContext, full, jsonrpc_http, sse, streamable_http, websocket};
+use crate::transport::{Body, ServeContext, full, jsonrpc_http, sse, streamable_http, websocket};
 
 /// Longest wait for open connections to finish after a shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -90,10 +90,9 @@ async fn accept(
                 let _ = stream.set_nodelay(true);
                 let header_timeout = ctx.live.snapshot().model.serving.header_timeout;
                 let ctx = ctx.clone();
-                let service = service_fn(move |mut request: Request<Incoming>| {
-                    request.extensions_mut().insert(Peer(peer));
+                let service = service_fn(move |request: Request<Incoming>| {
                     let ctx = ctx.clone();
-                    async move { Ok::<_, std::convert::Infallible>(route(ctx, request).await) }
+                    async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
                 });
                 // Built per connection so that a reload's `serving.header_timeout` applies to the next one.
                 let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -113,25 +112,25 @@ async fn accept(
     }
 }
 
-async fn route(ctx: Arc<ServeContext>, request: Request<Incoming>) -> Response<Body> {
+async fn route(ctx: Arc<ServeContext>, peer: std::net::SocketAddr, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
     match path.as_str() {
-        "/mcp" | "/mcp/" => streamable_http::handle(ctx, DEFAULT_SERVER, request).await,
-        "/rpc" => jsonrpc_http::handle(ctx, DEFAULT_SERVER, request).await,
-        "/sse" => sse::open(ctx, DEFAULT_SERVER, "/messages", request),
+        "/mcp" | "/mcp/" => streamable_http::handle(ctx, DEFAULT_SERVER, peer, request).await,
+        "/rpc" => jsonrpc_http::handle(ctx, DEFAULT_SERVER, peer, request).await,
+        "/sse" => sse::open(ctx, DEFAULT_SERVER, peer, "/messages", request),
         "/messages" => sse::post(ctx, DEFAULT_SERVER, request).await,
-        "/ws" => websocket::upgrade(ctx, DEFAULT_SERVER, request),
+        "/ws" => websocket::upgrade(ctx, DEFAULT_SERVER, peer, request),
         "/healthz" => admin::healthz(),
         "/readyz" => admin::readyz(&ctx.live),
         _ => match path.strip_prefix("/servers/").and_then(|rest| rest.rsplit_once('/')) {
-            Some((name, "mcp")) if valid_name(name) => streamable_http::handle(ctx, name, request).await,
-            Some((name, "rpc")) if valid_name(name) => jsonrpc_http::handle(ctx, name, request).await,
+            Some((name, "mcp")) if valid_name(name) => streamable_http::handle(ctx, name, peer, request).await,
+            Some((name, "rpc")) if valid_name(name) => jsonrpc_http::handle(ctx, name, peer, request).await,
             Some((name, "sse")) if valid_name(name) => {
                 let messages = format!("/servers/{name}/messages");
-                sse::open(ctx, name, &messages, request)
+                sse::open(ctx, name, peer, &messages, request)
             }
             Some((name, "messages")) if valid_name(name) => sse::post(ctx, name, request).await,
-            Some((name, "ws")) if valid_name(name) => websocket::upgrade(ctx, name, request),
+            Some((name, "ws")) if valid_name(name) => websocket::upgrade(ctx, name, peer, request),
             _ => {
                 let mut r = Response::new(full(format!(
                     "no route for {path}; MCP is served at /mcp and /servers/<name>/mcp, plain JSON-RPC at /rpc and /servers/<name>/rpc, legacy SSE at /sse and /servers/<name>/sse, WebSocket at /ws and /servers/<name>/ws\n"

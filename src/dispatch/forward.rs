@@ -17,7 +17,7 @@ pub(super) async fn forward(
     live: &Arc<Live>,
     snapshot: &Snapshot,
     request: &Request,
-    resolved: &Resolved<'_>,
+    resolved: &mut Resolved<'_>,
 ) -> Result<RawJson, GatewayError> {
     let catalog = resolved.catalog;
     match resolved.method.name {
@@ -46,12 +46,13 @@ pub(super) async fn forward(
 
 /// `tools/call` and `prompts/get`: the item's upstream name in place of its public one, and a
 /// shaped tool's arguments filled in.
-async fn named(snapshot: &Snapshot, request: &Request, resolved: &Resolved<'_>) -> Result<RawJson, GatewayError> {
+async fn named(snapshot: &Snapshot, request: &Request, resolved: &mut Resolved<'_>) -> Result<RawJson, GatewayError> {
     let item = resolved.item.expect("a name names its item");
-    let Params::Members(members) = &resolved.params else { unreachable!("named requests read their members") };
+    let Params::Members(mut params) = std::mem::replace(&mut resolved.params, Params::Unread) else {
+        unreachable!("named requests read their members")
+    };
     // Only `name` (and, for shaped tools, `arguments`) is rewritten; every other member,
     // `arguments` included, goes on as the client wrote it.
-    let mut params = members.clone();
     params.insert("name".into(), jsonrpc::raw(&item.route.upstream_key));
     if !item.arguments.is_empty() {
         let mut arguments = match params.get("arguments").map(|a| serde_json::from_str(a.get())) {
@@ -83,10 +84,15 @@ async fn named(snapshot: &Snapshot, request: &Request, resolved: &Resolved<'_>) 
 }
 
 /// `completion/complete`: a prompt `ref` gets the prompt's upstream name.
-async fn complete(snapshot: &Snapshot, request: &Request, resolved: &Resolved<'_>) -> Result<RawJson, GatewayError> {
+async fn complete(
+    snapshot: &Snapshot,
+    request: &Request,
+    resolved: &mut Resolved<'_>,
+) -> Result<RawJson, GatewayError> {
     let item = resolved.item.expect("a ref names its item");
-    let Params::Object(fields) = &resolved.params else { unreachable!("completions read their params") };
-    let mut fields = fields.clone();
+    let Params::Object(mut fields) = std::mem::replace(&mut resolved.params, Params::Unread) else {
+        unreachable!("completions read their params")
+    };
     if item.kind == ItemKind::Prompt
         && let Some(Value::Object(reference)) = fields.get_mut("ref")
     {

@@ -72,9 +72,9 @@ pub(crate) async fn handle(live: &Arc<Live>, request: &Request) -> Result<RawJso
     // One snapshot for the whole request: a reload never changes the table under it.
     let snapshot = live.snapshot();
     let (resolved, outcome) = match resolve::resolve(&snapshot, request) {
-        Ok(resolved) => {
+        Ok(mut resolved) => {
             let outcome = match snapshot.policy.check(&subject(request, &resolved)) {
-                Ok(()) => forward::forward(live, &snapshot, request, &resolved).await,
+                Ok(()) => forward::forward(live, &snapshot, request, &mut resolved).await,
                 Err(denied) => Err(denied),
             };
             (Some(resolved), outcome)

@@ -40,9 +40,9 @@ pub(super) fn admit(
     Ok(snapshot)
 }
 
-/// Who sends `request`: anonymous until authentication lands, from the listener's peer address.
-pub(super) fn caller(request: &Request<Incoming>, binding: Binding) -> Caller {
-    Caller::anonymous(binding, request.extensions().get::<super::Peer>().map(|p| p.0))
+/// Who sends a request from `peer`: anonymous until authentication lands.
+pub(super) fn caller(peer: SocketAddr, binding: Binding) -> Caller {
+    Caller::anonymous(binding, Some(peer))
 }
 
 /// Host names accepted on a loopback listener when the file lists none.

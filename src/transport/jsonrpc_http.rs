@@ -17,12 +17,17 @@ use crate::protocol::mcp;
 use crate::session::{Binding, Session};
 
 /// Serves one HTTP request to the JSON-RPC endpoint of `virtual_server`.
-pub(crate) async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(
+    ctx: Arc<ServeContext>,
+    virtual_server: &str,
+    peer: std::net::SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let snapshot = match admit(&ctx, virtual_server, &request) {
         Ok(s) => s,
         Err(e) => return error_response(&e, None, false),
     };
-    let caller = caller(&request, Binding::JsonRpc);
+    let caller = caller(peer, Binding::JsonRpc);
     if request.method() != Method::POST {
         let mut r = Response::new(empty());
         *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;

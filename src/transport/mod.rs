@@ -47,7 +47,3 @@ impl ServeContext {
         ServeContext { live, local_addr, sessions: Sessions::default(), shutting_down }
     }
 }
-
-/// The client's address, put on each HTTP request by the listener.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Peer(pub std::net::SocketAddr);

@@ -29,6 +29,7 @@ const QUEUE: usize = 256;
 pub(crate) fn open(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
+    peer: std::net::SocketAddr,
     messages_path: &str,
     request: Request<Incoming>,
 ) -> Response<Body> {
@@ -51,7 +52,7 @@ pub(crate) fn open(
         let e = GatewayError::new(Kind::TooManySessions, Source::Gateway, "too many client sessions; try again later");
         return error_response(&e, None, false);
     }
-    let session = ctx.sessions.create(virtual_server, "2024-11-05", caller(&request, Binding::Sse));
+    let session = ctx.sessions.create(virtual_server, "2024-11-05", caller(peer, Binding::Sse));
     let (tx, rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let _ = session.stream.set(tx);
     tracing::info!(session = %session.id, %virtual_server, "SSE client session started");

@@ -27,12 +27,17 @@ use crate::protocol::{methods, stateless};
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// Serves one HTTP request to the MCP endpoint of `virtual_server`.
-pub(crate) async fn handle(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(
+    ctx: Arc<ServeContext>,
+    virtual_server: &str,
+    peer: std::net::SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
     if let Err(e) = admit(&ctx, virtual_server, &request) {
         return error_response(&e, None, false);
     }
     match *request.method() {
-        Method::POST => post(ctx, virtual_server, request).await,
+        Method::POST => post(ctx, virtual_server, peer, request).await,
         Method::GET => get(ctx, virtual_server, request),
         Method::DELETE => delete(&ctx, request),
         _ => {
@@ -48,8 +53,13 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     error_response(&refusal(status, message), None, false)
 }
 
-async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
-    let caller = caller(&request, Binding::StreamableHttp);
+async fn post(
+    ctx: Arc<ServeContext>,
+    virtual_server: &str,
+    peer: std::net::SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let caller = caller(peer, Binding::StreamableHttp);
     // The headers stay with us after the body is taken (stateless requests are checked against them).
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;

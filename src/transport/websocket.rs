@@ -31,12 +31,17 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const QUEUE: usize = 256;
 
 /// Answers the upgrade request and serves the WebSocket once the upgrade completes.
-pub(crate) fn upgrade(ctx: Arc<ServeContext>, virtual_server: &str, mut request: Request<Incoming>) -> Response<Body> {
+pub(crate) fn upgrade(
+    ctx: Arc<ServeContext>,
+    virtual_server: &str,
+    peer: std::net::SocketAddr,
+    mut request: Request<Incoming>,
+) -> Response<Body> {
     let snapshot = match admit(&ctx, virtual_server, &request) {
         Ok(s) => s,
         Err(e) => return error_response(&e, None, false),
     };
-    let caller = caller(&request, Binding::WebSocket);
+    let caller = caller(peer, Binding::WebSocket);
     let headers = request.headers();
     let is_upgrade = request.method() == Method::GET
         && headers.get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))

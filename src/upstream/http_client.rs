@@ -103,6 +103,11 @@ impl Outgoing<'_> {
         self
     }
 
+    /// Sets a header in place (no check: a `HeaderName` and `HeaderValue` are valid).
+    pub(super) fn set(&mut self, name: HeaderName, value: HeaderValue) {
+        self.request.headers_mut().insert(name, value);
+    }
+
     pub(super) fn body(mut self, body: impl Into<Bytes>) -> Self {
         *self.request.body_mut() = Full::new(body.into());
         self

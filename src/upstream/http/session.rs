@@ -114,20 +114,19 @@ impl Inner {
         let endpoint = &self.endpoint;
         let mut request = endpoint.client.post(&endpoint.uri).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, JSON);
         if !initializing {
-            request = self.with_session(request);
+            self.add_session(&mut request);
         }
         request.body(body.into()).send().await.map_err(|e| endpoint.post_failed(&e))
     }
 
-    /// `request` with the session's id and version headers.
-    fn with_session<'a>(&self, mut request: Outgoing<'a>) -> Outgoing<'a> {
+    /// Adds the session's id and version headers to `request`.
+    fn add_session(&self, request: &mut Outgoing<'_>) {
         if let Some(s) = self.session.read().unwrap().clone() {
-            request = request.header(SESSION_HEADER, s);
+            request.set(SESSION_HEADER, s);
         }
         if let Some(v) = self.protocol_version.read().unwrap().clone() {
-            request = request.header(VERSION_HEADER, v);
+            request.set(VERSION_HEADER, v);
         }
-        request
     }
 
     /// Reads the answer to `id`, keeping the session id the server hands out.
@@ -181,9 +180,10 @@ impl Mode for Inner {
     fn resume<'a>(&'a self, last_event_id: &'a str) -> Option<BoxFuture<'a, Result<Response, UpstreamError>>> {
         Some(Box::pin(async move {
             let endpoint = &self.endpoint;
-            let request =
+            let mut request =
                 endpoint.client.get(&endpoint.uri).header(ACCEPT, EVENT_STREAM).header(LAST_EVENT_ID, last_event_id);
-            let response = self.with_session(request).send().await.map_err(|e| endpoint.post_failed(&e))?;
+            self.add_session(&mut request);
+            let response = request.send().await.map_err(|e| endpoint.post_failed(&e))?;
             if !response.status().is_success() {
                 let status = response.status();
                 return Err(UpstreamError::Transport(
@@ -201,7 +201,9 @@ impl Mode for Inner {
 
     /// The GET stream of the session.
     fn listen_request(&self) -> Outgoing<'_> {
-        self.with_session(self.endpoint.client.get(&self.endpoint.uri).header(ACCEPT, EVENT_STREAM))
+        let mut request = self.endpoint.client.get(&self.endpoint.uri).header(ACCEPT, EVENT_STREAM);
+        self.add_session(&mut request);
+        request
     }
 
     fn reopen(&self) -> Option<&tokio::sync::Notify> {

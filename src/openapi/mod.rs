@@ -169,20 +169,24 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &[Value]
         if is_required {
             required.push(Value::String(arg.clone()));
         }
+        // OpenAPI's default styles: a path or header list is `a,b` (simple); a query list repeats
+        // the parameter (form, exploded) unless `explode: false` asks for `a,b`.
+        let is_array = p.get("schema").and_then(|s| resolve(doc, s).ok()).and_then(|s| s.get("type").cloned())
+            == Some(json!("array"));
+        let joined = format!("{{{{ {arg} | join(',') }}}}");
         match location {
-            "path" => path_template = path_template.replace(&format!("{{{name}}}"), &format!("{{{arg}}}")),
+            "path" => {
+                let template = if is_array { joined } else { format!("{{{arg}}}") };
+                path_template = path_template.replace(&format!("{{{name}}}"), &template);
+            }
             "query" => {
                 let exploded = p.get("explode").and_then(Value::as_bool).unwrap_or(true);
-                let is_array = p.pointer("/schema/type").and_then(Value::as_str) == Some("array");
-                let template = if is_array && !exploded {
-                    format!("{{{{ {arg} | join(',') }}}}")
-                } else {
-                    format!("{{{{ {arg} }}}}")
-                };
+                let template = if is_array && !exploded { joined } else { format!("{{{{ {arg} }}}}") };
                 query.insert(name.to_string(), Value::String(template));
             }
             "header" => {
-                headers.insert(name.to_string(), Value::String(format!("{{{{ {arg} }}}}")));
+                let template = if is_array { joined } else { format!("{{{{ {arg} }}}}") };
+                headers.insert(name.to_string(), Value::String(template));
             }
             other => return Err(format!("parameter {name} is in {other:?}, which OpenAPI does not define")),
         }

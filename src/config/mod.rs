@@ -40,7 +40,7 @@ pub(crate) struct Imported {
 impl Loaded {
     /// Paths of the documents the file refers to, as written.
     pub(crate) fn document_paths(&self) -> Vec<String> {
-        self.raw.upstreams.values().filter_map(|u| u.openapi.as_ref().map(|o| o.spec.clone())).collect()
+        self.raw.upstreams().filter_map(|(_, u)| u.openapi.as_ref().map(|o| o.spec.clone())).collect()
     }
 }
 
@@ -53,6 +53,17 @@ pub(crate) fn is_toml(path: &Path) -> bool {
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let tree = if is_toml(path) { tree::parse_toml(text) } else { tree::parse_yaml(text) };
     let tree = tree.map_err(|d| vec![d.in_file(path)])?;
+    if tree.is_empty() {
+        let d = Diagnostic::error(
+            Pos { line: 1, column: 1 },
+            "",
+            "the file holds no settings: it is empty or only comments",
+        )
+        .with_help(
+            "if an editor or deploy tool cut it short, restore it; to run with no upstreams, write `upstreams: {}`",
+        );
+        return Err(vec![d.in_file(path)]);
+    }
     match de::from_tree::<Raw>(&tree) {
         Ok((raw, positions, findings)) => {
             let findings = findings.into_iter().map(|d| d.in_file(path)).collect();

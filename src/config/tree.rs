@@ -34,6 +34,17 @@ pub(crate) struct Entry {
     pub value: Node,
 }
 
+impl Node {
+    /// Whether the document holds nothing: no content, only comments, `~` or `{}`.
+    pub(crate) fn is_empty(&self) -> bool {
+        match &self.value {
+            Value::Null => true,
+            Value::Map(entries) => entries.is_empty(),
+            _ => false,
+        }
+    }
+}
+
 impl Value {
     pub(crate) fn kind(&self) -> &'static str {
         match self {

@@ -44,14 +44,28 @@ pub(crate) fn validate_with(
 
     let mut upstreams = Vec::new();
     let mut prefixes = Vec::new();
-    if raw.upstreams.is_empty() {
-        v.warning(
+    // A file without `upstreams` is refused rather than read as "none": editors and deploy tools
+    // truncate files before writing them, and a reload of such a file would stop every upstream.
+    match &raw.upstreams {
+        None if loaded.positions.get("upstreams").is_some() => v.error(
+            "upstreams",
+            "`upstreams` has no value",
+            "list the upstreams under it, or write `upstreams: {}` to run with none",
+        ),
+        None => v.error(
+            "upstreams",
+            "required key is missing",
+            "declare the upstreams under `upstreams:`, or write `upstreams: {}` to run with none \
+             (a file without the key may have been cut short while it was written)",
+        ),
+        Some(declared) if declared.is_empty() => v.warning(
             "upstreams",
             "no upstreams are declared; every catalog is empty",
             "add an upstream under `upstreams:`",
-        );
+        ),
+        Some(_) => {}
     }
-    for (name, up) in &raw.upstreams {
+    for (name, up) in raw.upstreams() {
         prefixes.push((name.clone(), up.prefix.clone().unwrap_or_else(|| name.clone())));
         if let Some(u) = v.upstream(name, up, base_dir) {
             upstreams.push(u);
@@ -785,9 +799,9 @@ mod tests {
 
     #[test]
     fn allowed_hosts_are_only_what_the_file_says() {
-        let (model, _) = check("listen: 0.0.0.0:80\n");
+        let (model, _) = check("listen: 0.0.0.0:80\nupstreams: {}\n");
         assert_eq!(model.unwrap().serving.allowed_hosts, None);
-        let (model, _) = check("serving: { allowed_hosts: [a.example] }\n");
+        let (model, _) = check("serving: { allowed_hosts: [a.example] }\nupstreams: {}\n");
         assert_eq!(model.unwrap().serving.allowed_hosts, Some(vec!["a.example".to_string()]));
     }
 }

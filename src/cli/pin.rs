@@ -79,7 +79,7 @@ pub(super) fn run(args: PinArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let toml = config::is_toml(&args.config);
+    let toml = config::Syntax::of(&args.config) == config::Syntax::Toml;
     let mut edited = text.clone();
     let (mut added, mut updated, mut unchanged) = (0, 0, 0);
     let mut by_hand = Vec::new();

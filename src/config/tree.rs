@@ -67,7 +67,8 @@ pub(crate) fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|e| {
             let m = e.marker();
-            Diagnostic::error(pos(m.line(), m.col()), "", format!("invalid YAML: {}", e.info()))
+            let explained = super::yaml_error::explain(text, m.line(), m.col() + 1, e.info());
+            Diagnostic::error(explained.pos, "", explained.message).with_help(explained.help)
         })?;
         if let Event::DocumentStart(_) = event {
             documents += 1;

@@ -50,7 +50,7 @@ pub(crate) fn parse(text: &str) -> Result<Value, String> {
         return serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"));
     }
     let tree = crate::config::tree::parse_yaml(text).map_err(|d| format!("line {}: {}", d.line, d.message))?;
-    crate::config::de::from_tree::<Value>(&tree).map(|(value, _, _)| value).map_err(|ds| {
+    crate::config::de::from_tree::<Value>(&tree, crate::config::Syntax::Yaml).map(|read| read.value).map_err(|ds| {
         ds.first().map_or_else(|| "unreadable YAML".into(), |d| format!("line {}: {}", d.line, d.message))
     })
 }

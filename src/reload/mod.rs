@@ -76,9 +76,10 @@ fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagno
     loaded.imported = crate::openapi::convert_upstreams(&loaded, &documents);
     // REST tools are compiled by the code that serves them, so what checks clean serves.
     let (model, mut diagnostics) = model::validate_with(&loaded, env, &base_dir, &crate::rest::Checks);
-    let mut all: Vec<Diagnostic> = loaded.findings;
+    let mut all: Vec<Diagnostic> = std::mem::take(&mut loaded.findings);
     all.append(&mut diagnostics);
-    let all: Vec<Diagnostic> = all.into_iter().map(|d| d.in_file(path)).collect();
+    let mut all: Vec<Diagnostic> = all.into_iter().map(|d| d.in_file(path)).collect();
+    all.sort_by_key(|d| (d.line, d.column));
     match model {
         Some(model) => Ok(Prepared { model, diagnostics: all }),
         None => Err(all),

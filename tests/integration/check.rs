@@ -40,7 +40,7 @@ fn relative(p: &Path) -> String {
 fn check_output_for_every_invalid_fixture_matches_its_snapshot() {
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut mismatches = Vec::new();
-    let cases = files("tests/fixtures/invalid", &["yaml", "toml"]);
+    let cases = files("tests/fixtures/invalid", &["yaml", "toml", "tml"]);
     assert!(cases.len() >= 8, "the invalid fixtures are missing");
     for case in cases {
         let out = mcpgw(&["check", &relative(&case)]);

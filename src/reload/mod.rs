@@ -15,9 +15,10 @@ use tokio::sync::{Mutex, Notify};
 use crate::config::env::Env;
 use crate::config::{self, Diagnostic};
 use crate::live::{Live, ReloadStatus, Snapshot};
-use crate::model::{self, Model};
+use crate::model::{self, ListKind, Model, Unprovided};
+use crate::protocol::ItemKind;
 use crate::routing::{self, RoutingTable};
-use crate::upstream::{Outlets, UpstreamHandle};
+use crate::upstream::{Outlets, UpstreamHandle, UpstreamState};
 
 pub(crate) use watch::watch;
 
@@ -26,6 +27,8 @@ pub(crate) struct Prepared {
     pub model: Model,
     /// Warnings (errors never reach here).
     pub diagnostics: Vec<Diagnostic>,
+    /// Where each key of the file was, for findings made after validation.
+    pub positions: config::Positions,
 }
 
 /// Where a config comes from: a file (watched and reloaded), or text built by `mcpgw bridge`.
@@ -81,7 +84,7 @@ fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagno
     let mut all: Vec<Diagnostic> = all.into_iter().map(|d| d.in_file(path)).collect();
     all.sort_by_key(|d| (d.line, d.column));
     match model {
-        Some(model) => Ok(Prepared { model, diagnostics: all }),
+        Some(model) => Ok(Prepared { model, diagnostics: all, positions: loaded.positions }),
         None => Err(all),
     }
 }
@@ -175,6 +178,13 @@ impl Reloader {
             tracing::warn!(file = %self.source.label().display(), "{d}");
         }
         let previous = self.live.snapshot();
+        // What the new file makes of the items known now: the catalogs it changes, and names
+        // it lists that no connected upstream provides.
+        let preview = routing::build(previous.table.generation, &prepared.model, &items_of(&previous.upstreams));
+        for u in live_unprovided(&prepared.model, &previous.upstreams) {
+            let d = Diagnostic::warning(prepared.positions.of(&u.path), u.path, u.message).with_help(u.help);
+            tracing::warn!(file = %self.source.label().display(), "{}", d.in_file(self.source.label()));
+        }
         let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.outlets);
         let (added, removed, changed) = diff(&previous.model, &prepared.model);
         for (name, old) in &previous.upstreams {
@@ -188,11 +198,18 @@ impl Reloader {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(generation, &model, &upstreams));
+        let changes = catalog_changes(&previous.table, &preview, &model);
         self.live.swap(Snapshot::new(model, table, upstreams, self.outlets.subscribers.clone()));
         tracing::info!(
             generation, %reason, ?added, ?removed, ?changed, elapsed_us = started.elapsed().as_micros() as u64,
             "config reloaded"
         );
+        for change in changes {
+            tracing::info!(
+                generation, virtual_server = %change.virtual_server, added = ?change.added, removed = ?change.removed,
+                "catalog changed"
+            );
+        }
         let rendered = prepared.diagnostics.iter().map(ToString::to_string).collect();
         self.live.set_reload_status(ReloadStatus { result: "ok", generation, at: unix_now(), diagnostics: rendered });
         true
@@ -236,9 +253,70 @@ fn start_upstreams(
         .collect()
 }
 
+fn items_of(upstreams: &HashMap<String, Arc<UpstreamHandle>>) -> HashMap<String, Arc<crate::protocol::ItemSet>> {
+    upstreams.iter().map(|(name, h)| (name.clone(), h.items())).collect()
+}
+
+/// Literal names in `model`'s virtual servers that no upstream publishes, judged from the items
+/// of the connected upstreams among `running` (by name); the others' names are unknown.
+pub(crate) fn live_unprovided(model: &Model, running: &HashMap<String, Arc<UpstreamHandle>>) -> Vec<Unprovided> {
+    let offered = |name: &str, kind: ListKind| -> Option<Vec<model::Offered>> {
+        let (upstream, handle) = (model.upstream(name)?, running.get(name)?);
+        if handle.status().state != UpstreamState::Up {
+            return None;
+        }
+        let items = handle.items();
+        let kinds: &[ItemKind] = match kind {
+            ListKind::Tools => &[ItemKind::Tool],
+            ListKind::Resources => &[ItemKind::Resource, ItemKind::ResourceTemplate],
+            ListKind::Prompts => &[ItemKind::Prompt],
+        };
+        let keys = kinds.iter().flat_map(|k| items.of(*k).iter().map(|i| i.key.as_str()));
+        Some(keys.map(|key| (key.to_string(), upstream.published_as(kind, key, &model.separator))).collect())
+    };
+    let owners: Vec<(String, String)> = model.upstreams.iter().map(|u| (u.name.clone(), u.prefix.clone())).collect();
+    model::unprovided(&model.virtual_servers, &owners, &model.separator, &offered)
+}
+
+/// What one reload changed in one virtual server's catalog.
+struct CatalogChange {
+    virtual_server: String,
+    /// `tool a_echo`, `resource file:///x`, …
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+/// Items each virtual server of `model` gains or loses between two tables.
+fn catalog_changes(old: &RoutingTable, new: &RoutingTable, model: &Model) -> Vec<CatalogChange> {
+    let names = |table: &RoutingTable, server: &str| -> std::collections::BTreeSet<String> {
+        let Some(catalog) = table.catalog(server) else { return Default::default() };
+        ItemKind::ALL
+            .into_iter()
+            .flat_map(|kind| {
+                let item = routing::list_kind(kind).item();
+                catalog.list(kind).iter().map(move |p| format!("{item} {}", p.public_key))
+            })
+            .collect()
+    };
+    let mut servers: Vec<&str> = model.virtual_servers.iter().map(|v| v.name.as_str()).collect();
+    servers.extend(old.virtual_servers().filter(|s| model.virtual_server(s).is_none()));
+    servers
+        .into_iter()
+        .filter_map(|server| {
+            let (before, after) = (names(old, server), names(new, server));
+            let added: Vec<String> = after.difference(&before).cloned().collect();
+            let removed: Vec<String> = before.difference(&after).cloned().collect();
+            (!added.is_empty() || !removed.is_empty()).then(|| CatalogChange {
+                virtual_server: server.to_string(),
+                added,
+                removed,
+            })
+        })
+        .collect()
+}
+
 fn build_table(generation: u64, model: &Model, upstreams: &HashMap<String, Arc<UpstreamHandle>>) -> RoutingTable {
-    let items = upstreams.iter().map(|(name, h)| (name.clone(), h.items())).collect();
-    let table = routing::build(generation, model, &items);
+    let table = routing::build(generation, model, &items_of(upstreams));
     for note in &table.collisions {
         tracing::warn!(generation, "name collision: {note}");
     }

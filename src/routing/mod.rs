@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::model::{ArgumentShape, Model, OnChange, Pattern, Upstream};
+use crate::model::{ArgumentShape, ListKind, Model, OnChange, Pattern, Upstream};
 use crate::protocol::{ItemKind, ItemSet, RawJson};
 
 pub(crate) use uri_template::UriTemplate;
@@ -212,11 +212,7 @@ pub(crate) fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<
         .map(|vs| {
             let mut catalog = Catalog::default();
             for kind in ItemKind::ALL {
-                let patterns: &[Pattern] = match kind {
-                    ItemKind::Tool => &vs.tools,
-                    ItemKind::Resource | ItemKind::ResourceTemplate => &vs.resources,
-                    ItemKind::Prompt => &vs.prompts,
-                };
+                let patterns: &[Pattern] = vs.patterns(list_kind(kind));
                 let mut hasher = DefaultHasher::new();
                 for p in &all[kind as usize] {
                     if patterns.iter().any(|pat| pat.matches(&p.public_key)) {
@@ -239,17 +235,16 @@ pub(crate) fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<
 
 /// The public name of an upstream's item, or `None` when the upstream's filter hides it.
 /// Tools and prompts get `<prefix><separator><name>`; resources keep their URIs.
-fn public_key(model: &Model, upstream: &Upstream, kind: ItemKind, key: &str) -> Option<String> {
-    let filter = match kind {
-        ItemKind::Tool => &upstream.tools,
-        ItemKind::Resource | ItemKind::ResourceTemplate => &upstream.resources,
-        ItemKind::Prompt => &upstream.prompts,
-    };
-    let name = filter.apply(key)?;
+pub(crate) fn public_key(model: &Model, upstream: &Upstream, kind: ItemKind, key: &str) -> Option<String> {
+    upstream.published_as(list_kind(kind), key, &model.separator)
+}
+
+/// The virtual-server list that names items of `kind`.
+pub(crate) fn list_kind(kind: ItemKind) -> ListKind {
     match kind {
-        ItemKind::Resource | ItemKind::ResourceTemplate => Some(name.to_string()),
-        _ if upstream.prefix.is_empty() => Some(name.to_string()),
-        _ => Some(format!("{}{}{name}", upstream.prefix, model.separator)),
+        ItemKind::Tool => ListKind::Tools,
+        ItemKind::Resource | ItemKind::ResourceTemplate => ListKind::Resources,
+        ItemKind::Prompt => ListKind::Prompts,
     }
 }
 

@@ -143,3 +143,36 @@ async fn a_truncated_file_is_rejected_and_only_an_explicit_empty_upstreams_stops
     assert_eq!(ready["upstreams"], json!({}), "{ready}");
     assert!(c.tools().await.is_empty());
 }
+
+/// A reload says what it changed in each virtual server's catalog, and names a listed tool that
+/// no upstream provides, instead of letting it vanish with `changed=[]`.
+#[tokio::test]
+async fn a_reload_logs_each_virtual_server_s_catalog_changes() {
+    let before = format!(
+        "upstreams:\n  a: {}\nvirtual_servers:\n  default: {{ tools: ['*'] }}\n  ops: {{ tools: [a_echo, a_add] }}\n",
+        stdio_fixture("a")
+    );
+    let gw = TestGateway::start(&before).await;
+    gw.wait_upstream("a", "up").await;
+    gw.rewrite(&before.replace("a_echo", "a_ech")).await;
+    gw.wait_generation(2).await;
+    let events =
+        || -> Vec<serde_json::Value> { gw.log_text().lines().filter_map(|l| serde_json::from_str(l).ok()).collect() };
+    let changed = eventually("the reload's catalog change", || async {
+        let changed: Vec<serde_json::Value> =
+            events().into_iter().filter(|e| e["message"] == "catalog changed").collect();
+        (!changed.is_empty()).then_some(changed)
+    })
+    .await;
+    assert_eq!(changed.len(), 1, "only ops changed: {changed:?}");
+    assert_eq!(changed[0]["virtual_server"], "ops");
+    assert_eq!(changed[0]["removed"], r#"["tool a_echo"]"#);
+    assert_eq!(changed[0]["added"], "[]");
+    let warned = events().into_iter().any(|e| {
+        let message = e["message"].as_str().unwrap_or_default();
+        e["level"] == "WARN"
+            && message.contains(r#"virtual_servers.ops.tools[0]: no upstream provides "a_ech""#)
+            && message.contains(r#"did you mean "a_echo"?"#)
+    });
+    assert!(warned, "{}", gw.log_text());
+}

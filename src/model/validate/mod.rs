@@ -11,8 +11,8 @@ use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawServing, RawSessions
 use crate::config::{Diagnostic, Imported, Loaded, Positions, Syntax};
 
 use super::{
-    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, Model, OnChange, Pattern, RestChecks, Secret,
-    Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
+    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, ListKind, Model, OnChange, Pattern, RestChecks,
+    Secret, Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -131,6 +131,27 @@ pub(crate) fn validate_with(
             out
         }
     };
+
+    // REST tools are known now: a literal name no API publishes is most likely a typo.
+    let offered = |name: &str, kind: ListKind| -> Option<Vec<super::Offered>> {
+        let up = upstreams.iter().find(|u| u.name == name)?;
+        let Transport::Rest(api) = &up.transport else { return None };
+        // An API with a broken tool does not know all its names yet.
+        let own = format!("upstreams.{name}.");
+        if v.out.iter().any(|d| d.is_error() && d.path.starts_with(&own)) {
+            return None;
+        }
+        Some(match kind {
+            ListKind::Tools => {
+                api.tools.iter().map(|t| (t.name.clone(), up.published_as(kind, &t.name, &separator))).collect()
+            }
+            ListKind::Resources | ListKind::Prompts => Vec::new(),
+        })
+    };
+    let unprovided = super::unprovided(&virtual_servers, &prefixes, &separator, &offered);
+    for u in unprovided {
+        v.warning(&u.path, u.message, &u.help);
+    }
 
     let serving = v.serving(raw.serving.as_ref());
     // What reading the file already reported (an unknown key, a value of the wrong type) is not

@@ -9,6 +9,7 @@ mod integration {
 
     mod bad_input;
     mod bridge;
+    mod call;
     mod check;
     mod client_requests;
     mod conformance;

@@ -110,14 +110,26 @@ impl Reloader {
         source: Source,
         env: Arc<dyn Env>,
     ) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
+        Reloader::start_with(source, env, &|_: &Model| None)
+    }
+
+    /// Like `start`, but starts only the upstreams `select` names for the loaded model (all when
+    /// it names none: `None`). The others have no handle, so they publish nothing; a later
+    /// reload starts them. For one-shot commands such as `mcpgw call`, which need one owner.
+    pub(crate) fn start_with(
+        source: Source,
+        env: Arc<dyn Env>,
+        select: &dyn Fn(&Model) -> Option<Vec<String>>,
+    ) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
         let prepared = prepare_source(&source, env.as_ref())?;
+        let selected = select(&prepared.model);
         let items_changed = Arc::new(Notify::new());
         let outlets = Outlets {
             items_changed: items_changed.clone(),
             notes: crate::session::events::notes(),
             subscribers: Arc::default(),
         };
-        let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &outlets);
+        let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &outlets, selected.as_deref());
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(1, &model, &upstreams));
         let snapshot = Snapshot::new(model, table, upstreams, outlets.subscribers.clone());
@@ -185,7 +197,7 @@ impl Reloader {
             let d = Diagnostic::warning(prepared.positions.of(&u.path), u.path, u.message).with_help(u.help);
             tracing::warn!(file = %self.source.label().display(), "{}", d.in_file(self.source.label()));
         }
-        let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.outlets);
+        let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.outlets, None);
         let (added, removed, changed) = diff(&previous.model, &prepared.model);
         for (name, old) in &previous.upstreams {
             let kept = upstreams.get(name).is_some_and(|new| Arc::ptr_eq(new, old));
@@ -233,16 +245,19 @@ impl Reloader {
     }
 }
 
-/// Starts the upstreams of `model`, reusing a running handle whose connection settings are
-/// unchanged (a new prefix, filter or shape only rebuilds the table).
+/// Starts the upstreams of `model` (only those named in `only`, when given), reusing a running
+/// handle whose connection settings are unchanged (a new prefix, filter or shape only rebuilds
+/// the table).
 fn start_upstreams(
     model: &Model,
     running: &HashMap<String, Arc<UpstreamHandle>>,
     outlets: &Outlets,
+    only: Option<&[String]>,
 ) -> HashMap<String, Arc<UpstreamHandle>> {
     model
         .upstreams
         .iter()
+        .filter(|spec| only.is_none_or(|names| names.contains(&spec.name)))
         .map(|spec| {
             let handle = match running.get(&spec.name) {
                 Some(h) if h.spec.connects_like(spec) => h.clone(),

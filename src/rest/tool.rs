@@ -69,7 +69,12 @@ impl Planned {
             out.push_str(&format!("{name}: {value}\n"));
         }
         if let Some((content_type, body)) = &self.body {
-            out.push_str(&format!("content-type: {content_type}\n\n{}\n", String::from_utf8_lossy(body)));
+            let body = String::from_utf8_lossy(body);
+            out.push_str(&format!("content-type: {content_type}\n\n{body}"));
+            // A body that ends its own last line (a raw template's trailing newline) gets no second one.
+            if !body.is_empty() && !body.ends_with('\n') {
+                out.push('\n');
+            }
         }
         out
     }

@@ -225,7 +225,12 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &[Value]
             let is_form = form_type.as_deref() == Some(media.as_str());
             let schema = content[&media].get("schema").cloned().unwrap_or_else(|| json!({}));
             let resolved = resolve(doc, &schema)?;
-            let fields = resolved.get("properties").and_then(Value::as_object).cloned();
+            // Fields the server assigns (`readOnly`, such as an `id`) are not the client's to send.
+            let read_only =
+                |field: &Value| resolve(doc, field).is_ok_and(|f| f.get("readOnly") == Some(&Value::Bool(true)));
+            let fields = resolved.get("properties").and_then(Value::as_object).map(|fields| {
+                fields.iter().filter(|(_, f)| !read_only(f)).map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>()
+            });
             let collides = fields.as_ref().is_some_and(|f| f.keys().any(|k| properties.contains_key(k)));
             match fields {
                 // The body's fields become arguments of their own; the default body sends them back as JSON.
@@ -233,6 +238,7 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &[Value]
                     if !collides && resolved.get("type").and_then(Value::as_str).is_none_or(|t| t == "object") =>
                 {
                     let mut form = Map::new();
+                    let kept: Vec<String> = fields.keys().cloned().collect();
                     for (field, schema) in fields {
                         if is_form {
                             form.insert(field.clone(), Value::String(format!("{{{{ {} }}}}", field)));
@@ -240,8 +246,10 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &[Value]
                         properties.insert(field, defs.adopt(doc, schema)?);
                     }
                     if body_required {
-                        required
-                            .extend(resolved.get("required").and_then(Value::as_array).cloned().unwrap_or_default());
+                        let listed = resolved.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+                        required.extend(
+                            listed.into_iter().filter(|r| r.as_str().is_some_and(|r| kept.iter().any(|k| k == r))),
+                        );
                     }
                     if is_form {
                         if form.keys().any(|k| !is_identifier(k)) {

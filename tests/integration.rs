@@ -5,6 +5,7 @@
 mod integration {
     pub mod clients;
     pub mod http_api;
+    pub mod peers;
     pub mod util;
 
     mod bad_input;

@@ -30,8 +30,10 @@ pub(super) fn run(path: &Path, format: OutputFormat, deny_warnings: bool, live: 
     if valid && live {
         match super::live::with_upstreams(path, LIVE_WAIT, async |r: &Reloader| live_findings(r)) {
             Ok(found) => {
-                // A name validation already judged (a REST tool) is not reported twice.
-                let found = found.into_iter().filter(|(_, key, ..)| !diagnostics.iter().any(|d| &d.path == key));
+                // A virtual-server name validation already judged (a REST tool) is not reported twice.
+                let judged =
+                    |key: &str| key.starts_with("virtual_servers.") && diagnostics.iter().any(|d| d.path == key);
+                let found = found.into_iter().filter(|(_, key, ..)| !judged(key));
                 diagnostics.extend(positioned(path, found.collect()))
             }
             Err(code) => return code,

@@ -15,6 +15,8 @@ pub(crate) struct Explained {
 /// Explains the parser's `info`, reported at `line` (1-based) and `column` (1-based) of `text`.
 pub(crate) fn explain(text: &str, line: usize, column: usize, info: &str) -> Explained {
     let lines: Vec<&str> = text.lines().collect();
+    // The parser may report the position just past the last line.
+    let (line, column) = (line.clamp(1, lines.len() + 1), column.max(1));
     let at = Pos { line: line as u32, column: column as u32 };
     let found = if info.contains("mapping values are not allowed") {
         colon_in_a_value(&lines, line, column)
@@ -334,6 +336,33 @@ mod tests {
             "upstreams:\n  time:\n    url: http://x\n  - docs\n",
             "4:3 invalid YAML: `- docs` is a list item, but the entries beside `time` (line 2) are keys | write it as `key: value`, or move the list under a key that ends with `:`",
         );
+    }
+
+    /// Whatever position and words the parser reports, explaining them never panics.
+    #[test]
+    fn any_position_is_explained_without_panicking() {
+        let infos = [
+            "mapping values are not allowed in this context",
+            "while parsing a block mapping, did not find expected key",
+            "tabs disallowed within this context (block indentation)",
+            "simple key expect ':'",
+            "while parsing a flow mapping, did not find expected ',' or '}'",
+            "misplaced bracket",
+            "invalid indentation in quoted scalar",
+            "unexpected character: `@'",
+            "something else",
+        ];
+        let texts = ["", "a", "é: [ü, {\n\t- 'x\n  \"y: z\n", "a:\n  - b\n c: d # e: f\n"];
+        for text in texts {
+            for line in 0..8 {
+                for column in 0..30 {
+                    for info in infos {
+                        let e = super::explain(text, line, column, info);
+                        assert!(e.message.starts_with("invalid YAML: "), "{e:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

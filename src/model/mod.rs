@@ -218,15 +218,6 @@ impl ListKind {
             ListKind::Prompts => "prompts",
         }
     }
-
-    /// The item in the singular, for messages (`tool`).
-    pub(crate) fn item(self) -> &'static str {
-        match self {
-            ListKind::Tools => "tool",
-            ListKind::Resources => "resource",
-            ListKind::Prompts => "prompt",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

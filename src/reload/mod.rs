@@ -16,7 +16,6 @@ use crate::config::env::Env;
 use crate::config::{self, Diagnostic};
 use crate::live::{Live, ReloadStatus, Snapshot};
 use crate::model::{self, ListKind, Model, Unprovided};
-use crate::protocol::ItemKind;
 use crate::routing::{self, RoutingTable};
 use crate::upstream::{Outlets, UpstreamHandle, UpstreamState};
 
@@ -192,7 +191,8 @@ impl Reloader {
         let previous = self.live.snapshot();
         // What the new file makes of the items known now: the catalogs it changes, and names
         // it lists that no connected upstream provides.
-        let preview = routing::build(previous.table.generation, &prepared.model, &items_of(&previous.upstreams));
+        let known = previous.upstreams.iter().map(|(name, h)| (name.clone(), h.items())).collect();
+        let preview = routing::build(previous.table.generation, &prepared.model, &known);
         for u in live_unprovided(&prepared.model, &previous.upstreams) {
             let d = Diagnostic::warning(prepared.positions.of(&u.path), u.path, u.message).with_help(u.help);
             tracing::warn!(file = %self.source.label().display(), "{}", d.in_file(self.source.label()));
@@ -268,26 +268,13 @@ fn start_upstreams(
         .collect()
 }
 
-fn items_of(upstreams: &HashMap<String, Arc<UpstreamHandle>>) -> HashMap<String, Arc<crate::protocol::ItemSet>> {
-    upstreams.iter().map(|(name, h)| (name.clone(), h.items())).collect()
-}
-
 /// Literal names in `model`'s virtual servers that no upstream publishes, judged from the items
 /// of the connected upstreams among `running` (by name); the others' names are unknown.
 pub(crate) fn live_unprovided(model: &Model, running: &HashMap<String, Arc<UpstreamHandle>>) -> Vec<Unprovided> {
     let offered = |name: &str, kind: ListKind| -> Option<Vec<model::Offered>> {
         let (upstream, handle) = (model.upstream(name)?, running.get(name)?);
-        if handle.status().state != UpstreamState::Up {
-            return None;
-        }
-        let items = handle.items();
-        let kinds: &[ItemKind] = match kind {
-            ListKind::Tools => &[ItemKind::Tool],
-            ListKind::Resources => &[ItemKind::Resource, ItemKind::ResourceTemplate],
-            ListKind::Prompts => &[ItemKind::Prompt],
-        };
-        let keys = kinds.iter().flat_map(|k| items.of(*k).iter().map(|i| i.key.as_str()));
-        Some(keys.map(|key| (key.to_string(), upstream.published_as(kind, key, &model.separator))).collect())
+        let up = handle.status().state == UpstreamState::Up;
+        up.then(|| routing::offered(upstream, &handle.items(), kind, &model.separator))
     };
     let owners: Vec<(String, String)> = model.upstreams.iter().map(|u| (u.name.clone(), u.prefix.clone())).collect();
     model::unprovided(&model.virtual_servers, &owners, &model.separator, &offered)
@@ -304,14 +291,7 @@ struct CatalogChange {
 /// Items each virtual server of `model` gains or loses between two tables.
 fn catalog_changes(old: &RoutingTable, new: &RoutingTable, model: &Model) -> Vec<CatalogChange> {
     let names = |table: &RoutingTable, server: &str| -> std::collections::BTreeSet<String> {
-        let Some(catalog) = table.catalog(server) else { return Default::default() };
-        ItemKind::ALL
-            .into_iter()
-            .flat_map(|kind| {
-                let item = routing::list_kind(kind).item();
-                catalog.list(kind).iter().map(move |p| format!("{item} {}", p.public_key))
-            })
-            .collect()
+        table.catalog(server).map(|c| c.labelled_items().collect()).unwrap_or_default()
     };
     let mut servers: Vec<&str> = model.virtual_servers.iter().map(|v| v.name.as_str()).collect();
     servers.extend(old.virtual_servers().filter(|s| model.virtual_server(s).is_none()));
@@ -331,7 +311,8 @@ fn catalog_changes(old: &RoutingTable, new: &RoutingTable, model: &Model) -> Vec
 }
 
 fn build_table(generation: u64, model: &Model, upstreams: &HashMap<String, Arc<UpstreamHandle>>) -> RoutingTable {
-    let table = routing::build(generation, model, &items_of(upstreams));
+    let items = upstreams.iter().map(|(name, h)| (name.clone(), h.items())).collect();
+    let table = routing::build(generation, model, &items);
     for note in &table.collisions {
         tracing::warn!(generation, "name collision: {note}");
     }

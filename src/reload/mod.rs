@@ -193,9 +193,16 @@ impl Reloader {
         // it lists that no connected upstream provides.
         let known = previous.upstreams.iter().map(|(name, h)| (name.clone(), h.items())).collect();
         let preview = routing::build(previous.table.generation, &prepared.model, &known);
+        let mut live_findings = Vec::new();
         for u in live_unprovided(&prepared.model, &previous.upstreams) {
+            // REST tools were judged by validation already.
+            if prepared.diagnostics.iter().any(|d| d.path == u.path) {
+                continue;
+            }
             let d = Diagnostic::warning(prepared.positions.of(&u.path), u.path, u.message).with_help(u.help);
-            tracing::warn!(file = %self.source.label().display(), "{}", d.in_file(self.source.label()));
+            let d = d.in_file(self.source.label());
+            tracing::warn!(file = %self.source.label().display(), "{d}");
+            live_findings.push(d);
         }
         let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.outlets, None);
         let (added, removed, changed) = diff(&previous.model, &prepared.model);
@@ -222,7 +229,7 @@ impl Reloader {
                 "catalog changed"
             );
         }
-        let rendered = prepared.diagnostics.iter().map(ToString::to_string).collect();
+        let rendered = prepared.diagnostics.iter().chain(&live_findings).map(ToString::to_string).collect();
         self.live.set_reload_status(ReloadStatus { result: "ok", generation, at: unix_now(), diagnostics: rendered });
         true
     }

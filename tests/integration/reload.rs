@@ -175,4 +175,7 @@ async fn a_reload_logs_each_virtual_server_s_catalog_changes() {
             && message.contains(r#"did you mean "a_echo"?"#)
     });
     assert!(warned, "{}", gw.log_text());
+    let (_, ready) = gw.readyz().await;
+    let diagnostics = ready["last_reload"]["diagnostics"].to_string();
+    assert!(diagnostics.contains(r#"no upstream provides \"a_ech\""#), "also under last_reload: {ready}");
 }

@@ -182,12 +182,12 @@ fn report_missing(table: &RoutingTable, model: &Model, args: &CallArgs, what: &s
     if let Some(nearest) = did_you_mean(tool, listed.iter().copied()) {
         eprintln!("  help: did you mean \"{nearest}\"?");
     }
-    let elsewhere: Vec<&str> = table
+    let elsewhere = table
         .virtual_servers()
         .filter(|s| s != server && table.catalog(s).is_some_and(|c| c.find(ItemKind::Tool, tool).is_some()))
-        .collect();
-    if !elsewhere.is_empty() {
-        eprintln!("  note: virtual server \"{}\" has it: pass --server {}", elsewhere[0], elsewhere[0]);
+        .min();
+    if let Some(other) = elsewhere {
+        eprintln!("  note: virtual server \"{other}\" has it: pass --server {other}");
     }
 }
 

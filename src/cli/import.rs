@@ -79,7 +79,7 @@ pub(super) fn run(kind: ImportKind) -> ExitCode {
     print!("{}", openapi::to_yaml(&json!({ name.clone(): { "rest": { "base_url": base_url } } }), 2));
     if let Some(why) = refused(&base_url) {
         println!("      # {base_url} is {why}, which mcpgw refuses unless the API allows it:");
-        println!("      # give --base-url, or uncomment the next line if the API really runs there.");
+        println!("      # uncomment the next line if the API really runs there (or import with another --base-url).");
         println!("      # allow_private: true");
     }
     print!("{}", openapi::to_yaml(&Value::Object(rest), 6));
@@ -115,7 +115,7 @@ fn refused(base_url: &str) -> Option<String> {
     use crate::model::RestChecks;
     let url = url::Url::parse(base_url).ok()?;
     crate::rest::Checks.refused_host(&url.host()?).map(|why| match why.split_once(" is ") {
-        // "127.0.0.1 is a loopback address" → "a loopback address"
+        // "127.0.0.1 is a private or loopback address" → "a private or loopback address"
         Some((_, what)) => what.to_string(),
         None => why,
     })

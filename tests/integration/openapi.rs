@@ -148,7 +148,7 @@ fn import_names_its_flags_drops_read_only_fields_and_hints_at_allow_private() {
         block.contains(
             "      base_url: \"http://127.0.0.1:8080/api\"\n      \
              # http://127.0.0.1:8080/api is a private or loopback address, which mcpgw refuses unless the API allows it:\n      \
-             # give --base-url, or uncomment the next line if the API really runs there.\n      \
+             # uncomment the next line if the API really runs there (or import with another --base-url).\n      \
              # allow_private: true\n"
         ),
         "{block}"

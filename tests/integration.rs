@@ -5,10 +5,12 @@
 mod integration {
     pub mod clients;
     pub mod http_api;
+    pub mod peers;
     pub mod util;
 
     mod bad_input;
     mod bridge;
+    mod call;
     mod check;
     mod client_requests;
     mod conformance;

@@ -1,5 +1,6 @@
-//! `mcpgw call`: one tool call through the config's routing, without a listener. With `--dry-run`,
-//! a REST tool's HTTP request is printed (secrets as written in the file) instead of sent.
+//! `mcpgw call`: one tool call through the config's routing, without a listener, starting only
+//! the upstreams that could own the tool. With `--dry-run`, a REST tool's HTTP request is
+//! printed (secrets as written in the file) instead of sent.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use crate::config::diagnostic::did_you_mean;
 use crate::config::diagnostic::render_text;
 use crate::config::env::ProcessEnv;
-use crate::model::{Model, Transport};
+use crate::model::{ListKind, Model, Transport};
 use crate::protocol::{Item, ItemKind, ItemSet};
 use crate::reload::{self, Reloader, Source};
+use crate::routing::RoutingTable;
 use crate::session::{Caller, Link, Session};
 use crate::upstream::UpstreamState;
 use crate::{dispatch, rest, routing};
@@ -69,7 +72,18 @@ fn usage(message: &str) -> ExitCode {
 
 async fn call(args: &CallArgs, arguments: Map<String, Value>) -> ExitCode {
     let source = Source::File(args.config.clone());
-    let (reloader, _warnings) = match Reloader::start(source, Arc::new(ProcessEnv)) {
+    // Only the upstreams whose prefix the name has (or that have none) could own the tool. When
+    // none could, every upstream is started, so that the nearest name can be suggested.
+    let select = |model: &Model| -> Option<Vec<String>> {
+        let owners: Vec<String> = model
+            .upstreams
+            .iter()
+            .filter(|u| u.prefix.is_empty() || args.tool.starts_with(&format!("{}{}", u.prefix, model.separator)))
+            .map(|u| u.name.clone())
+            .collect();
+        (!owners.is_empty()).then_some(owners)
+    };
+    let (reloader, _warnings) = match Reloader::start_with(source, Arc::new(ProcessEnv), &select) {
         Ok(r) => r,
         Err(diagnostics) => {
             eprint!("{}", render_text(&args.config, &diagnostics, false));
@@ -135,11 +149,46 @@ fn unknown_tool(snapshot: &crate::live::Snapshot, args: &CallArgs) -> ExitCode {
             format!("{} ({})", u.name(), u.status().error.clone().unwrap_or_else(|| u.status().state.as_str().into()))
         })
         .collect();
-    eprintln!("error: virtual server \"{}\" has no tool named \"{}\"", args.server, args.tool);
+    report_missing(&snapshot.table, &snapshot.model, args, "tool");
     if !down.is_empty() {
         eprintln!("note: these upstreams are not connected: {}", down.join(", "));
     }
     ExitCode::from(1)
+}
+
+/// Says why `args.tool` is not in the virtual server's catalog: withheld by its pin, or not
+/// there at all (with the nearest name, and the virtual servers that do have it).
+fn report_missing(table: &RoutingTable, model: &Model, args: &CallArgs, what: &str) {
+    let (server, tool) = (&args.server, &args.tool);
+    let withheld = table.drift.iter().filter(|d| d.blocked).find(|d| {
+        model.upstream(&d.upstream).and_then(|u| u.published_as(ListKind::Tools, &d.tool, &model.separator)).as_deref()
+            == Some(tool.as_str())
+    });
+    if let Some(d) = withheld {
+        eprintln!(
+            "error: \"{tool}\" is withheld: upstream \"{}\" changed the tool's definition since it was pinned, \
+             and its shape says `on_change: block`",
+            d.upstream
+        );
+        eprintln!("  note: pinned {}, now {}", d.pinned, d.actual);
+        eprintln!("  help: review the change with `mcpgw check --live`, then accept it with `mcpgw pin`");
+        return;
+    }
+    eprintln!("error: virtual server \"{server}\" has no {what} named \"{tool}\"");
+    let listed: Vec<&str> = table
+        .catalog(server)
+        .map(|c| c.list(ItemKind::Tool).iter().map(|p| p.public_key.as_str()).collect())
+        .unwrap_or_default();
+    if let Some(nearest) = did_you_mean(tool, listed.iter().copied()) {
+        eprintln!("  help: did you mean \"{nearest}\"?");
+    }
+    let elsewhere = table
+        .virtual_servers()
+        .filter(|s| s != server && table.catalog(s).is_some_and(|c| c.find(ItemKind::Tool, tool).is_some()))
+        .min();
+    if let Some(other) = elsewhere {
+        eprintln!("  note: virtual server \"{other}\" has it: pass --server {other}");
+    }
 }
 
 /// Routes the name with the same table serving builds, from the REST APIs' declared tools alone.
@@ -167,10 +216,8 @@ fn dry_run(args: &CallArgs, arguments: &Map<String, Value>) -> ExitCode {
     }
     let table = routing::build(0, model, &items);
     let Some(published) = table.catalog(&args.server).and_then(|c| c.find(ItemKind::Tool, &args.tool)) else {
-        eprintln!(
-            "error: virtual server \"{}\" has no REST tool named \"{}\" (--dry-run shows the HTTP requests of REST tools)",
-            args.server, args.tool
-        );
+        report_missing(&table, model, args, "REST tool");
+        eprintln!("  note: --dry-run shows the HTTP requests of REST tools");
         return ExitCode::from(1);
     };
     let api = &apis[&published.route.upstream];

@@ -1,6 +1,7 @@
 //! `mcpgw check`: the start-up load path, with its diagnostics printed instead of served. With
 //! `--live`, also connects to every upstream and reports what only they can tell: upstreams that
-//! are down, and pinned tools whose definition changed.
+//! are down, names in virtual servers that no upstream provides, and pinned tools whose
+//! definition changed.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,7 +29,13 @@ pub(super) fn run(path: &Path, format: OutputFormat, deny_warnings: bool, live: 
     };
     if valid && live {
         match super::live::with_upstreams(path, LIVE_WAIT, async |r: &Reloader| live_findings(r)) {
-            Ok(found) => diagnostics.extend(positioned(path, found)),
+            Ok(found) => {
+                // A virtual-server name validation already judged (a REST tool) is not reported twice.
+                let judged =
+                    |key: &str| key.starts_with("virtual_servers.") && diagnostics.iter().any(|d| d.path == key);
+                let found = found.into_iter().filter(|(_, key, ..)| !judged(key));
+                diagnostics.extend(positioned(path, found.collect()))
+            }
             Err(code) => return code,
         }
     }
@@ -70,6 +77,22 @@ fn live_findings(reloader: &Reloader) -> Vec<Finding> {
                     "shapes name tools as the upstream does, before prefix and rename".into(),
                 ));
             }
+        }
+    }
+    // A withheld tool's name is explained by its drift below, not as a name nobody provides.
+    let withheld: Vec<String> = snapshot
+        .table
+        .drift
+        .iter()
+        .filter(|d| d.blocked)
+        .filter_map(|d| {
+            let upstream = snapshot.model.upstream(&d.upstream)?;
+            upstream.published_as(crate::model::ListKind::Tools, &d.tool, &snapshot.model.separator)
+        })
+        .collect();
+    for u in crate::reload::live_unprovided(&snapshot.model, &snapshot.upstreams) {
+        if !withheld.contains(&u.name) {
+            found.push((false, u.path, u.message, u.help));
         }
     }
     for d in &snapshot.table.drift {

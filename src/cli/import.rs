@@ -1,5 +1,6 @@
 //! `mcpgw import openapi`: prints a `rest:` upstream converted from an OpenAPI 3.x document, to
-//! paste under `upstreams:` and commit. The output passes `mcpgw check` once its `${VAR}`s are set.
+//! paste under `upstreams:` and commit. The output passes `mcpgw check` once its `${VAR}`s are
+//! set (and, for a server on a loopback or private address, its `allow_private` uncommented).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,19 +69,56 @@ pub(super) fn run(kind: ImportKind) -> ExitCode {
         .or(converted.base_url)
         .unwrap_or_else(|| format!("${{{}_BASE_URL}}", name.to_ascii_uppercase().replace('-', "_")));
     let mut rest = Map::new();
-    rest.insert("base_url".into(), Value::String(base_url));
     if let Some(auth) = converted.auth {
         rest.insert("auth".into(), auth);
     }
     rest.insert("tools".into(), Value::Object(converted.tools.into_iter().collect()));
-    let block = json!({ name.clone(): { "rest": rest } });
-    println!("# {title} {version}, imported by `mcpgw import openapi {}`.", args.spec.display());
+    println!("# {title} {version}, imported by `{}`.", command_line(&args));
     println!("# Paste under `upstreams:` in gateway.yaml.");
-    print!("{}", openapi::to_yaml(&block, 2));
+    // The upstream down to its base URL, then the hint (a comment), then the rest of the block.
+    print!("{}", openapi::to_yaml(&json!({ name.clone(): { "rest": { "base_url": base_url } } }), 2));
+    if let Some(why) = refused(&base_url) {
+        println!("      # {base_url} is {why}, which mcpgw refuses unless the API allows it:");
+        println!("      # uncomment the next line if the API really runs there (or import with another --base-url).");
+        println!("      # allow_private: true");
+    }
+    print!("{}", openapi::to_yaml(&Value::Object(rest), 6));
     for skipped in &converted.skipped {
         println!("  # left out: {skipped}");
     }
     ExitCode::SUCCESS
+}
+
+/// The command as run, flags included, quoted for a POSIX shell, so the header says how to
+/// import the document again.
+fn command_line(args: &OpenApiArgs) -> String {
+    let mut words = vec!["mcpgw".to_string(), "import".into(), "openapi".into(), args.spec.display().to_string()];
+    let flags = args.name.iter().map(|n| ("--name", n)).chain(args.tags.iter().map(|t| ("--include-tag", t)));
+    let flags = flags.chain(args.operations.iter().map(|o| ("--include-operation", o)));
+    for (flag, value) in flags.chain(args.base_url.iter().map(|u| ("--base-url", u))) {
+        words.push(flag.into());
+        words.push(value.clone());
+    }
+    words.iter().map(|w| shell_quoted(w)).collect::<Vec<_>>().join(" ")
+}
+
+fn shell_quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '@' | '=' | ',' | '+'));
+    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+}
+
+/// Why requests to `base_url` would be refused (a loopback or private address), if they would.
+fn refused(base_url: &str) -> Option<String> {
+    use crate::model::RestChecks;
+    let url = url::Url::parse(base_url).ok()?;
+    crate::rest::Checks.refused_host(&url.host()?).map(|why| match why.split_once(" is ") {
+        // "127.0.0.1 is a private or loopback address" → "a private or loopback address"
+        Some((_, what)) => what.to_string(),
+        None => why,
+    })
 }
 
 /// `specs/petstore.v3.yaml` → `petstore`.

@@ -79,7 +79,7 @@ pub(super) fn run(args: PinArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let toml = config::is_toml(&args.config);
+    let toml = config::Syntax::of(&args.config) == config::Syntax::Toml;
     let mut edited = text.clone();
     let (mut added, mut updated, mut unchanged) = (0, 0, 0);
     let mut by_hand = Vec::new();
@@ -153,7 +153,7 @@ pub(super) fn run(args: PinArgs) -> ExitCode {
 }
 
 fn pin_of(loaded: &config::Loaded, upstream: &str, tool: &str) -> Option<String> {
-    loaded.raw.upstreams.get(upstream)?.tools.as_ref()?.shape.as_ref()?.get(tool)?.pin.clone()
+    loaded.raw.upstream(upstream)?.tools.as_ref()?.shape.as_ref()?.get(tool)?.pin.clone()
 }
 
 /// One step towards the pin of `c`: replace it, or add the next missing level under the deepest

@@ -9,6 +9,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
 use super::diagnostic::{Diagnostic, Pos, did_you_mean};
+use super::syntax::Syntax;
 use super::tree::{Entry, Node, Value};
 
 /// Key path → where it was written. Filled while deserializing; read by validation.
@@ -43,27 +44,112 @@ impl Positions {
     }
 }
 
-/// Deserializes `T` from the tree; returns it with the positions and the non-fatal findings.
-pub(crate) fn from_tree<T: de::DeserializeOwned>(
-    root: &Node,
-) -> Result<(T, Positions, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let ctx = Ctx::default();
-    ctx.positions.borrow_mut().0.insert(String::new(), root.pos);
-    let result = T::deserialize(NodeDe { node: root, path: String::new(), ctx: &ctx });
-    let mut findings = ctx.findings.into_inner();
-    match result {
-        Ok(value) if !findings.iter().any(Diagnostic::is_error) => Ok((value, ctx.positions.into_inner(), findings)),
-        Ok(_) => {
-            findings.sort_by_key(|d| (d.line, d.column));
-            Err(findings)
+/// At most this many reads of one file: each leaves out one more unusable value.
+const MAX_PASSES: usize = 64;
+
+/// What reading a tree gave.
+pub(crate) struct Read<T> {
+    pub value: T,
+    pub positions: Positions,
+    /// Unknown keys and values of the wrong type, in file order.
+    pub findings: Vec<Diagnostic>,
+    /// Key paths that held an unknown key or whose value was left out: later checks say nothing
+    /// at these paths or right above them, since their problem is already reported.
+    pub left_out: Vec<String>,
+}
+
+/// Deserializes `T` from the tree; returns it with the positions and every finding, errors
+/// included. A value of the wrong type is reported and then left out (made null, or removed when
+/// null will not do either) and the tree read again, so one pass over a file reports every such
+/// mistake, and validation still sees the rest of the file. `Err` only when nothing usable is
+/// left (the document itself is not a mapping).
+pub(crate) fn from_tree<T: de::DeserializeOwned>(root: &Node, syntax: Syntax) -> Result<Read<T>, Vec<Diagnostic>> {
+    let mut tree = std::borrow::Cow::Borrowed(root);
+    let mut findings: Vec<Diagnostic> = Vec::new();
+    // Paths whose value was left out, or that hold an unknown key: errors right above them are
+    // consequences (a required key that went missing with them), not news.
+    let mut failed: Vec<String> = Vec::new();
+    let mut attempts: HashMap<String, u8> = HashMap::new();
+    for _ in 0..MAX_PASSES {
+        let ctx = Ctx::default();
+        ctx.positions.borrow_mut().0.insert(String::new(), tree.pos);
+        let result = T::deserialize(NodeDe { node: &tree, path: String::new(), ctx: &ctx });
+        for d in ctx.findings.into_inner() {
+            if !findings.contains(&d) {
+                failed.push(d.path.clone());
+                findings.push(d);
+            }
         }
-        Err(e) => {
-            let (pos, path) = e.at.unwrap_or((root.pos, String::new()));
-            findings.push(Diagnostic::error(pos, path, e.message).with_help_opt(e.help));
-            findings.sort_by_key(|d| (d.line, d.column));
-            Err(findings)
+        let e = match result {
+            Ok(value) => {
+                findings.sort_by_key(|d| (d.line, d.column));
+                return Ok(Read { value, positions: ctx.positions.into_inner(), findings, left_out: failed });
+            }
+            Err(e) => e,
+        };
+        let (pos, path) = e.at.clone().unwrap_or((tree.pos, String::new()));
+        if !failed.iter().any(|f| parent(f) == Some(path.as_str())) && !failed.contains(&path) {
+            let help = match e.missing {
+                Some(field) => Some(format!("add {} here", syntax.key(field))),
+                None => e.help,
+            };
+            findings.push(Diagnostic::error(pos, path.clone(), e.message).with_help_opt(help));
+        }
+        failed.push(path.clone());
+        let attempt = attempts.entry(path.clone()).or_default();
+        if path.is_empty() || !leave_out(tree.to_mut(), "", &path, *attempt) {
+            break;
+        }
+        *attempt += 1;
+    }
+    findings.sort_by_key(|d| (d.line, d.column));
+    Err(findings)
+}
+
+/// `a.b` for `a.b.c` and `a.b[2]`; `""` (the document) for a top-level key; `None` for the document.
+pub(crate) fn parent(path: &str) -> Option<&str> {
+    match path.rfind(['.', '[']) {
+        Some(i) => Some(&path[..i]),
+        None if path.is_empty() => None,
+        None => Some(""),
+    }
+}
+
+/// Makes the value at `target` null (first attempt) or removes it from its mapping or list.
+/// Paths are rebuilt as the deserializer builds them, so keys holding dots match exactly.
+fn leave_out(node: &mut Node, path: &str, target: &str, attempt: u8) -> bool {
+    let children: Vec<(String, usize)> = match &node.value {
+        Value::Map(entries) => entries.iter().enumerate().map(|(i, e)| (join(path, &e.key), i)).collect(),
+        Value::Seq(items) => (0..items.len()).map(|i| (format!("{path}[{i}]"), i)).collect(),
+        _ => return false,
+    };
+    for (child_path, i) in children {
+        let child = match &mut node.value {
+            Value::Map(entries) => &mut entries[i].value,
+            Value::Seq(items) => &mut items[i],
+            _ => unreachable!("only containers have children"),
+        };
+        if child_path == target {
+            match attempt {
+                0 => {
+                    child.value = Value::Null;
+                    child.text = None;
+                }
+                1 => match &mut node.value {
+                    Value::Map(entries) => drop(entries.remove(i)),
+                    Value::Seq(items) => drop(items.remove(i)),
+                    _ => unreachable!("only containers have children"),
+                },
+                _ => return false,
+            }
+            return true;
+        }
+        let prefix = target.strip_prefix(child_path.as_str());
+        if prefix.is_some_and(|rest| rest.starts_with(['.', '['])) && leave_out(child, &child_path, target, attempt) {
+            return true;
         }
     }
+    false
 }
 
 impl Diagnostic {
@@ -86,6 +172,8 @@ pub(crate) struct DeError {
     message: String,
     help: Option<String>,
     at: Option<(Pos, String)>,
+    /// The required key that is missing (its help is spelt in the file's syntax).
+    missing: Option<&'static str>,
 }
 
 impl fmt::Display for DeError {
@@ -98,19 +186,15 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError { message: msg.to_string(), help: None, at: None }
+        DeError { message: msg.to_string(), help: None, at: None, missing: None }
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        DeError { message: format!("expected {exp}, found {}", describe(&unexp)), help: None, at: None }
+        DeError { message: format!("expected {exp}, found {}", describe(&unexp)), help: None, at: None, missing: None }
     }
 
     fn missing_field(field: &'static str) -> Self {
-        DeError {
-            message: format!("missing required key `{field}`"),
-            help: Some(format!("add `{field}:` here")),
-            at: None,
-        }
+        DeError { message: format!("missing required key `{field}`"), help: None, at: None, missing: Some(field) }
     }
 }
 
@@ -143,6 +227,7 @@ impl<'a> NodeDe<'a> {
             message: format!("expected {expected}, found {}", self.node.value.kind()),
             help: None,
             at: Some((self.node.pos, self.path.clone())),
+            missing: None,
         }
     }
 
@@ -277,6 +362,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                 message: format!("\"{s}\" is not one of {}", variants.join(", ")),
                 help: did_you_mean(s, variants.iter().copied()).map(|m| format!("did you mean \"{m}\"?")),
                 at: Some((self.node.pos, self.path.clone())),
+                missing: None,
             }),
             _ => Err(self.mismatch(&format!("one of {}", variants.join(", ")))),
         }
@@ -379,9 +465,13 @@ mod tests {
     }
 
     fn load(text: &str) -> Result<Outer, Vec<String>> {
-        from_tree::<Outer>(&parse_yaml(text).unwrap())
-            .map(|(v, _, _)| v)
-            .map_err(|ds| ds.iter().map(|d| format!("{}:{} {} {}", d.line, d.column, d.path, d.message)).collect())
+        let render = |ds: Vec<Diagnostic>| -> Vec<String> {
+            ds.iter().map(|d| format!("{}:{} {} {}", d.line, d.column, d.path, d.message)).collect()
+        };
+        match from_tree::<Outer>(&parse_yaml(text).unwrap(), Syntax::Yaml) {
+            Ok(read) if read.findings.is_empty() => Ok(read.value),
+            Ok(Read { findings: ds, .. }) | Err(ds) => Err(render(ds)),
+        }
     }
 
     #[test]
@@ -408,5 +498,26 @@ mod tests {
     fn missing_keys_point_at_their_parent() {
         let errs = load("inner: {args: []}\n").unwrap_err();
         assert_eq!(errs, ["1:8 inner missing required key `command`"]);
+    }
+
+    /// A wrong value does not hide the next one: each is reported, then left out, in one pass.
+    #[test]
+    fn every_wrong_value_is_reported_in_one_pass() {
+        let errs = load("inner:\n  command: [x]\n  args: notalist\nport: many\n").unwrap_err();
+        assert_eq!(
+            errs,
+            [
+                "2:12 inner.command expected a string, found a list",
+                "3:9 inner.args expected a list, found a string",
+                "4:7 port expected u16, found the string \"many\"",
+            ]
+        );
+    }
+
+    /// A misspelt required key is one mistake: the key it should have been is not also "missing".
+    #[test]
+    fn a_misspelt_required_key_is_reported_once() {
+        let errs = load("inner: {comand: x}\nprot: 1\n").unwrap_err();
+        assert_eq!(errs, ["1:9 inner.comand unknown key \"comand\"", "2:1 prot unknown key \"prot\""]);
     }
 }

@@ -136,8 +136,8 @@ mod tests {
         let out = insert_entry(&out, &load(&out), "upstreams.a", "timeout", "5s").unwrap();
         assert!(out.contains("  a:\n    timeout: 5s\n    url: http://h/mcp\n"), "{out}");
         let loaded = load(&out);
-        assert_eq!(loaded.raw.upstreams["a"].timeout.as_deref(), Some("5s"));
-        assert_eq!(loaded.raw.upstreams["b"].prefix.as_deref(), Some("bee"));
+        assert_eq!(loaded.raw.upstream("a").unwrap().timeout.as_deref(), Some("5s"));
+        assert_eq!(loaded.raw.upstream("b").unwrap().prefix.as_deref(), Some("bee"));
     }
 
     #[test]

@@ -7,7 +7,9 @@ pub(crate) mod edit;
 pub(crate) mod env;
 mod pattern;
 pub(crate) mod raw;
+mod syntax;
 pub(crate) mod tree;
+mod yaml_error;
 
 use std::path::Path;
 
@@ -15,13 +17,19 @@ pub(crate) use de::Positions;
 pub(crate) use diagnostic::{Diagnostic, Pos};
 pub(crate) use pattern::Pattern;
 pub(crate) use raw::Raw;
+pub(crate) use syntax::Syntax;
 
-/// A parsed file: the raw config, where each key was, and warnings found while reading.
+/// A parsed file: the raw config, where each key was, and what was found while reading.
 #[derive(Debug)]
 pub(crate) struct Loaded {
     pub raw: Raw,
     pub positions: Positions,
+    /// Unknown keys and values of the wrong type (errors), left out of `raw`.
     pub findings: Vec<Diagnostic>,
+    /// Key paths `findings` are about: validation reports nothing more at them or right above them.
+    pub left_out: Vec<String>,
+    /// How the file spells keys and values, for help lines.
+    pub syntax: Syntax,
     /// The `openapi:` upstreams in the `rest:` shape, by upstream name: filled before validation
     /// by `openapi::convert_upstreams` from the documents `reload::prepare` read, so validation
     /// checks them like `rest:` upstreams and never reads a document.
@@ -40,25 +48,57 @@ pub(crate) struct Imported {
 impl Loaded {
     /// Paths of the documents the file refers to, as written.
     pub(crate) fn document_paths(&self) -> Vec<String> {
-        self.raw.upstreams.values().filter_map(|u| u.openapi.as_ref().map(|o| o.spec.clone())).collect()
+        self.raw.upstreams().filter_map(|(_, u)| u.openapi.as_ref().map(|o| o.spec.clone())).collect()
     }
 }
 
-/// The format of a config file, from its extension (`.toml` is TOML, anything else YAML).
-pub(crate) fn is_toml(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"))
-}
-
-/// Parses `text`, the content of `path`. Every diagnostic carries `path` as its file.
+/// Parses `text`, the content of `path`. Every diagnostic carries `path` as its file. `Ok` may
+/// still carry errors in `findings` (keys and values left out), so that validation can report
+/// the rest of the file in the same pass.
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
-    let tree = if is_toml(path) { tree::parse_toml(text) } else { tree::parse_yaml(text) };
-    let tree = tree.map_err(|d| vec![d.in_file(path)])?;
-    match de::from_tree::<Raw>(&tree) {
-        Ok((raw, positions, findings)) => {
-            let findings = findings.into_iter().map(|d| d.in_file(path)).collect();
-            Ok(Loaded { raw, positions, findings, imported: Default::default() })
-        }
-        Err(ds) => Err(ds.into_iter().map(|d| d.in_file(path)).collect()),
+    let syntax = Syntax::of(path);
+    let in_file = |ds: Vec<Diagnostic>| -> Vec<Diagnostic> { ds.into_iter().map(|d| d.in_file(path)).collect() };
+    // A document that is not a mapping (or does not parse) may be in the other syntax.
+    let mistaken = || {
+        syntax::mistaken_syntax(path, text).map(|(message, help)| {
+            vec![Diagnostic::error(Pos { line: 1, column: 1 }, "", message).with_help(help).in_file(path)]
+        })
+    };
+    let tree = match syntax {
+        Syntax::Toml => tree::parse_toml(text),
+        Syntax::Yaml => tree::parse_yaml(text),
+    };
+    let tree = match tree {
+        Ok(tree) => tree,
+        Err(d) => return Err(mistaken().unwrap_or_else(|| in_file(vec![d]))),
+    };
+    if tree.is_empty() {
+        let d = Diagnostic::error(
+            Pos { line: 1, column: 1 },
+            "",
+            "the file holds no settings: it is empty or only comments",
+        )
+        .with_help(format!(
+            "if an editor or deploy tool cut it short, restore it; to run with no upstreams, write {}",
+            syntax.assign("upstreams", "{}")
+        ));
+        return Err(in_file(vec![d]));
+    }
+    if !matches!(tree.value, tree::Value::Map(_))
+        && let Some(ds) = mistaken()
+    {
+        return Err(ds);
+    }
+    match de::from_tree::<Raw>(&tree, syntax) {
+        Ok(read) => Ok(Loaded {
+            raw: read.value,
+            positions: read.positions,
+            findings: in_file(read.findings),
+            left_out: read.left_out,
+            syntax,
+            imported: Default::default(),
+        }),
+        Err(ds) => Err(in_file(ds)),
     }
 }
 

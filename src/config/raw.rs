@@ -14,13 +14,26 @@ pub(crate) struct Raw {
     /// How public item names are formed.
     pub naming: Option<RawNaming>,
     /// The servers and APIs mcpgw calls, by name. The name is the default prefix of their items.
-    #[serde(default)]
-    pub upstreams: IndexMap<String, RawUpstream>,
+    /// Required (`upstreams: {}` declares none), so a file cut short while being written is refused
+    /// rather than stopping every upstream.
+    #[schemars(with = "IndexMap<String, RawUpstream>")]
+    pub upstreams: Option<IndexMap<String, RawUpstream>>,
     /// Named bundles of items, each served at `/servers/<name>/mcp`; `default` is also served at `/mcp`.
     /// When absent, `default` exposes every item.
     pub virtual_servers: Option<IndexMap<String, RawVirtualServer>>,
     /// Settings of the client-facing listener.
     pub serving: Option<RawServing>,
+}
+
+impl Raw {
+    /// The declared upstreams in file order (none when `upstreams` is absent or empty).
+    pub(crate) fn upstreams(&self) -> impl Iterator<Item = (&String, &RawUpstream)> {
+        self.upstreams.iter().flatten()
+    }
+
+    pub(crate) fn upstream(&self, name: &str) -> Option<&RawUpstream> {
+        self.upstreams.as_ref()?.get(name)
+    }
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -34,6 +34,17 @@ pub(crate) struct Entry {
     pub value: Node,
 }
 
+impl Node {
+    /// Whether the document holds nothing: no content, only comments, `~` or `{}`.
+    pub(crate) fn is_empty(&self) -> bool {
+        match &self.value {
+            Value::Null => true,
+            Value::Map(entries) => entries.is_empty(),
+            _ => false,
+        }
+    }
+}
+
 impl Value {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -56,7 +67,8 @@ pub(crate) fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|e| {
             let m = e.marker();
-            Diagnostic::error(pos(m.line(), m.col()), "", format!("invalid YAML: {}", e.info()))
+            let explained = super::yaml_error::explain(text, m.line(), m.col() + 1, e.info());
+            Diagnostic::error(explained.pos, "", explained.message).with_help(explained.help)
         })?;
         if let Event::DocumentStart(_) = event {
             documents += 1;

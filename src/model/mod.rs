@@ -1,6 +1,7 @@
 //! The checked, resolved config: every name validated, every `${VAR}` expanded, every default
 //! filled in. `validate` is pure: no I/O, no clock, no network.
 
+mod provided;
 pub(crate) mod rest;
 pub(crate) mod shape;
 mod validate;
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) use crate::config::Pattern;
+pub(crate) use provided::{Offered, Unprovided, unprovided};
 pub(crate) use rest::{RestApi, RestAuth, RestBody, RestChecks, RestTool};
 pub(crate) use shape::{ArgumentShape, OnChange, ToolShape};
 #[cfg(test)]
@@ -71,6 +73,23 @@ impl Upstream {
             && self.timeout == other.timeout
             && self.sessions == other.sessions
             && self.era == other.era
+    }
+
+    /// The public name under which this upstream's item `key` of `kind` is published, or `None`
+    /// when its filter hides it: `<prefix><separator><name>` for tools and prompts, after
+    /// rename; resources keep their URIs.
+    pub(crate) fn published_as(&self, kind: ListKind, key: &str, separator: &str) -> Option<String> {
+        let filter = match kind {
+            ListKind::Tools => &self.tools,
+            ListKind::Resources => &self.resources,
+            ListKind::Prompts => &self.prompts,
+        };
+        let name = filter.apply(key)?;
+        Some(match kind {
+            ListKind::Resources => name.to_string(),
+            _ if self.prefix.is_empty() => name.to_string(),
+            _ => format!("{}{separator}{name}", self.prefix),
+        })
     }
 
     /// The shaping of the tool the upstream calls `name`, if the file gives one.
@@ -170,6 +189,38 @@ pub(crate) struct VirtualServer {
     /// Matches resource URIs and resource template URI templates.
     pub resources: Vec<Pattern>,
     pub prompts: Vec<Pattern>,
+}
+
+impl VirtualServer {
+    pub(crate) fn patterns(&self, kind: ListKind) -> &[Pattern] {
+        match kind {
+            ListKind::Tools => &self.tools,
+            ListKind::Resources => &self.resources,
+            ListKind::Prompts => &self.prompts,
+        }
+    }
+}
+
+/// The three lists a virtual server and an upstream's filters have, one per kind of item
+/// (resources and resource templates share one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListKind {
+    Tools,
+    Resources,
+    Prompts,
+}
+
+impl ListKind {
+    pub(crate) const ALL: [ListKind; 3] = [ListKind::Tools, ListKind::Resources, ListKind::Prompts];
+
+    /// The config key of the list (`tools`), as in key paths.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools",
+            ListKind::Resources => "resources",
+            ListKind::Prompts => "prompts",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -50,7 +50,7 @@ pub(crate) fn parse(text: &str) -> Result<Value, String> {
         return serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"));
     }
     let tree = crate::config::tree::parse_yaml(text).map_err(|d| format!("line {}: {}", d.line, d.message))?;
-    crate::config::de::from_tree::<Value>(&tree).map(|(value, _, _)| value).map_err(|ds| {
+    crate::config::de::from_tree::<Value>(&tree, crate::config::Syntax::Yaml).map(|read| read.value).map_err(|ds| {
         ds.first().map_or_else(|| "unreadable YAML".into(), |d| format!("line {}: {}", d.line, d.message))
     })
 }
@@ -169,20 +169,24 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &[Value]
         if is_required {
             required.push(Value::String(arg.clone()));
         }
+        // OpenAPI's default styles: a path or header list is `a,b` (simple); a query list repeats
+        // the parameter (form, exploded) unless `explode: false` asks for `a,b`.
+        let is_array = p.get("schema").and_then(|s| resolve(doc, s).ok()).and_then(|s| s.get("type").cloned())
+            == Some(json!("array"));
+        let joined = format!("{{{{ {arg} | join(',') }}}}");
         match location {
-            "path" => path_template = path_template.replace(&format!("{{{name}}}"), &format!("{{{arg}}}")),
+            "path" => {
+                let template = if is_array { joined } else { format!("{{{arg}}}") };
+                path_template = path_template.replace(&format!("{{{name}}}"), &template);
+            }
             "query" => {
                 let exploded = p.get("explode").and_then(Value::as_bool).unwrap_or(true);
-                let is_array = p.pointer("/schema/type").and_then(Value::as_str) == Some("array");
-                let template = if is_array && !exploded {
-                    format!("{{{{ {arg} | join(',') }}}}")
-                } else {
-                    format!("{{{{ {arg} }}}}")
-                };
+                let template = if is_array && !exploded { joined } else { format!("{{{{ {arg} }}}}") };
                 query.insert(name.to_string(), Value::String(template));
             }
             "header" => {
-                headers.insert(name.to_string(), Value::String(format!("{{{{ {arg} }}}}")));
+                let template = if is_array { joined } else { format!("{{{{ {arg} }}}}") };
+                headers.insert(name.to_string(), Value::String(template));
             }
             other => return Err(format!("parameter {name} is in {other:?}, which OpenAPI does not define")),
         }
@@ -221,7 +225,12 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &[Value]
             let is_form = form_type.as_deref() == Some(media.as_str());
             let schema = content[&media].get("schema").cloned().unwrap_or_else(|| json!({}));
             let resolved = resolve(doc, &schema)?;
-            let fields = resolved.get("properties").and_then(Value::as_object).cloned();
+            // Fields the server assigns (`readOnly`, such as an `id`) are not the client's to send.
+            let read_only =
+                |field: &Value| resolve(doc, field).is_ok_and(|f| f.get("readOnly") == Some(&Value::Bool(true)));
+            let fields = resolved.get("properties").and_then(Value::as_object).map(|fields| {
+                fields.iter().filter(|(_, f)| !read_only(f)).map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>()
+            });
             let collides = fields.as_ref().is_some_and(|f| f.keys().any(|k| properties.contains_key(k)));
             match fields {
                 // The body's fields become arguments of their own; the default body sends them back as JSON.
@@ -229,6 +238,7 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &[Value]
                     if !collides && resolved.get("type").and_then(Value::as_str).is_none_or(|t| t == "object") =>
                 {
                     let mut form = Map::new();
+                    let kept: Vec<String> = fields.keys().cloned().collect();
                     for (field, schema) in fields {
                         if is_form {
                             form.insert(field.clone(), Value::String(format!("{{{{ {} }}}}", field)));
@@ -236,8 +246,10 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &[Value]
                         properties.insert(field, defs.adopt(doc, schema)?);
                     }
                     if body_required {
-                        required
-                            .extend(resolved.get("required").and_then(Value::as_array).cloned().unwrap_or_default());
+                        let listed = resolved.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+                        required.extend(
+                            listed.into_iter().filter(|r| r.as_str().is_some_and(|r| kept.iter().any(|k| k == r))),
+                        );
                     }
                     if is_form {
                         if form.keys().any(|k| !is_identifier(k)) {

@@ -14,7 +14,7 @@ pub(crate) fn convert_upstreams(
     documents: &HashMap<String, Result<String, String>>,
 ) -> HashMap<String, Imported> {
     let mut out = HashMap::new();
-    for (name, up) in &loaded.raw.upstreams {
+    for (name, up) in loaded.raw.upstreams() {
         let Some(raw) = &up.openapi else { continue };
         let mut found = Findings { positions: &loaded.positions, out: Vec::new() };
         let rest = found.upstream(&format!("upstreams.{name}.openapi"), name, raw, documents);

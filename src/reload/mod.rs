@@ -15,9 +15,9 @@ use tokio::sync::{Mutex, Notify};
 use crate::config::env::Env;
 use crate::config::{self, Diagnostic};
 use crate::live::{Live, ReloadStatus, Snapshot};
-use crate::model::{self, Model};
+use crate::model::{self, ListKind, Model, Unprovided};
 use crate::routing::{self, RoutingTable};
-use crate::upstream::{Outlets, UpstreamHandle};
+use crate::upstream::{Outlets, UpstreamHandle, UpstreamState};
 
 pub(crate) use watch::watch;
 
@@ -26,6 +26,8 @@ pub(crate) struct Prepared {
     pub model: Model,
     /// Warnings (errors never reach here).
     pub diagnostics: Vec<Diagnostic>,
+    /// Where each key of the file was, for findings made after validation.
+    pub positions: config::Positions,
 }
 
 /// Where a config comes from: a file (watched and reloaded), or text built by `mcpgw bridge`.
@@ -76,11 +78,12 @@ fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagno
     loaded.imported = crate::openapi::convert_upstreams(&loaded, &documents);
     // REST tools are compiled by the code that serves them, so what checks clean serves.
     let (model, mut diagnostics) = model::validate_with(&loaded, env, &base_dir, &crate::rest::Checks);
-    let mut all: Vec<Diagnostic> = loaded.findings;
+    let mut all: Vec<Diagnostic> = std::mem::take(&mut loaded.findings);
     all.append(&mut diagnostics);
-    let all: Vec<Diagnostic> = all.into_iter().map(|d| d.in_file(path)).collect();
+    let mut all: Vec<Diagnostic> = all.into_iter().map(|d| d.in_file(path)).collect();
+    all.sort_by_key(|d| (d.line, d.column));
     match model {
-        Some(model) => Ok(Prepared { model, diagnostics: all }),
+        Some(model) => Ok(Prepared { model, diagnostics: all, positions: loaded.positions }),
         None => Err(all),
     }
 }
@@ -106,14 +109,26 @@ impl Reloader {
         source: Source,
         env: Arc<dyn Env>,
     ) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
+        Reloader::start_with(source, env, &|_: &Model| None)
+    }
+
+    /// Like `start`, but starts only the upstreams `select` names for the loaded model (all when
+    /// it names none: `None`). The others have no handle, so they publish nothing; a later
+    /// reload starts them. For one-shot commands such as `mcpgw call`, which need one owner.
+    pub(crate) fn start_with(
+        source: Source,
+        env: Arc<dyn Env>,
+        select: &dyn Fn(&Model) -> Option<Vec<String>>,
+    ) -> Result<(Arc<Reloader>, Vec<Diagnostic>), Vec<Diagnostic>> {
         let prepared = prepare_source(&source, env.as_ref())?;
+        let selected = select(&prepared.model);
         let items_changed = Arc::new(Notify::new());
         let outlets = Outlets {
             items_changed: items_changed.clone(),
             notes: crate::session::events::notes(),
             subscribers: Arc::default(),
         };
-        let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &outlets);
+        let upstreams = start_upstreams(&prepared.model, &HashMap::new(), &outlets, selected.as_deref());
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(1, &model, &upstreams));
         let snapshot = Snapshot::new(model, table, upstreams, outlets.subscribers.clone());
@@ -174,7 +189,22 @@ impl Reloader {
             tracing::warn!(file = %self.source.label().display(), "{d}");
         }
         let previous = self.live.snapshot();
-        let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.outlets);
+        // What the new file makes of the items known now: the catalogs it changes, and names
+        // it lists that no connected upstream provides.
+        let known = previous.upstreams.iter().map(|(name, h)| (name.clone(), h.items())).collect();
+        let preview = routing::build(previous.table.generation, &prepared.model, &known);
+        let mut live_findings = Vec::new();
+        for u in live_unprovided(&prepared.model, &previous.upstreams) {
+            // REST tools were judged by validation already.
+            if prepared.diagnostics.iter().any(|d| d.path == u.path) {
+                continue;
+            }
+            let d = Diagnostic::warning(prepared.positions.of(&u.path), u.path, u.message).with_help(u.help);
+            let d = d.in_file(self.source.label());
+            tracing::warn!(file = %self.source.label().display(), "{d}");
+            live_findings.push(d);
+        }
+        let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.outlets, None);
         let (added, removed, changed) = diff(&previous.model, &prepared.model);
         for (name, old) in &previous.upstreams {
             let kept = upstreams.get(name).is_some_and(|new| Arc::ptr_eq(new, old));
@@ -187,12 +217,19 @@ impl Reloader {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(generation, &model, &upstreams));
+        let changes = catalog_changes(&previous.table, &preview, &model);
         self.live.swap(Snapshot::new(model, table, upstreams, self.outlets.subscribers.clone()));
         tracing::info!(
             generation, %reason, ?added, ?removed, ?changed, elapsed_us = started.elapsed().as_micros() as u64,
             "config reloaded"
         );
-        let rendered = prepared.diagnostics.iter().map(ToString::to_string).collect();
+        for change in changes {
+            tracing::info!(
+                generation, virtual_server = %change.virtual_server, added = ?change.added, removed = ?change.removed,
+                "catalog changed"
+            );
+        }
+        let rendered = prepared.diagnostics.iter().chain(&live_findings).map(ToString::to_string).collect();
         self.live.set_reload_status(ReloadStatus { result: "ok", generation, at: unix_now(), diagnostics: rendered });
         true
     }
@@ -215,22 +252,67 @@ impl Reloader {
     }
 }
 
-/// Starts the upstreams of `model`, reusing a running handle whose connection settings are
-/// unchanged (a new prefix, filter or shape only rebuilds the table).
+/// Starts the upstreams of `model` (only those named in `only`, when given), reusing a running
+/// handle whose connection settings are unchanged (a new prefix, filter or shape only rebuilds
+/// the table).
 fn start_upstreams(
     model: &Model,
     running: &HashMap<String, Arc<UpstreamHandle>>,
     outlets: &Outlets,
+    only: Option<&[String]>,
 ) -> HashMap<String, Arc<UpstreamHandle>> {
     model
         .upstreams
         .iter()
+        .filter(|spec| only.is_none_or(|names| names.contains(&spec.name)))
         .map(|spec| {
             let handle = match running.get(&spec.name) {
                 Some(h) if h.spec.connects_like(spec) => h.clone(),
                 _ => UpstreamHandle::start(spec.clone(), outlets.clone()),
             };
             (spec.name.clone(), handle)
+        })
+        .collect()
+}
+
+/// Literal names in `model`'s virtual servers that no upstream publishes, judged from the items
+/// of the connected upstreams among `running` (by name); the others' names are unknown.
+pub(crate) fn live_unprovided(model: &Model, running: &HashMap<String, Arc<UpstreamHandle>>) -> Vec<Unprovided> {
+    let offered = |name: &str, kind: ListKind| -> Option<Vec<model::Offered>> {
+        let (upstream, handle) = (model.upstream(name)?, running.get(name)?);
+        let up = handle.status().state == UpstreamState::Up;
+        up.then(|| routing::offered(upstream, &handle.items(), kind, &model.separator))
+    };
+    let owners: Vec<(String, String)> = model.upstreams.iter().map(|u| (u.name.clone(), u.prefix.clone())).collect();
+    model::unprovided(&model.virtual_servers, &owners, &model.separator, &offered)
+}
+
+/// What one reload changed in one virtual server's catalog.
+struct CatalogChange {
+    virtual_server: String,
+    /// `tool a_echo`, `resource file:///x`, …
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+/// Items each virtual server of `model` gains or loses between two tables.
+fn catalog_changes(old: &RoutingTable, new: &RoutingTable, model: &Model) -> Vec<CatalogChange> {
+    let names = |table: &RoutingTable, server: &str| -> std::collections::BTreeSet<String> {
+        table.catalog(server).map(|c| c.labelled_items().collect()).unwrap_or_default()
+    };
+    let mut servers: Vec<&str> = model.virtual_servers.iter().map(|v| v.name.as_str()).collect();
+    servers.extend(old.virtual_servers().filter(|s| model.virtual_server(s).is_none()));
+    servers
+        .into_iter()
+        .filter_map(|server| {
+            let (before, after) = (names(old, server), names(new, server));
+            let added: Vec<String> = after.difference(&before).cloned().collect();
+            let removed: Vec<String> = before.difference(&after).cloned().collect();
+            (!added.is_empty() || !removed.is_empty()).then(|| CatalogChange {
+                virtual_server: server.to_string(),
+                added,
+                removed,
+            })
         })
         .collect()
 }

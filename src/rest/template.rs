@@ -1,6 +1,8 @@
 //! Request templates of one REST tool: `{{ expression }}` over the call's arguments (minijinja),
 //! plus OpenAPI-style `{name}` placeholders in paths. Each template knows where its output goes
 //! and escapes values for that place, so an argument can never break out of its slot.
+//! Values are written the way JSON writes them (`true`, `null`, `1`, `["a"]`), never in
+//! minijinja's Python spellings (`True`, `none`, `1.0`), unless the template converts them itself.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -14,7 +16,8 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 pub(crate) enum Slot {
     /// A URL path: each value is one percent-encoded segment (a `/` in a value stays inside it).
     Path,
-    /// A query value, form value or header value: values as text; the URL or form encoder escapes them.
+    /// A query value, form value, header value or raw body: strings as themselves, other values
+    /// as JSON text; the URL or form encoder escapes them.
     Text,
     /// A JSON body: each value is written as JSON (strings quoted and escaped).
     Json,
@@ -85,6 +88,9 @@ impl Templates {
             None => AutoEscape::None,
         });
         env.set_formatter(format_value);
+        // The builtins write non-string items the Python way (`True`); these write them as JSON does.
+        env.add_filter("join", join);
+        env.add_filter("string", |value: &Value| Value::from(plain_text(value)));
         // A raw body ends as written, newline included.
         env.set_syntax(
             minijinja::syntax::SyntaxConfig::builder()
@@ -163,6 +169,9 @@ fn is_identifier(s: &str) -> bool {
 
 /// How one value is written into a template's output.
 fn format_value(out: &mut minijinja::Output, state: &mut State, value: &Value) -> Result<(), Error> {
+    if value.is_safe() {
+        return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
+    }
     match state.auto_escape() {
         AutoEscape::Custom(tag) if tag == "path" => {
             let text = plain_text(value);
@@ -176,17 +185,54 @@ fn format_value(out: &mut minijinja::Output, state: &mut State, value: &Value) -
             out.write_str(&utf8_percent_encode(&text, SEGMENT).to_string()).map_err(Error::from)
         }
         AutoEscape::Custom(_) => out.write_str(&plain_text(value)).map_err(Error::from),
+        AutoEscape::Json => out.write_str(&json_text(value)).map_err(Error::from),
         _ => minijinja::escape_formatter(out, state, value),
     }
 }
 
-/// A value as text: strings as themselves, absent values as nothing, lists and objects as JSON.
+/// A value as text: strings as themselves, a missing argument as nothing, anything else as JSON
+/// (`true`, `null`, `3`, `[1,2]`).
 fn plain_text(value: &Value) -> String {
     match value.kind() {
-        ValueKind::Undefined | ValueKind::None => String::new(),
+        ValueKind::Undefined => String::new(),
         ValueKind::String => value.as_str().unwrap_or_default().to_string(),
-        ValueKind::Seq | ValueKind::Map => serde_json::to_string(value).unwrap_or_default(),
-        _ => value.to_string(),
+        _ => json_text(value),
+    }
+}
+
+/// A value as JSON, with whole numbers written as integers.
+fn json_text(value: &Value) -> String {
+    let mut json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    whole_numbers_as_integers(&mut json);
+    serde_json::to_string(&json).unwrap_or_default()
+}
+
+/// `join` over the items of a list, each written as `plain_text` writes it.
+fn join(value: &Value, joiner: Option<&str>) -> Result<Value, Error> {
+    if value.is_undefined() || value.is_none() {
+        return Ok(Value::from(""));
+    }
+    let items: Vec<String> = value.try_iter()?.map(|item| plain_text(&item)).collect();
+    Ok(Value::from(items.join(joiner.unwrap_or(""))))
+}
+
+/// Rewrites floats without a fraction (`1.0`, from a client or from arithmetic) as integers,
+/// which is how an integer parameter expects them. Beyond 2^53 a float is not an exact integer,
+/// so it is left alone.
+pub(crate) fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= EXACT
+            {
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
     }
 }
 
@@ -225,6 +271,27 @@ mod tests {
     fn text_slots_write_plain_values_and_nothing_for_missing_ones() {
         let args = serde_json::json!({"a": "x&y", "l": [1, 2]});
         assert_eq!(render(Slot::Text, "{{ a }}|{{ l }}|{{ missing }}", args).unwrap(), "x&y|[1,2]|");
+    }
+
+    /// Every kind of value, in every slot, is written as JSON writes it: not `True`, `none` or `1.0`.
+    #[test]
+    fn values_are_written_the_json_way_in_every_slot() {
+        let args = serde_json::json!({
+            "t": true, "f": false, "n": null, "i": 1, "w": 1.0, "x": 2.5, "big": 1e300,
+            "l": [true, 1.0, "s", null], "o": {"k": false, "v": 3.0}
+        });
+        let all = "{{ t }}|{{ f }}|{{ n }}|{{ i }}|{{ w }}|{{ x }}|{{ big }}|{{ l }}|{{ o }}";
+        let text = r#"true|false|null|1|1|2.5|1e+300|[true,1,"s",null]|{"k":false,"v":3}"#;
+        assert_eq!(render(Slot::Text, all, args.clone()).unwrap(), text);
+        let json = r#"true|false|null|1|1|2.5|1e+300|[true,1,"s",null]|{"k":false,"v":3}"#;
+        assert_eq!(render(Slot::Json, all, args.clone()).unwrap(), json);
+        let path = "/{t}/{f}/{n}/{w}/{{ l }}";
+        assert_eq!(render(Slot::Path, path, args.clone()).unwrap(), "/true/false/null/1/%5Btrue,1,%22s%22,null%5D");
+        // Filters that turn values into text write them the same way.
+        let filtered = "{{ l | join(',') }}|{{ t | string }}|{{ w | string }}|{{ missing | join(',') }}";
+        assert_eq!(render(Slot::Text, filtered, args.clone()).unwrap(), "true,1,s,null|true|1|");
+        // A template that spells a value its own way keeps its spelling.
+        assert_eq!(render(Slot::Text, "{{ 'yes' if t else 'no' }}", args).unwrap(), "yes");
     }
 
     #[test]

@@ -69,7 +69,12 @@ impl Planned {
             out.push_str(&format!("{name}: {value}\n"));
         }
         if let Some((content_type, body)) = &self.body {
-            out.push_str(&format!("content-type: {content_type}\n\n{}\n", String::from_utf8_lossy(body)));
+            let body = String::from_utf8_lossy(body);
+            out.push_str(&format!("content-type: {content_type}\n\n{body}"));
+            // A body that ends its own last line (a raw template's trailing newline) gets no second one.
+            if !body.is_empty() && !body.ends_with('\n') {
+                out.push('\n');
+            }
         }
         out
     }
@@ -233,8 +238,11 @@ impl CompiledTool {
 
     /// Checks the arguments and builds the request. `Err` is a message for the client.
     pub(crate) fn plan(&self, api: &RestApi, arguments: &Map<String, Value>) -> Result<Planned, CallError> {
-        let args_value = Value::Object(arguments.clone());
+        let mut args_value = Value::Object(arguments.clone());
         self.input.check(&args_value).map_err(|e| CallError(format!("invalid arguments: {e}")))?;
+        // A client's `1.0` for an integer passes the schema; the API gets `1`, in every slot.
+        super::template::whole_numbers_as_integers(&mut args_value);
+        let Value::Object(arguments) = &args_value else { unreachable!("built as an object") };
         let ctx = minijinja::Value::from(minijinja::value::Serde(&args_value));
         let render = |key: &str, slot: Slot| {
             self.templates

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::model::{ArgumentShape, Model, OnChange, Pattern, Upstream};
+use crate::model::{ArgumentShape, ListKind, Model, Offered, OnChange, Pattern, Upstream};
 use crate::protocol::{ItemKind, ItemSet, RawJson};
 
 pub(crate) use uri_template::UriTemplate;
@@ -75,6 +75,13 @@ impl Catalog {
     pub(crate) fn resolve_uri(&self, uri: &str) -> Option<&Arc<Published>> {
         self.find(ItemKind::Resource, uri)
             .or_else(|| self.templates.iter().find(|(t, _)| t.matches(uri)).map(|(_, p)| p))
+    }
+
+    /// Every item as `tool a_echo`, `resource file:///x`, …, in list order.
+    pub(crate) fn labelled_items(&self) -> impl Iterator<Item = String> + '_ {
+        ItemKind::ALL.into_iter().flat_map(move |kind| {
+            self.list(kind).iter().map(move |p| format!("{} {}", kind.key_field_label(), p.public_key))
+        })
     }
 
     /// Whether any item of this catalog comes from `upstream`.
@@ -212,11 +219,7 @@ pub(crate) fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<
         .map(|vs| {
             let mut catalog = Catalog::default();
             for kind in ItemKind::ALL {
-                let patterns: &[Pattern] = match kind {
-                    ItemKind::Tool => &vs.tools,
-                    ItemKind::Resource | ItemKind::ResourceTemplate => &vs.resources,
-                    ItemKind::Prompt => &vs.prompts,
-                };
+                let patterns: &[Pattern] = vs.patterns(list_kind(kind));
                 let mut hasher = DefaultHasher::new();
                 for p in &all[kind as usize] {
                     if patterns.iter().any(|pat| pat.matches(&p.public_key)) {
@@ -239,17 +242,28 @@ pub(crate) fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<
 
 /// The public name of an upstream's item, or `None` when the upstream's filter hides it.
 /// Tools and prompts get `<prefix><separator><name>`; resources keep their URIs.
-fn public_key(model: &Model, upstream: &Upstream, kind: ItemKind, key: &str) -> Option<String> {
-    let filter = match kind {
-        ItemKind::Tool => &upstream.tools,
-        ItemKind::Resource | ItemKind::ResourceTemplate => &upstream.resources,
-        ItemKind::Prompt => &upstream.prompts,
+pub(crate) fn public_key(model: &Model, upstream: &Upstream, kind: ItemKind, key: &str) -> Option<String> {
+    upstream.published_as(list_kind(kind), key, &model.separator)
+}
+
+/// What `upstream` offers in one list of `items` (its own names or URIs), each with the public
+/// name it gets, or `None` where its filter hides it.
+pub(crate) fn offered(upstream: &Upstream, items: &ItemSet, kind: ListKind, separator: &str) -> Vec<Offered> {
+    let kinds: &[ItemKind] = match kind {
+        ListKind::Tools => &[ItemKind::Tool],
+        ListKind::Resources => &[ItemKind::Resource, ItemKind::ResourceTemplate],
+        ListKind::Prompts => &[ItemKind::Prompt],
     };
-    let name = filter.apply(key)?;
+    let keys = kinds.iter().flat_map(|k| items.of(*k).iter().map(|i| i.key.as_str()));
+    keys.map(|key| (key.to_string(), upstream.published_as(kind, key, separator))).collect()
+}
+
+/// The virtual-server list that names items of `kind`.
+pub(crate) fn list_kind(kind: ItemKind) -> ListKind {
     match kind {
-        ItemKind::Resource | ItemKind::ResourceTemplate => Some(name.to_string()),
-        _ if upstream.prefix.is_empty() => Some(name.to_string()),
-        _ => Some(format!("{}{}{name}", upstream.prefix, model.separator)),
+        ItemKind::Tool => ListKind::Tools,
+        ItemKind::Resource | ItemKind::ResourceTemplate => ListKind::Resources,
+        ItemKind::Prompt => ListKind::Prompts,
     }
 }
 

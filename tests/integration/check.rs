@@ -40,7 +40,7 @@ fn relative(p: &Path) -> String {
 fn check_output_for_every_invalid_fixture_matches_its_snapshot() {
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut mismatches = Vec::new();
-    let cases = files("tests/fixtures/invalid", &["yaml", "toml"]);
+    let cases = files("tests/fixtures/invalid", &["yaml", "toml", "tml"]);
     assert!(cases.len() >= 8, "the invalid fixtures are missing");
     for case in cases {
         let out = mcpgw(&["check", &relative(&case)]);
@@ -143,4 +143,59 @@ fn committed_schema_matches_the_config_types() {
 fn the_sample_config_names_the_schema_for_editors() {
     let sample = std::fs::read_to_string(repo().join("gateway.yaml")).unwrap();
     assert!(sample.starts_with("# yaml-language-server: $schema=schema/gateway.schema.json"));
+}
+
+/// REST tools are known without connecting: a virtual server naming one that the API (after
+/// prefix, rename and filters) does not publish gets a warning with the nearest name.
+#[test]
+fn a_virtual_server_naming_a_rest_tool_nobody_publishes_is_a_warning_with_a_did_you_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.yaml");
+    std::fs::write(
+        &config,
+        "upstreams:\n  inv:\n    rest:\n      base_url: https://inventory.example.com/api\n      tools:\n        \
+         list_items: { path: /items }\n        get_item: { path: '/items/{id}' }\n    \
+         tools: { rename: { get_item: item } }\nvirtual_servers:\n  default: { tools: ['*'] }\n  \
+         ops: { tools: [inv_list_items, inv_list_itemz, inv_get_item, inv_item] }\n",
+    )
+    .unwrap();
+    let path = config.to_str().unwrap();
+    let out = mcpgw(&["check", "--deny-warnings", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let expected = format!(
+        "warning: {path}:11:34: virtual_servers.ops.tools[1]: no upstream provides \"inv_list_itemz\"\n  \
+         help: did you mean \"inv_list_items\"? upstream \"inv\" publishes inv_list_items, inv_item\n\
+         warning: {path}:11:50: virtual_servers.ops.tools[2]: no upstream provides \"inv_get_item\"\n  \
+         help: did you mean \"inv_item\"? upstream \"inv\" renames \"get_item\" to it\n\
+         {path}: 0 errors, 2 warnings; valid\n"
+    );
+    assert_eq!(stderr, expected);
+}
+
+/// `--live` knows every connected upstream's names: a misspelt MCP tool is a warning too.
+#[test]
+fn check_live_warns_of_a_virtual_server_naming_a_tool_its_upstream_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "upstreams:\n  f: {}\nvirtual_servers:\n  default: {{ tools: ['*'] }}\n  ops: {{ tools: [f_echo, f_ech] }}\n",
+            super::util::stdio_fixture("f")
+        ),
+    )
+    .unwrap();
+    let path = config.to_str().unwrap();
+    assert_eq!(mcpgw(&["check", "--deny-warnings", path]).status.code(), Some(0), "MCP names are unknown offline");
+    let out = mcpgw(&["check", "--live", "--deny-warnings", path]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: {path}:5:26: virtual_servers.ops.tools[1]: no upstream provides \"f_ech\"\n  help: did you mean \"f_echo\"?"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
 }

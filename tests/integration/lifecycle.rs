@@ -119,3 +119,36 @@ async fn expired_upstream_session_is_initialized_again_without_the_client_notici
     })
     .await;
 }
+
+/// `/readyz` counts what each upstream contributes to the catalogs (after its filters and the
+/// virtual servers'), and says when the last reload happened in RFC 3339.
+#[tokio::test]
+async fn readyz_counts_published_items_and_dates_the_last_reload() {
+    let yaml = format!(
+        "upstreams:\n  a:\n    stdio: {{ command: '{}', args: [--name, a] }}\n    tools: {{ include: [echo, add, pid], exclude: [pid] }}\n  \
+         b: {}\nvirtual_servers:\n  default: {{ tools: [a_echo, 'b_*'] }}\n  ops: {{ tools: [a_add] }}\n",
+        super::util::fixture_bin(),
+        stdio_fixture("b")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let b_tools = c.tools().await.iter().filter(|t| t.starts_with("b_")).count();
+    let (_, ready) = gw.readyz().await;
+    assert_eq!(ready["upstreams"]["a"]["tools"], 2, "echo in default, add in ops: {ready}");
+    assert_eq!(ready["upstreams"]["b"]["tools"], b_tools, "{ready}");
+    assert_eq!(ready["upstreams"]["b"]["prompts"], 0, "no virtual server lists prompts: {ready}");
+    let at = ready["last_reload"]["at"].as_str().unwrap_or_else(|| panic!("not a string: {ready}"));
+    let shape: String = at.chars().map(|c| if c.is_ascii_digit() { 'd' } else { c }).collect();
+    assert_eq!(shape, "dddd-dd-ddTdd:dd:ddZ", "{at}");
+}
+
+#[test]
+fn the_fixture_explains_its_options() {
+    let help = std::process::Command::new(super::util::fixture_bin()).arg("--help").output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    assert!(text.starts_with("usage: mcpgw-fixture") && text.contains("--http ADDR"), "{text}");
+    let wrong = std::process::Command::new(super::util::fixture_bin()).arg("--htp").output().unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8(wrong.stderr).unwrap().starts_with("error: unknown argument --htp"));
+}

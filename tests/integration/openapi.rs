@@ -126,3 +126,35 @@ async fn a_missing_or_foreign_document_is_a_check_error_naming_the_key() {
     );
     assert!(stderr.contains("upstreams.b.openapi.spec: old.json: Swagger 2.0 is not OpenAPI 3.x"), "{stderr}");
 }
+
+/// The import says how it was run, leaves out what the server assigns (`readOnly`), and hints
+/// at `allow_private` for a server on loopback instead of leaving `check` to refuse it.
+#[test]
+fn import_names_its_flags_drops_read_only_fields_and_hints_at_allow_private() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openapi/inventory.yaml");
+    let spec = spec.to_str().unwrap();
+    let out = Command::new(gateway_bin())
+        .args(["import", "openapi", spec, "--name", "inv", "--include-operation", "*_item"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let block = String::from_utf8(out.stdout).unwrap();
+    let first = block.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!("# Inventory 1.2, imported by `mcpgw import openapi {spec} --name inv --include-operation '*_item'`.")
+    );
+    assert!(
+        block.contains(
+            "      base_url: \"http://127.0.0.1:8080/api\"\n      \
+             # http://127.0.0.1:8080/api is a private or loopback address, which mcpgw refuses unless the API allows it:\n      \
+             # uncomment the next line if the API really runs there (or import with another --base-url).\n      \
+             # allow_private: true\n"
+        ),
+        "{block}"
+    );
+    let create = block.lines().find(|l| l.trim_start().starts_with("input_schema:") && l.contains("\"name\"")).unwrap();
+    let schema: Value = serde_json::from_str(create.trim_start().trim_start_matches("input_schema:").trim()).unwrap();
+    assert_eq!(schema["properties"].as_object().unwrap().keys().collect::<Vec<_>>(), ["name", "in_stock"], "{schema}");
+    assert_eq!(schema["required"], json!(["name"]), "the server assigns `id`: {schema}");
+}

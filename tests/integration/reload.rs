@@ -107,3 +107,75 @@ async fn reading_the_config_does_not_trigger_reloads() {
     assert!(idle <= 2, "an idle gateway made {idle} read calls in a second");
     assert_eq!(gw.readyz().await.1["generation"], 1);
 }
+
+/// Editors and deploy tools truncate a file before writing it. A reload that sees the file empty,
+/// or without its `upstreams:`, is rejected and every upstream keeps running; only a file that
+/// says `upstreams: {}` stops them all.
+#[tokio::test]
+async fn a_truncated_file_is_rejected_and_only_an_explicit_empty_upstreams_stops_them_all() {
+    let yaml = format!("upstreams:\n  a: {}\n", stdio_fixture("a"));
+    let gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let pid = c.call_text("a_pid", json!({})).await;
+
+    let mut generation = 1;
+    for broken in ["", "# nothing yet\n", "listen: 127.0.0.1:0\n", "upstreams:\n"] {
+        gw.rewrite(broken).await;
+        let status = eventually("the reload to be rejected", || async {
+            let (_, ready) = gw.readyz().await;
+            (ready["last_reload"]["result"] == "failed").then_some(ready)
+        })
+        .await;
+        assert_eq!(status["generation"], generation, "{broken:?} was not applied: {status}");
+        assert!(!status["last_reload"]["diagnostics"].as_array().unwrap().is_empty(), "{status}");
+        assert_eq!(c.call_text("a_pid", json!({})).await, pid, "{broken:?}: the upstream kept running");
+        // The good file again, so that the next rejection is a fresh one.
+        gw.rewrite(&yaml).await;
+        generation += 1;
+        gw.wait_generation(generation).await;
+    }
+    assert_eq!(c.call_text("a_pid", json!({})).await, pid);
+
+    gw.rewrite("upstreams: {}\n").await;
+    gw.wait_generation(generation + 1).await;
+    let (_, ready) = gw.readyz().await;
+    assert_eq!(ready["last_reload"]["result"], "ok", "{ready}");
+    assert_eq!(ready["upstreams"], json!({}), "{ready}");
+    assert!(c.tools().await.is_empty());
+}
+
+/// A reload says what it changed in each virtual server's catalog, and names a listed tool that
+/// no upstream provides, instead of letting it vanish with `changed=[]`.
+#[tokio::test]
+async fn a_reload_logs_each_virtual_server_s_catalog_changes() {
+    let before = format!(
+        "upstreams:\n  a: {}\nvirtual_servers:\n  default: {{ tools: ['*'] }}\n  ops: {{ tools: [a_echo, a_add] }}\n",
+        stdio_fixture("a")
+    );
+    let gw = TestGateway::start(&before).await;
+    gw.wait_upstream("a", "up").await;
+    gw.rewrite(&before.replace("a_echo", "a_ech")).await;
+    gw.wait_generation(2).await;
+    let events =
+        || -> Vec<serde_json::Value> { gw.log_text().lines().filter_map(|l| serde_json::from_str(l).ok()).collect() };
+    let changed = eventually("the reload's catalog change", || async {
+        let changed: Vec<serde_json::Value> =
+            events().into_iter().filter(|e| e["message"] == "catalog changed").collect();
+        (!changed.is_empty()).then_some(changed)
+    })
+    .await;
+    assert_eq!(changed.len(), 1, "only ops changed: {changed:?}");
+    assert_eq!(changed[0]["virtual_server"], "ops");
+    assert_eq!(changed[0]["removed"], r#"["tool a_echo"]"#);
+    assert_eq!(changed[0]["added"], "[]");
+    let warned = events().into_iter().any(|e| {
+        let message = e["message"].as_str().unwrap_or_default();
+        e["level"] == "WARN"
+            && message.contains(r#"virtual_servers.ops.tools[0]: no upstream provides "a_ech""#)
+            && message.contains(r#"did you mean "a_echo"?"#)
+    });
+    assert!(warned, "{}", gw.log_text());
+    let (_, ready) = gw.readyz().await;
+    let diagnostics = ready["last_reload"]["diagnostics"].to_string();
+    assert!(diagnostics.contains(r#"no upstream provides \"a_ech\""#), "also under last_reload: {ready}");
+}

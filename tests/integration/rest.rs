@@ -346,3 +346,72 @@ async fn mcpgw_call_reaches_mcp_upstreams_too() {
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["content"][0]["text"], "5");
 }
+
+/// What `mcpgw call --dry-run` prints for `tool` with `args`, the config being `yaml` in a
+/// directory that also holds `files`.
+fn dry_run(yaml: &str, files: &[(&str, &str)], tool: &str, args: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let file = dir.path().join("gateway.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = Command::new(gateway_bin())
+        .args(["call", tool, "-c", file.to_str().unwrap(), "--args", args, "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn booleans_null_and_whole_numbers_are_sent_as_json_writes_them_in_every_slot() {
+    let tools = r#"        list_items:
+          method: POST
+          path: /items/{archived}/{{ page }}
+          query: { in_stock: "{{ in_stock }}", limit: "{{ limit }}", since: "{{ since }}", ids: "{{ ids | join(',') }}" }
+          headers: { X-Fresh: "{{ in_stock }}" }
+          body: { form: { archived: "{{ archived }}", note: "{{ note }}" } }
+          input_schema:
+            type: object
+            properties:
+              archived: { type: boolean }
+              page: { type: integer }
+              in_stock: { type: boolean }
+              limit: { type: integer }
+              since: { type: [string, "null"] }
+              ids: { type: array }
+              note: { type: string }
+"#;
+    let yaml = config("https://inventory.example.com/api", "", tools);
+    let args = r#"{"archived": false, "page": 2.0, "in_stock": true, "limit": 1.0, "since": null, "ids": [1.0, true]}"#;
+    assert_eq!(
+        dry_run(&yaml, &[], "api_list_items", args),
+        "POST https://inventory.example.com/api/items/false/2?in_stock=true&limit=1&since=null&ids=1%2Ctrue\n\
+         x-fresh: true\n\
+         content-type: application/x-www-form-urlencoded\n\narchived=false\n"
+    );
+}
+
+#[test]
+fn templates_written_by_the_openapi_import_send_values_as_json_writes_them() {
+    let document = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openapi/inventory.yaml"),
+    )
+    .unwrap();
+    let yaml =
+        "upstreams:\n  inv:\n    openapi: { spec: inventory.yaml, base_url: 'https://inventory.example.com/api' }\n";
+    let files = [("inventory.yaml", document.as_str())];
+    let args = r#"{"in_stock": true, "min_price": 2.5, "limit": 10.0, "tag": ["a", "b"], "flags": [true, false],
+                   "X_Fresh": false, "X_Shelves": [1, 2.0]}"#;
+    assert_eq!(
+        dry_run(yaml, &files, "inv_list_items", args),
+        "GET https://inventory.example.com/api/items?in_stock=true&min_price=2.5&limit=10&tag=a&tag=b&flags=true%2Cfalse\n\
+         x-fresh: false\n\
+         x-shelves: 1,2\n"
+    );
+    assert_eq!(
+        dry_run(yaml, &files, "inv_get_item", r#"{"id": 7, "archived": true}"#),
+        "GET https://inventory.example.com/api/items/7/true\n"
+    );
+}

@@ -20,16 +20,11 @@ pub(super) fn sdk_tools() -> Option<PathBuf> {
         return Some(dir);
     }
     let message = format!(
-        "SDK interop tests need Node.js and the npm packages @modelcontextprotocol/server-everything and \
-         @modelcontextprotocol/sdk in {}: run `bash .ci/run` once, or \
-         `npm install --prefix {} @modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/sdk@1.32.2`",
-        dir.display(),
+        "needs Node.js and the npm packages @modelcontextprotocol/server-everything@2026.8.31 and \
+         @modelcontextprotocol/sdk@1.32.2 in {}",
         dir.display()
     );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    eprintln!("SKIPPED: {message}");
+    super::peers::skip(&message);
     None
 }
 
@@ -159,15 +154,8 @@ fn python_venv(folder: &str, module: &str, package: &str) -> Option<PathBuf> {
     if installed {
         return Some(python);
     }
-    let message = format!(
-        "these tests need the PyPI package {package} in a venv at {0}: run `bash .ci/run` once, or \
-         `python3 -m venv {0} && {0}/bin/pip install {package}`",
-        dir.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    eprintln!("SKIPPED: {message}");
+    let message = format!("needs the PyPI package {package} in a venv at {}", dir.display());
+    super::peers::skip(&message);
     None
 }
 

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use crate::config::env::{Env, ExpandError, expand};
 use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawServing, RawSessions, RawStdio, RawUpstream};
-use crate::config::{Diagnostic, Imported, Loaded, Positions};
+use crate::config::{Diagnostic, Imported, Loaded, Positions, Syntax};
 
 use super::{
-    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, Model, OnChange, Pattern, RestChecks, Secret,
-    Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
+    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, ListKind, Model, OnChange, Pattern, RestChecks,
+    Secret, Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,7 +33,14 @@ pub(crate) fn validate_with(
     base_dir: &Path,
     checks: &dyn RestChecks,
 ) -> (Option<Model>, Vec<Diagnostic>) {
-    let mut v = Validator { positions: &loaded.positions, env, imported: &loaded.imported, checks, out: Vec::new() };
+    let mut v = Validator {
+        positions: &loaded.positions,
+        env,
+        imported: &loaded.imported,
+        checks,
+        syntax: loaded.syntax,
+        out: Vec::new(),
+    };
     let raw = &loaded.raw;
 
     let listen = v.listen(raw.listen.as_deref());
@@ -44,14 +51,32 @@ pub(crate) fn validate_with(
 
     let mut upstreams = Vec::new();
     let mut prefixes = Vec::new();
-    if raw.upstreams.is_empty() {
-        v.warning(
+    // A file without `upstreams` is refused rather than read as "none": editors and deploy tools
+    // truncate files before writing them, and a reload of such a file would stop every upstream.
+    match &raw.upstreams {
+        None if loaded.positions.get("upstreams").is_some() => v.error(
+            "upstreams",
+            "`upstreams` has no value",
+            &format!("list the upstreams under it, or write {} to run with none", v.syntax.assign("upstreams", "{}")),
+        ),
+        None => v.error(
+            "upstreams",
+            "required key is missing",
+            &format!(
+                "declare the upstreams {}, or write {} to run with none \
+                 (a file without the key may have been cut short while it was written)",
+                v.syntax.entries_of("upstreams"),
+                v.syntax.assign("upstreams", "{}")
+            ),
+        ),
+        Some(declared) if declared.is_empty() => v.warning(
             "upstreams",
             "no upstreams are declared; every catalog is empty",
-            "add an upstream under `upstreams:`",
-        );
+            &format!("add an upstream {}", v.syntax.entries_of("upstreams")),
+        ),
+        Some(_) => {}
     }
-    for (name, up) in &raw.upstreams {
+    for (name, up) in raw.upstreams() {
         prefixes.push((name.clone(), up.prefix.clone().unwrap_or_else(|| name.clone())));
         if let Some(u) = v.upstream(name, up, base_dir) {
             upstreams.push(u);
@@ -89,23 +114,51 @@ pub(crate) fn validate_with(
                     resources: patterns("resources", &s.resources),
                     prompts: patterns("prompts", &s.prompts),
                 };
-                v.literal_names_have_an_owner(&path, &vs, &upstreams, &separator);
+                v.literal_names_have_an_owner(&path, &vs, &prefixes, &separator);
                 out.push(vs);
             }
             if !servers.contains_key(DEFAULT_SERVER) {
+                let add = match v.syntax {
+                    Syntax::Yaml => "`default:`".to_string(),
+                    Syntax::Toml => "`[virtual_servers.default]`".to_string(),
+                };
                 v.warning(
                     "virtual_servers",
                     "no virtual server is named `default`, so `/mcp` serves nothing",
-                    "add `default:` or point clients at /servers/<name>/mcp",
+                    &format!("add {add} or point clients at /servers/<name>/mcp"),
                 );
             }
             out
         }
     };
 
+    // REST tools are known now: a literal name no API publishes is most likely a typo.
+    let offered = |name: &str, kind: ListKind| -> Option<Vec<super::Offered>> {
+        let up = upstreams.iter().find(|u| u.name == name)?;
+        let Transport::Rest(api) = &up.transport else { return None };
+        // An API with a broken tool does not know all its names yet.
+        let own = format!("upstreams.{name}.");
+        if v.out.iter().any(|d| d.is_error() && d.path.starts_with(&own)) {
+            return None;
+        }
+        Some(match kind {
+            ListKind::Tools => {
+                api.tools.iter().map(|t| (t.name.clone(), up.published_as(kind, &t.name, &separator))).collect()
+            }
+            ListKind::Resources | ListKind::Prompts => Vec::new(),
+        })
+    };
+    let unprovided = super::unprovided(&virtual_servers, &prefixes, &separator, &offered);
+    for u in unprovided {
+        v.warning(&u.path, u.message, &u.help);
+    }
+
     let serving = v.serving(raw.serving.as_ref());
+    // What reading the file already reported (an unknown key, a value of the wrong type) is not
+    // reported again as its consequence: a section left without its kind, a key gone missing.
+    v.out.retain(|d| !is_consequence(&d.path, &loaded.left_out));
     v.out.sort_by_key(|d| (d.line, d.column));
-    let errors = v.out.iter().any(Diagnostic::is_error);
+    let errors = v.out.iter().chain(&loaded.findings).any(Diagnostic::is_error);
     let model = (!errors).then_some(Model { listen, separator, upstreams, virtual_servers, serving });
     (model, v.out)
 }
@@ -115,7 +168,19 @@ struct Validator<'a> {
     env: &'a dyn Env,
     imported: &'a std::collections::HashMap<String, Imported>,
     checks: &'a dyn RestChecks,
+    /// How the file spells keys, for help lines.
+    syntax: Syntax,
     out: Vec<Diagnostic>,
+}
+
+/// Whether a finding at `path` follows from a problem already reported at one of `left_out`:
+/// it is about that very key, something inside it, or the section holding it.
+fn is_consequence(path: &str, left_out: &[String]) -> bool {
+    left_out.iter().any(|f| {
+        f == path
+            || crate::config::de::parent(f) == Some(path)
+            || path.strip_prefix(f.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
+    })
 }
 
 /// REST tools checked for structure only.
@@ -366,10 +431,11 @@ impl Validator<'_> {
             Some(RawEra::Stateless) => Era::Stateless,
             Some(old @ (RawEra::Legacy | RawEra::Modern)) => {
                 let (was, now) = if old == RawEra::Legacy { ("legacy", "session") } else { ("modern", "stateless") };
+                let (was, now) = (self.syntax.assign_str("era", was), self.syntax.assign_str("era", now));
                 self.warning(
                     &format!("{path}.era"),
-                    format!("`era: {was}` is the old spelling of `era: {now}`"),
-                    &format!("write `era: {now}`"),
+                    format!("{was} is the old spelling of {now}"),
+                    &format!("write {now}"),
                 );
                 if old == RawEra::Legacy { Era::Session } else { Era::Stateless }
             }
@@ -474,7 +540,7 @@ impl Validator<'_> {
                     self.error(
                         &format!("{tp}.annotations"),
                         "annotations must be a mapping",
-                        "e.g. { readOnlyHint: true }",
+                        &format!("e.g. {}", self.syntax.inline("readOnlyHint", "true")),
                     );
                     serde_json::Map::new()
                 }
@@ -489,8 +555,8 @@ impl Validator<'_> {
                     _ => {
                         self.error(
                             &ap,
-                            "give exactly one of `value`, `default` or `hide: true`",
-                            "value: hidden and fixed; default: shown and filled in; hide: dropped",
+                            format!("give exactly one of `value`, `default` or {}", self.syntax.assign("hide", "true")),
+                            "`value` is hidden and always sent; `default` is shown and filled in; `hide` is dropped",
                         );
                         continue;
                     }
@@ -549,7 +615,7 @@ impl Validator<'_> {
                     self.error(
                         &path,
                         format!("upstreams \"{}\" and \"{}\" both use the prefix \"{}\"", b.name, a.name, a.prefix),
-                        "give one of them another `prefix:`",
+                        &format!("give one of them another {}", self.syntax.key("prefix")),
                     );
                 } else if a.prefix.is_empty() && b.prefix.is_empty() {
                     self.warning(
@@ -558,7 +624,10 @@ impl Validator<'_> {
                             "upstreams \"{}\" and \"{}\" are both unprefixed, so their item names may collide",
                             b.name, a.name
                         ),
-                        "on a collision the upstream listed first wins; set a `prefix:` to avoid it",
+                        &format!(
+                            "on a collision the upstream listed first wins; set a {} to avoid it",
+                            self.syntax.key("prefix")
+                        ),
                     );
                 } else if !a.prefix.is_empty() && !b.prefix.is_empty() {
                     let (short, long) = if a.prefix.len() < b.prefix.len() { (a, b) } else { (b, a) };
@@ -571,19 +640,28 @@ impl Validator<'_> {
     }
 
     /// A literal tool or prompt name in a virtual server must start with some upstream's prefix.
-    fn literal_names_have_an_owner(&mut self, path: &str, vs: &VirtualServer, upstreams: &[Upstream], sep: &str) {
-        if upstreams.iter().any(|u| u.prefix.is_empty()) {
+    /// `prefixes` are every declared upstream's (name, prefix), valid or not, so an upstream with
+    /// its own errors does not also make the names it provides look unowned.
+    fn literal_names_have_an_owner(
+        &mut self,
+        path: &str,
+        vs: &VirtualServer,
+        prefixes: &[(String, String)],
+        sep: &str,
+    ) {
+        if prefixes.iter().any(|(_, prefix)| prefix.is_empty()) {
             return;
         }
         for (kind, list) in [("tools", &vs.tools), ("prompts", &vs.prompts)] {
             for (i, p) in list.iter().enumerate() {
                 let name = p.as_str();
-                let owned = upstreams.iter().any(|u| name.starts_with(&format!("{}{sep}", u.prefix)));
+                let owned = prefixes.iter().any(|(_, prefix)| name.starts_with(&format!("{prefix}{sep}")));
                 if p.is_literal() && !name.is_empty() && !owned {
-                    let prefixes: Vec<String> = upstreams.iter().map(|u| format!("{}{sep}", u.prefix)).collect();
-                    let help = match near_miss(name, upstreams, sep) {
+                    let listed: Vec<String> = prefixes.iter().map(|(_, prefix)| format!("{prefix}{sep}")).collect();
+                    let help = match near_miss(name, prefixes, sep) {
                         Some(fixed) => format!("did you mean \"{fixed}\"? public names are <prefix>{sep}<name>"),
-                        None => format!("public names are <prefix>{sep}<name>; prefixes here: {}", prefixes.join(", ")),
+                        None if listed.is_empty() => "no upstream is declared".to_string(),
+                        None => format!("public names are <prefix>{sep}<name>; prefixes here: {}", listed.join(", ")),
                     };
                     self.error(&format!("{path}.{kind}[{i}]"), format!("no upstream provides \"{name}\""), &help);
                 }
@@ -663,12 +741,12 @@ impl Validator<'_> {
 }
 
 /// `jira.create_issue` when the prefix is `jira` and the separator `_`: the name with the right separator.
-fn near_miss(name: &str, upstreams: &[Upstream], sep: &str) -> Option<String> {
-    upstreams.iter().find_map(|u| {
-        let rest = name.strip_prefix(u.prefix.as_str())?;
+fn near_miss(name: &str, prefixes: &[(String, String)], sep: &str) -> Option<String> {
+    prefixes.iter().find_map(|(_, prefix)| {
+        let rest = name.strip_prefix(prefix.as_str())?;
         let mut chars = rest.chars();
         let punct = chars.next().filter(|c| matches!(c, '.' | '-' | ':' | '/' | '_'))?;
-        (!sep.starts_with(punct) && !chars.as_str().is_empty()).then(|| format!("{}{sep}{}", u.prefix, chars.as_str()))
+        (!sep.starts_with(punct) && !chars.as_str().is_empty()).then(|| format!("{prefix}{sep}{}", chars.as_str()))
     })
 }
 
@@ -740,6 +818,46 @@ mod tests {
         );
     }
 
+    /// What `check` reports for `yaml`: reading's findings and validation's, in file order.
+    fn check_all(yaml: &str) -> Vec<String> {
+        let loaded = config::parse(Path::new("g.yaml"), yaml).unwrap_or_else(|d| panic!("{d:?}"));
+        let (model, ds) = validate(&loaded, &HashMap::<String, String>::new(), Path::new("."));
+        let mut all: Vec<&Diagnostic> = loaded.findings.iter().chain(&ds).collect();
+        all.sort_by_key(|d| (d.line, d.column));
+        assert!(model.is_none() || all.iter().all(|d| !d.is_error()), "errors leave no model");
+        all.iter().map(|d| format!("{}:{} {}: {}", d.line, d.column, d.path, d.message)).collect()
+    }
+
+    /// An upstream with an error is still an owner: the names it provides are not also "unowned".
+    #[test]
+    fn an_unset_variable_is_reported_once_even_when_a_virtual_server_names_its_tools() {
+        let ds = check_all(
+            "upstreams:\n  docs:\n    url: https://docs.example.com/mcp\n    headers: { A: 'Bearer ${DOCS_TOKEN}' }\n\
+             virtual_servers:\n  default: { tools: ['*'] }\n  ops: { tools: [docs_search, docs_find] }\n",
+        );
+        assert_eq!(ds, ["4:19 upstreams.docs.headers.A: environment variable DOCS_TOKEN is not set"]);
+    }
+
+    /// A misspelt key and a wrong value elsewhere are both reported, each once.
+    #[test]
+    fn a_misspelt_key_does_not_hide_a_wrong_value_elsewhere() {
+        let ds = check_all(
+            "upstreams:\n  time:\n    stdio: { command: uvx }\n    timout: 30s\n  docs:\n    url: ftp://docs.example.com/mcp\n  \
+             local:\n    stdo: { command: uvx }\n  bad:\n    stdio: { command: uvx, args: mcp-server-time }\n    timeout: soon\n",
+        );
+        assert_eq!(
+            ds,
+            [
+                "4:5 upstreams.time.timout: unknown key \"timout\"",
+                "6:10 upstreams.docs.url: \"ftp://docs.example.com/mcp\" is not an http(s) URL",
+                // Not also "no kind of upstream is given": `stdo` is what went wrong.
+                "8:5 upstreams.local.stdo: unknown key \"stdo\"",
+                "10:34 upstreams.bad.stdio.args: expected a list, found a string",
+                "11:14 upstreams.bad.timeout: \"soon\" is not a duration",
+            ]
+        );
+    }
+
     #[test]
     fn nested_prefixes_warn() {
         let (model, ds) = check("upstreams:\n  a: { url: 'http://h' }\n  a_b: { url: 'http://h' }\n");
@@ -786,9 +904,9 @@ mod tests {
 
     #[test]
     fn allowed_hosts_are_only_what_the_file_says() {
-        let (model, _) = check("listen: 0.0.0.0:80\n");
+        let (model, _) = check("listen: 0.0.0.0:80\nupstreams: {}\n");
         assert_eq!(model.unwrap().serving.allowed_hosts, None);
-        let (model, _) = check("serving: { allowed_hosts: [a.example] }\n");
+        let (model, _) = check("serving: { allowed_hosts: [a.example] }\nupstreams: {}\n");
         assert_eq!(model.unwrap().serving.allowed_hosts, Some(vec!["a.example".to_string()]));
     }
 }

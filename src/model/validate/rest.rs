@@ -35,7 +35,10 @@ impl Validator<'_> {
             self.error(
                 &base_path,
                 format!("requests to {url} are refused: {reason}"),
-                "set `allow_private: true` on this API if it really is on a private network",
+                &format!(
+                    "set {} on this API if it really is on a private network",
+                    self.syntax.assign("allow_private", "true")
+                ),
             );
         }
         let headers: Vec<Option<(String, Secret)>> = raw
@@ -47,7 +50,8 @@ impl Validator<'_> {
         let auth = self.rest_auth(p, raw);
         let api_max = raw.max_response_bytes.map_or(DEFAULT_MAX_RESPONSE_BYTES, |n| n as usize);
         if raw.tools.is_empty() {
-            self.warning(&format!("{p}.tools"), "this API declares no tools", "add endpoints under `tools:`");
+            let help = format!("add endpoints {}", self.syntax.entries_of(&format!("{p}.tools")));
+            self.warning(&format!("{p}.tools"), "this API declares no tools", &help);
         }
         let mut tools = Vec::new();
         for (name, tool) in &raw.tools {
@@ -126,7 +130,8 @@ impl Validator<'_> {
             (Some(name), None) => Some(Some(RestAuth::HeaderKey { name: name.clone(), value: value? })),
             (None, Some(name)) => Some(Some(RestAuth::QueryKey { name: name.clone(), value: value? })),
             _ => {
-                self.error(&kp, "give exactly one of `header` or `query`", "e.g. header: X-API-Key");
+                let help = format!("e.g. {}", self.syntax.assign_str("header", "X-API-Key"));
+                self.error(&kp, "give exactly one of `header` or `query`", &help);
                 None
             }
         }
@@ -206,7 +211,8 @@ impl Validator<'_> {
         if let Some(annotations) = &tool.annotations
             && !annotations.is_object()
         {
-            self.error(&format!("{tp}.annotations"), "annotations must be a mapping", "e.g. { readOnlyHint: true }");
+            let help = format!("e.g. {}", self.syntax.inline("readOnlyHint", "true"));
+            self.error(&format!("{tp}.annotations"), "annotations must be a mapping", &help);
         }
         Some(tool)
     }
@@ -214,7 +220,8 @@ impl Validator<'_> {
     fn rest_body(&mut self, bp: &str, raw: &RawRestBody) -> Option<RestBody> {
         let given = [raw.json.is_some(), raw.form.is_some(), raw.raw.is_some()];
         if given.iter().filter(|g| **g).count() != 1 {
-            self.error(bp, "give exactly one of `json`, `form` or `raw`", "e.g. json: '{\"q\": {{ query }}}'");
+            let help = format!("e.g. {}", self.syntax.assign("json", "'{\"q\": {{ query }}}'"));
+            self.error(bp, "give exactly one of `json`, `form` or `raw`", &help);
             return None;
         }
         if raw.content_type.is_some() && raw.raw.is_none() {

@@ -32,6 +32,8 @@ pub(crate) enum Kind {
     // (Release builds have no policy yet that refuses: the test policy is debug-only.)
     #[cfg_attr(not(debug_assertions), allow(dead_code))]
     Forbidden,
+    /// The request must authenticate and did not (HTTP 401).
+    Unauthenticated,
     /// The gateway holds as many client sessions as it may.
     TooManySessions,
     /// A stateless request's mirrored header does not match its body.
@@ -84,6 +86,8 @@ pub(crate) struct Details {
     pub status: Option<u16>,
     /// An upstream's error object, sent as it came.
     verbatim: Option<RawJson>,
+    /// The `WWW-Authenticate` value of a refusal that asks for credentials.
+    pub challenge: Option<String>,
 }
 
 impl std::ops::Deref for GatewayError {
@@ -108,6 +112,7 @@ impl GatewayError {
             data: None,
             status: None,
             verbatim: None,
+            challenge: None,
         }))
     }
 
@@ -180,6 +185,7 @@ impl GatewayError {
             Kind::Timeout => jsonrpc::UPSTREAM_TIMEOUT,
             Kind::Cancelled => jsonrpc::REQUEST_CANCELLED,
             Kind::Forbidden => jsonrpc::FORBIDDEN,
+            Kind::Unauthenticated => jsonrpc::UNAUTHENTICATED,
             Kind::TooManySessions | Kind::Internal => jsonrpc::INTERNAL_ERROR,
             Kind::HeaderMismatch => stateless::HEADER_MISMATCH,
             Kind::MissingCapability => stateless::MISSING_CLIENT_CAPABILITY,
@@ -211,6 +217,7 @@ impl GatewayError {
     pub(crate) fn http_status(&self, stateless: bool) -> u16 {
         match (self.kind, self.status) {
             (_, Some(status)) => status,
+            (Kind::Unauthenticated, _) => 401,
             (Kind::TooManySessions, _) => 503,
             (Kind::HeaderMismatch | Kind::MissingCapability | Kind::UnsupportedVersion, _) if stateless => 400,
             // A method the revision does not have (or removed).

@@ -4,6 +4,7 @@
 //! ARCHITECTURE.md has the map of these modules and their invariants.
 
 pub(crate) mod admin;
+pub(crate) mod auth;
 pub mod cli;
 pub(crate) mod config;
 pub(crate) mod dispatch;
@@ -34,10 +35,11 @@ mod tests {
         ("cli", &["*"]),
         ("server", &["admin", "transport", "live", "model", "protocol"]),
         ("admin", &["transport", "live", "protocol"]),
-        ("transport", &["dispatch", "session", "live", "model", "protocol", "error"]),
+        ("transport", &["dispatch", "session", "live", "model", "protocol", "error", "auth"]),
         ("dispatch", &["live", "routing", "upstream", "policy", "session", "model", "protocol", "error"]),
-        ("reload", &["config", "model", "openapi", "rest", "routing", "upstream", "live", "session"]),
-        ("live", &["model", "routing", "upstream", "policy", "session", "protocol"]),
+        ("reload", &["config", "model", "openapi", "rest", "routing", "upstream", "live", "session", "auth"]),
+        ("live", &["model", "routing", "upstream", "policy", "session", "protocol", "auth"]),
+        ("auth", &["model", "session", "error"]),
         ("policy", &["model", "routing", "session", "error"]),
         ("upstream", &["model", "protocol", "rest", "session", "workers"]),
         ("routing", &["model", "protocol"]),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::auth::Gate;
 use crate::model::Model;
 use crate::policy::Chain;
 use crate::protocol::ItemKind;
@@ -23,6 +24,8 @@ pub(crate) struct Snapshot {
     pub policy: Chain,
     /// Resource subscriptions held at upstreams (one book across generations).
     pub subscribers: Arc<Subscribers>,
+    /// Client authentication, per virtual server.
+    pub gate: Arc<Gate>,
 }
 
 impl Snapshot {
@@ -34,7 +37,8 @@ impl Snapshot {
         subscribers: Arc<Subscribers>,
     ) -> Snapshot {
         let policy = Chain::build(&model);
-        Snapshot { model, table, upstreams, policy, subscribers }
+        let gate = Arc::new(Gate::build(&model));
+        Snapshot { model, table, upstreams, policy, subscribers, gate }
     }
 
     pub(crate) fn upstream(&self, name: &str) -> Option<&Arc<UpstreamHandle>> {

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::admin;
 use crate::model::DEFAULT_SERVER;
-use crate::transport::{Body, ServeContext, full, jsonrpc_http, sse, streamable_http, websocket};
+use crate::transport::{Body, ServeContext, full, jsonrpc_http, metadata, sse, streamable_http, websocket};
 
 /// Longest wait for open connections to finish after a shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -117,9 +117,9 @@ async fn route(ctx: Arc<ServeContext>, peer: std::net::SocketAddr, request: Requ
     match path.as_str() {
         "/mcp" | "/mcp/" => streamable_http::handle(ctx, DEFAULT_SERVER, peer, request).await,
         "/rpc" => jsonrpc_http::handle(ctx, DEFAULT_SERVER, peer, request).await,
-        "/sse" => sse::open(ctx, DEFAULT_SERVER, peer, "/messages", request),
-        "/messages" => sse::post(ctx, DEFAULT_SERVER, request).await,
-        "/ws" => websocket::upgrade(ctx, DEFAULT_SERVER, peer, request),
+        "/sse" => sse::open(ctx, DEFAULT_SERVER, peer, "/messages", request).await,
+        "/messages" => sse::post(ctx, DEFAULT_SERVER, peer, request).await,
+        "/ws" => websocket::upgrade(ctx, DEFAULT_SERVER, peer, request).await,
         "/healthz" => admin::healthz(),
         "/readyz" => admin::readyz(&ctx.live),
         _ => match path.strip_prefix("/servers/").and_then(|rest| rest.rsplit_once('/')) {
@@ -127,10 +127,13 @@ async fn route(ctx: Arc<ServeContext>, peer: std::net::SocketAddr, request: Requ
             Some((name, "rpc")) if valid_name(name) => jsonrpc_http::handle(ctx, name, peer, request).await,
             Some((name, "sse")) if valid_name(name) => {
                 let messages = format!("/servers/{name}/messages");
-                sse::open(ctx, name, peer, &messages, request)
+                sse::open(ctx, name, peer, &messages, request).await
             }
-            Some((name, "messages")) if valid_name(name) => sse::post(ctx, name, request).await,
-            Some((name, "ws")) if valid_name(name) => websocket::upgrade(ctx, name, peer, request),
+            Some((name, "messages")) if valid_name(name) => sse::post(ctx, name, peer, request).await,
+            Some((name, "ws")) if valid_name(name) => websocket::upgrade(ctx, name, peer, request).await,
+            _ if path.starts_with(metadata::WELL_KNOWN) => {
+                metadata::serve(&ctx, request.method(), &path[metadata::WELL_KNOWN.len()..])
+            }
             _ => {
                 let mut r = Response::new(full(format!(
                     "no route for {path}; MCP is served at /mcp and /servers/<name>/mcp, plain JSON-RPC at /rpc and /servers/<name>/rpc, legacy SSE at /sse and /servers/<name>/sse, WebSocket at /ws and /servers/<name>/ws\n"

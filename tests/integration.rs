@@ -5,9 +5,11 @@
 mod integration {
     pub mod clients;
     pub mod http_api;
+    pub mod identity_provider;
     pub mod peers;
     pub mod util;
 
+    mod auth;
     mod bad_input;
     mod bridge;
     mod call;

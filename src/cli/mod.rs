@@ -1,5 +1,6 @@
 //! The commands (`serve`, `check`, `schema`) and every line they print.
 
+mod auth;
 mod bridge;
 mod call;
 mod check;
@@ -98,6 +99,9 @@ pub enum Command {
     ///   mcpgw import openapi petstore.yaml --include-tag pet >> upstreams.yaml
     #[command(subcommand, verbatim_doc_comment)]
     Import(import::ImportKind),
+    /// API keys and development tokens for the file's `auth`.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Print the JSON Schema of the config file.
     Schema,
 }
@@ -124,6 +128,7 @@ pub fn run(cli: Cli) -> ExitCode {
             crate::telemetry::init_with_default(LogFormat::Text, "error");
             pin::run(args)
         }
+        Command::Auth(command) => auth::run(command),
         Command::Schema => {
             println!("{}", schema_json());
             ExitCode::SUCCESS

@@ -34,6 +34,9 @@ pub(crate) struct Loaded {
     /// by `openapi::convert_upstreams` from the documents `reload::prepare` read, so validation
     /// checks them like `rest:` upstreams and never reads a document.
     pub imported: std::collections::HashMap<String, Imported>,
+    /// Every file the config names (OpenAPI documents, htpasswd files, PEM keys), by the path as
+    /// written: its text, or why it could not be read. Filled by `reload::prepare`.
+    pub files: std::collections::HashMap<String, Result<String, String>>,
 }
 
 /// One `openapi:` upstream converted to the config's own `rest:` shape, with what converting found.
@@ -48,7 +51,15 @@ pub(crate) struct Imported {
 impl Loaded {
     /// Paths of the documents the file refers to, as written.
     pub(crate) fn document_paths(&self) -> Vec<String> {
-        self.raw.upstreams().filter_map(|(_, u)| u.openapi.as_ref().map(|o| o.spec.clone())).collect()
+        let specs = self.raw.upstreams().filter_map(|(_, u)| u.openapi.as_ref().map(|o| o.spec.clone()));
+        let auths = std::iter::once(self.raw.auth.as_ref())
+            .chain(self.raw.virtual_servers.iter().flatten().map(|(_, v)| v.auth.as_ref()))
+            .flatten();
+        let auth_files = auths.flat_map(|a| {
+            let keys = a.jwt.iter().flat_map(|j| j.issuers.iter().filter_map(|i| i.public_key.clone()));
+            keys.chain(a.basic.iter().map(|b| b.htpasswd.clone())).collect::<Vec<_>>()
+        });
+        specs.chain(auth_files).collect()
     }
 }
 
@@ -97,6 +108,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> 
             left_out: read.left_out,
             syntax,
             imported: Default::default(),
+            files: Default::default(),
         }),
         Err(ds) => Err(in_file(ds)),
     }

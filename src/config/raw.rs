@@ -23,6 +23,9 @@ pub(crate) struct Raw {
     pub virtual_servers: Option<IndexMap<String, RawVirtualServer>>,
     /// Settings of the client-facing listener.
     pub serving: Option<RawServing>,
+    /// Who may call: how clients authenticate, for every virtual server that does not say
+    /// otherwise. Without it, a loopback listener serves anyone and any other listener no one.
+    pub auth: Option<RawAuth>,
 }
 
 impl Raw {
@@ -183,6 +186,80 @@ pub(crate) struct RawVirtualServer {
     pub resources: Option<Vec<String>>,
     /// Public prompt names or patterns.
     pub prompts: Option<Vec<String>>,
+    /// How this virtual server's clients authenticate, in place of the top-level `auth`.
+    pub auth: Option<RawAuth>,
+}
+
+/// How clients authenticate. Every method given is accepted; a request that presents
+/// credentials no method accepts is refused with HTTP 401.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuth {
+    /// Bearer JSON Web Tokens (OAuth 2.1 access tokens) from the issuers listed.
+    pub jwt: Option<RawJwt>,
+    /// API keys, each stored as the SHA-256 of the key (`mcpgw auth hash-key` prints the line),
+    /// sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+    pub api_keys: Option<Vec<RawClientKey>>,
+    /// HTTP basic authentication against an htpasswd file of bcrypt entries (`htpasswd -B`).
+    pub basic: Option<RawBasic>,
+    /// `true`: anyone may call, unauthenticated. Must be said explicitly to serve a listener that
+    /// is not on loopback without authentication.
+    pub none: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawJwt {
+    /// The issuers whose tokens are accepted.
+    pub issuers: Vec<RawIssuer>,
+    /// Clock skew tolerated on `exp` and `nbf`, e.g. `30s`. Default `60s`.
+    pub leeway: Option<String>,
+    /// The scopes clients may ask the issuers for, published as `scopes_supported` in the
+    /// protected-resource metadata (`offline_access` is never offered).
+    pub scopes: Option<Vec<String>>,
+}
+
+/// One token issuer and where its keys come from: exactly one of `jwks_url`, `discovery`,
+/// `public_key` and `secret`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIssuer {
+    /// The `iss` its tokens carry, e.g. `https://login.example.com/realms/acme`.
+    pub issuer: String,
+    /// The `aud` values accepted (any one of them must be in the token): this gateway's resource
+    /// URL, or the client id where the identity provider sets `aud` to it.
+    pub audiences: Vec<String>,
+    /// The issuer's JSON Web Key Set, fetched at start, refreshed every 10 minutes and when a
+    /// token names a key it does not hold (at most once every 30 seconds).
+    pub jwks_url: Option<String>,
+    /// `true`: find the key set through OpenID Connect discovery
+    /// (`<issuer>/.well-known/openid-configuration`).
+    pub discovery: Option<bool>,
+    /// A PEM public key file (RSA, EC or Ed25519), relative to this file.
+    pub public_key: Option<String>,
+    /// A shared HS256 secret, from `${VAR}`.
+    pub secret: Option<String>,
+    /// Signature algorithms accepted, e.g. `[RS256]`. Default: those of the key's type (`none`
+    /// and other families are always refused).
+    pub algorithms: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClientKey {
+    /// `sha256:<hex>` of the key.
+    pub hash: String,
+    /// Who holds the key: the caller's subject.
+    pub subject: String,
+    /// Facts about the holder, for authorization rules, e.g. `{ team: infra }`.
+    pub attributes: Option<IndexMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBasic {
+    /// An htpasswd file of bcrypt entries (`user:$2y$…`), relative to this file.
+    pub htpasswd: String,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -213,6 +290,10 @@ pub(crate) struct RawServing {
     /// request on a kept-alive connection; then the connection is closed (a defence against
     /// clients that hold connections open by sending slowly). `0s` turns it off. Default `30s`.
     pub header_timeout: Option<String>,
+    /// The URL clients reach the gateway at, e.g. `https://mcp.example.com` (behind a proxy, the
+    /// proxy's). Protected-resource metadata and authentication challenges name resources under
+    /// it. Default: `http://` and the listen address.
+    pub public_url: Option<String>,
 }
 
 /// A REST API served as MCP tools.

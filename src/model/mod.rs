@@ -1,6 +1,7 @@
 //! The checked, resolved config: every name validated, every `${VAR}` expanded, every default
 //! filled in. `validate` is pure: no I/O, no clock, no network.
 
+pub(crate) mod auth;
 mod provided;
 pub(crate) mod rest;
 pub(crate) mod shape;
@@ -27,6 +28,8 @@ pub(crate) const DEFAULT_SERVER: &str = "default";
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Model {
     pub listen: SocketAddr,
+    /// How clients authenticate where a virtual server does not say otherwise.
+    pub auth: auth::Auth,
     /// Placed between prefix and item name in public names.
     pub separator: String,
     /// In file order; that order breaks ties between colliding items.
@@ -42,6 +45,11 @@ impl Model {
 
     pub(crate) fn virtual_server(&self, name: &str) -> Option<&VirtualServer> {
         self.virtual_servers.iter().find(|v| v.name == name)
+    }
+
+    /// How the clients of `virtual_server` authenticate: its own `auth`, else the file's.
+    pub(crate) fn auth_for(&self, virtual_server: &str) -> &auth::Auth {
+        self.virtual_server(virtual_server).and_then(|v| v.auth.as_ref()).unwrap_or(&self.auth)
     }
 }
 
@@ -189,6 +197,8 @@ pub(crate) struct VirtualServer {
     /// Matches resource URIs and resource template URI templates.
     pub resources: Vec<Pattern>,
     pub prompts: Vec<Pattern>,
+    /// Its own authentication, in place of the file's.
+    pub auth: Option<auth::Auth>,
 }
 
 impl VirtualServer {
@@ -245,6 +255,8 @@ pub(crate) struct Serving {
     pub resume_window: Duration,
     /// Longest wait for a request's headers (idle keep-alive included); `None`: no limit.
     pub header_timeout: Option<Duration>,
+    /// The URL clients reach the gateway at; `None`: `http://` and the bound address.
+    pub public_url: Option<url::Url>,
 }
 
 /// A value that may hold a secret: it prints as written in the file (`${TOKEN}`), never expanded.

@@ -129,6 +129,7 @@ mod tests {
             tools: tools.iter().map(|t| Pattern::new(t)).collect(),
             resources: resources.iter().map(|r| Pattern::new(r)).collect(),
             prompts: vec![],
+            auth: None,
         }
     }
 

@@ -19,6 +19,8 @@ pub(crate) const UPSTREAM_UNAVAILABLE: i64 = -32010;
 pub(crate) const UPSTREAM_TIMEOUT: i64 = -32011;
 /// A policy refused the request (the caller may not use that item or method).
 pub(crate) const FORBIDDEN: i64 = -32012;
+/// The request must authenticate and did not (HTTP 401).
+pub(crate) const UNAUTHENTICATED: i64 = -32013;
 /// The client cancelled the request (the code LSP uses; MCP prescribes none, as it expects no answer).
 pub(crate) const REQUEST_CANCELLED: i64 = -32800;
 /// The resource URI is not known to the gateway (the MCP "resource not found" code).

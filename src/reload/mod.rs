@@ -76,8 +76,10 @@ fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagno
     }
     // `openapi:` upstreams become `rest:` ones, so validation checks them without the documents.
     loaded.imported = crate::openapi::convert_upstreams(&loaded, &documents);
-    // REST tools are compiled by the code that serves them, so what checks clean serves.
-    let (model, mut diagnostics) = model::validate_with(&loaded, env, &base_dir, &crate::rest::Checks);
+    loaded.files = documents.into_iter().map(|(path, text)| (path, text.map_err(|e| short_reason(&e)))).collect();
+    // REST tools and keys are compiled by the code that serves them, so what checks clean serves.
+    let (model, mut diagnostics) =
+        model::validate_with(&loaded, env, &base_dir, &crate::rest::Checks, &crate::auth::Checks);
     let mut all: Vec<Diagnostic> = std::mem::take(&mut loaded.findings);
     all.append(&mut diagnostics);
     let mut all: Vec<Diagnostic> = all.into_iter().map(|d| d.in_file(path)).collect();
@@ -86,6 +88,11 @@ fn prepare_source(source: &Source, env: &dyn Env) -> Result<Prepared, Vec<Diagno
         Some(model) => Ok(Prepared { model, diagnostics: all, positions: loaded.positions }),
         None => Err(all),
     }
+}
+
+/// `cannot read x: why` as just `why` (the diagnostic names the file itself).
+fn short_reason(e: &str) -> String {
+    e.split_once(": ").map_or(e, |(_, why)| why).to_string()
 }
 
 /// Owns the live snapshot's lifecycle: the first load, reloads, table rebuilds when upstream

@@ -2,6 +2,7 @@
 //! request, and what every policy decides on.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Who is calling: the identity authentication established, plus where the call came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,10 +14,59 @@ pub(crate) struct Caller {
 }
 
 /// The identity behind a caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Identity {
-    /// Nobody was authenticated.
+    /// Nobody was authenticated (authentication is off, or the listener is local).
     Anonymous,
+    /// Authenticated.
+    Principal(Arc<Principal>),
+}
+
+/// An authenticated caller: who, how, and what their credentials say about them.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Principal {
+    /// The token's `sub`, the API key's holder, the basic-auth user.
+    pub subject: String,
+    pub method: Method,
+    /// OAuth scopes (`scope` or `scp`).
+    pub scopes: Vec<String>,
+    /// Groups (`groups` claim).
+    pub groups: Vec<String>,
+    /// Every claim of a token; an API key's attributes.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The token's `jti`, for logs.
+    pub token_id: Option<String>,
+}
+
+/// How a principal authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Method {
+    /// A JSON Web Token from this issuer.
+    Jwt {
+        issuer: String,
+    },
+    ApiKey,
+    Basic,
+}
+
+impl Identity {
+    /// Whether two identities are the same principal (a token refreshed for the same subject
+    /// from the same issuer is): what binds a session to its caller.
+    pub(crate) fn same_as(&self, other: &Identity) -> bool {
+        match (self, other) {
+            (Identity::Anonymous, Identity::Anonymous) => true,
+            (Identity::Principal(a), Identity::Principal(b)) => a.subject == b.subject && a.method == b.method,
+            _ => false,
+        }
+    }
+
+    /// The subject, for logs (never a credential).
+    pub(crate) fn subject(&self) -> Option<&str> {
+        match self {
+            Identity::Anonymous => None,
+            Identity::Principal(p) => Some(&p.subject),
+        }
+    }
 }
 
 /// The wire binding a call arrived on.

@@ -18,7 +18,7 @@ pub(crate) mod link;
 pub(crate) mod replay;
 pub(crate) mod rounds;
 
-pub(crate) use caller::{Binding, Caller};
+pub(crate) use caller::{Binding, Caller, Identity, Method, Principal};
 pub(crate) use events::{Catalogs, Note, Notes, SessionEvents};
 pub(crate) use link::{Link, Outbound, capability_for};
 pub(crate) use rounds::{InputRounds, RoundEnd};

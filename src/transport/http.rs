@@ -1,15 +1,16 @@
-//! What the HTTP bindings share: the DNS-rebinding checks (Origin and Host), refusals, and
-//! small response builders.
+//! What the HTTP bindings share: admission (the DNS-rebinding checks on Origin and Host, then
+//! authentication), refusals with their challenge, and small response builders.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, ORIGIN};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, WWW_AUTHENTICATE};
 use hyper::{Request, Response, StatusCode};
 use serde_json::value::RawValue;
 
 use super::{Body, ServeContext, empty, full};
+use crate::auth::Credentials;
 use crate::error::GatewayError;
 use crate::live::Snapshot;
 use crate::model::Serving;
@@ -22,28 +23,50 @@ pub(super) fn refusal(status: StatusCode, message: impl Into<String>) -> Gateway
 
 /// An error as an HTTP answer (the status `GatewayError::http_status` gives the era).
 pub(super) fn error_response(e: &GatewayError, id: Option<&RawValue>, stateless: bool) -> Response<Body> {
-    json(StatusCode::from_u16(e.http_status(stateless)).unwrap_or(StatusCode::OK), e.encode(id))
+    let mut response = json(StatusCode::from_u16(e.http_status(stateless)).unwrap_or(StatusCode::OK), e.encode(id));
+    if let Some(challenge) = e.challenge.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    }
+    response
 }
 
-/// The checks every HTTP endpoint of a virtual server makes first: Origin and Host, then that the
-/// virtual server exists. Returns the snapshot the request should use.
-pub(super) fn admit(
+/// The checks every HTTP endpoint of a virtual server makes first: Origin and Host, that the
+/// virtual server exists, then who is calling (refused with 401 and a challenge when the virtual
+/// server needs credentials the request lacks). Returns the snapshot the request should use.
+pub(super) async fn admit(
     ctx: &ServeContext,
     virtual_server: &str,
     request: &Request<Incoming>,
-) -> Result<Arc<Snapshot>, GatewayError> {
+    peer: SocketAddr,
+    binding: Binding,
+) -> Result<(Arc<Snapshot>, Caller), GatewayError> {
     let snapshot = ctx.live.snapshot();
     check_origin_and_host(request, &snapshot.model.serving, &ctx.local_addr)?;
     if snapshot.table.catalog(virtual_server).is_none() {
         return Err(refusal(StatusCode::NOT_FOUND, format!("no virtual server \"{virtual_server}\"")));
     }
-    Ok(snapshot)
+    let credentials = credentials(request);
+    let loopback = ctx.local_addr.ip().is_loopback();
+    let metadata = || super::metadata::url_for(&snapshot.model.serving, &ctx.local_addr, request.uri().path());
+    let caller =
+        snapshot.gate.authenticate(virtual_server, &credentials, Some(peer), binding, loopback, metadata).await;
+    Ok((snapshot.clone(), caller?))
 }
 
-/// Who sends a request from `peer`: anonymous until authentication lands.
-pub(super) fn caller(peer: SocketAddr, binding: Binding) -> Caller {
-    Caller::anonymous(binding, Some(peer))
+/// The credentials a request presents: `Authorization` and `X-API-Key`, and whether its query
+/// string tries to carry a token (refused: query strings end up in logs).
+fn credentials(request: &Request<Incoming>) -> Credentials<'_> {
+    let headers = request.headers();
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let query_token = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token=") || kv.starts_with("api_key=")));
+    Credentials { authorization: text(AUTHORIZATION.as_str()), api_key: text(API_KEY_HEADER), query_token }
 }
+
+/// The header an API key may come in (or `Authorization: Bearer <key>`).
+const API_KEY_HEADER: &str = "x-api-key";
 
 /// Host names accepted on a loopback listener when the file lists none.
 const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];

@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::http::{admit, caller, error_response, json, refusal};
+use super::http::{admit, error_response, json, refusal};
 use super::{Body, ServeContext, empty, exchange};
 use crate::error::GatewayError;
 use crate::protocol::jsonrpc::Message;
@@ -23,11 +23,10 @@ pub(crate) async fn handle(
     peer: std::net::SocketAddr,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let snapshot = match admit(&ctx, virtual_server, &request) {
-        Ok(s) => s,
+    let (snapshot, caller) = match admit(&ctx, virtual_server, &request, peer, Binding::JsonRpc).await {
+        Ok(admitted) => admitted,
         Err(e) => return error_response(&e, None, false),
     };
-    let caller = caller(peer, Binding::JsonRpc);
     if request.method() != Method::POST {
         let mut r = Response::new(empty());
         *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;

@@ -5,6 +5,7 @@ mod event_stream;
 pub(crate) mod exchange;
 mod http;
 pub(crate) mod jsonrpc_http;
+pub(crate) mod metadata;
 pub(crate) mod sse;
 mod stateless;
 pub(crate) mod stdio;

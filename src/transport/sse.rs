@@ -13,7 +13,7 @@ use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::mpsc;
 
-use super::http::{admit, caller, error_response, header_has, refusal, status};
+use super::http::{admit, error_response, header_has, refusal, status};
 use super::{Body, ServeContext, exchange};
 use crate::error::{GatewayError, Kind, Source};
 use crate::protocol::jsonrpc::Message;
@@ -26,15 +26,15 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 const QUEUE: usize = 256;
 
 /// `GET …/sse`: opens a session and its stream. `messages_path` is where its POSTs go.
-pub(crate) fn open(
+pub(crate) async fn open(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
     peer: std::net::SocketAddr,
     messages_path: &str,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let snapshot = match admit(&ctx, virtual_server, &request) {
-        Ok(s) => s,
+    let (snapshot, caller) = match admit(&ctx, virtual_server, &request, peer, Binding::Sse).await {
+        Ok(admitted) => admitted,
         Err(e) => return error_response(&e, None, false),
     };
     if request.method() != Method::GET {
@@ -52,7 +52,7 @@ pub(crate) fn open(
         let e = GatewayError::new(Kind::TooManySessions, Source::Gateway, "too many client sessions; try again later");
         return error_response(&e, None, false);
     }
-    let session = ctx.sessions.create(virtual_server, "2024-11-05", caller(peer, Binding::Sse));
+    let session = ctx.sessions.create(virtual_server, "2024-11-05", caller);
     let (tx, rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let _ = session.stream.set(tx);
     tracing::info!(session = %session.id, %virtual_server, "SSE client session started");
@@ -70,9 +70,15 @@ pub(crate) fn open(
 }
 
 /// `POST …/messages?session_id=…`: one message of an SSE session; its answer goes on the stream.
-pub(crate) async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
-    let snapshot = match admit(&ctx, virtual_server, &request) {
-        Ok(s) => s,
+/// Only the caller that opened the session may post to it.
+pub(crate) async fn post(
+    ctx: Arc<ServeContext>,
+    virtual_server: &str,
+    peer: std::net::SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let (snapshot, caller) = match admit(&ctx, virtual_server, &request, peer, Binding::Sse).await {
+        Ok(admitted) => admitted,
         Err(e) => return error_response(&e, None, false),
     };
     if request.method() != Method::POST {
@@ -80,7 +86,13 @@ pub(crate) async fn post(ctx: Arc<ServeContext>, virtual_server: &str, request: 
     }
     let id = request.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("session_id=")));
     let session = match id.and_then(|id| ctx.sessions.get(id)) {
-        Some(s) if s.virtual_server == virtual_server && s.stream.get().is_some() => s,
+        Some(s)
+            if s.virtual_server == virtual_server
+                && s.stream.get().is_some()
+                && s.caller.identity.same_as(&caller.identity) =>
+        {
+            s
+        }
         _ => {
             let e = refusal(StatusCode::NOT_FOUND, "unknown session_id; open GET …/sse first");
             return error_response(&e, None, false);

@@ -12,14 +12,14 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::http::{admit, caller, error_response, header_has, json, refusal, status};
+use super::http::{admit, error_response, header_has, json, refusal, status};
 use super::{Body, ServeContext, exchange};
 use crate::error::GatewayError;
 use crate::protocol::jsonrpc::{self, Message};
 use crate::protocol::{RawJson, mcp, sse};
-use crate::session::Binding;
 use crate::session::replay::ResumeError;
 use crate::session::{self, Session};
+use crate::session::{Binding, Caller};
 
 use crate::protocol::mcp::{LAST_EVENT_ID, SESSION_HEADER, VERSION_HEADER};
 use crate::protocol::{methods, stateless};
@@ -33,13 +33,14 @@ pub(crate) async fn handle(
     peer: std::net::SocketAddr,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    if let Err(e) = admit(&ctx, virtual_server, &request) {
-        return error_response(&e, None, false);
-    }
+    let caller = match admit(&ctx, virtual_server, &request, peer, Binding::StreamableHttp).await {
+        Ok((_, caller)) => caller,
+        Err(e) => return error_response(&e, None, false),
+    };
     match *request.method() {
-        Method::POST => post(ctx, virtual_server, peer, request).await,
-        Method::GET => get(ctx, virtual_server, request),
-        Method::DELETE => delete(&ctx, request),
+        Method::POST => post(ctx, virtual_server, caller, request).await,
+        Method::GET => get(ctx, virtual_server, &caller, request),
+        Method::DELETE => delete(&ctx, virtual_server, &caller, request),
         _ => {
             let mut r = status(StatusCode::METHOD_NOT_ALLOWED);
             r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
@@ -56,10 +57,9 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response<Body> {
 async fn post(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
-    peer: std::net::SocketAddr,
+    caller: Caller,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let caller = caller(peer, Binding::StreamableHttp);
     // The headers stay with us after the body is taken (stateless requests are checked against them).
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
@@ -95,7 +95,7 @@ async fn post(
         if session_id.is_none() && super::stateless::applies(headers, None) {
             return super::stateless::refuse_message("JSON-RPC batches are not part of the stateless protocol");
         }
-        return batch(&ctx, virtual_server, session_id.as_deref(), &body).await;
+        return batch(&ctx, virtual_server, &caller, session_id.as_deref(), &body).await;
     }
     let message = match Message::parse(&body) {
         Ok(m) => m,
@@ -121,7 +121,7 @@ async fn post(
             }
         }
         Message::Request { id, method, params } => {
-            let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
+            let session = match find_session(&ctx, session_id.as_deref(), virtual_server, &caller) {
                 Ok(s) => s,
                 Err(e) => return error_response(&e, None, false),
             };
@@ -138,14 +138,14 @@ async fn post(
             json(StatusCode::OK, exchange::answer(&ctx, &session, id, method, params, None).await)
         }
         Message::Notification { method, params } => {
-            let session = match find_session(&ctx, session_id.as_deref(), virtual_server) {
+            let session = match find_session(&ctx, session_id.as_deref(), virtual_server, &caller) {
                 Ok(s) => s,
                 Err(e) => return error_response(&e, None, false),
             };
             exchange::notification(&ctx, &session, &method, params.as_deref());
             status(StatusCode::ACCEPTED)
         }
-        Message::Response { id, outcome } => match find_session(&ctx, session_id.as_deref(), virtual_server) {
+        Message::Response { id, outcome } => match find_session(&ctx, session_id.as_deref(), virtual_server, &caller) {
             Ok(session) => {
                 exchange::response(&session, &id, outcome);
                 status(StatusCode::ACCEPTED)
@@ -161,8 +161,14 @@ const BATCHING_VERSION: &str = "2025-03-26";
 /// A JSON-RPC batch: allowed only in sessions that negotiated 2025-03-26. Requests are answered
 /// concurrently and their responses returned together; a batch of only notifications and
 /// responses is accepted with 202.
-async fn batch(ctx: &ServeContext, virtual_server: &str, session_id: Option<&str>, body: &[u8]) -> Response<Body> {
-    let session = match find_session(ctx, session_id, virtual_server) {
+async fn batch(
+    ctx: &ServeContext,
+    virtual_server: &str,
+    caller: &Caller,
+    session_id: Option<&str>,
+    body: &[u8],
+) -> Response<Body> {
+    let session = match find_session(ctx, session_id, virtual_server, caller) {
         Ok(s) => s,
         Err(_) if session_id.is_none() => {
             return refuse(StatusCode::BAD_REQUEST, "initialize cannot be part of a batch; send it alone");
@@ -303,12 +309,12 @@ fn resume(ctx: &Arc<ServeContext>, session: &Session, last_event_id: &str, windo
 }
 
 /// The server-to-client stream: list changes of this session's virtual server.
-fn get(ctx: Arc<ServeContext>, virtual_server: &str, request: Request<Incoming>) -> Response<Body> {
+fn get(ctx: Arc<ServeContext>, virtual_server: &str, caller: &Caller, request: Request<Incoming>) -> Response<Body> {
     if !header_has(request.headers().get(ACCEPT), "text/event-stream") {
         return refuse(StatusCode::NOT_ACCEPTABLE, "Accept must include text/event-stream");
     }
     let session_id = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok());
-    let session = match find_session(&ctx, session_id, virtual_server) {
+    let session = match find_session(&ctx, session_id, virtual_server, caller) {
         Ok(s) => s,
         Err(e) => return error_response(&e, None, false),
     };
@@ -367,11 +373,11 @@ fn passing_stream(ctx: Arc<ServeContext>, session: Arc<Session>) -> Response<Bod
     super::event_stream::response(BodyExt::boxed(StreamBody::new(stream)))
 }
 
-fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {
+fn delete(ctx: &ServeContext, virtual_server: &str, caller: &Caller, request: Request<Incoming>) -> Response<Body> {
     let Some(id) = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         return refuse(StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required");
     };
-    if ctx.sessions.remove(id) {
+    if find_session(ctx, Some(id), virtual_server, caller).is_ok() && ctx.sessions.remove(id) {
         tracing::info!(session = %id, "client session ended");
         status(StatusCode::NO_CONTENT)
     } else {
@@ -379,12 +385,23 @@ fn delete(ctx: &ServeContext, request: Request<Incoming>) -> Response<Body> {
     }
 }
 
-fn find_session(ctx: &ServeContext, id: Option<&str>, virtual_server: &str) -> Result<Arc<Session>, GatewayError> {
+/// The session a request names. A session belongs to the virtual server and the caller that
+/// opened it: presented by anyone else it does not exist (404, the same as an unknown id, so a
+/// stolen id tells nothing).
+fn find_session(
+    ctx: &ServeContext,
+    id: Option<&str>,
+    virtual_server: &str,
+    caller: &Caller,
+) -> Result<Arc<Session>, GatewayError> {
     let Some(id) = id else {
         return Err(refusal(StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required; send initialize first"));
     };
-    match ctx.sessions.get(id) {
-        Some(s) if s.virtual_server == virtual_server => Ok(s),
-        _ => Err(refusal(StatusCode::NOT_FOUND, "unknown or expired session; send initialize again")),
+    let unknown = || refusal(StatusCode::NOT_FOUND, "unknown or expired session; send initialize again");
+    let session = ctx.sessions.get(id).filter(|s| s.virtual_server == virtual_server).ok_or_else(unknown)?;
+    if !session.caller.identity.same_as(&caller.identity) {
+        tracing::warn!(session = %id, subject = ?caller.identity.subject(), "a session presented by a caller other than its own");
+        return Err(unknown());
     }
+    Ok(session)
 }

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::conversation::Conversation;
-use super::http::{admit, caller, error_response, header_has, status};
+use super::http::{admit, error_response, header_has, status};
 use super::{Body, ServeContext, empty};
 use crate::session::{Binding, Caller};
 
@@ -31,17 +31,17 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const QUEUE: usize = 256;
 
 /// Answers the upgrade request and serves the WebSocket once the upgrade completes.
-pub(crate) fn upgrade(
+pub(crate) async fn upgrade(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
     peer: std::net::SocketAddr,
     mut request: Request<Incoming>,
 ) -> Response<Body> {
-    let snapshot = match admit(&ctx, virtual_server, &request) {
-        Ok(s) => s,
+    // Credentials are checked at the upgrade; the connection is then the caller's.
+    let (snapshot, caller) = match admit(&ctx, virtual_server, &request, peer, Binding::WebSocket).await {
+        Ok(admitted) => admitted,
         Err(e) => return error_response(&e, None, false),
     };
-    let caller = caller(peer, Binding::WebSocket);
     let headers = request.headers();
     let is_upgrade = request.method() == Method::GET
         && headers.get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))

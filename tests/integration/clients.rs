@@ -19,8 +19,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub use transport::Transport;
 use wire::{
-    EventStream, Inbox, Replier, Wire, http_post, open_sse, open_stdio, open_ws, read_event_stream, stateless_post,
-    write_line,
+    EventStream, Inbox, Replier, Wire, http_client, http_post, open_sse, open_stdio, open_ws, read_event_stream,
+    stateless_post, write_line,
 };
 
 use super::util::{DEADLINE, TestGateway};
@@ -77,21 +77,46 @@ impl TestClient {
 
     /// Opens the connection (the SSE stream, the socket, the process) without initializing.
     pub async fn open(gw: &TestGateway, transport: Transport, virtual_server: &str) -> TestClient {
+        Self::open_as(gw, transport, virtual_server, &[]).await
+    }
+
+    /// Connects and initializes as `connect` does, sending these headers (credentials) with every
+    /// HTTP request and the WebSocket upgrade.
+    pub async fn connect_as(
+        gw: &TestGateway,
+        transport: Transport,
+        virtual_server: &str,
+        headers: &[(&str, &str)],
+    ) -> TestClient {
+        let client = Self::open_as(gw, transport, virtual_server, headers).await;
+        if transport.supports_sessions() {
+            let version = if transport == Transport::Sse { "2024-11-05" } else { VERSION };
+            let answer = client.initialize(version, json!({})).await;
+            assert_eq!(answer["result"]["protocolVersion"], version, "{transport}: {answer}");
+            client.notify("notifications/initialized", json!({})).await;
+        }
+        client
+    }
+
+    /// Opens the connection as `open` does, sending these headers with every HTTP request and
+    /// the WebSocket upgrade.
+    pub async fn open_as(
+        gw: &TestGateway,
+        transport: Transport,
+        virtual_server: &str,
+        headers: &[(&str, &str)],
+    ) -> TestClient {
         let inbox = Arc::new(Inbox::default());
         let url = |t: Transport| gw.url(&t.path(virtual_server).unwrap());
+        let http = http_client(headers);
         let wire = match transport {
-            Transport::StreamableHttp => Wire::Http {
-                endpoint: url(transport),
-                http: reqwest::Client::new(),
-                session: Mutex::new(None),
-                stream: Mutex::new(None),
-            },
-            Transport::Stateless => {
-                Wire::Stateless { endpoint: url(transport), http: reqwest::Client::new(), listens: Mutex::default() }
+            Transport::StreamableHttp => {
+                Wire::Http { endpoint: url(transport), http, session: Mutex::new(None), stream: Mutex::new(None) }
             }
-            Transport::PlainRpc => Wire::Rpc { endpoint: url(transport), http: reqwest::Client::new() },
-            Transport::Sse => open_sse(gw, &url(transport), &inbox).await,
-            Transport::WebSocket => open_ws(&url(transport), &inbox).await,
+            Transport::Stateless => Wire::Stateless { endpoint: url(transport), http, listens: Mutex::default() },
+            Transport::PlainRpc => Wire::Rpc { endpoint: url(transport), http },
+            Transport::Sse => open_sse(gw, &url(transport), &inbox, http).await,
+            Transport::WebSocket => open_ws(&url(transport), &inbox, headers).await,
             Transport::Stdio => open_stdio(&gw.config, virtual_server, &gw.env, &inbox),
         };
         Self::with_wire(transport, virtual_server, wire, inbox)

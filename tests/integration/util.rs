@@ -115,11 +115,16 @@ impl TestGateway {
 
     /// Starts with other files next to the config (documents it refers to), as (name, content).
     pub async fn start_with_files(text: &str, files: &[(&str, &str)]) -> TestGateway {
+        Self::start_full(text, files, &[], "127.0.0.1:0").await
+    }
+
+    /// Starts with files next to the config, extra environment, and a listen address.
+    pub async fn start_full(text: &str, files: &[(&str, &str)], env: &[(&str, &str)], listen: &str) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
         for (name, content) in files {
             std::fs::write(dir.path().join(name), content).unwrap();
         }
-        Self::launch_in(dir, "gateway.yaml", text, "127.0.0.1:0", &[]).await
+        Self::launch_in(dir, "gateway.yaml", text, listen, env).await
     }
 
     /// Starts on a given address (to stand in for a gateway that restarted).

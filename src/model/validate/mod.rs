@@ -1,5 +1,6 @@
 //! `validate`: raw config → `Model`, with every problem found in one pass.
 
+mod auth;
 mod rest;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -10,6 +11,7 @@ use crate::config::env::{Env, ExpandError, expand};
 use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawServing, RawSessions, RawStdio, RawUpstream};
 use crate::config::{Diagnostic, Imported, Loaded, Positions, Syntax};
 
+use super::auth::KeyChecks;
 use super::{
     ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, ListKind, Model, OnChange, Pattern, RestChecks,
     Secret, Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
@@ -21,7 +23,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// refused): for tests of what comes after validation. Serving validates with `validate_with`.
 #[cfg(test)]
 pub(crate) fn validate(loaded: &Loaded, env: &dyn Env, base_dir: &Path) -> (Option<Model>, Vec<Diagnostic>) {
-    validate_with(loaded, env, base_dir, &Structural)
+    validate_with(loaded, env, base_dir, &Structural, &Structural)
 }
 
 /// Checks and resolves a loaded file. `base_dir` is the config file's directory (relative `cwd`s
@@ -32,12 +34,15 @@ pub(crate) fn validate_with(
     env: &dyn Env,
     base_dir: &Path,
     checks: &dyn RestChecks,
+    keys: &dyn KeyChecks,
 ) -> (Option<Model>, Vec<Diagnostic>) {
     let mut v = Validator {
         positions: &loaded.positions,
         env,
         imported: &loaded.imported,
+        files: &loaded.files,
         checks,
+        keys,
         syntax: loaded.syntax,
         out: Vec::new(),
     };
@@ -90,6 +95,7 @@ pub(crate) fn validate_with(
             tools: vec![Pattern::new("*")],
             resources: vec![Pattern::new("*")],
             prompts: vec![Pattern::new("*")],
+            auth: None,
         }],
         Some(servers) => {
             let mut out = Vec::new();
@@ -108,12 +114,11 @@ pub(crate) fn validate_with(
                         })
                         .collect()
                 };
-                let vs = VirtualServer {
-                    name: name.clone(),
-                    tools: patterns("tools", &s.tools),
-                    resources: patterns("resources", &s.resources),
-                    prompts: patterns("prompts", &s.prompts),
-                };
+                let tools = patterns("tools", &s.tools);
+                let resources = patterns("resources", &s.resources);
+                let prompts = patterns("prompts", &s.prompts);
+                let auth = s.auth.as_ref().map(|a| v.auth(&format!("{path}.auth"), Some(a)));
+                let vs = VirtualServer { name: name.clone(), tools, resources, prompts, auth };
                 v.literal_names_have_an_owner(&path, &vs, &prefixes, &separator);
                 out.push(vs);
             }
@@ -154,12 +159,19 @@ pub(crate) fn validate_with(
     }
 
     let serving = v.serving(raw.serving.as_ref());
+    let auth = v.auth("auth", raw.auth.as_ref());
+    v.auth_exposure(listen, &auth, "auth");
+    for vs in &virtual_servers {
+        if let Some(own) = &vs.auth {
+            v.auth_exposure(listen, own, &format!("virtual_servers.{}.auth", vs.name));
+        }
+    }
     // What reading the file already reported (an unknown key, a value of the wrong type) is not
     // reported again as its consequence: a section left without its kind, a key gone missing.
     v.out.retain(|d| !is_consequence(&d.path, &loaded.left_out));
     v.out.sort_by_key(|d| (d.line, d.column));
     let errors = v.out.iter().chain(&loaded.findings).any(Diagnostic::is_error);
-    let model = (!errors).then_some(Model { listen, separator, upstreams, virtual_servers, serving });
+    let model = (!errors).then_some(Model { listen, auth, separator, upstreams, virtual_servers, serving });
     (model, v.out)
 }
 
@@ -167,7 +179,10 @@ struct Validator<'a> {
     positions: &'a Positions,
     env: &'a dyn Env,
     imported: &'a std::collections::HashMap<String, Imported>,
+    /// Files the config names (htpasswd, PEM keys), as `reload::prepare` read them.
+    files: &'a std::collections::HashMap<String, Result<String, String>>,
     checks: &'a dyn RestChecks,
+    keys: &'a dyn KeyChecks,
     /// How the file spells keys, for help lines.
     syntax: Syntax,
     out: Vec<Diagnostic>,
@@ -186,6 +201,13 @@ fn is_consequence(path: &str, left_out: &[String]) -> bool {
 /// REST tools checked for structure only.
 #[cfg(test)]
 struct Structural;
+
+#[cfg(test)]
+impl KeyChecks for Structural {
+    fn public_key(&self, _: &str) -> Result<Vec<&'static str>, String> {
+        Ok(super::auth::ALGORITHMS.to_vec())
+    }
+}
 
 #[cfg(test)]
 impl RestChecks for Structural {
@@ -726,7 +748,22 @@ impl Validator<'_> {
                 }
             },
         };
+        let public_url = raw.public_url.as_deref().and_then(|text| {
+            let expanded = self.expand("serving.public_url", text)?;
+            match url::Url::parse(&expanded) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+                _ => {
+                    self.error(
+                        "serving.public_url",
+                        format!("\"{expanded}\" is not an http(s) URL"),
+                        "write the URL clients reach the gateway at, e.g. https://mcp.example.com",
+                    );
+                    None
+                }
+            }
+        });
         Serving {
+            public_url,
             request_state_key,
             resume_window,
             header_timeout,
@@ -888,7 +925,7 @@ mod tests {
         let yaml = "upstreams:\n  api:\n    rest:\n      base_url: https://private.example\n      \
                     tools: { t: { path: /broken } }\n    tools: { shape: { t: { title: T } } }\n";
         let loaded = config::parse(Path::new("g.yaml"), yaml).unwrap();
-        let (model, ds) = validate_with(&loaded, &HashMap::<String, String>::new(), Path::new("."), &Fake);
+        let (model, ds) = validate_with(&loaded, &HashMap::<String, String>::new(), Path::new("."), &Fake, &Structural);
         let ds: Vec<String> = ds.iter().map(|d| format!("{}:{} {}: {}", d.line, d.column, d.path, d.message)).collect();
         assert!(model.is_none());
         assert_eq!(

@@ -212,8 +212,19 @@ pub(super) async fn read_event_stream(response: reqwest::Response, inbox: Arc<In
     }
 }
 
-pub(super) async fn open_sse(gw: &TestGateway, url: &str, inbox: &Arc<Inbox>) -> Wire {
-    let http = reqwest::Client::new();
+/// An HTTP client sending these headers with every request.
+pub(super) fn http_client(headers: &[(&str, &str)]) -> reqwest::Client {
+    let mut defaults = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        defaults.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    reqwest::Client::builder().default_headers(defaults).build().unwrap()
+}
+
+pub(super) async fn open_sse(gw: &TestGateway, url: &str, inbox: &Arc<Inbox>, http: reqwest::Client) -> Wire {
     let stream = http.get(url).header("accept", "text/event-stream").send().await.unwrap();
     assert_eq!(stream.status(), 200, "GET {url}");
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
@@ -238,9 +249,13 @@ pub(super) async fn open_sse(gw: &TestGateway, url: &str, inbox: &Arc<Inbox>) ->
     Wire::Sse { messages, http, reader }
 }
 
-pub(super) async fn open_ws(url: &str, inbox: &Arc<Inbox>) -> Wire {
+pub(super) async fn open_ws(url: &str, inbox: &Arc<Inbox>, headers: &[(&str, &str)]) -> Wire {
     let mut request = url.replace("http://", "ws://").into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
+    for (name, value) in headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
     let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "mcp", "the subprotocol is agreed");
     let (sink, frames) = ws.split();

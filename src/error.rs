@@ -29,11 +29,11 @@ pub(crate) enum Kind {
     /// The client cancelled the request.
     Cancelled,
     /// A policy refused the request.
-    // (Release builds have no policy yet that refuses: the test policy is debug-only.)
-    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     Forbidden,
     /// The request must authenticate and did not (HTTP 401).
     Unauthenticated,
+    /// The caller's token lacks scopes the operation needs (HTTP 403, `insufficient_scope`).
+    InsufficientScope,
     /// The gateway holds as many client sessions as it may.
     TooManySessions,
     /// A stateless request's mirrored header does not match its body.
@@ -54,7 +54,6 @@ pub(crate) enum Source {
     Client,
     Upstream,
     Gateway,
-    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     Policy,
 }
 
@@ -86,8 +85,25 @@ pub(crate) struct Details {
     pub status: Option<u16>,
     /// An upstream's error object, sent as it came.
     verbatim: Option<RawJson>,
-    /// The `WWW-Authenticate` value of a refusal that asks for credentials.
-    pub challenge: Option<String>,
+    /// What a refusal asks of the client's credentials, for `WWW-Authenticate`.
+    pub challenge: Option<Challenge>,
+}
+
+/// What a refusal asks of the client's credentials. The HTTP bindings render it as
+/// `WWW-Authenticate`, adding the endpoint's protected-resource metadata URL, which only they know.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Challenge {
+    /// Bearer credentials (tokens, API keys) are accepted.
+    pub bearer: bool,
+    /// Basic credentials are accepted.
+    pub basic: bool,
+    /// The endpoint publishes protected-resource metadata (it takes OAuth tokens).
+    pub metadata: bool,
+    /// The OAuth error code (`invalid_token`, `insufficient_scope`) and why, when credentials were
+    /// presented and fall short.
+    pub error: Option<(&'static str, String)>,
+    /// The scopes the operation needs.
+    pub scope: Vec<String>,
 }
 
 impl std::ops::Deref for GatewayError {
@@ -142,7 +158,6 @@ impl GatewayError {
     }
 
     /// A policy refused the request.
-    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub(crate) fn forbidden(message: impl Into<String>) -> Self {
         Self::new(Kind::Forbidden, Source::Policy, message)
     }
@@ -184,7 +199,7 @@ impl GatewayError {
             Kind::Unavailable => jsonrpc::UPSTREAM_UNAVAILABLE,
             Kind::Timeout => jsonrpc::UPSTREAM_TIMEOUT,
             Kind::Cancelled => jsonrpc::REQUEST_CANCELLED,
-            Kind::Forbidden => jsonrpc::FORBIDDEN,
+            Kind::Forbidden | Kind::InsufficientScope => jsonrpc::FORBIDDEN,
             Kind::Unauthenticated => jsonrpc::UNAUTHENTICATED,
             Kind::TooManySessions | Kind::Internal => jsonrpc::INTERNAL_ERROR,
             Kind::HeaderMismatch => stateless::HEADER_MISMATCH,
@@ -218,6 +233,7 @@ impl GatewayError {
         match (self.kind, self.status) {
             (_, Some(status)) => status,
             (Kind::Unauthenticated, _) => 401,
+            (Kind::InsufficientScope, _) => 403,
             (Kind::TooManySessions, _) => 503,
             (Kind::HeaderMismatch | Kind::MissingCapability | Kind::UnsupportedVersion, _) if stateless => 400,
             // A method the revision does not have (or removed).

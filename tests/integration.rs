@@ -9,6 +9,7 @@ mod integration {
     pub mod peers;
     pub mod util;
 
+    mod access;
     mod auth;
     mod bad_input;
     mod bridge;

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::error::{GatewayError, Kind, Source};
+use crate::error::{Challenge, GatewayError, Kind, Source};
 use crate::model::Model;
 use crate::model::auth::{Auth, KeyChecks, Methods};
 use crate::session::{Binding, Caller, Identity, Method, Principal};
@@ -83,8 +83,7 @@ impl Gate {
 
     /// Who sends a request with `credentials` to `virtual_server` from `peer`; refused with 401
     /// and a challenge when it must authenticate and does not. `loopback` says whether the
-    /// listener is on loopback (where a file without `auth` lets anyone in); `metadata` gives the
-    /// URL of the endpoint's protected-resource metadata, asked only for a refusal.
+    /// listener is on loopback (where a file without `auth` lets anyone in).
     pub(crate) async fn authenticate(
         &self,
         virtual_server: &str,
@@ -92,7 +91,6 @@ impl Gate {
         peer: Option<SocketAddr>,
         binding: Binding,
         loopback: bool,
-        metadata: impl FnOnce() -> Option<String>,
     ) -> Result<Caller, GatewayError> {
         let door = self.servers.get(virtual_server).map(|d| &**d);
         let required = match door {
@@ -108,18 +106,16 @@ impl Gate {
             Some(Door::Required(required)) => Some(required),
         };
         if credentials.query_token {
-            let challenge = required.map(|r| r.challenge(metadata()));
+            let challenge = required.map(|r| r.challenge(Some("the token must be sent in a header")));
             let why = "a token in the query string is refused (query strings end up in logs); send it in the Authorization header";
-            return Err(unauthenticated(why, challenge.and_then(|c| c.invalid("the token must be sent in a header"))));
+            return Err(unauthenticated(why, challenge));
         }
         let Some(required) = required else { return Ok(Caller::anonymous(binding, peer)) };
         match required.principal(credentials).await {
             Ok(principal) => Ok(Caller { identity: Identity::Principal(principal), peer, binding }),
-            Err(Refused::Missing) => {
-                Err(unauthenticated("authentication required", required.challenge(metadata()).missing()))
-            }
+            Err(Refused::Missing) => Err(unauthenticated("authentication required", Some(required.challenge(None)))),
             Err(Refused::Invalid(why)) => {
-                let challenge = required.challenge(metadata()).invalid(&why);
+                let challenge = Some(required.challenge(Some(&why)));
                 tracing::debug!(%virtual_server, reason = %why, "credentials refused");
                 Err(unauthenticated(format!("invalid credentials: {why}"), challenge))
             }
@@ -234,62 +230,20 @@ impl Required {
         Required { jwt: methods.jwt.as_ref().map(jwt::Verifier::new), api_keys, basic, remembered }
     }
 
-    /// How a refusal here challenges the client.
-    fn challenge(&self, resource_metadata: Option<String>) -> Challenge {
-        let bearer = self.jwt.is_some() || !self.api_keys.is_empty();
+    /// How a refusal here challenges the client: the schemes accepted, and why presented
+    /// credentials fell short.
+    fn challenge(&self, invalid: Option<&str>) -> Challenge {
         Challenge {
-            resource_metadata: resource_metadata.filter(|_| self.jwt.is_some()),
-            bearer,
+            bearer: self.jwt.is_some() || !self.api_keys.is_empty(),
             basic: !self.basic.is_empty(),
+            metadata: self.jwt.is_some(),
+            error: invalid.map(|why| ("invalid_token", why.to_string())),
+            scope: Vec::new(),
         }
     }
 }
 
-/// What a refusal tells the client about how to authenticate (`WWW-Authenticate`).
-struct Challenge {
-    /// `Bearer` challenges point at the protected-resource metadata here, when known.
-    resource_metadata: Option<String>,
-    /// Whether bearer tokens (JWTs or API keys) are accepted; `Basic` challenges otherwise.
-    bearer: bool,
-    basic: bool,
-}
-
-impl Challenge {
-    /// No credentials were presented.
-    fn missing(&self) -> Option<String> {
-        self.header(None)
-    }
-
-    /// Credentials were presented and refused.
-    fn invalid(&self, why: &str) -> Option<String> {
-        self.header(Some(why))
-    }
-
-    fn header(&self, invalid: Option<&str>) -> Option<String> {
-        let mut challenges = Vec::new();
-        if self.bearer {
-            let mut params = Vec::new();
-            if let Some(url) = &self.resource_metadata {
-                params.push(format!("resource_metadata=\"{url}\""));
-            }
-            if let Some(why) = invalid {
-                params.push("error=\"invalid_token\"".to_string());
-                params.push(format!("error_description=\"{}\"", why.replace(['"', '\\'], "'")));
-            }
-            challenges.push(if params.is_empty() {
-                "Bearer".to_string()
-            } else {
-                format!("Bearer {}", params.join(", "))
-            });
-        }
-        if self.basic {
-            challenges.push("Basic realm=\"mcpgw\", charset=\"UTF-8\"".to_string());
-        }
-        (!challenges.is_empty()).then(|| challenges.join(", "))
-    }
-}
-
-fn unauthenticated(message: impl Into<String>, challenge: Option<String>) -> GatewayError {
+fn unauthenticated(message: impl Into<String>, challenge: Option<Challenge>) -> GatewayError {
     let mut e = GatewayError::new(Kind::Unauthenticated, Source::Client, message);
     e.challenge = challenge;
     e

@@ -26,6 +26,9 @@ pub(crate) struct Raw {
     /// Who may call: how clients authenticate, for every virtual server that does not say
     /// otherwise. Without it, a loopback listener serves anyone and any other listener no one.
     pub auth: Option<RawAuth>,
+    /// Who may use what, for every virtual server (each may add rules of its own). Without rules
+    /// every authenticated caller may use every item of the virtual server it reaches.
+    pub access: Option<Vec<RawRule>>,
 }
 
 impl Raw {
@@ -188,6 +191,67 @@ pub(crate) struct RawVirtualServer {
     pub prompts: Option<Vec<String>>,
     /// How this virtual server's clients authenticate, in place of the top-level `auth`.
     pub auth: Option<RawAuth>,
+    /// Rules for this virtual server, added to the top-level `access` rules.
+    pub access: Option<Vec<RawRule>>,
+}
+
+/// One authorization rule: exactly one of `allow`, `deny` or `require`. A deny that matches
+/// always wins. Once any `allow` rule applies to a virtual server, a caller may use only what an
+/// `allow` names for it (and callers no `allow` names may not use the virtual server at all).
+/// Items a caller may not use are left out of its lists and answered as if they did not exist.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    /// Lets the callers it names use the items it names.
+    pub allow: Option<RawMatch>,
+    /// Hides the items it names from the callers it names (everything, when it names no items).
+    pub deny: Option<RawMatch>,
+    /// The OAuth scopes a token must hold to use the items it names (all of them); a token that
+    /// lacks one is refused with HTTP 403 `insufficient_scope`. Only `scopes`, `methods` and the
+    /// item lists are allowed here.
+    pub require: Option<RawMatch>,
+}
+
+/// What a rule matches. Every field given must match (a field's entries are alternatives); a
+/// field left out matches anything. Names and values may use `*` and `?` wildcards.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMatch {
+    /// Caller subjects: a token's `sub`, an API key's `subject`, a basic-auth user.
+    pub subjects: Option<Vec<String>>,
+    /// The caller is in one of these groups (the token's `groups` claim).
+    pub groups: Option<Vec<String>>,
+    /// `allow`/`deny`: the token holds one of these scopes. `require`: the scopes needed.
+    pub scopes: Option<Vec<String>>,
+    /// Claims (dotted paths into the token, e.g. `org.team`; an API key's `attributes`) and the
+    /// value, or one of the values, each must have.
+    pub claims: Option<IndexMap<String, RawClaimValue>>,
+    /// MCP methods, e.g. `tools/call`, `resources/*`. Lists are filtered as the method that
+    /// uses their items (`tools/list` as `tools/call`, `resources/list` as `resources/read`).
+    pub methods: Option<Vec<String>>,
+    /// Public tool names.
+    pub tools: Option<Vec<String>>,
+    /// Resource URIs and resource-template URI templates.
+    pub resources: Option<Vec<String>>,
+    /// Public prompt names.
+    pub prompts: Option<Vec<String>>,
+}
+
+/// A claim's expected value: one value, or a list of alternatives.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum RawClaimValue {
+    One(RawScalar),
+    Any(Vec<RawScalar>),
+}
+
+/// A scalar a claim is compared with.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum RawScalar {
+    Bool(bool),
+    Number(serde_json::Number),
+    Text(String),
 }
 
 /// How clients authenticate. Every method given is accepted; a request that presents

@@ -1,6 +1,7 @@
 //! `*/list`: one page of the virtual server's catalog, cut at the client's cursor. With no policy
 //! the page is a copy of items serialized when the table was built; with policies, only the items
-//! the caller may use are listed, by the same decision that would refuse a call.
+//! the caller may use are listed, by the same decision that would refuse their use (a tool is
+//! listed when `tools/call` of it would be allowed, a resource when `resources/read` would).
 
 use serde_json::Value;
 
@@ -22,6 +23,12 @@ pub(super) fn page(
     let page = if snapshot.policy.is_empty() {
         catalog.page(kind, offset, size)
     } else {
+        // An item is listed when the method that uses it would be allowed.
+        let method = match kind {
+            ItemKind::Tool => "tools/call",
+            ItemKind::Prompt => "prompts/get",
+            ItemKind::Resource | ItemKind::ResourceTemplate => "resources/read",
+        };
         let visible: Vec<_> = catalog
             .list(kind)
             .iter()
@@ -29,8 +36,10 @@ pub(super) fn page(
                 let subject = Subject {
                     caller: request.caller(),
                     virtual_server: request.virtual_server(),
-                    method: &request.method,
+                    method,
                     item: Some(item),
+                    uri: None,
+                    listing: true,
                 };
                 snapshot.policy.check(&subject).is_ok()
             })

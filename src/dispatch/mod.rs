@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 
 use crate::error::GatewayError;
 use crate::live::{Live, Snapshot};
-use crate::policy::Subject;
+use crate::policy::{Denial, Subject};
 use crate::protocol::RawJson;
 use crate::session::{Caller, Link, Session};
 
@@ -74,8 +74,12 @@ pub(crate) async fn handle(live: &Arc<Live>, request: &Request) -> Result<RawJso
     let (resolved, outcome) = match resolve::resolve(&snapshot, request) {
         Ok(mut resolved) => {
             let outcome = match snapshot.policy.check(&subject(request, &resolved)) {
-                Ok(()) => forward::forward(live, &snapshot, request, &mut resolved).await,
-                Err(denied) => Err(denied),
+                Ok(()) => match resolve::param_headers(request, &resolved) {
+                    Ok(()) => forward::forward(live, &snapshot, request, &mut resolved).await,
+                    Err(e) => Err(e),
+                },
+                Err(Denial::Hidden) => Err(resolve::absent(&resolved)),
+                Err(Denial::Refused(e)) => Err(e),
             };
             (Some(resolved), outcome)
         }
@@ -92,6 +96,8 @@ fn subject<'a>(request: &'a Request, resolved: &'a Resolved<'_>) -> Subject<'a> 
         virtual_server: request.virtual_server(),
         method: &request.method,
         item: resolved.item.map(|i| &**i),
+        uri: resolved.uri.as_deref(),
+        listing: false,
     }
 }
 

@@ -20,6 +20,8 @@ pub(super) struct Resolved<'s> {
     pub(super) catalog: &'s Arc<Catalog>,
     /// The item the request names, when it names one the catalog publishes.
     pub(super) item: Option<&'s Arc<Published>>,
+    /// The URI a resource request (or a completion's `ref/resource`) names.
+    pub(super) uri: Option<String>,
     pub(super) params: Params,
 }
 
@@ -45,6 +47,7 @@ pub(super) fn resolve<'s>(snapshot: &'s Snapshot, request: &Request) -> Result<R
     let method = methods::find(&request.method)
         .filter(|m| if stateless { m.stateless() } else { m.session() })
         .ok_or_else(|| GatewayError::method_not_found(&request.method))?;
+    let mut named_uri = None;
     let (item, params) = match method.target {
         Target::Name => {
             let members = members(request)?;
@@ -66,18 +69,42 @@ pub(super) fn resolve<'s>(snapshot: &'s Snapshot, request: &Request) -> Result<R
             if item.is_none() && method.name != "resources/unsubscribe" {
                 return Err(GatewayError::resource_not_found(&uri));
             }
+            named_uri = Some(uri);
             (item, Params::Unread)
         }
         Target::Ref => {
             let fields = object(request)?;
+            named_uri = fields.get("ref").and_then(|r| r.get("uri")).and_then(Value::as_str).map(str::to_string);
             (Some(by_ref(catalog, &fields)?), Params::Object(fields))
         }
         Target::TaskId | Target::None => (None, Params::Unread),
     };
-    if let (Some(headers), Some(item)) = (&request.param_headers, item) {
-        check_param_headers(item, &params, headers)?;
+    Ok(Resolved { method, catalog, item, uri: named_uri, params })
+}
+
+/// The answer to a request for an item the caller may not know of: exactly the one an item
+/// that does not exist gets, so that a refusal tells nothing.
+pub(super) fn absent(resolved: &Resolved<'_>) -> GatewayError {
+    match (resolved.method.target, resolved.item, &resolved.uri) {
+        (Target::Name, Some(item), _) => {
+            let what = if item.kind == ItemKind::Tool { "tool" } else { "prompt" };
+            GatewayError::invalid_params(format!("unknown {what}: {}", item.public_key))
+        }
+        (Target::Uri, _, Some(uri)) => GatewayError::resource_not_found(uri),
+        (Target::Ref, _, _) => GatewayError::invalid_params(REF_NAMES_NOTHING),
+        _ => GatewayError::forbidden(format!("{} is not allowed", resolved.method.name)),
     }
-    Ok(Resolved { method, catalog, item, params })
+}
+
+const REF_NAMES_NOTHING: &str = "`ref` names nothing this server offers";
+
+/// A stateless request's mirrored `Mcp-Param-*` headers against the tool's arguments (checked
+/// once the caller may know the tool).
+pub(super) fn param_headers(request: &Request, resolved: &Resolved<'_>) -> Result<(), GatewayError> {
+    match (&request.param_headers, resolved.item) {
+        (Some(headers), Some(item)) => check_param_headers(item, &resolved.params, headers),
+        _ => Ok(()),
+    }
 }
 
 /// The prompt, resource template or resource a completion's `ref` names.
@@ -96,7 +123,7 @@ fn by_ref<'s>(catalog: &'s Catalog, fields: &Map<String, Value>) -> Result<&'s A
             ));
         }
     };
-    item.ok_or_else(|| GatewayError::invalid_params("`ref` names nothing this server offers"))
+    item.ok_or_else(|| GatewayError::invalid_params(REF_NAMES_NOTHING))
 }
 
 /// The tool's arguments marked `x-mcp-header` must match the `Mcp-Param-*` headers the stateless

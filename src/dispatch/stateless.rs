@@ -293,6 +293,8 @@ fn allowed<'s>(snapshot: &'s Snapshot, request: &Request, uri: &str) -> Option<&
         virtual_server: request.virtual_server(),
         method: "resources/subscribe",
         item: Some(item),
+        uri: Some(uri),
+        listing: false,
     };
     snapshot.policy.check(&subject).ok().map(|()| item)
 }

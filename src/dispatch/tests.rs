@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{Request, handle};
 use crate::error::{GatewayError, Kind, Source};
 use crate::live::{Live, Snapshot};
-use crate::policy::{Chain, Policy, Subject};
+use crate::policy::{Chain, Denial, Policy, Subject};
 use crate::protocol::{Item, ItemKind, ItemSet, jsonrpc};
 use crate::session::{Caller, Link, Session, events};
 use crate::upstream::fake::{FakeUpstream, Heard};
@@ -89,9 +89,9 @@ impl Policy for DenyKey {
         "deny-key"
     }
 
-    fn check(&self, subject: &Subject<'_>) -> Result<(), GatewayError> {
+    fn check(&self, subject: &Subject<'_>) -> Result<(), Denial> {
         match subject.item {
-            Some(item) if item.public_key == self.0 => Err(GatewayError::forbidden("denied")),
+            Some(item) if item.public_key == self.0 => Err(Denial::Refused(GatewayError::forbidden("denied"))),
             _ => Ok(()),
         }
     }

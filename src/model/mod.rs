@@ -1,6 +1,7 @@
 //! The checked, resolved config: every name validated, every `${VAR}` expanded, every default
 //! filled in. `validate` is pure: no I/O, no clock, no network.
 
+pub(crate) mod access;
 pub(crate) mod auth;
 mod provided;
 pub(crate) mod rest;
@@ -30,6 +31,8 @@ pub(crate) struct Model {
     pub listen: SocketAddr,
     /// How clients authenticate where a virtual server does not say otherwise.
     pub auth: auth::Auth,
+    /// Authorization rules for every virtual server.
+    pub access: Vec<access::Rule>,
     /// Placed between prefix and item name in public names.
     pub separator: String,
     /// In file order; that order breaks ties between colliding items.
@@ -199,6 +202,8 @@ pub(crate) struct VirtualServer {
     pub prompts: Vec<Pattern>,
     /// Its own authentication, in place of the file's.
     pub auth: Option<auth::Auth>,
+    /// Its own authorization rules, added to the file's.
+    pub access: Vec<access::Rule>,
 }
 
 impl VirtualServer {

@@ -1,10 +1,12 @@
-//! Literal names in virtual servers that no upstream publishes. Judged only where the names are
-//! known: REST tools while validating, every connected upstream's items in `check --live` and on
-//! reload. A name some unknown upstream could publish is never reported.
+//! Literal names in virtual servers, and item patterns in access rules, that no upstream
+//! publishes. Judged only where the names are known: REST tools while validating, every
+//! connected upstream's items in `check --live` and on reload. A name some unknown upstream could
+//! publish is never reported.
 
 use crate::config::diagnostic::did_you_mean;
 
-use super::{ListKind, VirtualServer};
+use super::access::Rule;
+use super::{ListKind, Pattern, VirtualServer};
 
 /// One literal name of a virtual server that no upstream publishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,16 +26,20 @@ const LISTED: usize = 8;
 /// hides it.
 pub(crate) type Offered = (String, Option<String>);
 
-/// Every literal name in `servers` that none of the upstreams able to publish it does.
-/// `owners` is every declared upstream's (name, prefix) in file order; `offered` gives what an
-/// upstream offers in one list, or `None` when that is not known.
+/// Every literal name in `servers` that none of the upstreams able to publish it does, and every
+/// item pattern of the access rules (`rules`, the file's, and the servers' own) that matches
+/// nothing they publish. `owners` is every declared upstream's (name, prefix) in file order;
+/// `offered` gives what an upstream offers in one list, or `None` when that is not known.
 pub(crate) fn unprovided(
     servers: &[VirtualServer],
+    rules: &[Rule],
     owners: &[(String, String)],
     separator: &str,
     offered: &dyn Fn(&str, ListKind) -> Option<Vec<Offered>>,
 ) -> Vec<Unprovided> {
     let mut out = Vec::new();
+    let all_rules = rules.iter().chain(servers.iter().flat_map(|s| &s.access));
+    unmatched_rule_patterns(all_rules, owners, separator, offered, &mut out);
     for server in servers {
         for kind in ListKind::ALL {
             for (i, pattern) in server.patterns(kind).iter().enumerate() {
@@ -101,6 +107,66 @@ pub(crate) fn unprovided(
     out
 }
 
+/// Item patterns of rules that match nothing the upstreams able to publish a match publish.
+fn unmatched_rule_patterns<'r>(
+    rules: impl Iterator<Item = &'r Rule>,
+    owners: &[(String, String)],
+    separator: &str,
+    offered: &dyn Fn(&str, ListKind) -> Option<Vec<Offered>>,
+    out: &mut Vec<Unprovided>,
+) {
+    for rule in rules {
+        let lists: [(ListKind, &[Pattern], &str); 3] = [
+            (ListKind::Tools, &rule.tools, "tool"),
+            (ListKind::Resources, &rule.resources, "resource"),
+            (ListKind::Prompts, &rule.prompts, "prompt"),
+        ];
+        for (kind, patterns, noun) in lists {
+            for (i, pattern) in patterns.iter().enumerate() {
+                let text = pattern.as_str();
+                // A literal prefixed name can only come from the upstreams with that prefix; a
+                // pattern (or a URI) from any of them.
+                let by_prefix = pattern.is_literal() && kind != ListKind::Resources;
+                let candidates = owners.iter().filter(|(_, prefix)| {
+                    !by_prefix || prefix.is_empty() || text.starts_with(&format!("{prefix}{separator}"))
+                });
+                let Some(known) = candidates
+                    .map(|(u, prefix)| offered(u, kind).map(|items| (u.as_str(), prefix.as_str(), items)))
+                    .collect::<Option<Vec<(&str, &str, Vec<Offered>)>>>()
+                    .filter(|known| !known.is_empty())
+                else {
+                    continue;
+                };
+                let published: Vec<&str> =
+                    known.iter().flat_map(|(_, _, items)| items.iter().filter_map(|(_, p)| p.as_deref())).collect();
+                if published.iter().any(|name| pattern.matches(name)) {
+                    continue;
+                }
+                let help = if pattern.is_literal() {
+                    why_not(text, kind, separator, &known).or_else(|| {
+                        did_you_mean(text, published.iter().copied()).map(|m| format!("did you mean \"{m}\"?"))
+                    })
+                } else {
+                    None
+                };
+                let help = help.unwrap_or_else(|| match published.len() {
+                    0 => format!("no upstream here publishes a {noun}"),
+                    n if n > LISTED => format!("published: {} and {} more", published[..LISTED].join(", "), n - LISTED),
+                    _ => format!("published: {}", published.join(", ")),
+                });
+                out.push(Unprovided {
+                    path: format!("{}.{}[{i}]", rule.at, kind.key()),
+                    name: text.to_string(),
+                    message: format!(
+                        "\"{text}\" matches no {noun} an upstream publishes, so this rule never applies to one"
+                    ),
+                    help,
+                });
+            }
+        }
+    }
+}
+
 /// When `name` is an item's own name with the prefix (the name before a rename, or an item the
 /// filter hides): what happened to it.
 fn why_not(name: &str, kind: ListKind, separator: &str, known: &[(&str, &str, Vec<Offered>)]) -> Option<String> {
@@ -130,6 +196,7 @@ mod tests {
             resources: resources.iter().map(|r| Pattern::new(r)).collect(),
             prompts: vec![],
             auth: None,
+            access: Vec::new(),
         }
     }
 
@@ -146,7 +213,7 @@ mod tests {
             ("inv", _) => Some(vec![]),
             _ => None,
         };
-        unprovided(&[server(tools, resources)], &owners, "_", &offered)
+        unprovided(&[server(tools, resources)], &[], &owners, "_", &offered)
             .into_iter()
             .map(|u| format!("{}: {} | {}", u.path, u.message, u.help))
             .collect()

@@ -1,8 +1,10 @@
 //! The policy seam: an ordered chain of checks on a resolved request. Each policy sees who is
-//! calling, which virtual server, which method and which item (never a socket), and allows or
-//! denies with a typed reason. Lists are filtered by the same decisions as calls, so what a caller
-//! sees is exactly what it may use. The chain is built from the model at each reload.
+//! calling, which virtual server, which method and which item (never a socket), and allows,
+//! hides the item, or refuses with a typed reason. Lists are filtered by the same decisions as
+//! calls, so what a caller sees is exactly what it may use. The chain is built from the model at
+//! each reload.
 
+mod rules;
 #[cfg(debug_assertions)]
 mod test_deny;
 
@@ -18,14 +20,27 @@ pub(crate) struct Subject<'a> {
     pub method: &'a str,
     /// The item the request names (or, while filtering a list, the listed item).
     pub item: Option<&'a Published>,
+    /// The URI a resource request names, when the item is the template it falls under.
+    pub uri: Option<&'a str>,
+    /// Whether a list is being filtered (`method` is then the one that uses the items).
+    pub listing: bool,
+}
+
+/// Why a request may not go on.
+#[derive(Debug)]
+pub(crate) enum Denial {
+    /// The caller may not know the item exists: it is answered as if it did not.
+    Hidden,
+    /// Refused with this error.
+    Refused(GatewayError),
 }
 
 /// One check in the chain.
 pub(crate) trait Policy: Send + Sync {
     /// Its name, for logs.
     fn name(&self) -> &'static str;
-    /// `Err` with the reason the client is given when the request may not go on.
-    fn check(&self, subject: &Subject<'_>) -> Result<(), GatewayError>;
+    /// `Err` with how the request is refused when it may not go on.
+    fn check(&self, subject: &Subject<'_>) -> Result<(), Denial>;
 }
 
 /// The policies of one generation, in order.
@@ -37,9 +52,10 @@ pub(crate) struct Chain {
 impl Chain {
     /// The chain the model asks for.
     pub(crate) fn build(model: &Model) -> Chain {
-        let _ = model;
-        #[allow(unused_mut)] // policies from the file join here
         let mut policies: Vec<Box<dyn Policy>> = Vec::new();
+        if let Some(rules) = rules::Rules::build(model) {
+            policies.push(Box::new(rules));
+        }
         #[cfg(debug_assertions)]
         if let Some(deny) = test_deny::from_env() {
             policies.push(Box::new(deny));
@@ -54,14 +70,17 @@ impl Chain {
     }
 
     /// Runs every policy in order; the first refusal stops the request.
-    pub(crate) fn check(&self, subject: &Subject<'_>) -> Result<(), GatewayError> {
+    pub(crate) fn check(&self, subject: &Subject<'_>) -> Result<(), Denial> {
         for policy in &self.policies {
             if let Err(denied) = policy.check(subject) {
-                tracing::debug!(
-                    policy = policy.name(), caller = ?subject.caller.identity, peer = ?subject.caller.peer,
-                    virtual_server = %subject.virtual_server, method = %subject.method,
-                    item = subject.item.map_or("", |i| i.public_key.as_str()), reason = %denied, "denied"
-                );
+                // Lists are filtered item by item; only refusals of requests are worth a line.
+                if !subject.listing {
+                    tracing::debug!(
+                        policy = policy.name(), caller = ?subject.caller.identity, peer = ?subject.caller.peer,
+                        virtual_server = %subject.virtual_server, method = %subject.method,
+                        item = subject.item.map_or("", |i| i.public_key.as_str()), denied = ?denied, "denied"
+                    );
+                }
                 return Err(denied);
             }
         }
@@ -85,8 +104,8 @@ mod tests {
         fn name(&self) -> &'static str {
             "deny-method"
         }
-        fn check(&self, subject: &Subject<'_>) -> Result<(), GatewayError> {
-            if subject.method == self.0 { Err(GatewayError::forbidden("no")) } else { Ok(()) }
+        fn check(&self, subject: &Subject<'_>) -> Result<(), Denial> {
+            if subject.method == self.0 { Err(Denial::Refused(GatewayError::forbidden("no"))) } else { Ok(()) }
         }
     }
 
@@ -94,9 +113,17 @@ mod tests {
     fn the_first_refusal_stops_the_chain() {
         let chain = Chain { policies: vec![Box::new(DenyMethod("tools/call")), Box::new(DenyMethod("x"))] };
         let caller = Caller::local();
-        let subject = |method| Subject { caller: &caller, virtual_server: "default", method, item: None };
+        let subject = |method| Subject {
+            caller: &caller,
+            virtual_server: "default",
+            method,
+            item: None,
+            uri: None,
+            listing: false,
+        };
         assert!(chain.check(&subject("tools/list")).is_ok());
-        assert_eq!(chain.check(&subject("tools/call")).unwrap_err().kind, Kind::Forbidden);
+        let Err(Denial::Refused(e)) = chain.check(&subject("tools/call")) else { panic!("tools/call went on") };
+        assert_eq!(e.kind, Kind::Forbidden);
         assert!(Chain::default().is_empty());
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::{Policy, Subject};
+use super::{Denial, Policy, Subject};
 use crate::error::GatewayError;
 
 /// The variable read when a chain is built.
@@ -25,10 +25,10 @@ impl Policy for DenyItems {
         "test-deny"
     }
 
-    fn check(&self, subject: &Subject<'_>) -> Result<(), GatewayError> {
+    fn check(&self, subject: &Subject<'_>) -> Result<(), Denial> {
         match subject.item {
             Some(item) if self.0.contains(&item.public_key) => {
-                Err(GatewayError::forbidden(format!("{} is denied to this caller", item.public_key)))
+                Err(Denial::Refused(GatewayError::forbidden(format!("{} is denied to this caller", item.public_key))))
             }
             _ => Ok(()),
         }

@@ -291,7 +291,7 @@ pub(crate) fn live_unprovided(model: &Model, running: &HashMap<String, Arc<Upstr
         up.then(|| routing::offered(upstream, &handle.items(), kind, &model.separator))
     };
     let owners: Vec<(String, String)> = model.upstreams.iter().map(|u| (u.name.clone(), u.prefix.clone())).collect();
-    model::unprovided(&model.virtual_servers, &owners, &model.separator, &offered)
+    model::unprovided(&model.virtual_servers, &model.access, &owners, &model.separator, &offered)
 }
 
 /// What one reload changed in one virtual server's catalog.

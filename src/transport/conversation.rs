@@ -99,8 +99,8 @@ impl Conversation {
                         let _ = self.out.send(answer).await;
                         self.session = Some(session);
                     }
-                    Err((_, refused)) => {
-                        let _ = self.out.send(refused).await;
+                    Err(refused) => {
+                        let _ = self.out.send(refused.encode()).await;
                     }
                 }
             }

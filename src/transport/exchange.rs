@@ -13,20 +13,34 @@ use crate::protocol::RawJson;
 use crate::protocol::jsonrpc;
 use crate::session::{Caller, Cancelled, InFlight, Link, Outbound, Session};
 
+/// A request answered with an error. Conversations send it encoded; the HTTP bindings frame it
+/// with its status and, when it challenges the caller's credentials, `WWW-Authenticate`.
+pub(crate) struct Refused {
+    pub id: RawJson,
+    pub error: GatewayError,
+}
+
+impl Refused {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        self.error.encode(Some(&self.id))
+    }
+}
+
 /// Opens a registered session for an `initialize` and answers it: the session and the encoded
-/// answer, or the HTTP status and encoded error when it is refused (the session limit, a policy).
+/// answer, or the refusal (the session limit, a policy).
 pub(crate) async fn open_session(
     ctx: &ServeContext,
     virtual_server: &str,
     caller: Caller,
     id: RawJson,
     params: Option<RawJson>,
-) -> Result<(Arc<Session>, Vec<u8>), (u16, Vec<u8>)> {
+) -> Result<(Arc<Session>, Vec<u8>), Refused> {
     let limit = ctx.live.snapshot().model.serving.max_sessions;
     if ctx.sessions.len() >= limit {
         tracing::warn!(limit, "refused a new client session: the session limit is reached");
-        let e = GatewayError::new(Kind::TooManySessions, Source::Gateway, "too many client sessions; try again later");
-        return Err((e.http_status(false), e.encode(Some(&id))));
+        let error =
+            GatewayError::new(Kind::TooManySessions, Source::Gateway, "too many client sessions; try again later");
+        return Err(Refused { id, error });
     }
     let version = dispatch::negotiated_version(params.as_deref());
     let session = ctx.sessions.create(virtual_server, version, caller);
@@ -35,25 +49,25 @@ pub(crate) async fn open_session(
             tracing::info!(session = %session.id, %virtual_server, version, "client session started");
             Ok((session, answer))
         }
-        Err((status, answer)) => {
+        Err(refused) => {
             ctx.sessions.remove(&session.id);
-            Err((status, answer))
+            Err(refused)
         }
     }
 }
 
 /// Answers a client's `initialize` on `session` (it records what the client declared): the
-/// encoded answer, or the HTTP status and encoded error when it is refused.
+/// encoded answer, or the refusal.
 pub(crate) async fn initialize(
     ctx: &ServeContext,
     session: &Arc<Session>,
     id: RawJson,
     params: Option<RawJson>,
-) -> Result<Vec<u8>, (u16, Vec<u8>)> {
+) -> Result<Vec<u8>, Refused> {
     let request = Request::new(id, Link::unreachable(session), "initialize", params);
     match dispatch::handle(&ctx.live, &request).await {
         Ok(result) => Ok(jsonrpc::encode_result(&request.id, &result)),
-        Err(e) => Err((e.http_status(false), e.encode(Some(&request.id)))),
+        Err(error) => Err(Refused { id: request.id, error }),
     }
 }
 
@@ -69,23 +83,27 @@ pub(crate) fn notification(ctx: &ServeContext, session: &Session, method: &str, 
     dispatch::notify(&ctx.live, session, method, params);
 }
 
-/// Answers one request of `session` at once: registers it as in flight (so the client can cancel
-/// it), dispatches it, and encodes its answer. Messages about it go to `out` when given.
+/// Answers one request of `session` at once with a plain JSON answer: registers it as in flight
+/// (so the client can cancel it), dispatches it, and encodes its result, or returns the refusal.
 pub(crate) async fn answer(
     ctx: &ServeContext,
     session: &Arc<Session>,
     id: RawJson,
     method: String,
     params: Option<RawJson>,
-    out: Option<Outbound>,
-) -> Vec<u8> {
-    let registered = session.begin(&id);
-    // Without a way back to the client (a plain JSON answer), the call still belongs to its session.
-    let link = match out {
-        Some(out) => Link::new(session, out),
-        None => Link::unreachable(session),
+) -> Result<Vec<u8>, Refused> {
+    let (cancelled, in_flight) = session.begin(&id);
+    // Without a way back to the client, the call still belongs to its session.
+    let request = Request::new(id, Link::unreachable(session), method, params);
+    let outcome = tokio::select! {
+        r = dispatch::handle(&ctx.live, &request) => r,
+        _ = cancelled.wait() => Err(GatewayError::cancelled()),
     };
-    answer_registered(ctx, Request::new(id, link, method, params), registered).await
+    drop(in_flight);
+    match outcome {
+        Ok(result) => Ok(jsonrpc::encode_result(&request.id, &result)),
+        Err(error) => Err(Refused { id: request.id, error }),
+    }
 }
 
 /// For transports whose answers travel on a session-wide channel (SSE, WebSocket, stdio): waits

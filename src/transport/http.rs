@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use super::{Body, ServeContext, empty, full};
 use crate::auth::Credentials;
-use crate::error::GatewayError;
+use crate::error::{Challenge, GatewayError};
 use crate::live::Snapshot;
 use crate::model::Serving;
 use crate::session::{Binding, Caller};
@@ -21,36 +21,81 @@ pub(super) fn refusal(status: StatusCode, message: impl Into<String>) -> Gateway
     GatewayError::invalid_request(message).with_status(status.as_u16())
 }
 
-/// An error as an HTTP answer (the status `GatewayError::http_status` gives the era).
+/// An error as an HTTP answer (the status `GatewayError::http_status` gives the era). An error
+/// that challenges the client's credentials needs `refused_at`, which names the metadata.
 pub(super) fn error_response(e: &GatewayError, id: Option<&RawValue>, stateless: bool) -> Response<Body> {
-    let mut response = json(StatusCode::from_u16(e.http_status(stateless)).unwrap_or(StatusCode::OK), e.encode(id));
-    if let Some(challenge) = e.challenge.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
-        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    json(StatusCode::from_u16(e.http_status(stateless)).unwrap_or(StatusCode::OK), e.encode(id))
+}
+
+/// An error as the HTTP answer to a request for the endpoint at `path`, with `WWW-Authenticate`
+/// when it challenges the client's credentials.
+pub(super) fn refused_at(
+    ctx: &ServeContext,
+    path: &str,
+    e: &GatewayError,
+    id: Option<&RawValue>,
+    stateless: bool,
+) -> Response<Body> {
+    let mut response = error_response(e, id, stateless);
+    if let Some(challenge) = &e.challenge {
+        let metadata = challenge
+            .metadata
+            .then(|| super::metadata::url_for(&ctx.live.snapshot().model.serving, &ctx.local_addr, path))
+            .flatten();
+        if let Some(value) =
+            www_authenticate(challenge, metadata.as_deref()).and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
     }
     response
 }
 
+/// A challenge as `WWW-Authenticate` (RFC 6750 for Bearer, with RFC 9728's `resource_metadata`).
+fn www_authenticate(challenge: &Challenge, metadata: Option<&str>) -> Option<String> {
+    let quoted = |text: &str| text.replace(['"', '\\'], "'");
+    let mut challenges = Vec::new();
+    if challenge.bearer {
+        let mut params = Vec::new();
+        if let Some(url) = metadata {
+            params.push(format!("resource_metadata=\"{url}\""));
+        }
+        if let Some((code, why)) = &challenge.error {
+            params.push(format!("error=\"{code}\""));
+            params.push(format!("error_description=\"{}\"", quoted(why)));
+        }
+        if !challenge.scope.is_empty() {
+            params.push(format!("scope=\"{}\"", quoted(&challenge.scope.join(" "))));
+        }
+        challenges.push(if params.is_empty() { "Bearer".to_string() } else { format!("Bearer {}", params.join(", ")) });
+    }
+    if challenge.basic {
+        challenges.push("Basic realm=\"mcpgw\", charset=\"UTF-8\"".to_string());
+    }
+    (!challenges.is_empty()).then(|| challenges.join(", "))
+}
+
 /// The checks every HTTP endpoint of a virtual server makes first: Origin and Host, that the
-/// virtual server exists, then who is calling (refused with 401 and a challenge when the virtual
-/// server needs credentials the request lacks). Returns the snapshot the request should use.
+/// virtual server exists, then who is calling. A refusal comes as the answer to send (401 with a
+/// challenge when the virtual server needs credentials the request lacks).
 pub(super) async fn admit(
     ctx: &ServeContext,
     virtual_server: &str,
     request: &Request<Incoming>,
     peer: SocketAddr,
     binding: Binding,
-) -> Result<(Arc<Snapshot>, Caller), GatewayError> {
+) -> Result<(Arc<Snapshot>, Caller), Response<Body>> {
     let snapshot = ctx.live.snapshot();
-    check_origin_and_host(request, &snapshot.model.serving, &ctx.local_addr)?;
+    let refuse = |e: GatewayError| refused_at(ctx, request.uri().path(), &e, None, false);
+    check_origin_and_host(request, &snapshot.model.serving, &ctx.local_addr).map_err(refuse)?;
     if snapshot.table.catalog(virtual_server).is_none() {
-        return Err(refusal(StatusCode::NOT_FOUND, format!("no virtual server \"{virtual_server}\"")));
+        return Err(refuse(refusal(StatusCode::NOT_FOUND, format!("no virtual server \"{virtual_server}\""))));
     }
     let credentials = credentials(request);
     let loopback = ctx.local_addr.ip().is_loopback();
-    let metadata = || super::metadata::url_for(&snapshot.model.serving, &ctx.local_addr, request.uri().path());
-    let caller =
-        snapshot.gate.authenticate(virtual_server, &credentials, Some(peer), binding, loopback, metadata).await;
-    Ok((snapshot.clone(), caller?))
+    let caller = snapshot.gate.authenticate(virtual_server, &credentials, Some(peer), binding, loopback).await;
+    let caller = caller.map_err(refuse)?;
+    Ok((snapshot, caller))
 }
 
 /// The credentials a request presents: `Authorization` and `X-API-Key`, and whether its query

@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::http::{admit, error_response, json, refusal};
+use super::http::{admit, error_response, json, refusal, refused_at};
 use super::{Body, ServeContext, empty, exchange};
 use crate::error::GatewayError;
 use crate::protocol::jsonrpc::Message;
@@ -25,7 +25,7 @@ pub(crate) async fn handle(
 ) -> Response<Body> {
     let (snapshot, caller) = match admit(&ctx, virtual_server, &request, peer, Binding::JsonRpc).await {
         Ok(admitted) => admitted,
-        Err(e) => return error_response(&e, None, false),
+        Err(refused) => return refused,
     };
     if request.method() != Method::POST {
         let mut r = Response::new(empty());
@@ -43,6 +43,7 @@ pub(crate) async fn handle(
         return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json".into());
     }
     let limit = snapshot.model.serving.max_body_bytes;
+    let path = request.uri().path().to_string();
     let Ok(body) = Limited::new(request.into_body(), limit).collect().await.map(|b| b.to_bytes()) else {
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes"));
     };
@@ -61,10 +62,13 @@ pub(crate) async fn handle(
             if method == "initialize" {
                 return match exchange::initialize(&ctx, &session, id, params).await {
                     Ok(answer) => json(StatusCode::OK, answer),
-                    Err((status, answer)) => json(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), answer),
+                    Err(refused) => refused_at(&ctx, &path, &refused.error, Some(&refused.id), false),
                 };
             }
-            json(StatusCode::OK, exchange::answer(&ctx, &session, id, method, params, None).await)
+            match exchange::answer(&ctx, &session, id, method, params).await {
+                Ok(answer) => json(StatusCode::OK, answer),
+                Err(refused) => refused_at(&ctx, &path, &refused.error, Some(&refused.id), false),
+            }
         }
         Ok(Message::Notification { .. } | Message::Response { .. }) => {
             let mut r = Response::new(empty());

@@ -35,7 +35,7 @@ pub(crate) async fn open(
 ) -> Response<Body> {
     let (snapshot, caller) = match admit(&ctx, virtual_server, &request, peer, Binding::Sse).await {
         Ok(admitted) => admitted,
-        Err(e) => return error_response(&e, None, false),
+        Err(refused) => return refused,
     };
     if request.method() != Method::GET {
         return status(StatusCode::METHOD_NOT_ALLOWED);
@@ -79,7 +79,7 @@ pub(crate) async fn post(
 ) -> Response<Body> {
     let (snapshot, caller) = match admit(&ctx, virtual_server, &request, peer, Binding::Sse).await {
         Ok(admitted) => admitted,
-        Err(e) => return error_response(&e, None, false),
+        Err(refused) => return refused,
     };
     if request.method() != Method::POST {
         return status(StatusCode::METHOD_NOT_ALLOWED);
@@ -107,7 +107,8 @@ pub(crate) async fn post(
     match Message::parse(&body) {
         Err(e) => return error_response(&GatewayError::from(e).with_status(400), None, false),
         Ok(Message::Request { id, method, params }) if method == "initialize" => {
-            let answer = exchange::initialize(&ctx, &session, id, params).await.unwrap_or_else(|(_, e)| e);
+            let answer =
+                exchange::initialize(&ctx, &session, id, params).await.unwrap_or_else(|refused| refused.encode());
             let _ = out.send(answer).await;
         }
         Ok(Message::Request { id, method, .. }) if method != "ping" && !session.has_initialized() => {

@@ -16,7 +16,7 @@ use hyper::{Response, StatusCode};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use super::http::{json, status};
+use super::http::{json, refused_at, status};
 use super::{Body, ServeContext, exchange};
 use crate::dispatch::stateless::{Call, names_version};
 use crate::error::{GatewayError, Kind};
@@ -41,6 +41,7 @@ pub(super) async fn request(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
     caller: Caller,
+    path: &str,
     headers: &HeaderMap,
     accepts_stream: bool,
     id: RawJson,
@@ -97,7 +98,8 @@ pub(super) async fn request(
     // stateless client is never sent a request.
     match call.run(&ctx.live, &vs, caller, crate::session::link::nowhere(), param_headers).await {
         Ok(result) => json(StatusCode::OK, jsonrpc::encode_result(&id, &result)),
-        Err(e) => refuse(&id, &e),
+        // A policy's scope challenge is framed with `WWW-Authenticate`.
+        Err(e) => refused_at(&ctx, path, &e, Some(&id), true),
     }
 }
 

@@ -12,7 +12,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::http::{admit, error_response, header_has, json, refusal, status};
+use super::http::{admit, error_response, header_has, json, refusal, refused_at, status};
 use super::{Body, ServeContext, exchange};
 use crate::error::GatewayError;
 use crate::protocol::jsonrpc::{self, Message};
@@ -35,7 +35,7 @@ pub(crate) async fn handle(
 ) -> Response<Body> {
     let caller = match admit(&ctx, virtual_server, &request, peer, Binding::StreamableHttp).await {
         Ok((_, caller)) => caller,
-        Err(e) => return error_response(&e, None, false),
+        Err(refused) => return refused,
     };
     match *request.method() {
         Method::POST => post(ctx, virtual_server, caller, request).await,
@@ -107,7 +107,9 @@ async fn post(
         Message::Request { id, method, params }
             if session_id.is_none() && super::stateless::applies(headers, params.as_deref()) =>
         {
-            super::stateless::request(ctx, virtual_server, caller, headers, accepts_stream, id, method, params).await
+            let path = parts.uri.path();
+            super::stateless::request(ctx, virtual_server, caller, path, headers, accepts_stream, id, method, params)
+                .await
         }
         Message::Request { id, method, params } if method == "initialize" => {
             match exchange::open_session(&ctx, virtual_server, caller, id, params).await {
@@ -117,7 +119,7 @@ async fn post(
                     response.headers_mut().insert(SESSION_HEADER, value);
                     response
                 }
-                Err((code, body)) => json(StatusCode::from_u16(code).unwrap_or(StatusCode::OK), body),
+                Err(refused) => refused_at(&ctx, parts.uri.path(), &refused.error, Some(&refused.id), false),
             }
         }
         Message::Request { id, method, params } => {
@@ -135,7 +137,10 @@ async fn post(
             if accepts_stream && may_stream && (wants_progress || may_be_asked) {
                 return stream_answer(ctx, session, id, method, params);
             }
-            json(StatusCode::OK, exchange::answer(&ctx, &session, id, method, params, None).await)
+            match exchange::answer(&ctx, &session, id, method, params).await {
+                Ok(answer) => json(StatusCode::OK, answer),
+                Err(refused) => refused_at(&ctx, parts.uri.path(), &refused.error, Some(&refused.id), false),
+            }
         }
         Message::Notification { method, params } => {
             let session = match find_session(&ctx, session_id.as_deref(), virtual_server, &caller) {
@@ -204,8 +209,10 @@ async fn batch(
             Ok(Message::Response { id, outcome }) => exchange::response(&session, &id, outcome),
         }
     }
-    let answered =
-        requests.into_iter().map(|(id, method, params)| exchange::answer(ctx, &session, id, method, params, None));
+    let session = &session;
+    let answered = requests.into_iter().map(|(id, method, params)| async move {
+        exchange::answer(ctx, session, id, method, params).await.unwrap_or_else(|refused| refused.encode())
+    });
     answers.extend(futures_util::future::join_all(answered).await);
     if answers.is_empty() {
         return status(StatusCode::ACCEPTED);

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::conversation::Conversation;
-use super::http::{admit, error_response, header_has, status};
+use super::http::{admit, header_has, status};
 use super::{Body, ServeContext, empty};
 use crate::session::{Binding, Caller};
 
@@ -40,7 +40,7 @@ pub(crate) async fn upgrade(
     // Credentials are checked at the upgrade; the connection is then the caller's.
     let (snapshot, caller) = match admit(&ctx, virtual_server, &request, peer, Binding::WebSocket).await {
         Ok(admitted) => admitted,
-        Err(e) => return error_response(&e, None, false),
+        Err(refused) => return refused,
     };
     let headers = request.headers();
     let is_upgrade = request.method() == Method::GET

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::clients::{STATELESS_VERSION, TestClient, Transport, VERSION};
-use super::identity_provider::{IdentityProvider, SigningKey, claims, now, sign_hs256, unsigned};
+use super::identity_provider::{IdentityProvider, SigningKey, claims, now, sha256_line, sign_hs256, unsigned};
 use super::util::{TestGateway, gateway_bin, stdio_fixture};
 
 const AUDIENCE: &str = "mcpgw-test";
@@ -70,12 +70,6 @@ virtual_servers:
         a = stdio_fixture("a"),
     );
     TestGateway::start_full(&yaml, &[("users.htpasswd", &htpasswd)], &[("DEV_SECRET", DEV_SECRET)], "127.0.0.1:0").await
-}
-
-fn sha256_line(key: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(key.as_bytes());
-    format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 fn bearer(token: &str) -> String {

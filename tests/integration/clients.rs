@@ -156,6 +156,11 @@ impl TestClient {
         };
         let body = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params});
         let r = http_post(http, endpoint, None, &body).await;
+        self.note_status(r.status().as_u16());
+        if is_refusal(&r) {
+            // Refused (credentials, rules): the JSON-RPC error, and no session.
+            return r.json().await.unwrap();
+        }
         assert_eq!(r.status(), 200, "initialize failed");
         let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
         let answer: Value = r.json().await.unwrap();
@@ -191,6 +196,9 @@ impl TestClient {
             Wire::Http { endpoint, http, .. } => {
                 let r = http_post(http, endpoint, self.session().as_deref(), &body).await;
                 self.note_status(r.status().as_u16());
+                if is_refusal(&r) {
+                    return r.json().await.unwrap();
+                }
                 assert_eq!(r.status(), 200, "{method} answered HTTP {}", r.status());
                 self.read_answer(r, &id).await
             }
@@ -561,4 +569,10 @@ impl Drop for TestClient {
             Wire::Stdio { .. } | Wire::Rpc { .. } | Wire::Closed => {}
         }
     }
+}
+
+/// An HTTP answer refusing the request with a JSON-RPC error and a status of its own (401, 403).
+fn is_refusal(r: &reqwest::Response) -> bool {
+    let json = r.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    [401, 403].contains(&r.status().as_u16()) && json
 }

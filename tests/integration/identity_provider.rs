@@ -207,3 +207,10 @@ pub fn b64(bytes: &[u8]) -> String {
 pub fn b64_standard(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
 }
+
+/// The line an API key is stored as: `sha256:<hex>` of the key.
+pub fn sha256_line(key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}

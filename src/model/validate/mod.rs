@@ -1,5 +1,6 @@
 //! `validate`: raw config → `Model`, with every problem found in one pass.
 
+mod access;
 mod auth;
 mod rest;
 
@@ -96,6 +97,7 @@ pub(crate) fn validate_with(
             resources: vec![Pattern::new("*")],
             prompts: vec![Pattern::new("*")],
             auth: None,
+            access: Vec::new(),
         }],
         Some(servers) => {
             let mut out = Vec::new();
@@ -118,7 +120,8 @@ pub(crate) fn validate_with(
                 let resources = patterns("resources", &s.resources);
                 let prompts = patterns("prompts", &s.prompts);
                 let auth = s.auth.as_ref().map(|a| v.auth(&format!("{path}.auth"), Some(a)));
-                let vs = VirtualServer { name: name.clone(), tools, resources, prompts, auth };
+                let access = v.access(&format!("{path}.access"), s.access.as_deref());
+                let vs = VirtualServer { name: name.clone(), tools, resources, prompts, auth, access };
                 v.literal_names_have_an_owner(&path, &vs, &prefixes, &separator);
                 out.push(vs);
             }
@@ -137,6 +140,7 @@ pub(crate) fn validate_with(
         }
     };
 
+    let access = v.access("access", raw.access.as_deref());
     // REST tools are known now: a literal name no API publishes is most likely a typo.
     let offered = |name: &str, kind: ListKind| -> Option<Vec<super::Offered>> {
         let up = upstreams.iter().find(|u| u.name == name)?;
@@ -153,7 +157,7 @@ pub(crate) fn validate_with(
             ListKind::Resources | ListKind::Prompts => Vec::new(),
         })
     };
-    let unprovided = super::unprovided(&virtual_servers, &prefixes, &separator, &offered);
+    let unprovided = super::unprovided(&virtual_servers, &access, &prefixes, &separator, &offered);
     for u in unprovided {
         v.warning(&u.path, u.message, &u.help);
     }
@@ -166,12 +170,23 @@ pub(crate) fn validate_with(
             v.auth_exposure(listen, own, &format!("virtual_servers.{}.auth", vs.name));
         }
     }
+    // Each rule is judged against the authentication of every virtual server it applies to, once.
+    let mut judged = std::collections::HashSet::new();
+    for vs in &virtual_servers {
+        let (own, at) = match &vs.auth {
+            Some(own) => (own, format!("virtual_servers.{}.auth", vs.name)),
+            None => (&auth, "auth".to_string()),
+        };
+        let rules: Vec<_> =
+            access.iter().chain(&vs.access).filter(|r| judged.insert((r.at.clone(), at.clone()))).cloned().collect();
+        v.access_fits_auth(&rules, own, &at);
+    }
     // What reading the file already reported (an unknown key, a value of the wrong type) is not
     // reported again as its consequence: a section left without its kind, a key gone missing.
     v.out.retain(|d| !is_consequence(&d.path, &loaded.left_out));
     v.out.sort_by_key(|d| (d.line, d.column));
     let errors = v.out.iter().chain(&loaded.findings).any(Diagnostic::is_error);
-    let model = (!errors).then_some(Model { listen, auth, separator, upstreams, virtual_servers, serving });
+    let model = (!errors).then_some(Model { listen, auth, access, separator, upstreams, virtual_servers, serving });
     (model, v.out)
 }
 

@@ -14,6 +14,7 @@ mod integration {
     mod bad_input;
     mod bridge;
     mod call;
+    mod caller_state;
     mod check;
     mod client_requests;
     mod conformance;

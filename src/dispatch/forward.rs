@@ -75,12 +75,16 @@ async fn named(snapshot: &Snapshot, request: &Request, resolved: &mut Resolved<'
     if !asked_for_task && tasks::bridges_to_legacy_task(snapshot, item, link) {
         params.insert("task".into(), jsonrpc::raw(&serde_json::json!({})));
         let result = owner::to_owner(snapshot, request, item, method, Some(&jsonrpc::raw(&params))).await?;
-        return Ok(tasks::flat_created(&item.route.upstream, result));
+        return Ok(tasks::flat_created(snapshot, &item.route.upstream, result, link));
     }
     let result = owner::to_owner(snapshot, request, item, method, Some(&jsonrpc::raw(&params))).await?;
     // Only a stateless client can have declared the extension, so only its results are scanned.
     let upstream_made_task = link.session.is_stateless() && result.get().contains("\"resultType\":\"task\"");
-    Ok(if asked_for_task || upstream_made_task { tasks::created(&item.route.upstream, result, link) } else { result })
+    Ok(if asked_for_task || upstream_made_task {
+        tasks::created(snapshot, &item.route.upstream, result, link)
+    } else {
+        result
+    })
 }
 
 /// `completion/complete`: a prompt `ref` gets the prompt's upstream name.

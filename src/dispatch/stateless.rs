@@ -137,7 +137,7 @@ impl Call {
         // A retry carrying mcpgw's own request state resumes a call to a session-based upstream.
         let snapshot = live.snapshot();
         let key = round_state::key(snapshot.model.serving.request_state_key.as_ref().map(|k| k.expose()));
-        let binding = round_state::binding(&self.method, &self.fields);
+        let binding = round_state::binding(&self.method, &self.fields, caller.identity.owner_key().as_deref());
         let answers = self.answers(&key, &binding)?;
         // One request, one detached session: ended with the request, which closes any upstream
         // session opened for it (`sessions: per_client`) and releases its subscriptions.

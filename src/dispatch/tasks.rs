@@ -1,12 +1,15 @@
 //! Tasks (MCP 2025-11-25, experimental) across upstreams: a task-augmented `tools/call` keeps its
 //! upstream's task under a public id owned by the calling session; `tasks/get`, `result` and
 //! `cancel` go to that upstream, and `tasks/list` gathers the session's own tasks from every
-//! upstream behind its virtual server. A session never sees or touches another's tasks.
+//! upstream behind its virtual server. A session never sees or touches another's tasks. An
+//! authenticated stateless caller, which has no session, gets ids tagged with a mark of its
+//! identity (`<upstream>.<tag>:<id>`), so another caller holding the id still cannot use it.
 
 use serde_json::{Value, json};
 
 use super::Request;
 use super::owner::upstream_failure;
+use super::round_state;
 use crate::error::GatewayError;
 use crate::live::Snapshot;
 use crate::protocol::jsonrpc;
@@ -20,13 +23,25 @@ fn unknown(id: &str) -> Failure {
     GatewayError::invalid_params(format!("Failed to retrieve task: no task {id}"))
 }
 
+/// The part before `:` of the public ids of tasks made on `upstream` for `link`'s caller: the
+/// upstream's name, tagged with the owner for an authenticated stateless caller.
+fn owner_label(snapshot: &Snapshot, upstream: &str, link: &Link) -> String {
+    match link.session.caller.identity.owner_key() {
+        Some(owner) if link.session.is_stateless() => {
+            let key = round_state::key(snapshot.model.serving.request_state_key.as_ref().map(|k| k.expose()));
+            format!("{upstream}.{}", round_state::owner_tag(&key, &owner))
+        }
+        _ => upstream.to_string(),
+    }
+}
+
 /// A task-augmented call's result: the upstream's task under its public id, owned by `client`.
-pub(super) fn created(upstream: &str, result: RawJson, link: &Link) -> RawJson {
+pub(super) fn created(snapshot: &Snapshot, upstream: &str, result: RawJson, link: &Link) -> RawJson {
     let Ok(mut value) = serde_json::from_str::<Value>(result.get()) else { return result };
     if value.get("task").is_none() && value.get("resultType").and_then(Value::as_str) != Some("task") {
         return result; // the upstream ran it as a plain call
     }
-    if let Some(id) = tasks::publish(upstream, &mut value) {
+    if let Some(id) = tasks::publish(&owner_label(snapshot, upstream, link), &mut value) {
         link.session.record(Owned::Task, &id);
     }
     jsonrpc::raw(&value)
@@ -41,23 +56,29 @@ pub(super) async fn by_id(snapshot: &Snapshot, request: &Request) -> Result<RawJ
     let Some(Value::String(id)) = fields.get("taskId").cloned() else {
         return Err(GatewayError::invalid_params("`taskId` is required"));
     };
-    // A stateless client has no session to own tasks by: its task id, which only it was given,
-    // is what it holds (as with the upstream it came from).
-    if !(link.session.is_stateless() || link.session.owns(Owned::Task, &id)) {
+    let (label, upstream_id) = tasks::split(&id).ok_or_else(|| unknown(&id))?;
+    let upstream = label.split_once('.').map_or(label, |(upstream, _tag)| upstream);
+    // A stateless client has no session to own tasks by: the id it was given carries its owner
+    // (none for an anonymous caller, whose id, given only to it, is all it holds).
+    let owned = if link.session.is_stateless() {
+        owner_label(snapshot, upstream, link) == label
+    } else {
+        link.session.owns(Owned::Task, &id)
+    };
+    if !owned {
         return Err(unknown(&id));
     }
-    let (upstream, upstream_id) = tasks::split(&id).ok_or_else(|| unknown(&id))?;
     let handle = snapshot.upstream(upstream).ok_or_else(|| unknown(&id))?;
     fields.insert("taskId".into(), Value::String(upstream_id.to_string()));
     if link.session.is_stateless() && !speaks_stateless(handle) {
-        return Box::pin(extension_on_legacy(handle, upstream, method, &fields, client)).await;
+        return Box::pin(extension_on_legacy(handle, upstream, label, method, &fields, client)).await;
     }
     let result = handle
         .request(method, Some(&jsonrpc::raw(&fields)), client)
         .await
         .map_err(|e| upstream_failure(upstream, method, e))?;
     let mut value: Value = serde_json::from_str(result.get()).unwrap_or(Value::Null);
-    tasks::publish(upstream, &mut value);
+    tasks::publish(label, &mut value);
     Ok(jsonrpc::raw(&value))
 }
 
@@ -102,14 +123,14 @@ pub(super) fn bridges_to_legacy_task(snapshot: &Snapshot, item: &crate::routing:
     matches!(tool["execution"]["taskSupport"].as_str(), Some("optional" | "required"))
 }
 
-/// A 2025 `CreateTaskResult` (`{task: …}`) as the extension's flat one, its id published and
-/// (for a client that keeps sessions) owned.
-pub(super) fn flat_created(upstream: &str, result: RawJson) -> RawJson {
+/// A 2025 `CreateTaskResult` (`{task: …}`) as the extension's flat one, its id published for
+/// the stateless caller that made it.
+pub(super) fn flat_created(snapshot: &Snapshot, upstream: &str, result: RawJson, link: &Link) -> RawJson {
     let Ok(mut value) = serde_json::from_str::<Value>(result.get()) else { return result };
     let Some(task) = value.get_mut("task").map(Value::take) else { return result };
     let mut flat = tasks::as_extension(&task);
     flat["resultType"] = json!("task");
-    tasks::publish(upstream, &mut flat);
+    tasks::publish(&owner_label(snapshot, upstream, link), &mut flat);
     jsonrpc::raw(&flat)
 }
 
@@ -120,6 +141,7 @@ pub(super) fn flat_created(upstream: &str, result: RawJson) -> RawJson {
 async fn extension_on_legacy(
     handle: &std::sync::Arc<crate::upstream::UpstreamHandle>,
     upstream: &str,
+    label: &str,
     method: &str,
     fields: &serde_json::Map<String, Value>,
     client: Option<&Link>,
@@ -144,7 +166,7 @@ async fn extension_on_legacy(
                 }
                 _ => {}
             }
-            tasks::publish(upstream, &mut detailed);
+            tasks::publish(label, &mut detailed);
             Ok(jsonrpc::raw(&detailed))
         }
         "tasks/cancel" => ask("tasks/cancel").await.map(|_| jsonrpc::raw(&json!({}))),

@@ -60,6 +60,20 @@ impl Identity {
         }
     }
 
+    /// What stays the same for one principal across its tokens (how it authenticated, the
+    /// issuer, the subject): what state handed to a stateless caller is bound to. `None` for an
+    /// anonymous caller.
+    pub(crate) fn owner_key(&self) -> Option<String> {
+        match self {
+            Identity::Anonymous => None,
+            Identity::Principal(p) => Some(match &p.method {
+                Method::Jwt { issuer } => format!("jwt\n{issuer}\n{}", p.subject),
+                Method::ApiKey => format!("api-key\n{}", p.subject),
+                Method::Basic => format!("basic\n{}", p.subject),
+            }),
+        }
+    }
+
     /// The subject, for logs (never a credential).
     pub(crate) fn subject(&self) -> Option<&str> {
         match self {

@@ -88,12 +88,25 @@ impl TestClient {
         virtual_server: &str,
         headers: &[(&str, &str)],
     ) -> TestClient {
+        Self::connect_as_with(gw, transport, virtual_server, headers, json!({})).await
+    }
+
+    /// `connect_as`, declaring these client capabilities.
+    pub async fn connect_as_with(
+        gw: &TestGateway,
+        transport: Transport,
+        virtual_server: &str,
+        headers: &[(&str, &str)],
+        capabilities: Value,
+    ) -> TestClient {
         let client = Self::open_as(gw, transport, virtual_server, headers).await;
         if transport.supports_sessions() {
             let version = if transport == Transport::Sse { "2024-11-05" } else { VERSION };
-            let answer = client.initialize(version, json!({})).await;
+            let answer = client.initialize(version, capabilities).await;
             assert_eq!(answer["result"]["protocolVersion"], version, "{transport}: {answer}");
             client.notify("notifications/initialized", json!({})).await;
+        } else {
+            *client.capabilities.lock().unwrap() = capabilities;
         }
         client
     }

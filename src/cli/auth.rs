@@ -1,6 +1,7 @@
 //! `mcpgw auth`: the credentials side of the file. `hash-key` makes a new API key and prints the
 //! entry to paste (only the key's hash is ever stored); `token` mints a short-lived HS256 token
-//! from an issuer's `secret`, for local testing and the README's examples.
+//! from an issuer's `secret`, for local testing and the README's examples; `may` and `who`
+//! answer the `access` rules for a review (`cli::access`).
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -55,6 +56,59 @@ pub enum AuthCommand {
         #[arg(long)]
         audience: Option<String>,
     },
+    /// Say what a caller may use, item by item, on each virtual server (connects to the
+    /// upstreams to learn their items), deciding exactly as serving does:
+    ///   mcpgw auth may --token "$TOKEN"
+    ///   mcpgw auth may --api-key "$KEY" --server ops
+    ///   mcpgw auth may --subject alice --group devs --scope files.read --claim org.team=infra
+    #[command(verbatim_doc_comment)]
+    May {
+        /// The config file.
+        #[arg(short, long, env = "MCPGW_CONFIG", default_value = "gateway.yaml")]
+        config: PathBuf,
+        /// Only this virtual server.
+        #[arg(long)]
+        server: Option<String>,
+        /// A bearer token, verified as serving verifies it.
+        #[arg(long)]
+        token: Option<String>,
+        /// An API key, checked against the file's hashes.
+        #[arg(long)]
+        api_key: Option<String>,
+        /// A caller described instead: its subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// A group of the described caller (repeatable).
+        #[arg(long)]
+        group: Vec<String>,
+        /// A scope of the described caller (repeatable).
+        #[arg(long)]
+        scope: Vec<String>,
+        /// A claim of the described caller, `path=value` (repeatable).
+        #[arg(long)]
+        claim: Vec<String>,
+    },
+    /// Say who may use an item: the rules that hide it, allow it or require scopes for it, per
+    /// virtual server (read from the file alone):
+    ///   mcpgw auth who --tool github_create_issue
+    #[command(verbatim_doc_comment)]
+    Who {
+        /// The config file.
+        #[arg(short, long, env = "MCPGW_CONFIG", default_value = "gateway.yaml")]
+        config: PathBuf,
+        /// Only this virtual server.
+        #[arg(long)]
+        server: Option<String>,
+        /// A tool's public name.
+        #[arg(long, group = "item")]
+        tool: Option<String>,
+        /// A resource's URI.
+        #[arg(long, group = "item")]
+        resource: Option<String>,
+        /// A prompt's public name.
+        #[arg(long, group = "item")]
+        prompt: Option<String>,
+    },
 }
 
 pub(super) fn run(command: AuthCommand) -> ExitCode {
@@ -62,6 +116,22 @@ pub(super) fn run(command: AuthCommand) -> ExitCode {
         AuthCommand::HashKey { subject, stdin } => hash_key(&subject, stdin),
         AuthCommand::Token { config, subject, scope, group, ttl, issuer, audience } => {
             token(&config, &subject, &scope, &group, &ttl, issuer.as_deref(), audience.as_deref())
+        }
+        AuthCommand::May { config, server, token, api_key, subject, group, scope, claim } => {
+            let who = super::access::Who { token, api_key, subject, groups: group, scopes: scope, claims: claim };
+            return super::access::may(&config, server.as_deref(), who);
+        }
+        AuthCommand::Who { config, server, tool, resource, prompt } => {
+            let (kind, name) = match (tool, resource, prompt) {
+                (Some(t), _, _) => (crate::protocol::ItemKind::Tool, t),
+                (_, Some(r), _) => (crate::protocol::ItemKind::Resource, r),
+                (_, _, Some(p)) => (crate::protocol::ItemKind::Prompt, p),
+                _ => {
+                    eprintln!("error: name the item with --tool, --resource or --prompt");
+                    return ExitCode::from(2);
+                }
+            };
+            return super::access::who(&config, server.as_deref(), kind, &name);
         }
     };
     match result {

@@ -1,5 +1,6 @@
 //! The commands (`serve`, `check`, `schema`) and every line they print.
 
+mod access;
 mod auth;
 mod bridge;
 mod call;

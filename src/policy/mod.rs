@@ -9,6 +9,7 @@ mod rules;
 mod test_deny;
 
 use crate::error::GatewayError;
+pub(crate) use rules::covering;
 use crate::model::Model;
 use crate::routing::Published;
 use crate::session::Caller;

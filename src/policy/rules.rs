@@ -18,6 +18,7 @@ use crate::model::Model;
 use crate::model::access::{Effect, Rule};
 use crate::model::auth::Auth;
 use crate::protocol::ItemKind;
+use crate::routing::Published;
 use crate::session::{Identity, Principal};
 
 pub(super) struct Rules {
@@ -85,12 +86,13 @@ impl Policy for Rules {
                 Denial::Refused(GatewayError::forbidden(why).with_status(403))
             }
         };
-        if let Some(rule) = rules.deny.iter().find(|r| covers(r, subject) && names(r, principal)) {
+        let covers = |rule: &Rule| covers(rule, subject.method, subject.item, subject.uri);
+        if let Some(rule) = rules.deny.iter().find(|r| covers(r) && names(r, principal)) {
             return Err(refused(Some(rule)));
         }
         if !rules.allow.is_empty() {
             let allowed = match subject.item {
-                Some(_) => rules.allow.iter().any(|r| covers(r, subject) && names(r, principal)),
+                Some(_) => rules.allow.iter().any(|r| covers(r) && names(r, principal)),
                 // A request that names no item (`initialize`, a list, `ping`) needs only that the
                 // caller is let in somewhere; lists are then filtered item by item.
                 None => rules.allow.iter().any(|r| names(r, principal)),
@@ -103,7 +105,7 @@ impl Policy for Rules {
             return Ok(());
         }
         let mut needed: Vec<&str> = Vec::new();
-        for rule in rules.require.iter().filter(|r| covers(r, subject)) {
+        for rule in rules.require.iter().filter(|r| covers(r)) {
             for scope in &rule.required {
                 if !needed.contains(&scope.as_str()) {
                     needed.push(scope);
@@ -120,21 +122,28 @@ impl Policy for Rules {
 
 /// Whether the rule applies to this method and item. A rule that names no items applies to every
 /// request of its methods; one that names items, only to requests for those items.
-fn covers(rule: &Rule, subject: &Subject<'_>) -> bool {
-    if !rule.methods.is_empty() && !rule.methods.iter().any(|m| m.matches(subject.method)) {
+fn covers(rule: &Rule, method: &str, item: Option<&Published>, uri: Option<&str>) -> bool {
+    if !rule.methods.is_empty() && !rule.methods.iter().any(|m| m.matches(method)) {
         return false;
     }
     if !rule.names_items() {
         return true;
     }
-    let Some(item) = subject.item else { return false };
+    let Some(item) = item else { return false };
     let patterns = match item.kind {
         ItemKind::Tool => &rule.tools,
         ItemKind::Prompt => &rule.prompts,
         ItemKind::Resource | ItemKind::ResourceTemplate => &rule.resources,
     };
     // A URI read through a template is matched as itself too, so a rule can cover part of a template.
-    patterns.iter().any(|p| p.matches(&item.public_key) || subject.uri.is_some_and(|uri| p.matches(uri)))
+    patterns.iter().any(|p| p.matches(&item.public_key) || uri.is_some_and(|uri| p.matches(uri)))
+}
+
+/// The rules that apply to `virtual_server` and cover using `item` by `method`, in file order:
+/// what `mcpgw auth who` explains.
+pub(crate) fn covering<'m>(model: &'m Model, virtual_server: &str, item: &Published, method: &str) -> Vec<&'m Rule> {
+    let own = model.virtual_server(virtual_server).map(|v| &v.access[..]).unwrap_or_default();
+    model.access.iter().chain(own).filter(|r| covers(r, method, Some(item), None)).collect()
 }
 
 /// Whether the rule names this caller. A rule naming no callers names everyone, anonymous
@@ -174,7 +183,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::routing::{Published, Route};
+    use crate::routing::Route;
     use crate::session::{Binding, Caller, Method};
 
     fn rules(yaml: &str) -> Rules {

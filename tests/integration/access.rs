@@ -238,3 +238,49 @@ async fn a_listen_delivers_only_resources_the_caller_may_use() {
     assert_eq!(honored["toolsListChanged"], true, "{ack}");
     c.close().await;
 }
+
+/// `mcpgw auth may` decides with the serving policy, item by item, for a token, an API key or a
+/// described caller; `mcpgw auth who` lists the rules that decide an item.
+#[tokio::test]
+async fn the_review_commands_answer_from_the_file_as_serving_would() {
+    let gw = gateway().await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(super::util::gateway_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&gw.config)
+            .env("DEV_SECRET", SECRET)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dev = token("dana", &["devs"], "files.read");
+    let may = run(&["auth", "may", "--server", "default", "--token", dev.strip_prefix("Bearer ").unwrap()]);
+    for line in [
+        "default: caller dana; scopes files.read; groups devs",
+        "  tool a_whoami: may use",
+        "  tool a_echo: needs the scopes files.write",
+        "  tool a_calls: hidden",
+        "  tool b_echo: hidden",
+        "  resource fixture://a/readme: may use",
+        "  prompt b_greet: hidden",
+    ] {
+        assert!(may.lines().any(|l| l == line), "missing {line:?} in:\n{may}");
+    }
+    let web = run(&["auth", "may", "--server", "default", "--api-key", WEB_KEY]);
+    assert!(web.contains("refused: this caller may not use virtual server \"default\""), "{web}");
+    let described = run(&["auth", "may", "--server", "ops", "--subject", "x", "--claim", "team=infra"]);
+    assert!(described.lines().any(|l| l == "  tool b_echo: hidden"), "ops hides b from infra:\n{described}");
+    assert!(described.lines().any(|l| l == "  tool a_echo: needs the scopes files.write"), "{described}");
+
+    let who = run(&["auth", "who", "--tool", "a_echo", "--server", "default"]);
+    assert_eq!(
+        who,
+        "tool a_echo on default:\n  allowed to claim team = infra (access[0].allow)\n  \
+         allowed to groups devs (access[1].allow)\n  requires the scopes files.write (access[3].require)\n"
+    );
+    let who = run(&["auth", "who", "--tool", "b_calls", "--server", "ops"]);
+    assert!(who.contains("hidden from everyone (access[2].deny)"), "{who}");
+    assert!(who.contains("hidden from claim team = infra (virtual_servers.ops.access[0].deny)"), "{who}");
+}

@@ -16,7 +16,7 @@ use crate::config::env::ProcessEnv;
 use crate::error::Kind;
 use crate::model::access::{Effect, Rule};
 use crate::model::{Model, Pattern};
-use crate::policy::{Denial, Subject};
+use crate::policy::{Denial, Subject, use_method};
 use crate::protocol::ItemKind;
 use crate::reload::{Reloader, prepare};
 use crate::routing::{Published, Route};
@@ -173,14 +173,6 @@ fn describe(caller: &Caller) -> String {
     }
 }
 
-fn use_method(kind: ItemKind) -> &'static str {
-    match kind {
-        ItemKind::Tool => "tools/call",
-        ItemKind::Prompt => "prompts/get",
-        ItemKind::Resource | ItemKind::ResourceTemplate => "resources/read",
-    }
-}
-
 fn noun(kind: ItemKind) -> &'static str {
     match kind {
         ItemKind::Tool => "tool",
@@ -227,7 +219,9 @@ pub(super) fn who(config: &Path, server: Option<&str>, kind: ItemKind, name: &st
             out.push_str("  allowed to nobody: the virtual server has `allow` rules and none covers it\n");
         }
         if !has_allow {
-            out.push_str("  allowed to every caller the virtual server admits, unless hidden above (no `allow` rules)\n");
+            out.push_str(
+                "  allowed to every caller the virtual server admits, unless hidden above (no `allow` rules)\n",
+            );
         }
         for rule in listed(Effect::Require) {
             out.push_str(&format!("  requires the scopes {} ({})\n", rule.required.join(" "), rule.at));

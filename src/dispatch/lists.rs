@@ -24,11 +24,7 @@ pub(super) fn page(
         catalog.page(kind, offset, size)
     } else {
         // An item is listed when the method that uses it would be allowed.
-        let method = match kind {
-            ItemKind::Tool => "tools/call",
-            ItemKind::Prompt => "prompts/get",
-            ItemKind::Resource | ItemKind::ResourceTemplate => "resources/read",
-        };
+        let method = crate::policy::use_method(kind);
         let visible: Vec<_> = catalog
             .list(kind)
             .iter()

@@ -73,7 +73,7 @@ pub(crate) async fn handle(live: &Arc<Live>, request: &Request) -> Result<RawJso
     let snapshot = live.snapshot();
     let (resolved, outcome) = match resolve::resolve(&snapshot, request) {
         Ok(mut resolved) => {
-            let outcome = match snapshot.policy.check(&subject(request, &resolved)) {
+            let outcome = match decide(&snapshot, request, &resolved) {
                 Ok(()) => match resolve::param_headers(request, &resolved) {
                     Ok(()) => forward::forward(live, &snapshot, request, &mut resolved).await,
                     Err(e) => Err(e),
@@ -87,6 +87,20 @@ pub(crate) async fn handle(live: &Arc<Live>, request: &Request) -> Result<RawJso
     };
     record(request, resolved.as_ref(), &outcome, started);
     outcome
+}
+
+/// The policy's decision. Subscribing to or completing an item is also decided as the item's
+/// use, so what a caller may not read or get it can neither watch nor complete.
+fn decide(snapshot: &Snapshot, request: &Request, resolved: &Resolved<'_>) -> Result<(), Denial> {
+    let mut subject = subject(request, resolved);
+    snapshot.policy.check(&subject)?;
+    if let Some(item) = resolved.item
+        && matches!(request.method.as_str(), "resources/subscribe" | "completion/complete")
+    {
+        subject.method = crate::policy::use_method(item.kind);
+        snapshot.policy.check(&subject)?;
+    }
+    Ok(())
 }
 
 /// What the policy chain decides on.

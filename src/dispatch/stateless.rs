@@ -288,15 +288,18 @@ pub(super) async fn listen(live: &Arc<Live>, snapshot: &Snapshot, request: &Requ
 /// subscribe to it (the checks `resources/subscribe` makes).
 fn allowed<'s>(snapshot: &'s Snapshot, request: &Request, uri: &str) -> Option<&'s Arc<Published>> {
     let item = snapshot.table.catalog(request.virtual_server())?.resolve_uri(uri)?;
-    let subject = Subject {
-        caller: request.caller(),
-        virtual_server: request.virtual_server(),
-        method: "resources/subscribe",
-        item: Some(item),
-        uri: Some(uri),
-        listing: false,
+    let may = |method| {
+        let subject = Subject {
+            caller: request.caller(),
+            virtual_server: request.virtual_server(),
+            method,
+            item: Some(&**item),
+            uri: Some(uri),
+            listing: false,
+        };
+        snapshot.policy.check(&subject).is_ok()
     };
-    snapshot.policy.check(&subject).ok().map(|()| item)
+    (may("resources/subscribe") && may("resources/read")).then_some(item)
 }
 
 /// Which list changes a listen delivers.

@@ -77,14 +77,15 @@ pub(crate) enum Expected {
 }
 
 impl ClaimMatch {
-    /// Whether the claims hold one of the values at the path (a list claim: in one of its entries).
+    /// Whether the claims hold one of the values at the path (a list claim: in one of its
+    /// entries). A claim whose own name has dots (`https://example.com/roles`, an attribute
+    /// `team.name`) is found by its whole name first.
     pub(crate) fn matches(&self, claims: &serde_json::Map<String, Value>) -> bool {
-        let mut segments = self.path.iter();
-        let Some(first) = segments.next() else { return false };
-        let mut at = claims.get(first);
-        for segment in segments {
-            at = at.and_then(|v| v.get(segment));
-        }
+        let whole = claims.get(&self.path.join("."));
+        let at = whole.or_else(|| {
+            let (first, rest) = self.path.split_first()?;
+            rest.iter().try_fold(claims.get(first)?, |value, segment| value.get(segment))
+        });
         match at {
             Some(Value::Array(entries)) => entries.iter().any(|e| self.accepts(e)),
             Some(one) => self.accepts(one),
@@ -92,13 +93,34 @@ impl ClaimMatch {
         }
     }
 
+    /// Scalars compare by their text, so an API key's attribute `"3"` matches `3` and a token's
+    /// `true` matches `"true"`; numbers compare exactly (integers beyond 2^53 included).
     fn accepts(&self, value: &Value) -> bool {
-        self.values.iter().any(|expected| match (expected, value) {
-            (Expected::Text(pattern), Value::String(s)) => pattern.matches(s),
-            (Expected::Exact(Value::Number(n)), Value::Number(m)) => n.as_f64() == m.as_f64(),
-            (Expected::Exact(e), v) => e == v,
-            _ => false,
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => return false,
+        };
+        self.values.iter().any(|expected| match expected {
+            Expected::Text(pattern) => pattern.matches(&text),
+            Expected::Exact(Value::Number(n)) => match value {
+                Value::Number(m) => same_number(n, m),
+                _ => text == n.to_string(),
+            },
+            Expected::Exact(Value::Bool(b)) => text == if *b { "true" } else { "false" },
+            Expected::Exact(_) => false,
         })
+    }
+}
+
+/// Integers compare as integers; only numbers with a fraction compare as floating point.
+fn same_number(a: &serde_json::Number, b: &serde_json::Number) -> bool {
+    match (a.as_i64(), b.as_i64(), a.as_u64(), b.as_u64()) {
+        (Some(x), Some(y), _, _) => x == y,
+        (_, _, Some(x), Some(y)) => x == y,
+        _ if a.is_f64() || b.is_f64() => a.as_f64() == b.as_f64(),
+        _ => false,
     }
 }
 
@@ -120,7 +142,18 @@ mod tests {
         assert!(claim("roles", vec![Expected::Text(Pattern::new("admin"))]).matches(claims));
         assert!(claim("org.level", vec![Expected::Exact(json!(3.0))]).matches(claims));
         assert!(claim("staff", vec![Expected::Exact(json!(true))]).matches(claims));
-        assert!(!claim("staff", vec![Expected::Text(Pattern::new("true"))]).matches(claims), "types are kept");
+        assert!(claim("staff", vec![Expected::Text(Pattern::new("true"))]).matches(claims), "compared as text");
         assert!(!claim("org.missing", vec![Expected::Text(Pattern::new("*"))]).matches(claims));
+        // An API key's attributes are strings.
+        let attributes = json!({"level": "3", "contractor": "true", "team.name": "infra"});
+        let attributes = attributes.as_object().unwrap();
+        assert!(claim("level", vec![Expected::Exact(json!(3))]).matches(attributes));
+        assert!(claim("contractor", vec![Expected::Exact(json!(true))]).matches(attributes));
+        assert!(claim("team.name", vec![Expected::Text(Pattern::new("infra"))]).matches(attributes), "a dotted name");
+        // Large integers are not rounded together.
+        let ids = json!({"org": 1234567890123456789u64});
+        let ids = ids.as_object().unwrap();
+        assert!(claim("org", vec![Expected::Exact(json!(1234567890123456789u64))]).matches(ids));
+        assert!(!claim("org", vec![Expected::Exact(json!(1234567890123456788u64))]).matches(ids));
     }
 }

@@ -9,10 +9,11 @@ mod rules;
 mod test_deny;
 
 use crate::error::GatewayError;
-pub(crate) use rules::covering;
 use crate::model::Model;
+use crate::protocol::ItemKind;
 use crate::routing::Published;
 use crate::session::Caller;
+pub(crate) use rules::covering;
 
 /// What a policy decides on: a request resolved to its virtual server and item.
 pub(crate) struct Subject<'a> {
@@ -25,6 +26,16 @@ pub(crate) struct Subject<'a> {
     pub uri: Option<&'a str>,
     /// Whether a list is being filtered (`method` is then the one that uses the items).
     pub listing: bool,
+}
+
+/// The method that uses an item of this kind: what a listing of it is decided as, and what a
+/// subscription or completion of it must also pass.
+pub(crate) fn use_method(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Tool => "tools/call",
+        ItemKind::Prompt => "prompts/get",
+        ItemKind::Resource | ItemKind::ResourceTemplate => "resources/read",
+    }
 }
 
 /// Why a request may not go on.

@@ -75,11 +75,13 @@ impl Policy for Rules {
             Identity::Principal(p) => Some(&**p),
             Identity::Anonymous => None,
         };
+        let admitted = || rules.allow.iter().any(|r| names(r, principal));
         let refused = |rule: Option<&Rule>| match subject.item {
             Some(_) => Denial::Hidden,
             None => {
                 let why = match rule {
                     Some(rule) => format!("{} is denied to this caller ({})", subject.method, rule.at),
+                    None if admitted() => format!("{} is not allowed for this caller", subject.method),
                     None => format!("this caller may not use virtual server \"{}\"", subject.virtual_server),
                 };
                 // Refused outright, not hidden: HTTP bindings say so with 403 too.
@@ -93,9 +95,15 @@ impl Policy for Rules {
         if !rules.allow.is_empty() {
             let allowed = match subject.item {
                 Some(_) => rules.allow.iter().any(|r| covers(r) && names(r, principal)),
-                // A request that names no item (`initialize`, a list, `ping`) needs only that the
-                // caller is let in somewhere; lists are then filtered item by item.
-                None => rules.allow.iter().any(|r| names(r, principal)),
+                // A request that names no item needs an allow naming the caller whose methods (if
+                // it lists any) include it; the protocol's own steps (`initialize`, `ping`, the
+                // lists, filtered item by item) need only that the caller is let in somewhere.
+                None => rules.allow.iter().any(|r| {
+                    names(r, principal)
+                        && (r.methods.is_empty()
+                            || is_housekeeping(subject.method)
+                            || r.methods.iter().any(|m| m.matches(subject.method)))
+                }),
             };
             if !allowed {
                 return Err(refused(None));
@@ -135,8 +143,77 @@ fn covers(rule: &Rule, method: &str, item: Option<&Published>, uri: Option<&str>
         ItemKind::Prompt => &rule.prompts,
         ItemKind::Resource | ItemKind::ResourceTemplate => &rule.resources,
     };
-    // A URI read through a template is matched as itself too, so a rule can cover part of a template.
-    patterns.iter().any(|p| p.matches(&item.public_key) || uri.is_some_and(|uri| p.matches(uri)))
+    // A URI read through a template is matched as itself too, so a rule can cover part of a
+    // template. Spelled with dot segments, escapes or doubled slashes it may reach a place its
+    // text does not show: a deny (or require) covers it if its plain form matches, and an allow
+    // covers only a URI already in plain form.
+    let by_uri = |p: &crate::model::Pattern| {
+        let Some(raw) = uri else { return false };
+        let plain = plain_uri(raw);
+        match rule.effect {
+            Effect::Allow => plain == raw && p.matches(raw),
+            Effect::Deny | Effect::Require => p.matches(raw) || p.matches(&plain),
+        }
+    };
+    patterns.iter().any(|p| p.matches(&item.public_key) || by_uri(p))
+}
+
+/// The requests that are the protocol's own steps rather than uses of anything: a caller let in
+/// by any `allow` may make them whatever methods that allow lists.
+fn is_housekeeping(method: &str) -> bool {
+    matches!(method, "initialize" | "ping" | "server/discover") || method.ends_with("/list")
+}
+
+/// A URI with percent-escapes decoded, backslashes read as slashes, doubled slashes collapsed and
+/// dot segments removed: the place a lenient server would take it to mean.
+fn plain_uri(uri: &str) -> String {
+    let (scheme, rest) = match uri.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, uri),
+    };
+    let bytes = rest.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b'\\', _, _) => {
+                decoded.push(b'/');
+                i += 1;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    let decoded = String::from_utf8_lossy(&decoded);
+    let mut segments: Vec<&str> = Vec::new();
+    for (n, segment) in decoded.split('/').enumerate() {
+        match segment {
+            // The first segment is the authority (empty for `file:///`); later empty ones are doubled slashes.
+            "" if n > 0 => {}
+            "." => {}
+            ".." => {
+                if segments.len() > 1 {
+                    segments.pop();
+                }
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut path = segments.join("/");
+    if decoded.ends_with('/') && !path.ends_with('/') {
+        path.push('/');
+    }
+    match scheme {
+        Some(scheme) => format!("{scheme}://{path}"),
+        None => path,
+    }
 }
 
 /// The rules that apply to `virtual_server` and cover using `item` by `method`, in file order:
@@ -277,11 +354,60 @@ mod tests {
         };
         assert!(read("file:///public/a"));
         assert!(!read("file:///secret/a"));
+        // Spellings that lead elsewhere than their text shows are not covered by an allow.
+        for dodge in
+            ["file:///public/../secret/a", "file:///public/%2e%2e/secret/a", "file:///public//a", "file:///public/./a"]
+        {
+            assert!(!read(dodge), "{dodge}");
+        }
         assert_eq!(
             decide(&rules, &ann, Some(&template), "resources/read", true),
             "hidden",
             "the template itself is not covered"
         );
+    }
+
+    #[test]
+    fn uris_are_read_in_plain_form() {
+        for (uri, plain) in [
+            ("file:///secret/key", "file:///secret/key"),
+            ("file:///public/../secret/key", "file:///secret/key"),
+            ("file:///./secret/key", "file:///secret/key"),
+            ("file:////secret//key", "file:///secret/key"),
+            ("file:///%73ecret/key", "file:///secret/key"),
+            ("file:///public\\..\\secret/key", "file:///secret/key"),
+            ("file:///../../etc/", "file:///etc/"),
+            ("https://host/a/b/../c", "https://host/a/c"),
+            ("https://host/../x", "https://host/x"),
+        ] {
+            assert_eq!(plain_uri(uri), plain, "{uri}");
+        }
+        let rules = rules("access:\n  - deny: { resources: ['file:///secret/*'] }\n");
+        let template = item(ItemKind::ResourceTemplate, "file:///{path}");
+        let anyone = caller("ann", &[], serde_json::json!({}));
+        for uri in ["file:///secret/key", "file:///public/../secret/key", "file:///%73ecret/key", "file:////secret/key"]
+        {
+            let subject = Subject {
+                caller: &anyone,
+                virtual_server: "default",
+                method: "resources/read",
+                item: Some(&template),
+                uri: Some(uri),
+                listing: false,
+            };
+            assert!(matches!(rules.check(&subject), Err(Denial::Hidden)), "{uri} dodged the deny");
+        }
+    }
+
+    #[test]
+    fn an_allow_listing_methods_covers_only_those_among_requests_naming_no_item() {
+        let rules = rules("access:\n  - allow: { subjects: [ann], methods: ['tools/call'], tools: ['a_*'] }\n");
+        let ann = caller("ann", &[], serde_json::json!({}));
+        for method in ["initialize", "ping", "tools/list", "resources/list"] {
+            assert_eq!(decide(&rules, &ann, None, method, false), "ok", "{method}");
+        }
+        assert_eq!(decide(&rules, &ann, None, "logging/setLevel", false), "Forbidden");
+        assert_eq!(decide(&rules, &ann, None, "subscriptions/listen", false), "Forbidden");
     }
 
     #[test]

@@ -12,7 +12,12 @@ use crate::config::raw::{RawClaimValue, RawMatch, RawRule, RawScalar};
 use crate::model::Pattern;
 use crate::model::access::{ClaimMatch, Effect, Expected, Rule};
 use crate::model::auth::Auth;
-use crate::protocol::methods::METHODS;
+use crate::protocol::methods::{METHODS, Target};
+
+/// Whether a method pattern matches a method that names an item.
+fn takes_items(pattern: &Pattern) -> bool {
+    METHODS.iter().any(|m| pattern.matches(m.name) && matches!(m.target, Target::Name | Target::Uri | Target::Ref))
+}
 
 impl Validator<'_> {
     /// The rules of the `access` list at `path`.
@@ -70,11 +75,22 @@ impl Validator<'_> {
             resources: patterns(self, "resources", &raw.resources),
             prompts: patterns(self, "prompts", &raw.prompts),
         };
-        for (key, list) in [("subjects", &raw.subjects), ("groups", &raw.groups), ("methods", &raw.methods)] {
-            if list.as_ref().is_some_and(Vec::is_empty) {
-                self.warning(
+        // An empty list would match anything, as if left out: a rule quietly wider than written.
+        let lists = [
+            ("subjects", raw.subjects.as_ref().map(Vec::len)),
+            ("groups", raw.groups.as_ref().map(Vec::len)),
+            ("scopes", raw.scopes.as_ref().map(Vec::len)),
+            ("methods", raw.methods.as_ref().map(Vec::len)),
+            ("tools", raw.tools.as_ref().map(Vec::len)),
+            ("resources", raw.resources.as_ref().map(Vec::len)),
+            ("prompts", raw.prompts.as_ref().map(Vec::len)),
+            ("claims", raw.claims.as_ref().map(IndexMap::len)),
+        ];
+        for (key, len) in lists {
+            if len == Some(0) {
+                self.error(
                     &format!("{at}.{key}"),
-                    format!("an empty `{key}` list matches anything, as if it were left out"),
+                    format!("`{key}` is empty, which would match anything as if it were left out"),
                     &format!("list what the rule is about, or remove `{key}`"),
                 );
             }
@@ -86,12 +102,17 @@ impl Validator<'_> {
                     Some(m) => format!("did you mean \"{m}\"?"),
                     None => "name MCP methods such as `tools/call`, `resources/read`, `prompts/get`".to_string(),
                 };
-                self.warning(
-                    &format!("{at}.methods[{i}]"),
-                    format!("\"{method}\" matches no MCP method", method = method.as_str()),
-                    &help,
-                );
+                let message = format!("\"{}\" matches no MCP method, so this rule would never apply", method.as_str());
+                self.error(&format!("{at}.methods[{i}]"), message, &help);
             }
+        }
+        let all_known = rule.methods.iter().all(|m| METHODS.iter().any(|known| m.matches(known.name)));
+        if rule.names_items() && !rule.methods.is_empty() && all_known && !rule.methods.iter().any(takes_items) {
+            self.error(
+                &format!("{at}.methods"),
+                "none of these methods uses an item, so a rule naming items would never apply",
+                "name the methods that use them (`tools/call`, `resources/read`, `prompts/get`, `resources/subscribe`, `completion/complete`); lists are decided as those",
+            );
         }
         if effect == Effect::Require {
             if rule.names_callers() {
@@ -103,11 +124,13 @@ impl Validator<'_> {
             }
             let scopes = raw.scopes.as_deref().unwrap_or_default();
             if scopes.is_empty() {
-                self.error(
-                    at,
-                    "`require` lists no scopes",
-                    "list the scopes a token needs, e.g. `scopes: [files.write]`",
-                );
+                if raw.scopes.is_none() {
+                    self.error(
+                        at,
+                        "`require` lists no scopes",
+                        "list the scopes a token needs, e.g. `scopes: [files.write]`",
+                    );
+                }
                 return None;
             }
             for (i, scope) in scopes.iter().enumerate() {
@@ -169,6 +192,13 @@ impl Validator<'_> {
             let methods = match auth {
                 Auth::Required(methods) => methods,
                 Auth::Open | Auth::Unset => {
+                    if rule.effect == Effect::Require {
+                        self.warning(
+                            &rule.at,
+                            "callers are anonymous here (no `auth`) and hold no scopes, so every caller is refused what this rule covers",
+                            &format!("configure `{auth_at}` with `jwt`, or remove the rule"),
+                        );
+                    }
                     if rule.names_callers() {
                         self.warning(
                             &rule.at,
@@ -181,6 +211,13 @@ impl Validator<'_> {
             };
             if methods.jwt.is_some() {
                 continue;
+            }
+            if rule.effect == Effect::Require {
+                self.warning(
+                    &rule.at,
+                    format!("only tokens carry scopes, and `{auth_at}` accepts no `jwt`, so every caller is refused what this rule covers"),
+                    "accept tokens (`jwt`), or use `allow`/`deny` rules by `subjects` or `claims`",
+                );
             }
             for (key, used) in [("scopes", !rule.scopes.is_empty()), ("groups", !rule.groups.is_empty())] {
                 if used {
@@ -195,7 +232,7 @@ impl Validator<'_> {
                 methods.api_keys.iter().flat_map(|k| k.attributes.keys().map(String::as_str)).collect();
             for claim in &rule.claims {
                 let name = claim.path.join(".");
-                if claim.path.len() == 1 && attributes.contains(&name.as_str()) {
+                if attributes.contains(&name.as_str()) {
                     continue;
                 }
                 let help = match did_you_mean(&name, attributes.iter().copied()) {

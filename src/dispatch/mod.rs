@@ -89,6 +89,20 @@ pub(crate) async fn handle(live: &Arc<Live>, request: &Request) -> Result<RawJso
     outcome
 }
 
+/// The refusal, if the policy makes one that challenges the caller's credentials (a missing
+/// scope), found before a binding commits to answering as a stream, whose status is already 200.
+pub(crate) fn challenged(live: &Live, request: &Request) -> Option<GatewayError> {
+    let snapshot = live.snapshot();
+    if snapshot.policy.is_empty() {
+        return None;
+    }
+    let resolved = resolve::resolve(&snapshot, request).ok()?;
+    match decide(&snapshot, request, &resolved) {
+        Err(Denial::Refused(e)) if e.challenge.is_some() => Some(e),
+        _ => None,
+    }
+}
+
 /// The policy's decision. Subscribing to or completing an item is also decided as the item's
 /// use, so what a caller may not read or get it can neither watch nor complete.
 fn decide(snapshot: &Snapshot, request: &Request, resolved: &Resolved<'_>) -> Result<(), Denial> {

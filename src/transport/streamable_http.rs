@@ -135,6 +135,14 @@ async fn post(
             let may_be_asked = row.is_some_and(|m| m.may_ask)
                 && ["sampling", "elicitation", "roots"].iter().any(|c| session.supports(c));
             if accepts_stream && may_stream && (wants_progress || may_be_asked) {
+                // A scope challenge needs its 403, which a stream could no longer carry.
+                if !ctx.live.snapshot().policy.is_empty() {
+                    let link = session::Link::unreachable(&session);
+                    let probe = crate::dispatch::Request::new(id.clone(), link, method.clone(), params.clone());
+                    if let Some(e) = crate::dispatch::challenged(&ctx.live, &probe) {
+                        return refused_at(&ctx, parts.uri.path(), &e, Some(&id), false);
+                    }
+                }
                 return stream_answer(ctx, session, id, method, params);
             }
             match exchange::answer(&ctx, &session, id, method, params).await {

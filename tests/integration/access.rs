@@ -158,6 +158,20 @@ async fn a_missing_scope_is_refused_with_403_and_one_challenge_naming_it() {
         assert_eq!(whoami["result"]["content"][0]["text"], "a", "{transport}: {whoami}");
         c.close().await;
     }
+    // A client that can be asked things is answered as a stream; the challenge still comes as 403.
+    let c = TestClient::connect_as_with(
+        &gw,
+        Transport::StreamableHttp,
+        "default",
+        &[("authorization", &reader)],
+        json!({"sampling": {}}),
+    )
+    .await;
+    let answer = c.call("a_echo", json!({"text": "x"})).await;
+    assert_eq!((c.last_status(), &answer["error"]["code"]), (Some(403), &json!(-32012)), "{answer}");
+    assert_eq!(c.call_text("a_whoami", json!({})).await, "a", "allowed calls still stream");
+    c.close().await;
+
     let r = reqwest::Client::new()
         .post(gw.url("/mcp"))
         .header("authorization", &reader)

@@ -49,9 +49,21 @@ async fn run(duration: Duration) {
     // Two gateways on the same upstreams: one worker thread (the sidecar setting) and the default (one per core).
     let one = Gateway::start(&config, Some(1));
     let default = Gateway::start(&config, None);
+    // A third with JWT authentication and two access rules on: what knowing the caller costs.
+    let secured_config = dir.path().join("secured.yaml");
+    std::fs::write(
+        &secured_config,
+        format!(
+            "{yaml}auth:\n  jwt:\n    issuers: [{{ issuer: bench, audiences: [mcpgw-bench], secret: '${{BENCH_SECRET}}' }}]\n\
+             access:\n  - allow: {{ groups: [bench], tools: ['*_echo'] }}\n  - deny: {{ tools: ['*_delete'] }}\n"
+        ),
+    )
+    .unwrap();
+    let secured = Gateway::start(&secured_config, None);
+    let token = format!("Bearer {}", bench_token());
     // nginx, when installed, proxies the same upstreams: the reference for a proxy's own cost.
     let nginx = Nginx::start(dir.path(), &instant_url, &slow_url);
-    for gw in [&one, &default] {
+    for gw in [&one, &default, &secured] {
         while http_get(&gw.address, "/readyz").await != 200 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -70,7 +82,7 @@ async fn run(duration: Duration) {
     let before = rss_kb(default.pid);
     let sessions = 10_000;
     for _ in 0..sessions {
-        session(&format!("http://{}/mcp", default.address)).await;
+        session(&format!("http://{}/mcp", default.address), None).await;
     }
     let after = rss_kb(default.pid);
     println!(
@@ -90,11 +102,11 @@ async fn run(duration: Duration) {
             if !selected(label, c) {
                 continue;
             }
-            let direct = load(url, "echo", c, duration).await;
+            let direct = load(url, "echo", c, duration, None).await;
             println!("| {label} | {c} | direct | {:.0} | | {:.3} | {:.3} | | |", direct.rps, direct.p50, direct.p99);
             if let Some(nginx) = &nginx {
                 let cpu_before = CpuTicks::of(nginx.pid);
-                let proxied = load(&nginx.url(upstream, url), "echo", c, duration).await;
+                let proxied = load(&nginx.url(upstream, url), "echo", c, duration, None).await;
                 let cpu = CpuTicks::of(nginx.pid).per_call_since(&cpu_before, proxied.count);
                 println!(
                     "| {label} | {c} | nginx (reference) | {:.0} | {:.0}% | {:.3} | {:.3} | {:+.3} | {cpu} |",
@@ -105,9 +117,14 @@ async fn run(duration: Duration) {
                     proxied.p50 - direct.p50
                 );
             }
-            for (name, gw) in [("mcpgw, 1 thread", &one), ("mcpgw, default threads", &default)] {
+            let paths = [
+                ("mcpgw, 1 thread", &one, None),
+                ("mcpgw, default threads", &default, None),
+                ("mcpgw, JWT + 2 rules", &secured, Some(token.as_str())),
+            ];
+            for (name, gw, authorization) in paths {
                 let cpu_before = CpuTicks::of(gw.pid);
-                let through = load(&format!("http://{}/mcp", gw.address), &tool, c, duration).await;
+                let through = load(&format!("http://{}/mcp", gw.address), &tool, c, duration, authorization).await;
                 let cpu = CpuTicks::of(gw.pid).per_call_since(&cpu_before, through.count);
                 peak_rss = peak_rss.max(rss_kb(gw.pid));
                 println!(
@@ -137,7 +154,7 @@ async fn run(duration: Duration) {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     println!("reload (SIGHUP to new generation serving): {:.2} ms", ms(reload_started.elapsed()));
-    drop((instant, slow, one, default, nginx));
+    drop((instant, slow, one, default, secured, nginx));
 }
 
 /// nginx as a plain reverse proxy in front of the fixtures, one process (`master_process off`),
@@ -213,6 +230,7 @@ impl Gateway {
         }
         let mut child = command
             .env("MCPGW_LOG", "warn,mcpgw::cli=info")
+            .env("BENCH_SECRET", BENCH_SECRET)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -231,6 +249,18 @@ impl Gateway {
     }
 }
 
+/// The secret the secured gateway's issuer signs with.
+const BENCH_SECRET: &str = "benchmark-secret-of-at-least-32-bytes";
+
+/// A token the secured gateway accepts, valid for an hour, in the group its rule allows.
+fn bench_token() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({"iss": "bench", "aud": "mcpgw-bench", "sub": "bench", "groups": ["bench"],
+        "iat": now, "exp": now + 3600});
+    let key = jsonwebtoken::EncodingKey::from_secret(BENCH_SECRET.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
 /// `--only instant:1,1ms:64` limits the run to those cells (for profiling one of them).
 fn selected(label: &str, concurrency: usize) -> bool {
     let Some(only) = std::env::args().skip_while(|a| a != "--only").nth(1) else { return true };
@@ -246,12 +276,14 @@ struct Outcome {
 }
 
 /// `concurrency` connections, each calling `tool` back to back for `duration`.
-async fn load(url: &str, tool: &str, concurrency: usize, duration: Duration) -> Outcome {
-    let session = session(url).await;
+async fn load(url: &str, tool: &str, concurrency: usize, duration: Duration, authorization: Option<&str>) -> Outcome {
+    let session = session(url, authorization).await;
+    let authorization = authorization.map(str::to_string);
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
         let (url, tool, session, stop) = (url.to_string(), tool.to_string(), session.clone(), stop.clone());
+        let authorization = authorization.clone();
         workers.push(tokio::spawn(async move {
             let mut sender = connect(&url).await;
             let mut samples = Vec::with_capacity(100_000);
@@ -259,14 +291,16 @@ async fn load(url: &str, tool: &str, concurrency: usize, duration: Duration) -> 
                 r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{{"text":"benchmark"}}}}}}"#
             );
             while !stop.load(Ordering::Relaxed) {
-                let request = Request::post(path(&url))
+                let mut request = Request::post(path(&url))
                     .header("host", host(&url))
                     .header("content-type", "application/json")
                     .header("accept", "application/json, text/event-stream")
                     .header("mcp-session-id", &session)
-                    .header("mcp-protocol-version", "2025-11-25")
-                    .body(Full::new(Bytes::from(body.clone())))
-                    .unwrap();
+                    .header("mcp-protocol-version", "2025-11-25");
+                if let Some(value) = &authorization {
+                    request = request.header("authorization", value);
+                }
+                let request = request.body(Full::new(Bytes::from(body.clone()))).unwrap();
                 let t = Instant::now();
                 let response = sender.send_request(request).await.expect("request");
                 let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -290,15 +324,17 @@ async fn load(url: &str, tool: &str, concurrency: usize, duration: Duration) -> 
 }
 
 /// Initializes an MCP session and returns its id.
-async fn session(url: &str) -> String {
+async fn session(url: &str, authorization: Option<&str>) -> String {
     let mut sender = connect(url).await;
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
-    let request = Request::post(path(url))
+    let mut request = Request::post(path(url))
         .header("host", host(url))
         .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(Full::new(Bytes::from_static(init.as_bytes())))
-        .unwrap();
+        .header("accept", "application/json, text/event-stream");
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let request = request.body(Full::new(Bytes::from_static(init.as_bytes()))).unwrap();
     let response = sender.send_request(request).await.unwrap();
     let id = response.headers()["mcp-session-id"].to_str().unwrap().to_string();
     let _ = response.into_body().collect().await;

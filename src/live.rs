@@ -9,9 +9,10 @@ use arc_swap::ArcSwap;
 use crate::auth::Gate;
 use crate::model::Model;
 use crate::policy::Chain;
+use crate::policy::Subject;
 use crate::protocol::ItemKind;
 use crate::routing::RoutingTable;
-use crate::session::{Catalogs, Note, Notes, SessionEvents};
+use crate::session::{Catalogs, Note, Notes, Session, SessionEvents};
 use crate::upstream::{Subscribers, UpstreamHandle};
 
 /// Everything one request needs, consistent with itself. A request keeps its snapshot to the
@@ -122,12 +123,45 @@ impl Live {
 }
 
 impl Catalogs for Live {
-    fn shows_upstream(&self, virtual_server: &str, upstream: &str) -> bool {
-        self.current.load().table.catalog(virtual_server).is_some_and(|c| c.includes_upstream(upstream))
+    fn shows_upstream(&self, session: &Session, upstream: &str) -> bool {
+        let snapshot = self.current.load();
+        let Some(catalog) = snapshot.table.catalog(&session.virtual_server) else { return false };
+        if !catalog.includes_upstream(upstream) {
+            return false;
+        }
+        if snapshot.policy.is_empty() {
+            return true;
+        }
+        // An upstream's log messages are about all its items; a caller hears them only when it
+        // may use one of them.
+        ItemKind::ALL.iter().any(|&kind| {
+            catalog.list(kind).iter().filter(|item| item.route.upstream == upstream).any(|item| {
+                let subject = Subject {
+                    caller: &session.caller,
+                    virtual_server: &session.virtual_server,
+                    method: crate::policy::use_method(kind),
+                    item: Some(item),
+                    uri: None,
+                    listing: true,
+                };
+                snapshot.policy.check(&subject).is_ok()
+            })
+        })
     }
 
-    fn uri_owner(&self, virtual_server: &str, uri: &str) -> Option<String> {
+    fn uri_owner(&self, session: &Session, uri: &str) -> Option<String> {
         let snapshot = self.current.load();
-        Some(snapshot.table.catalog(virtual_server)?.resolve_uri(uri)?.route.upstream.clone())
+        let item = snapshot.table.catalog(&session.virtual_server)?.resolve_uri(uri)?;
+        // Rules may have changed since the subscription was made: updates follow the current ones.
+        let subject = Subject {
+            caller: &session.caller,
+            virtual_server: &session.virtual_server,
+            method: "resources/read",
+            item: Some(item),
+            uri: Some(uri),
+            listing: false,
+        };
+        snapshot.policy.check(&subject).ok()?;
+        Some(item.route.upstream.clone())
     }
 }

@@ -2,8 +2,9 @@
 //! every later step decides on, or a refusal with the challenge the client needs. Which methods
 //! a virtual server accepts is the model's `Auth` (its own, or the file's); `Gate` holds them
 //! compiled for one generation: JWT issuers and their keys (`jwt.rs`, `keys.rs`), API key hashes,
-//! htpasswd entries. Verified tokens and basic credentials are remembered by their SHA-256 until
-//! they expire, so a call pays for a signature check or a bcrypt once.
+//! htpasswd entries. Verified tokens are remembered (in memory, by the header itself) until they
+//! expire, and basic credentials by their SHA-256 for a few minutes, so a call pays for a
+//! signature check or a bcrypt once, and a remembered token costs a hash-map lookup.
 
 mod jwt;
 mod keys;
@@ -57,7 +58,9 @@ struct Required {
     basic: HashMap<String, String>,
     /// Verified credentials by the SHA-256 of the `Authorization` value, with when they stop
     /// holding (seconds since the epoch). Per door: what one virtual server accepts another may not.
-    remembered: moka::sync::Cache<[u8; 32], (Arc<Principal>, u64)>,
+    /// By the `Authorization` header of a bearer token, or `basic:` and the SHA-256 of a basic one
+    /// (never a password as it came).
+    remembered: moka::sync::Cache<Box<str>, (Arc<Principal>, u64)>,
 }
 
 impl Gate {
@@ -142,8 +145,14 @@ impl Required {
         let (scheme, value) = authorization.trim().split_once(' ').unwrap_or((authorization, ""));
         let value = value.trim();
         let now = unix_now();
-        let fingerprint = sha256(authorization);
-        if let Some((principal, until)) = required.remembered.get(&fingerprint)
+        let basic = scheme.eq_ignore_ascii_case("basic");
+        let fingerprint: std::borrow::Cow<'_, str> = if basic {
+            let digest = sha256(authorization);
+            format!("basic:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()).into()
+        } else {
+            authorization.into()
+        };
+        if let Some((principal, until)) = required.remembered.get(&*fingerprint)
             && until > now
         {
             return Ok(principal);
@@ -155,7 +164,7 @@ impl Required {
             {
                 let verified = verifier.verify(value).await.map_err(refuse)?;
                 let principal = Arc::new(verified.principal);
-                required.remembered.insert(fingerprint, (principal.clone(), verified.expires_at));
+                required.remembered.insert(fingerprint.into(), (principal.clone(), verified.expires_at));
                 tracing::debug!(subject = %principal.subject, jti = ?principal.token_id, "token verified");
                 return Ok(principal);
             }
@@ -163,7 +172,7 @@ impl Required {
                 refuse(if required.jwt.is_some() { "the token is not valid".into() } else { "unknown API key".into() })
             });
         }
-        if scheme.eq_ignore_ascii_case("basic") && !required.basic.is_empty() {
+        if basic && !required.basic.is_empty() {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(value)
                 .ok()
@@ -188,7 +197,7 @@ impl Required {
                 claims: Default::default(),
                 token_id: None,
             });
-            required.remembered.insert(fingerprint, (principal.clone(), now + BASIC_MEMORY.as_secs()));
+            required.remembered.insert(fingerprint.into(), (principal.clone(), now + BASIC_MEMORY.as_secs()));
             return Ok(principal);
         }
         tracing::debug!(scheme, "credentials of a scheme not accepted here");

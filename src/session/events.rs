@@ -40,10 +40,12 @@ pub(crate) fn notes() -> Notes {
 
 /// What the current catalogs say a session may hear about.
 pub(crate) trait Catalogs: Send + Sync {
-    /// Whether `virtual_server` publishes any item of `upstream` (whose log messages its clients see).
-    fn shows_upstream(&self, virtual_server: &str, upstream: &str) -> bool;
-    /// The upstream that serves `uri` in `virtual_server`'s catalog, if it publishes it.
-    fn uri_owner(&self, virtual_server: &str, uri: &str) -> Option<String>;
+    /// Whether `session`'s virtual server publishes an item of `upstream` its caller may use
+    /// (then it sees the upstream's log messages).
+    fn shows_upstream(&self, session: &Session, upstream: &str) -> bool;
+    /// The upstream that serves `uri` in `session`'s catalog, if it publishes it and the caller
+    /// may read it (then it hears of its updates).
+    fn uri_owner(&self, session: &Session, uri: &str) -> Option<String>;
 }
 
 /// One session's view of the notes.
@@ -90,7 +92,7 @@ impl SessionEvents {
             Note::ResourceUpdated { upstream, uri, session: only } => {
                 let for_it = only.is_none_or(|id| id == session.id)
                     && session.is_subscribed(&uri, &upstream)
-                    && self.catalogs.uri_owner(server, &uri).is_some_and(|owner| owner == upstream);
+                    && self.catalogs.uri_owner(session, &uri).is_some_and(|owner| owner == upstream);
                 for_it.then(|| {
                     encode_notification(
                         "notifications/resources/updated",
@@ -100,7 +102,7 @@ impl SessionEvents {
             }
             Note::Log { upstream, params } => {
                 let (level, message) = log_message(&upstream, &params)?;
-                (session.log_level.passes(level) && self.catalogs.shows_upstream(server, &upstream)).then_some(message)
+                (session.log_level.passes(level) && self.catalogs.shows_upstream(session, &upstream)).then_some(message)
             }
             Note::TaskStatus { upstream, params } => {
                 crate::protocol::tasks::status_for(&upstream, params, |id| session.owns(Owned::Task, id))
@@ -124,11 +126,11 @@ mod tests {
     struct OneCatalog;
 
     impl Catalogs for OneCatalog {
-        fn shows_upstream(&self, virtual_server: &str, upstream: &str) -> bool {
-            virtual_server == "default" && upstream == "a"
+        fn shows_upstream(&self, session: &Session, upstream: &str) -> bool {
+            session.virtual_server == "default" && upstream == "a"
         }
-        fn uri_owner(&self, virtual_server: &str, uri: &str) -> Option<String> {
-            (virtual_server == "default" && uri == "a://r").then(|| "a".to_string())
+        fn uri_owner(&self, session: &Session, uri: &str) -> Option<String> {
+            (session.virtual_server == "default" && uri == "a://r").then(|| "a".to_string())
         }
     }
 

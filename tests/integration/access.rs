@@ -298,3 +298,31 @@ async fn the_review_commands_answer_from_the_file_as_serving_would() {
     assert!(who.contains("hidden from everyone (access[2].deny)"), "{who}");
     assert!(who.contains("hidden from claim team = infra (virtual_servers.ops.access[0].deny)"), "{who}");
 }
+
+/// An upstream's log messages reach only callers that may use one of its items.
+#[tokio::test]
+async fn log_messages_reach_only_callers_that_may_use_their_upstream() {
+    let yaml = format!(
+        "auth:\n  api_keys:\n    - {{ hash: {infra}, subject: ann }}\n    - {{ hash: {web}, subject: bob }}\n\
+         upstreams:\n  a: {a}\n  b: {b}\n\
+         access:\n  - allow: {{ subjects: [ann], tools: ['a_*'] }}\n  - allow: {{ subjects: [bob], tools: ['b_*'] }}\n",
+        infra = sha256_line(INFRA_KEY),
+        web = sha256_line(WEB_KEY),
+        a = stdio_fixture("a"),
+        b = stdio_fixture("b"),
+    );
+    let gw = TestGateway::start_full(&yaml, &[], &[], "127.0.0.1:0").await;
+    let ann = TestClient::connect_as(&gw, Transport::StreamableHttp, "default", &[("x-api-key", INFRA_KEY)]).await;
+    let bob = TestClient::connect_as(&gw, Transport::StreamableHttp, "default", &[("x-api-key", WEB_KEY)]).await;
+    for c in [&ann, &bob] {
+        assert_eq!(c.request("logging/setLevel", json!({"level": "info"})).await["result"], json!({}));
+    }
+    assert_eq!(bob.call_text("b_log", json!({"level": "error", "message": "b's business"})).await, "logged");
+    let heard = bob.next_message(|m| m["method"] == "notifications/message").await;
+    assert_eq!(heard["params"]["data"], "b's business");
+    assert_eq!(ann.call_text("a_log", json!({"level": "error", "message": "mine"})).await, "logged");
+    let heard = ann.next_message(|m| m["method"] == "notifications/message").await;
+    assert_eq!(heard["params"]["data"], "mine", "ann heard b's log first: {heard}");
+    ann.close().await;
+    bob.close().await;
+}

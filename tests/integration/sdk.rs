@@ -240,3 +240,87 @@ async fn both_sdk_eras_work_against_both_upstream_eras() {
         assert_eq!(seen["texts"]["stateless_test_sampling"], "LLM response: Paris");
     }
 }
+
+/// A gateway that takes tokens from a loopback identity provider (OIDC discovery), serving the
+/// fixture; and a token the provider signed for it.
+async fn authenticated_gateway(
+    keys_dir: &std::path::Path,
+) -> (super::identity_provider::IdentityProvider, TestGateway, String) {
+    use super::identity_provider::{IdentityProvider, SigningKey, claims};
+    let key = SigningKey::rsa(keys_dir, "sdk-1");
+    let idp = IdentityProvider::start(&[&key]).await;
+    let yaml = format!(
+        "auth:\n  jwt:\n    issuers: [{{ issuer: '{iss}', audiences: [mcpgw-sdk], discovery: true }}]\n    scopes: [mcp.tools]\n\
+         upstreams:\n  fixture: {fixture}\n",
+        iss = idp.issuer,
+        fixture = stdio_fixture("fixture")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let token = key.sign(&claims(&idp.issuer, "mcpgw-sdk", "sdk-user"));
+    (idp, gw, token)
+}
+
+/// What a client does after a 401, with the SDK's own discovery functions: it finds the
+/// endpoint's protected-resource metadata and, through it, the authorization server.
+#[tokio::test]
+async fn typescript_sdk_oauth_discovery_finds_the_metadata_and_the_authorization_server() {
+    let Some(tools) = sdk_tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (idp, gw, _) = authenticated_gateway(dir.path()).await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/sdk_oauth_discovery.cjs");
+    let target = gw.url("/mcp");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node").arg(script).arg(&target).env("NODE_PATH", tools.join("node_modules")).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "discovery failed: {}", String::from_utf8_lossy(&out.stderr));
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["resource"]["resource"], gw.url("/mcp"), "{found}");
+    assert_eq!(found["resource"]["authorization_servers"], json!([idp.issuer]), "{found}");
+    assert_eq!(found["resource"]["scopes_supported"], json!(["mcp.tools"]), "{found}");
+    assert_eq!(found["server"]["issuer"], idp.issuer.as_str(), "{found}");
+    assert_eq!(found["server"]["token_endpoint"], format!("{}/token", idp.issuer), "{found}");
+}
+
+/// The official clients call through with a bearer token, and are refused without one.
+#[tokio::test]
+async fn sdk_clients_call_with_a_bearer_token_over_streamable_http_and_sse() {
+    let (Some(tools), Some(python)) = (sdk_tools(), python_sdk()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (_idp, gw, token) = authenticated_gateway(dir.path()).await;
+    for target in [gw.url("/mcp"), format!("sse:{}", gw.url("/sse"))] {
+        let (tools, target_ts, token_ts) = (tools.clone(), target.clone(), token.clone());
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/sdk_client.cjs");
+        let run = move |bearer: Option<String>| {
+            let mut node = Command::new("node");
+            node.arg(&script).args([target_ts.as_str(), "fixture_echo", r#"{"text":"with a token"}"#]);
+            node.env("NODE_PATH", tools.join("node_modules"));
+            if let Some(b) = bearer {
+                node.env("SDK_BEARER", b);
+            }
+            node.output().unwrap()
+        };
+        let (with, without) = tokio::task::spawn_blocking(move || (run(Some(token_ts)), run(None))).await.unwrap();
+        assert!(with.status.success(), "TypeScript {target}: {}", String::from_utf8_lossy(&with.stderr));
+        let seen: Value = serde_json::from_slice(&with.stdout).unwrap();
+        assert_eq!(seen["result"]["content"][0]["text"], "with a token", "TypeScript {target}: {seen}");
+        assert!(!without.status.success(), "TypeScript {target} got in without a token");
+
+        let (python, target_py, token_py) = (python.clone(), target.clone(), token.clone());
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients/python_sdk_client.py");
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(python)
+                .arg(script)
+                .args([target_py.as_str(), "fixture_whoami", "{}"])
+                .env("PY_BEARER", token_py)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(out.status.success(), "Python {target}: {}", String::from_utf8_lossy(&out.stderr));
+        let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(seen["text"], "fixture", "Python {target}: {seen}");
+    }
+}

@@ -27,6 +27,8 @@ pub(crate) struct Snapshot {
     pub subscribers: Arc<Subscribers>,
     /// Client authentication, per virtual server.
     pub gate: Arc<Gate>,
+    /// The client request headers some upstream receives (lowercased; usually none).
+    pub kept_headers: Vec<String>,
 }
 
 impl Snapshot {
@@ -39,7 +41,13 @@ impl Snapshot {
     ) -> Snapshot {
         let policy = Chain::build(&model);
         let gate = Arc::new(Gate::build(&model));
-        Snapshot { model, table, upstreams, policy, subscribers, gate }
+        let mut kept_headers: Vec<String> = Vec::new();
+        for name in model.upstreams.iter().flat_map(|u| u.forwarding.wanted()) {
+            if !kept_headers.iter().any(|n| n == name) {
+                kept_headers.push(name.to_string());
+            }
+        }
+        Snapshot { model, table, upstreams, policy, subscribers, gate, kept_headers }
     }
 
     pub(crate) fn upstream(&self, name: &str) -> Option<&Arc<UpstreamHandle>> {

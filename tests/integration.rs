@@ -19,6 +19,7 @@ mod integration {
     mod client_requests;
     mod conformance;
     mod federation;
+    mod forwarding;
     mod jsonrpc_http;
     mod lifecycle;
     mod matrix;

@@ -115,7 +115,7 @@ impl Gate {
         }
         let Some(required) = required else { return Ok(Caller::anonymous(binding, peer)) };
         match required.principal(credentials).await {
-            Ok(principal) => Ok(Caller { identity: Identity::Principal(principal), peer, binding }),
+            Ok(principal) => Ok(Caller { identity: Identity::Principal(principal), peer, binding, presented: None }),
             Err(Refused::Missing) => Err(unauthenticated("authentication required", Some(required.challenge(None)))),
             Err(Refused::Invalid(why)) => {
                 let challenge = Some(required.challenge(Some(&why)));

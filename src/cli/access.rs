@@ -136,7 +136,12 @@ async fn caller(snapshot: &crate::live::Snapshot, vs: &str, who: &Who) -> Result
         claims,
         token_id: None,
     };
-    Ok(Caller { identity: Identity::Principal(Arc::new(principal)), peer: None, binding: Binding::Command })
+    Ok(Caller {
+        identity: Identity::Principal(Arc::new(principal)),
+        peer: None,
+        binding: Binding::Command,
+        presented: None,
+    })
 }
 
 /// Puts `value` at the dotted `path` of `claims`.

@@ -83,11 +83,41 @@ pub(crate) struct RawUpstream {
     /// upstream session always; such requests are refused unless one call is in flight.
     /// `per_client`: each client session always gets its own upstream session.
     pub sessions: Option<RawSessions>,
+    /// `url` upstreams: client request headers passed on with each call made for that client,
+    /// by name, e.g. `[X-Request-Id, X-Tenant]`. Never `Authorization`, cookies, or the headers
+    /// the gateway sets itself: see `forward_authorization` and `token_exchange`.
+    pub forward_headers: Option<Vec<String>>,
+    /// `url` upstreams: `true` passes the client's own `Authorization` header on. The MCP
+    /// authorization specification forbids it (a token is meant for this gateway alone); prefer
+    /// `token_exchange`. `mcpgw check` warns.
+    pub forward_authorization: Option<bool>,
+    /// `url` upstreams: trade the caller's bearer token for one meant for this upstream (OAuth
+    /// 2.0 Token Exchange, RFC 8693), sent as its `Authorization` with each call made for that
+    /// caller; each exchanged token is kept until it expires.
+    pub token_exchange: Option<RawTokenExchange>,
     /// Which protocol era to speak (stdio and `url` upstreams). `auto` (default): ask with
     /// `server/discover` first, then fall back to `initialize`. `session`: the session-based
     /// versions, `initialize` at once (no probe). `stateless`: the stateless 2026-07-28 protocol
     /// only; an upstream that does not answer `server/discover` is down.
     pub era: Option<RawEra>,
+}
+
+/// Where and how the gateway exchanges a caller's token for one meant for an upstream.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTokenExchange {
+    /// The authorization server's token endpoint (https; http on loopback only).
+    pub token_endpoint: String,
+    /// The gateway's client id at that server.
+    pub client_id: String,
+    /// The gateway's client secret there, from `${VAR}` (sent with HTTP basic authentication).
+    pub client_secret: Option<String>,
+    /// The `audience` to ask for: the upstream's name at the authorization server.
+    pub audience: Option<String>,
+    /// The `resource` to ask for (RFC 8707). Default: the upstream's `url`.
+    pub resource: Option<String>,
+    /// Scopes to ask for.
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]

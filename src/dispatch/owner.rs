@@ -35,6 +35,7 @@ pub(super) fn upstream_failure(upstream: &str, method: &str, e: UpstreamError) -
             GatewayError::new(Kind::Unavailable, Source::Upstream, e.to_string())
         }
         UpstreamError::Timeout(..) => GatewayError::new(Kind::Timeout, Source::Upstream, e.to_string()),
+        UpstreamError::Credentials(..) => GatewayError::new(Kind::Forbidden, Source::Upstream, e.to_string()),
         UpstreamError::Transport(..) => {
             tracing::warn!(%upstream, %method, error = %e, "request to upstream failed");
             GatewayError::new(Kind::Internal, Source::Upstream, e.to_string())

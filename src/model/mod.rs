@@ -3,6 +3,7 @@
 
 pub(crate) mod access;
 pub(crate) mod auth;
+pub(crate) mod forwarding;
 mod provided;
 pub(crate) mod rest;
 pub(crate) mod shape;
@@ -73,6 +74,8 @@ pub(crate) struct Upstream {
     pub era: Era,
     /// Tool shaping and pins, by upstream-side tool name.
     pub shapes: Vec<ToolShape>,
+    /// What it receives of the clients behind calls.
+    pub forwarding: forwarding::Forwarding,
 }
 
 impl Upstream {
@@ -84,6 +87,7 @@ impl Upstream {
             && self.timeout == other.timeout
             && self.sessions == other.sessions
             && self.era == other.era
+            && self.forwarding == other.forwarding
     }
 
     /// The public name under which this upstream's item `key` of `kind` is published, or `None`

@@ -289,7 +289,12 @@ mod tests {
             claims: claims.as_object().cloned().unwrap_or_default(),
             token_id: None,
         };
-        Caller { identity: Identity::Principal(Arc::new(principal)), peer: None, binding: Binding::JsonRpc }
+        Caller {
+            identity: Identity::Principal(Arc::new(principal)),
+            peer: None,
+            binding: Binding::JsonRpc,
+            presented: None,
+        }
     }
 
     /// The decision, in one word: `ok`, `hidden`, or the refusal's kind.

@@ -10,6 +10,9 @@ pub(crate) struct Caller {
     pub identity: Identity,
     /// The client's address, for network bindings.
     pub peer: Option<SocketAddr>,
+    /// The request headers an upstream is to receive (`forward_headers`, a token to pass on or
+    /// exchange), kept only when some upstream asks for them.
+    pub presented: Option<Arc<ClientHeaders>>,
     pub binding: Binding,
 }
 
@@ -115,11 +118,35 @@ impl Binding {
 impl Caller {
     /// An unauthenticated caller.
     pub(crate) fn anonymous(binding: Binding, peer: Option<SocketAddr>) -> Caller {
-        Caller { identity: Identity::Anonymous, peer, binding }
+        Caller { identity: Identity::Anonymous, peer, binding, presented: None }
     }
 
     /// The local user running a command (`mcpgw call`).
     pub(crate) fn local() -> Caller {
         Caller::anonymous(Binding::Command, None)
+    }
+}
+
+/// Request headers kept for upstreams, lowercased names with their values. Printed by name
+/// only: values may be credentials.
+#[derive(Clone, PartialEq, Default)]
+pub(crate) struct ClientHeaders(pub Vec<(String, String)>);
+
+impl ClientHeaders {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The bearer token of the `Authorization` header, if that is what it holds.
+    pub(crate) fn bearer(&self) -> Option<&str> {
+        let value = self.get("authorization")?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    }
+}
+
+impl std::fmt::Debug for ClientHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(name, _)| name)).finish()
     }
 }

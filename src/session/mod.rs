@@ -18,7 +18,7 @@ pub(crate) mod link;
 pub(crate) mod replay;
 pub(crate) mod rounds;
 
-pub(crate) use caller::{Binding, Caller, Identity, Method, Principal};
+pub(crate) use caller::{Binding, Caller, ClientHeaders, Identity, Method, Principal};
 pub(crate) use events::{Catalogs, Note, Notes, SessionEvents};
 pub(crate) use link::{Link, Outbound, capability_for};
 pub(crate) use rounds::{InputRounds, RoundEnd};
@@ -72,11 +72,27 @@ pub(crate) struct Session {
     /// Event streams of this session, held so a client can resume one (streamable HTTP); made
     /// on first use, as most sessions never stream.
     replays: std::sync::OnceLock<Box<replay::Replays>>,
+    /// The headers upstreams receive of this client: its caller's, then those of its latest
+    /// request (a refreshed token replaces the one the session opened with).
+    presented: arc_swap::ArcSwapOption<ClientHeaders>,
 }
 
 impl Session {
+    /// Keeps the headers a later request of this session presented, for the upstreams.
+    pub(crate) fn present(&self, caller: &Caller) {
+        if caller.presented.is_some() {
+            self.presented.store(caller.presented.clone());
+        }
+    }
+
+    /// The headers upstreams receive of this client, if any are kept.
+    pub(crate) fn presented(&self) -> Option<Arc<ClientHeaders>> {
+        self.presented.load_full()
+    }
+
     fn new(id: String, virtual_server: &str, protocol_version: &str, caller: Caller, now_ms: u64) -> Arc<Session> {
         Arc::new(Session {
+            presented: arc_swap::ArcSwapOption::new(caller.presented.clone()),
             caller,
             capabilities: std::sync::OnceLock::new(),
             subscriptions: Mutex::default(),

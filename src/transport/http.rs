@@ -14,7 +14,7 @@ use crate::auth::Credentials;
 use crate::error::{Challenge, GatewayError};
 use crate::live::Snapshot;
 use crate::model::Serving;
-use crate::session::{Binding, Caller};
+use crate::session::{Binding, Caller, ClientHeaders};
 
 /// A request refused before dispatch, with the HTTP status the transport prescribes.
 pub(super) fn refusal(status: StatusCode, message: impl Into<String>) -> GatewayError {
@@ -94,8 +94,21 @@ pub(super) async fn admit(
     let credentials = credentials(request);
     let loopback = ctx.local_addr.ip().is_loopback();
     let caller = snapshot.gate.authenticate(virtual_server, &credentials, Some(peer), binding, loopback).await;
-    let caller = caller.map_err(refuse)?;
+    let mut caller = caller.map_err(refuse)?;
+    caller.presented = kept_headers(&snapshot.kept_headers, request.headers());
     Ok((snapshot, caller))
+}
+
+/// The request headers upstreams are to receive (none are kept when no upstream asks).
+fn kept_headers(wanted: &[String], headers: &hyper::HeaderMap) -> Option<Arc<ClientHeaders>> {
+    if wanted.is_empty() {
+        return None;
+    }
+    let kept: Vec<(String, String)> = wanted
+        .iter()
+        .filter_map(|name| Some((name.clone(), headers.get(name.as_str())?.to_str().ok()?.to_string())))
+        .collect();
+    Some(Arc::new(ClientHeaders(kept)))
 }
 
 /// The credentials a request presents: `Authorization` and `X-API-Key`, and whether its query

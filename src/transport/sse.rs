@@ -98,6 +98,7 @@ pub(crate) async fn post(
             return error_response(&e, None, false);
         }
     };
+    session.present(&caller);
     let limit = snapshot.model.serving.max_body_bytes;
     let Ok(body) = Limited::new(request.into_body(), limit).collect().await.map(|b| b.to_bytes()) else {
         let e = refusal(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes"));

@@ -418,5 +418,7 @@ fn find_session(
         tracing::warn!(session = %id, subject = ?caller.identity.subject(), "a session presented by a caller other than its own");
         return Err(unknown());
     }
+    // The same caller, perhaps with a refreshed token: upstreams get the latest.
+    session.present(caller);
     Ok(session)
 }

@@ -19,4 +19,8 @@ pub(crate) enum UpstreamError {
     Rpc(RawJson),
     #[error("upstream \"{0}\": {1}")]
     Transport(String, String),
+    /// The caller's credentials could not be turned into what the upstream takes (a token
+    /// exchange refused, no token to exchange).
+    #[error("upstream \"{0}\": {1}")]
+    Credentials(String, String),
 }

@@ -6,6 +6,7 @@ mod connection;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake;
+mod forwarding;
 mod handshake;
 mod http;
 mod http_client;
@@ -122,6 +123,9 @@ pub(crate) struct UpstreamHandle {
     /// takes it alone, so whatever the upstream asks meanwhile can only be about that call.
     turns: tokio::sync::RwLock<()>,
     outlets: Outlets,
+    /// What calls carry of their callers (`forward_headers`, a forwarded or exchanged token),
+    /// shared by every connection of the handle, so exchanged tokens are kept across them.
+    forwarder: Option<Arc<forwarding::Forwarder>>,
 }
 
 impl UpstreamHandle {
@@ -136,7 +140,15 @@ impl UpstreamHandle {
     /// A handle not yet connected.
     fn new(spec: model::Upstream, outlets: Outlets) -> Arc<Self> {
         let (stop, _) = watch::channel(false);
+        let forwarder = match forwarding::Forwarder::new(&spec.name, &spec.forwarding) {
+            Ok(f) => f.map(Arc::new),
+            Err(e) => {
+                tracing::error!(upstream = %spec.name, error = %e, "forwarding to this upstream is off");
+                None
+            }
+        };
         Arc::new(UpstreamHandle {
+            forwarder,
             spec,
             status: ArcSwap::from_pointee(Status {
                 state: UpstreamState::Connecting,
@@ -256,6 +268,11 @@ impl UpstreamHandle {
     fn own_session_for(&self, link: &Link) -> bool {
         match self.spec.sessions {
             model::Sessions::PerClient => true,
+            // An upstream session belongs to the user it was opened for: a caller's own
+            // credential needs a session of the caller's own (a stateless upstream has none).
+            _ if self.spec.forwarding.per_caller() => {
+                self.status.load().protocol_version.as_deref() != Some(crate::protocol::stateless::VERSION)
+            }
             model::Sessions::Shared => false,
             model::Sessions::Auto => {
                 self.asks_clients.load(Ordering::Relaxed)
@@ -279,6 +296,12 @@ impl UpstreamHandle {
         }
         let alone = client.is_some_and(|l| l.rounds.is_some() && l.session.declares_any_question());
         Some(if alone { Turn::Alone(self.turns.write().await) } else { Turn::Shared(self.turns.read().await) })
+    }
+
+    /// What a new connection's requests carry of their callers; `client` for a connection that
+    /// serves one client session.
+    fn behind(&self, client: Option<&Arc<crate::session::Session>>) -> forwarding::Behind {
+        forwarding::Behind { forwarder: self.forwarder.clone(), bound: client.map(Arc::downgrade) }
     }
 
     /// Where a new connection's unsolicited messages go.

@@ -2,6 +2,7 @@
 //! handshake (`server/discover` first for stdio and streamable HTTP upstreams, `initialize`
 //! when it is not answered or not tried).
 
+use super::forwarding::Behind;
 use super::handshake;
 use super::rest_api::RestConnection;
 use super::wire::{Established, Inbox};
@@ -12,6 +13,7 @@ use crate::model::{self, Transport};
 pub(super) async fn open(
     spec: &model::Upstream,
     inbox: Inbox,
+    behind: Behind,
 ) -> Result<(Box<dyn Connection>, Established), UpstreamError> {
     let conn: Box<dyn Connection> = match &spec.transport {
         Transport::Stdio(cmd) => {
@@ -29,7 +31,9 @@ pub(super) async fn open(
             }
             Box::new(stdio)
         }
-        Transport::StreamableHttp { url, headers } => return super::http::open(spec, url, headers, inbox).await,
+        Transport::StreamableHttp { url, headers } => {
+            return super::http::open(spec, url, headers, inbox, behind).await;
+        }
         Transport::Sse { url, headers } => Box::new(sse::connect(&spec.name, url, headers, inbox).await?),
         Transport::WebSocket { url, headers } => Box::new(websocket::connect(&spec.name, url, headers, inbox).await?),
         Transport::Rest(api) => {

@@ -26,7 +26,7 @@ impl UpstreamHandle {
         let session = cell
             .get_or_try_init(|| {
                 opened = true;
-                self.open_client_session(&link.session.id)
+                self.open_client_session(&link.session)
             })
             .await;
         let session = match session {
@@ -56,7 +56,8 @@ impl UpstreamHandle {
         Ok(session)
     }
 
-    async fn open_client_session(&self, client: &str) -> Result<PerClient, UpstreamError> {
+    async fn open_client_session(&self, session: &Arc<crate::session::Session>) -> Result<PerClient, UpstreamError> {
+        let client = session.id.as_str();
         // Log messages and task status of a per-client session go to its client (on the call in
         // progress); list changes are not needed, as the shared session keeps the catalog;
         // progress goes through the relay.
@@ -89,7 +90,7 @@ impl UpstreamHandle {
             }
         });
         let inbox = self.inbox(events);
-        let (conn, established) = open::open(&self.spec, inbox).await?;
+        let (conn, established) = open::open(&self.spec, inbox, self.behind(Some(session))).await?;
         // `logging/setLevel` exists in the session era, for servers that declare logging.
         let takes_log_level = established.protocol_version != crate::protocol::stateless::VERSION
             && established.capabilities.contains_key("logging");

@@ -27,7 +27,7 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
         let (events_tx, mut events) = mpsc::channel::<Event>(64);
         let inbox = handle.inbox(events_tx);
         let attempt = tokio::select! {
-            r = open::open(&handle.spec, inbox) => r,
+            r = open::open(&handle.spec, inbox, handle.behind(None)) => r,
             _ = stop.changed() => break,
         };
         match attempt {

@@ -126,6 +126,7 @@ async fn list_results_are_paginated_and_upstream_pagination_is_followed() {
             "a_subscriptions",
             "a_cancellations",
             "a_calls",
+            "a_headers",
             "a_forget_sessions",
             "a_slow_task"
         ]

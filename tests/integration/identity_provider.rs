@@ -1,7 +1,8 @@
 //! An identity provider on loopback for the authentication tests: real RSA and EC keys made with
 //! the openssl command line, an OpenID Connect discovery document and a JSON Web Key Set whose
-//! keys the test can rotate, a count of key-set fetches, and tokens signed with any of its keys
-//! (or with keys it never published).
+//! keys the test can rotate, a count of key-set fetches, tokens signed with any of its keys (or
+//! with keys it never published), and a token endpoint for OAuth 2.0 Token Exchange (RFC 8693)
+//! that records what it was sent and refuses tokens whose subject is `mallory`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,12 +107,17 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
+/// Token exchange requests seen: each one's `Authorization` and form fields.
+type Exchanges = Arc<Mutex<Vec<(String, std::collections::HashMap<String, String>)>>>;
+
 /// The identity provider: discovery and key set over plain HTTP on loopback.
 pub struct IdentityProvider {
     pub issuer: String,
     /// The keys the key set publishes now.
     published: Arc<Mutex<Vec<Value>>>,
     fetches: Arc<AtomicU64>,
+    /// Token exchange requests, as (their `Authorization`, their form fields), in order.
+    exchanges: Exchanges,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -121,11 +127,12 @@ impl IdentityProvider {
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let keys = Arc::new(Mutex::new(published.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()));
         let fetches = Arc::new(AtomicU64::new(0));
-        let (iss, set, count) = (issuer.clone(), keys.clone(), fetches.clone());
+        let exchanges: Exchanges = Arc::default();
+        let (iss, set, count, log) = (issuer.clone(), keys.clone(), fetches.clone(), exchanges.clone());
         let server = tokio::spawn(async move {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else { return };
-                let (iss, set, count) = (iss.clone(), set.clone(), count.clone());
+                let (iss, set, count, log) = (iss.clone(), set.clone(), count.clone(), log.clone());
                 tokio::spawn(async move {
                     let mut request = Vec::new();
                     let mut buf = [0u8; 4096];
@@ -135,7 +142,23 @@ impl IdentityProvider {
                             Ok(n) => request.extend_from_slice(&buf[..n]),
                         }
                     }
-                    let line = String::from_utf8_lossy(&request).lines().next().unwrap_or_default().to_string();
+                    let head_end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+                    let header = |name: &str| {
+                        head.lines()
+                            .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)))
+                            .map(|(_, v)| v.trim().to_string())
+                    };
+                    let length: usize = header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+                    while request.len() < head_end + length {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let form: std::collections::HashMap<String, String> =
+                        url::form_urlencoded::parse(&request[head_end..]).into_owned().collect();
+                    let line = head.lines().next().unwrap_or_default().to_string();
                     let target = line.split(' ').nth(1).unwrap_or_default().to_string();
                     let (status, body) = match target.as_str() {
                         // OpenID Connect discovery and OAuth authorization-server metadata alike.
@@ -151,6 +174,24 @@ impl IdentityProvider {
                             count.fetch_add(1, Ordering::SeqCst);
                             ("200 OK", json!({"keys": *set.lock().unwrap()}))
                         }
+                        "/token" => {
+                            let mut log = log.lock().unwrap();
+                            log.push((header("authorization").unwrap_or_default(), form.clone()));
+                            let subject = form.get("subject_token").map(|t| subject_of(t)).unwrap_or_default();
+                            if subject == "mallory" {
+                                (
+                                    "400 Bad Request",
+                                    json!({"error": "invalid_grant", "error_description": "not for this one"}),
+                                )
+                            } else {
+                                (
+                                    "200 OK",
+                                    json!({"access_token": format!("exchanged-{}-{}", subject, log.len()),
+                                    "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                                    "token_type": "Bearer", "expires_in": 300}),
+                                )
+                            }
+                        }
                         _ => ("404 Not Found", json!({})),
                     };
                     let body = body.to_string();
@@ -163,12 +204,17 @@ impl IdentityProvider {
                 });
             }
         });
-        IdentityProvider { issuer, published: keys, fetches, server }
+        IdentityProvider { issuer, published: keys, fetches, exchanges, server }
     }
 
     /// Publishes these keys instead (a rotation).
     pub fn publish(&self, keys: &[&SigningKey]) {
         *self.published.lock().unwrap() = keys.iter().map(|k| k.jwk.clone()).collect();
+    }
+
+    /// The token exchanges asked so far: each one's `Authorization` and form fields.
+    pub fn exchanges(&self) -> Vec<(String, std::collections::HashMap<String, String>)> {
+        self.exchanges.lock().unwrap().clone()
     }
 
     /// How many times the key set was fetched.
@@ -197,6 +243,13 @@ fn path(p: &Path) -> &str {
 
 fn from_hex(hex: &str) -> Vec<u8> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+/// The `sub` of a token, read without checking it (the test provider's own tokens).
+fn subject_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap_or_default();
+    serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["sub"].as_str().map(str::to_string)).unwrap_or_default()
 }
 
 pub fn b64(bytes: &[u8]) -> String {

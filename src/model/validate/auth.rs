@@ -179,8 +179,9 @@ impl Validator<'_> {
         Some(Issuer { issuer, audiences: raw.audiences.clone(), keys, algorithms })
     }
 
-    /// A URL keys are fetched from: https, or http on loopback (a local identity provider).
-    fn fetch_url(&mut self, path: &str, text: &str) -> Option<url::Url> {
+    /// A URL of an authorization server (keys, discovery, a token endpoint): https, or http on
+    /// loopback (a local identity provider).
+    pub(super) fn fetch_url(&mut self, path: &str, text: &str) -> Option<url::Url> {
         let expanded = self.expand(path, text)?;
         let Ok(url) = url::Url::parse(&expanded) else {
             self.error(path, format!("\"{expanded}\" is not a URL"), "write e.g. https://login.example.com");
@@ -198,16 +199,13 @@ impl Validator<'_> {
             "http" => {
                 self.error(
                     path,
-                    format!(
-                        "keys fetched over plain http from {} could be replaced on the way",
-                        url.host_str().unwrap_or("")
-                    ),
+                    format!("plain http to {} can be read and altered on the way", url.host_str().unwrap_or("")),
                     "use https (plain http is accepted on loopback only)",
                 );
                 None
             }
             other => {
-                self.error(path, format!("\"{other}\" is not a scheme keys are fetched over"), "use https");
+                self.error(path, format!("\"{other}\" is not a scheme the gateway fetches over"), "use https");
                 None
             }
         }

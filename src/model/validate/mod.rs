@@ -2,6 +2,7 @@
 
 mod access;
 mod auth;
+mod forwarding;
 mod rest;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -485,9 +486,11 @@ impl Validator<'_> {
                 "remove it",
             );
         }
+        let forwarding = self.forwarding(&path, up, transport.as_ref());
         Some(Upstream {
             name: name.to_string(),
             prefix,
+            forwarding,
             transport: transport?,
             tools,
             resources,

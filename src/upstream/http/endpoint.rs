@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::super::UpstreamError;
 use super::super::asked::{self, Asked};
 use super::super::connection::BoxFuture;
+use super::super::forwarding::Behind;
 use super::super::http_client::{HttpClient, Outgoing, Response, SendError};
 use super::super::wire::{Inbox, route_incoming};
 use crate::model::Secret;
@@ -59,6 +60,8 @@ pub(super) struct Endpoint {
     /// The upstream's requests that wait on a client's answer.
     asked: Arc<Asked>,
     pub(super) closed: watch::Sender<bool>,
+    /// What requests carry of the callers behind them.
+    pub(super) behind: Behind,
 }
 
 impl Endpoint {
@@ -67,6 +70,7 @@ impl Endpoint {
         url: &url::Url,
         headers: &[(String, Secret)],
         inbox: Inbox,
+        behind: Behind,
     ) -> Result<Endpoint, UpstreamError> {
         Ok(Endpoint {
             name: name.into(),
@@ -77,6 +81,7 @@ impl Endpoint {
             inbox,
             asked: Arc::default(),
             closed: watch::channel(false).0,
+            behind,
         })
     }
 
@@ -266,8 +271,14 @@ pub(super) async fn listen<M: Mode>(mode: std::sync::Weak<M>) {
             return;
         }
         let mut closed = endpoint.closed.subscribe();
+        // A connection that serves one client listens with that client's credentials.
+        let Ok(extra) = endpoint.behind.headers(None).await else { return };
+        let mut request = mode.listen_request();
+        for (name, value) in extra {
+            request.set(name, value);
+        }
         let response = tokio::select! {
-            r = mode.listen_request().send() => r,
+            r = request.send() => r,
             _ = async { let _ = closed.wait_for(|c| *c).await; } => return,
         };
         match response {

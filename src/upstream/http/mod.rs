@@ -7,6 +7,7 @@ mod endpoint;
 mod session;
 mod stateless;
 
+use super::forwarding::Behind;
 use super::wire::{Established, Inbox};
 use super::{Connection, UpstreamError, handshake};
 use crate::model::{self, Secret};
@@ -20,8 +21,9 @@ pub(super) async fn open(
     url: &url::Url,
     headers: &[(String, Secret)],
     inbox: Inbox,
+    behind: Behind,
 ) -> Result<(Box<dyn Connection>, Established), UpstreamError> {
-    let mut endpoint = endpoint::Endpoint::new(&spec.name, url, headers, inbox)?;
+    let mut endpoint = endpoint::Endpoint::new(&spec.name, url, headers, inbox, behind)?;
     // A stateless (2026-07-28) upstream answers discovery and needs no handshake.
     if spec.era != model::Era::Session {
         match StatelessHttp::discover(endpoint, spec.timeout).await {

@@ -70,12 +70,12 @@ impl SessionHttp {
         let work = async {
             let body = Bytes::from(encode_request(id, method, params));
             let had_session = inner.session.read().unwrap().is_some();
-            let response = inner.post(body.clone(), method == "initialize").await?;
+            let response = inner.post(body.clone(), method == "initialize", client).await?;
             if response.status() == StatusCode::NOT_FOUND && had_session && method != "initialize" {
                 // The server forgot our session: start a new one and send the request again.
                 tracing::info!(upstream = %inner.endpoint.name, "upstream session expired; initializing again");
                 Box::pin(inner.reinitialize(timeout)).await?;
-                let response = inner.post(body, false).await?;
+                let response = inner.post(body, false, client).await?;
                 return inner.read(response, id, client, timeout).await;
             }
             inner.read(response, id, client, timeout).await
@@ -93,7 +93,7 @@ impl SessionHttp {
     }
 
     async fn notify(&self, method: &str, params: Option<&RawValue>) {
-        if let Err(e) = self.inner.post(encode_notification(method, params), false).await {
+        if let Err(e) = self.inner.post(encode_notification(method, params), false, None).await {
             tracing::debug!(upstream = %self.inner.endpoint.name, error = %e, %method, "sending a notification failed");
         }
     }
@@ -110,9 +110,19 @@ impl SessionHttp {
 }
 
 impl Inner {
-    async fn post(&self, body: impl Into<Bytes>, initializing: bool) -> Result<Response, UpstreamError> {
+    /// A POST, for `client` (its forwarded headers) or for the connection itself.
+    async fn post(
+        &self,
+        body: impl Into<Bytes>,
+        initializing: bool,
+        client: Option<&Link>,
+    ) -> Result<Response, UpstreamError> {
         let endpoint = &self.endpoint;
+        let extra = endpoint.behind.headers(client).await?;
         let mut request = endpoint.client.post(&endpoint.uri).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, JSON);
+        for (name, value) in extra {
+            request.set(name, value);
+        }
         if !initializing {
             self.add_session(&mut request);
         }
@@ -156,11 +166,12 @@ impl Inner {
             "clientInfo": mcp::implementation(),
         }));
         let name = &self.endpoint.name;
-        let response = tokio::time::timeout(timeout, self.post(encode_request(id, "initialize", Some(&params)), true))
-            .await
-            .map_err(|_| UpstreamError::Timeout(name.clone(), timeout))??;
+        let response =
+            tokio::time::timeout(timeout, self.post(encode_request(id, "initialize", Some(&params)), true, None))
+                .await
+                .map_err(|_| UpstreamError::Timeout(name.clone(), timeout))??;
         self.read(response, id, None, timeout).await?;
-        let _ = self.post(encode_notification("notifications/initialized", None), false).await;
+        let _ = self.post(encode_notification("notifications/initialized", None), false, None).await;
         Ok(())
     }
 }
@@ -172,7 +183,7 @@ impl Mode for Inner {
 
     fn post_reply(self: Arc<Self>, reply: Vec<u8>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let _ = self.post(reply, false).await;
+            let _ = self.post(reply, false, None).await;
         })
     }
 
@@ -251,7 +262,7 @@ impl Drop for CancelOnDrop {
         let inner = self.inner.clone();
         let params = jsonrpc::raw(&serde_json::json!({ "requestId": self.id, "reason": self.reason }));
         tokio::spawn(async move {
-            let _ = inner.post(encode_notification("notifications/cancelled", Some(&params)), false).await;
+            let _ = inner.post(encode_notification("notifications/cancelled", Some(&params)), false, None).await;
         });
     }
 }

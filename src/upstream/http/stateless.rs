@@ -60,7 +60,7 @@ impl StatelessHttp {
         let params = crate::upstream::stateless::params(None, None);
         let body = encode_request(id, "server/discover", Some(&params));
         let probe = async {
-            let response = inner.post(body, "server/discover", None, &[]).await.ok()?;
+            let response = inner.post(body, "server/discover", None, &[], None).await.ok()?;
             if !response.status().is_success() {
                 return None;
             }
@@ -112,8 +112,10 @@ impl Inner {
         method: &str,
         name: Option<&str>,
         mirrored: &[(String, String)],
+        client: Option<&Link>,
     ) -> Result<Response, UpstreamError> {
         let endpoint = &self.endpoint;
+        let extra = endpoint.behind.headers(client).await?;
         let mut request = endpoint
             .client
             .post(&endpoint.uri)
@@ -126,6 +128,9 @@ impl Inner {
         }
         for (header, value) in mirrored {
             request = request.header(header.as_str(), value.as_str());
+        }
+        for (name, value) in extra {
+            request.set(name, value);
         }
         request.body(body).send().await.map_err(|e| endpoint.post_failed(&e))
     }
@@ -158,7 +163,7 @@ impl Inner {
             async move {
                 let id = self.endpoint.next_id();
                 let body = encode_request(id, method, Some(&params));
-                let response = self.post(body, method, target.as_deref(), &mirrored).await?;
+                let response = self.post(body, method, target.as_deref(), &mirrored, client).await?;
                 endpoint::read_response(self, response, id, client, timeout).await
             }
         };

@@ -29,6 +29,8 @@ pub(crate) struct Snapshot {
     pub gate: Arc<Gate>,
     /// The client request headers some upstream receives (lowercased; usually none).
     pub kept_headers: Vec<String>,
+    /// The listener's TLS, when the file asks for it.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Snapshot {
@@ -47,7 +49,8 @@ impl Snapshot {
                 kept_headers.push(name.to_string());
             }
         }
-        Snapshot { model, table, upstreams, policy, subscribers, gate, kept_headers }
+        let tls = crate::auth::tls::acceptor(model.serving.tls.as_ref());
+        Snapshot { model, table, upstreams, policy, subscribers, gate, kept_headers, tls }
     }
 
     pub(crate) fn upstream(&self, name: &str) -> Option<&Arc<UpstreamHandle>> {

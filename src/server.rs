@@ -62,6 +62,9 @@ pub(crate) async fn serve(
     }
 }
 
+/// Longest wait for a client's TLS handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
 /// One serving thread's accept loop, until `stopping` turns true.
 async fn accept(
     listener: std::net::TcpListener,
@@ -88,7 +91,9 @@ async fn accept(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let header_timeout = ctx.live.snapshot().model.serving.header_timeout;
+                let snapshot = ctx.live.snapshot();
+                let (header_timeout, tls) = (snapshot.model.serving.header_timeout, snapshot.tls.clone());
+                drop(snapshot);
                 let ctx = ctx.clone();
                 let service = service_fn(move |request: Request<Incoming>| {
                     let ctx = ctx.clone();
@@ -99,10 +104,26 @@ async fn accept(
                 if let Some(timeout) = header_timeout {
                     builder.http1().timer(TokioTimer::new()).header_read_timeout(timeout);
                 }
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
+                let Some(acceptor) = tls else {
+                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                };
+                let graceful = graceful.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection.await {
+                    // A client that never finishes its handshake holds nothing for long.
+                    let stream = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                    if let Err(e) = graceful.watch(connection).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 });

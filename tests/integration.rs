@@ -36,6 +36,7 @@ mod integration {
     mod stdio_serving;
     mod subscriptions;
     mod tasks;
+    mod tls;
     mod upstream_transports;
     mod websocket_serving;
 }

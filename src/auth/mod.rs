@@ -8,6 +8,7 @@
 
 mod jwt;
 mod keys;
+pub(crate) mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -273,6 +274,10 @@ impl KeyChecks for Checks {
     fn public_key(&self, pem: &str) -> Result<Vec<&'static str>, String> {
         let key = keys::from_pem(pem)?;
         Ok(keys::family(&key).iter().map(|a| name(*a)).collect())
+    }
+
+    fn tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), String> {
+        tls::server_config(cert_pem, key_pem).map(|_| ())
     }
 }
 

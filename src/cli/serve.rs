@@ -135,10 +135,11 @@ async fn serve(source: Source, listen: Option<&str>, workers: &Workers) -> ExitC
         }
     };
     let local = local_addr.to_string();
+    let (scheme, tls) = if snapshot.model.serving.tls.is_some() { ("https", true) } else { ("http", false) };
     tracing::info!(
         address = %local, config = %path.display(), upstreams = snapshot.model.upstreams.len(),
-        startup_us = started.elapsed().as_micros() as u64,
-        "mcpgw listening; MCP at http://{local}/mcp"
+        startup_us = started.elapsed().as_micros() as u64, tls,
+        "mcpgw listening; MCP at {scheme}://{local}/mcp"
     );
     reload::watch(&reloader);
 

@@ -34,7 +34,8 @@ pub(crate) struct Loaded {
     /// by `openapi::convert_upstreams` from the documents `reload::prepare` read, so validation
     /// checks them like `rest:` upstreams and never reads a document.
     pub imported: std::collections::HashMap<String, Imported>,
-    /// Every file the config names (OpenAPI documents, htpasswd files, PEM keys), by the path as
+    /// Every file the config names (OpenAPI documents, htpasswd files, PEM keys, the listener's
+    /// certificate and key), by the path as
     /// written: its text, or why it could not be read. Filled by `reload::prepare`.
     pub files: std::collections::HashMap<String, Result<String, String>>,
 }
@@ -59,7 +60,8 @@ impl Loaded {
             let keys = a.jwt.iter().flat_map(|j| j.issuers.iter().filter_map(|i| i.public_key.clone()));
             keys.chain(a.basic.iter().map(|b| b.htpasswd.clone())).collect::<Vec<_>>()
         });
-        specs.chain(auth_files).collect()
+        let tls = self.raw.serving.iter().flat_map(|s| s.tls.iter()).flat_map(|t| [t.cert.clone(), t.key.clone()]);
+        specs.chain(auth_files).chain(tls).collect()
     }
 }
 

@@ -386,8 +386,21 @@ pub(crate) struct RawServing {
     pub header_timeout: Option<String>,
     /// The URL clients reach the gateway at, e.g. `https://mcp.example.com` (behind a proxy, the
     /// proxy's). Protected-resource metadata and authentication challenges name resources under
-    /// it. Default: `http://` and the listen address.
+    /// it. Default: `http://` (`https://` with `tls`) and the listen address.
     pub public_url: Option<String>,
+    /// Serve HTTPS (and WSS) directly, with this certificate chain and private key (PEM files,
+    /// relative to this file), each reloaded when it changes (cert-manager, certbot).
+    pub tls: Option<RawTls>,
+}
+
+/// The listener's certificate.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    /// The certificate chain, leaf first (PEM).
+    pub cert: String,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
 }
 
 /// A REST API served as MCP tools.

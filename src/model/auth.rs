@@ -87,6 +87,8 @@ pub(crate) const ALGORITHMS: [&str; 12] =
 pub(crate) trait KeyChecks {
     /// Reads a PEM public key; its algorithms (JOSE names) or what is wrong with it.
     fn public_key(&self, pem: &str) -> Result<Vec<&'static str>, String>;
+    /// Whether a certificate chain and private key (PEM) make a TLS server identity, or why not.
+    fn tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), String>;
 }
 
 /// `sha256:<64 hex>` as bytes.

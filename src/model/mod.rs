@@ -264,8 +264,19 @@ pub(crate) struct Serving {
     pub resume_window: Duration,
     /// Longest wait for a request's headers (idle keep-alive included); `None`: no limit.
     pub header_timeout: Option<Duration>,
-    /// The URL clients reach the gateway at; `None`: `http://` and the bound address.
+    /// The URL clients reach the gateway at; `None`: `http://` (or `https://`) and the bound address.
     pub public_url: Option<url::Url>,
+    /// The listener's certificate and key, when it serves HTTPS.
+    pub tls: Option<Tls>,
+}
+
+/// The listener's certificate chain and key, as read from their files.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Tls {
+    pub cert_path: String,
+    pub cert_pem: String,
+    /// The key's PEM text (printed as its path, never its content).
+    pub key: Secret,
 }
 
 /// A value that may hold a secret: it prints as written in the file (`${TOKEN}`), never expanded.

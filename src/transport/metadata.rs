@@ -18,13 +18,14 @@ use crate::model::{DEFAULT_SERVER, Serving};
 /// Where the documents are served.
 pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
-/// The URL clients reach the gateway at: `serving.public_url`, or `http://` and the bound address
-/// (none when bound to every interface: no one address names it).
+/// The URL clients reach the gateway at: `serving.public_url`, or `http://` (`https://` when the
+/// listener serves TLS) and the bound address (none when bound to every interface: no one
+/// address names it).
 fn base(serving: &Serving, bound: &SocketAddr) -> Option<String> {
     match &serving.public_url {
         Some(url) => Some(url.as_str().trim_end_matches('/').to_string()),
         None if bound.ip().is_unspecified() => None,
-        None => Some(format!("http://{bound}")),
+        None => Some(format!("{}://{bound}", if serving.tls.is_some() { "https" } else { "http" })),
     }
 }
 

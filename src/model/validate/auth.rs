@@ -266,6 +266,26 @@ impl Validator<'_> {
         Some(Basic { path: raw.htpasswd.clone(), users })
     }
 
+    /// The listener's certificate and key: both readable, and a working pair.
+    pub(super) fn tls(&mut self, raw: &crate::config::raw::RawTls) -> Option<crate::model::Tls> {
+        let cert = self.file("serving.tls.cert", &raw.cert);
+        let key = self.file("serving.tls.key", &raw.key);
+        let (cert_pem, key_pem) = (cert?, key?);
+        if let Err(why) = self.keys.tls(&cert_pem, &key_pem) {
+            self.error(
+                "serving.tls",
+                why,
+                "give a PEM certificate chain (leaf first) and the PEM private key that goes with it",
+            );
+            return None;
+        }
+        Some(crate::model::Tls {
+            cert_path: raw.cert.clone(),
+            cert_pem,
+            key: crate::model::Secret::new(key_pem, raw.key.clone()),
+        })
+    }
+
     /// The text of a file the config names (read by `reload::prepare`), or the reported reason.
     fn file(&mut self, path: &str, name: &str) -> Option<String> {
         match self.files.get(name) {

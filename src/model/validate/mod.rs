@@ -223,6 +223,10 @@ impl KeyChecks for Structural {
     fn public_key(&self, _: &str) -> Result<Vec<&'static str>, String> {
         Ok(super::auth::ALGORITHMS.to_vec())
     }
+
+    fn tls(&self, _: &str, _: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -780,7 +784,9 @@ impl Validator<'_> {
                 }
             }
         });
+        let tls = raw.tls.as_ref().and_then(|t| self.tls(t));
         Serving {
+            tls,
             public_url,
             request_state_key,
             resume_window,

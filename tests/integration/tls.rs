@@ -1,0 +1,149 @@
+//! The listener serving TLS itself (`serving.tls`), with certificates the test makes with
+//! openssl: MCP over HTTPS and WSS with a client that trusts only that certificate, plain HTTP
+//! refused, and a renewed certificate (its
+//! files rewritten, as cert-manager does) served to the next connection without a restart.
+
+use std::path::Path;
+
+use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::pem::PemObject;
+use serde_json::{Value, json};
+
+use super::util::{TestGateway, eventually, stdio_fixture};
+
+/// A certificate for localhost and 127.0.0.1 issued by a CA of its own, as (CA PEM, certificate
+/// PEM, key PEM).
+fn certificate(dir: &Path, name: &str) -> (String, String, String) {
+    let file = |ext: &str| dir.join(format!("{name}.{ext}")).to_str().unwrap().to_string();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("the TLS tests make certificates with the openssl command line: {e}"));
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let (ca_key, ca_crt, key, csr, ext, crt) =
+        (file("ca.key"), file("ca.crt"), file("key"), file("csr"), file("ext"), file("crt"));
+    let ca_subject = format!("/CN={name} test CA");
+    openssl(
+        &[&["req", "-x509", "-days", "1", "-subj", &ca_subject, "-keyout", &ca_key, "-out", &ca_crt][..], &ec].concat(),
+    );
+    openssl(&[&["req", "-subj", "/CN=localhost", "-keyout", &key, "-out", &csr][..], &ec].concat());
+    let extensions =
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
+    std::fs::write(&ext, extensions).unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-CAcreateserial",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &ca_key,
+        "-extfile",
+        &ext,
+        "-out",
+        &crt,
+    ]);
+    let read = |path: &str| std::fs::read_to_string(path).unwrap();
+    (read(&ca_crt), read(&crt), read(&key))
+}
+
+/// A client that trusts exactly `cert`.
+fn trusting(cert: &str) -> reqwest::Client {
+    let root = reqwest::Certificate::from_pem(cert.as_bytes()).unwrap();
+    reqwest::Client::builder().tls_certs_only([root]).build().unwrap()
+}
+
+async fn initialize(client: &reqwest::Client, url: &str) -> Result<Value, reqwest::Error> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+        "capabilities": {}, "clientInfo": {"name": "tls-test", "version": "0"}}});
+    let r = client.post(url).header("accept", "application/json, text/event-stream").json(&body).send().await?;
+    r.json().await
+}
+
+#[tokio::test]
+async fn the_listener_serves_https_and_wss_and_follows_a_renewed_certificate() {
+    let keys = tempfile::tempdir().unwrap();
+    let (first_ca, first_cert, first_key) = certificate(keys.path(), "first");
+    let (second_ca, second_cert, second_key) = certificate(keys.path(), "second");
+    let yaml = format!(
+        "serving: {{ tls: {{ cert: listener.crt, key: listener.key }} }}\nupstreams:\n  a: {}\n",
+        stdio_fixture("a")
+    );
+    let gw = TestGateway::start_full(
+        &yaml,
+        &[("listener.crt", &first_cert), ("listener.key", &first_key)],
+        &[],
+        "127.0.0.1:0",
+    )
+    .await;
+    assert!(gw.base.starts_with("https://"), "{}", gw.base);
+    let url = gw.url("/mcp").replace("127.0.0.1", "localhost");
+
+    let answer = initialize(&trusting(&first_ca), &url).await.expect("HTTPS with the served certificate");
+    assert_eq!(answer["result"]["serverInfo"]["name"], "mcpgw", "{answer}");
+    assert!(initialize(&trusting(&second_ca), &url).await.is_err(), "a client trusting another certificate got in");
+    let plain = reqwest::Client::new().get(gw.url("/healthz").replace("https://", "http://")).send().await;
+    assert!(!plain.is_ok_and(|r| r.status().is_success()), "plain HTTP was served");
+
+    // WSS, with a TLS connector trusting the certificate.
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(first_ca.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let ws_url = gw.url("/ws").replace("https://127.0.0.1", "wss://localhost");
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url.as_str()).unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
+    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls));
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)).await.expect("WSS");
+    let ping = json!({"jsonrpc": "2.0", "id": 5, "method": "ping"});
+    socket.send(tokio_tungstenite::tungstenite::Message::Text(ping.to_string().into())).await.unwrap();
+    let reply = socket.next().await.unwrap().unwrap();
+    let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(reply["id"], 5, "{reply}");
+
+    // Renewed in place: the next connection gets the new certificate, no restart.
+    std::fs::write(gw.dir.path().join("listener.key"), &second_key).unwrap();
+    std::fs::write(gw.dir.path().join("listener.crt"), &second_cert).unwrap();
+    eventually("the renewed certificate to be served", || async {
+        initialize(&trusting(&second_ca), &url).await.ok().filter(|a| a["result"].is_object()).map(|_| ())
+    })
+    .await;
+    assert!(initialize(&trusting(&first_ca), &url).await.is_err(), "the old certificate is still served");
+}
+
+#[test]
+fn check_reports_a_certificate_and_key_that_do_not_go_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, _) = certificate(dir.path(), "one");
+    let (_, _, other_key) = certificate(dir.path(), "two");
+    std::fs::write(dir.path().join("listener.crt"), cert).unwrap();
+    std::fs::write(dir.path().join("listener.key"), other_key).unwrap();
+    std::fs::write(dir.path().join("bad.crt"), "not a certificate").unwrap();
+    let check = |yaml: &str| {
+        let config = dir.path().join("g.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let out = std::process::Command::new(super::util::gateway_bin()).arg("check").arg(&config).output().unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (code, stderr) = check("serving: { tls: { cert: listener.crt, key: listener.key } }\nupstreams: {}\n");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("serving.tls: the certificate and key do not make a TLS identity"), "{stderr}");
+    let (code, stderr) = check("serving: { tls: { cert: bad.crt, key: missing.key } }\nupstreams: {}\n");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("serving.tls.key: cannot read missing.key"), "{stderr}");
+}

@@ -49,7 +49,7 @@ impl Snapshot {
                 kept_headers.push(name.to_string());
             }
         }
-        let tls = crate::auth::tls::acceptor(model.serving.tls.as_ref());
+        let tls = crate::auth::tls::acceptor(model.serving.tls.as_ref(), model.client_ca());
         Snapshot { model, table, upstreams, policy, subscribers, gate, kept_headers, tls }
     }
 

@@ -13,6 +13,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::transport::PeerCertificate;
+
 use crate::admin;
 use crate::model::DEFAULT_SERVER;
 use crate::transport::{Body, ServeContext, full, jsonrpc_http, metadata, sse, streamable_http, websocket};
@@ -94,17 +96,17 @@ async fn accept(
                 let snapshot = ctx.live.snapshot();
                 let (header_timeout, tls) = (snapshot.model.serving.header_timeout, snapshot.tls.clone());
                 drop(snapshot);
-                let ctx = ctx.clone();
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let ctx = ctx.clone();
-                    async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
-                });
                 // Built per connection so that a reload's `serving.header_timeout` applies to the next one.
                 let mut builder = auto::Builder::new(TokioExecutor::new());
                 if let Some(timeout) = header_timeout {
                     builder.http1().timer(TokioTimer::new()).header_read_timeout(timeout);
                 }
                 let Some(acceptor) = tls else {
+                    let ctx = ctx.clone();
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let ctx = ctx.clone();
+                        async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
+                    });
                     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
@@ -114,7 +116,7 @@ async fn accept(
                     });
                     continue;
                 };
-                let graceful = graceful.clone();
+                let (graceful, ctx) = (graceful.clone(), ctx.clone());
                 tokio::spawn(async move {
                     // A client that never finishes its handshake holds nothing for long.
                     let stream = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
@@ -122,6 +124,20 @@ async fn accept(
                         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
+                    // A client certificate (verified by the handshake) goes with each request.
+                    let certificate = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| PeerCertificate(leaf.as_ref().into()));
+                    let service = service_fn(move |mut request: Request<Incoming>| {
+                        if let Some(certificate) = &certificate {
+                            request.extensions_mut().insert(certificate.clone());
+                        }
+                        let ctx = ctx.clone();
+                        async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
+                    });
                     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                     if let Err(e) = graceful.watch(connection).await {
                         tracing::debug!(error = %e, "connection ended with an error");

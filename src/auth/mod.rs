@@ -37,6 +37,8 @@ pub(crate) struct Credentials<'a> {
     pub api_key: Option<&'a str>,
     /// Whether the query string carries a token (`access_token=`), which is refused.
     pub query_token: bool,
+    /// The client certificate the TLS handshake verified (DER of the leaf).
+    pub certificate: Option<&'a [u8]>,
 }
 
 /// The authentication of one generation, per virtual server.
@@ -57,11 +59,12 @@ struct Required {
     api_keys: HashMap<[u8; 32], Arc<Principal>>,
     /// user → bcrypt hash.
     basic: HashMap<String, String>,
-    /// Verified credentials by the SHA-256 of the `Authorization` value, with when they stop
-    /// holding (seconds since the epoch). Per door: what one virtual server accepts another may not.
-    /// By the `Authorization` header of a bearer token, or `basic:` and the SHA-256 of a basic one
-    /// (never a password as it came).
+    /// Verified credentials, with when they stop holding (seconds since the epoch): by the
+    /// `Authorization` header of a bearer token, or `basic:` and the SHA-256 of a basic one (never
+    /// a password as it came). Per door: what one virtual server accepts another may not.
     remembered: moka::sync::Cache<Box<str>, (Arc<Principal>, u64)>,
+    /// Whether a client certificate (verified by the listener's TLS) authenticates.
+    mtls: bool,
 }
 
 impl Gate {
@@ -142,7 +145,23 @@ impl Required {
         if let Some(key) = credentials.api_key {
             return required.api_keys.get(&sha256(key)).cloned().ok_or_else(|| refuse("unknown API key".into()));
         }
-        let Some(authorization) = credentials.authorization else { return Err(Refused::Missing) };
+        let Some(authorization) = credentials.authorization else {
+            return match credentials.certificate {
+                Some(der) if required.mtls => tls::certificate_identity(der)
+                    .map(|(subject, claims)| {
+                        Arc::new(Principal {
+                            subject,
+                            method: Method::Certificate,
+                            scopes: Vec::new(),
+                            groups: Vec::new(),
+                            claims,
+                            token_id: None,
+                        })
+                    })
+                    .ok_or_else(|| refuse("the client certificate names no subject".into())),
+                _ => Err(Refused::Missing),
+            };
+        };
         let (scheme, value) = authorization.trim().split_once(' ').unwrap_or((authorization, ""));
         let value = value.trim();
         let now = unix_now();
@@ -237,7 +256,8 @@ impl Required {
             .collect();
         let basic = methods.basic.iter().flat_map(|b| b.users.iter().cloned()).collect();
         let remembered = moka::sync::Cache::builder().max_capacity(REMEMBERED).build();
-        Required { jwt: methods.jwt.as_ref().map(jwt::Verifier::new), api_keys, basic, remembered }
+        let mtls = methods.mtls.is_some();
+        Required { jwt: methods.jwt.as_ref().map(jwt::Verifier::new), api_keys, basic, remembered, mtls }
     }
 
     /// How a refusal here challenges the client: the schemes accepted, and why presented
@@ -277,7 +297,11 @@ impl KeyChecks for Checks {
     }
 
     fn tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), String> {
-        tls::server_config(cert_pem, key_pem).map(|_| ())
+        tls::server_config(cert_pem, key_pem, None).map(|_| ())
+    }
+
+    fn client_ca(&self, ca_pem: &str) -> Result<(), String> {
+        tls::check_client_ca(ca_pem)
     }
 }
 

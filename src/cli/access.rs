@@ -108,7 +108,8 @@ async fn caller(snapshot: &crate::live::Snapshot, vs: &str, who: &Who) -> Result
         (Some(_), Some(_)) => return Err("give --token or --api-key, not both".into()),
     };
     if let Some((authorization, api_key)) = presented {
-        let credentials = Credentials { authorization: authorization.as_deref(), api_key, query_token: false };
+        let credentials =
+            Credentials { authorization: authorization.as_deref(), api_key, query_token: false, certificate: None };
         let loopback = snapshot.model.listen.ip().is_loopback();
         return snapshot
             .gate

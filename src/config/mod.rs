@@ -58,7 +58,9 @@ impl Loaded {
             .flatten();
         let auth_files = auths.flat_map(|a| {
             let keys = a.jwt.iter().flat_map(|j| j.issuers.iter().filter_map(|i| i.public_key.clone()));
-            keys.chain(a.basic.iter().map(|b| b.htpasswd.clone())).collect::<Vec<_>>()
+            keys.chain(a.basic.iter().map(|b| b.htpasswd.clone()))
+                .chain(a.mtls.iter().map(|m| m.ca.clone()))
+                .collect::<Vec<_>>()
         });
         let tls = self.raw.serving.iter().flat_map(|s| s.tls.iter()).flat_map(|t| [t.cert.clone(), t.key.clone()]);
         specs.chain(auth_files).chain(tls).collect()

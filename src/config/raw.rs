@@ -296,6 +296,10 @@ pub(crate) struct RawAuth {
     pub api_keys: Option<Vec<RawClientKey>>,
     /// HTTP basic authentication against an htpasswd file of bcrypt entries (`htpasswd -B`).
     pub basic: Option<RawBasic>,
+    /// Client certificates (mutual TLS; needs `serving.tls`): a certificate issued under this CA
+    /// authenticates. Its first URI name (a SPIFFE ID, say), else its first DNS name, else its
+    /// common name, is the caller's subject.
+    pub mtls: Option<RawMtls>,
     /// `true`: anyone may call, unauthenticated. Must be said explicitly to serve a listener that
     /// is not on loopback without authentication.
     pub none: Option<bool>,
@@ -347,6 +351,13 @@ pub(crate) struct RawClientKey {
     pub subject: String,
     /// Facts about the holder, for authorization rules, e.g. `{ team: infra }`.
     pub attributes: Option<IndexMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMtls {
+    /// The CA certificates (PEM file, relative to this file) client certificates must chain to.
+    pub ca: String,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -28,6 +28,14 @@ pub(crate) struct Methods {
     pub jwt: Option<Jwt>,
     pub api_keys: Vec<ApiKey>,
     pub basic: Option<Basic>,
+    pub mtls: Option<Mtls>,
+}
+
+/// Client certificates under a CA (mutual TLS on the listener).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Mtls {
+    pub ca_path: String,
+    pub ca_pem: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +97,8 @@ pub(crate) trait KeyChecks {
     fn public_key(&self, pem: &str) -> Result<Vec<&'static str>, String>;
     /// Whether a certificate chain and private key (PEM) make a TLS server identity, or why not.
     fn tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), String>;
+    /// Whether PEM CA certificates can verify client certificates, or why not.
+    fn client_ca(&self, ca_pem: &str) -> Result<(), String>;
 }
 
 /// `sha256:<64 hex>` as bytes.

@@ -51,6 +51,17 @@ impl Model {
         self.virtual_servers.iter().find(|v| v.name == name)
     }
 
+    /// The CA client certificates are checked against, when some `auth` takes them (validation
+    /// ensures there is one).
+    pub(crate) fn client_ca(&self) -> Option<&str> {
+        std::iter::once(&self.auth).chain(self.virtual_servers.iter().filter_map(|v| v.auth.as_ref())).find_map(|a| {
+            match a {
+                auth::Auth::Required(m) => m.mtls.as_ref().map(|m| m.ca_pem.as_str()),
+                _ => None,
+            }
+        })
+    }
+
     /// How the clients of `virtual_server` authenticate: its own `auth`, else the file's.
     pub(crate) fn auth_for(&self, virtual_server: &str) -> &auth::Auth {
         self.virtual_server(virtual_server).and_then(|v| v.auth.as_ref()).unwrap_or(&self.auth)

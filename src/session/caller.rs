@@ -50,6 +50,8 @@ pub(crate) enum Method {
     },
     ApiKey,
     Basic,
+    /// A client certificate, verified by the listener's TLS.
+    Certificate,
 }
 
 impl Identity {
@@ -73,6 +75,7 @@ impl Identity {
                 Method::Jwt { issuer } => format!("jwt\n{issuer}\n{}", p.subject),
                 Method::ApiKey => format!("api-key\n{}", p.subject),
                 Method::Basic => format!("basic\n{}", p.subject),
+                Method::Certificate => format!("certificate\n{}", p.subject),
             }),
         }
     }

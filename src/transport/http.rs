@@ -111,6 +111,10 @@ fn kept_headers(wanted: &[String], headers: &hyper::HeaderMap) -> Option<Arc<Cli
     Some(Arc::new(ClientHeaders(kept)))
 }
 
+/// The verified client certificate (DER of the leaf) of the TLS connection a request came on.
+#[derive(Clone)]
+pub(crate) struct PeerCertificate(pub Arc<[u8]>);
+
 /// The credentials a request presents: `Authorization` and `X-API-Key`, and whether its query
 /// string tries to carry a token (refused: query strings end up in logs).
 fn credentials(request: &Request<Incoming>) -> Credentials<'_> {
@@ -120,7 +124,8 @@ fn credentials(request: &Request<Incoming>) -> Credentials<'_> {
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token=") || kv.starts_with("api_key=")));
-    Credentials { authorization: text(AUTHORIZATION.as_str()), api_key: text(API_KEY_HEADER), query_token }
+    let certificate = request.extensions().get::<PeerCertificate>().map(|c| &*c.0);
+    Credentials { authorization: text(AUTHORIZATION.as_str()), api_key: text(API_KEY_HEADER), query_token, certificate }
 }
 
 /// The header an API key may come in (or `Authorization: Bearer <key>`).

@@ -10,6 +10,7 @@ pub(crate) mod sse;
 mod stateless;
 pub(crate) mod stdio;
 pub(crate) mod streamable_http;
+pub(crate) use http::PeerCertificate;
 pub(crate) mod websocket;
 
 use std::convert::Infallible;

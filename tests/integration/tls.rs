@@ -11,27 +11,32 @@ use serde_json::{Value, json};
 
 use super::util::{TestGateway, eventually, stdio_fixture};
 
-/// A certificate for localhost and 127.0.0.1 issued by a CA of its own, as (CA PEM, certificate
-/// PEM, key PEM).
-fn certificate(dir: &Path, name: &str) -> (String, String, String) {
-    let file = |ext: &str| dir.join(format!("{name}.{ext}")).to_str().unwrap().to_string();
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("the TLS tests make certificates with the openssl command line: {e}"));
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let (ca_key, ca_crt, key, csr, ext, crt) =
-        (file("ca.key"), file("ca.crt"), file("key"), file("csr"), file("ext"), file("crt"));
-    let ca_subject = format!("/CN={name} test CA");
-    openssl(
-        &[&["req", "-x509", "-days", "1", "-subj", &ca_subject, "-keyout", &ca_key, "-out", &ca_crt][..], &ec].concat(),
-    );
-    openssl(&[&["req", "-subj", "/CN=localhost", "-keyout", &key, "-out", &csr][..], &ec].concat());
-    let extensions =
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
+fn openssl(args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("the TLS tests make certificates with the openssl command line: {e}"));
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+const EC: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/// A CA in `dir` named `name`: its certificate's path (the key beside it) and PEM.
+fn ca(dir: &Path, name: &str) -> (String, String) {
+    let (key, crt) = (dir.join(format!("{name}-ca.key")), dir.join(format!("{name}-ca.crt")));
+    let (key, crt) = (key.to_str().unwrap(), crt.to_str().unwrap());
+    let subject = format!("/CN={name} test CA");
+    openssl(&[&["req", "-x509", "-days", "1", "-subj", &subject, "-keyout", key, "-out", crt][..], &EC].concat());
+    (crt.to_string(), std::fs::read_to_string(crt).unwrap())
+}
+
+/// A certificate for `cn` with these extensions (`openssl x509 -extfile` lines), issued by the CA
+/// at `ca_crt`: (certificate PEM, key PEM).
+fn issue(dir: &Path, ca_crt: &str, cn: &str, extensions: &str) -> (String, String) {
+    let file = |ext: &str| dir.join(format!("{}.{ext}", cn.replace(['/', ':'], "_"))).to_str().unwrap().to_string();
+    let (key, csr, ext, crt) = (file("key"), file("csr"), file("ext"), file("crt"));
+    let ca_key = ca_crt.replace("-ca.crt", "-ca.key");
+    openssl(&[&["req", "-subj", &format!("/CN={cn}"), "-keyout", &key, "-out", &csr][..], &EC].concat());
     std::fs::write(&ext, extensions).unwrap();
     openssl(&[
         "x509",
@@ -42,7 +47,7 @@ fn certificate(dir: &Path, name: &str) -> (String, String, String) {
         "-in",
         &csr,
         "-CA",
-        &ca_crt,
+        ca_crt,
         "-CAkey",
         &ca_key,
         "-extfile",
@@ -50,8 +55,20 @@ fn certificate(dir: &Path, name: &str) -> (String, String, String) {
         "-out",
         &crt,
     ]);
-    let read = |path: &str| std::fs::read_to_string(path).unwrap();
-    (read(&ca_crt), read(&crt), read(&key))
+    (std::fs::read_to_string(&crt).unwrap(), std::fs::read_to_string(&key).unwrap())
+}
+
+const SERVER: &str =
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
+
+/// A certificate for localhost and 127.0.0.1 issued by a CA of its own, as (CA PEM, certificate
+/// PEM, key PEM).
+fn certificate(dir: &Path, name: &str) -> (String, String, String) {
+    let (ca_crt, ca_pem) = ca(dir, name);
+    let sub = dir.join(name);
+    std::fs::create_dir_all(&sub).unwrap();
+    let (crt, key) = issue(&sub, &ca_crt, "localhost", SERVER);
+    (ca_pem, crt, key)
 }
 
 /// A client that trusts exactly `cert`.
@@ -146,4 +163,64 @@ fn check_reports_a_certificate_and_key_that_do_not_go_together() {
     let (code, stderr) = check("serving: { tls: { cert: bad.crt, key: missing.key } }\nupstreams: {}\n");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("serving.tls.key: cannot read missing.key"), "{stderr}");
+}
+
+/// Mutual TLS: a client certificate under the configured CA is the caller (its URI name, else DNS
+/// name, else common name), usable in rules; none is a 401; one under another CA fails the handshake.
+#[tokio::test]
+async fn client_certificates_under_the_configured_ca_are_callers() {
+    let keys = tempfile::tempdir().unwrap();
+    let (server_ca, server_cert, server_key) = certificate(keys.path(), "server");
+    let (clients_ca, clients_pem) = ca(keys.path(), "clients");
+    let (stranger_ca, _) = ca(keys.path(), "stranger");
+    let client = |cn: &str, san: &str, ca: &str| {
+        let dir = keys.path().join(cn);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ext = format!("{san}basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n");
+        let (crt, key) = issue(&dir, ca, cn, &ext);
+        reqwest::Identity::from_pem(format!("{crt}{key}").as_bytes()).unwrap()
+    };
+    let alice = client("alice", "subjectAltName=URI:spiffe://test/alice\n", &clients_ca);
+    let bob = client("bob", "", &clients_ca);
+    let mallory = client("mallory", "subjectAltName=URI:spiffe://test/alice\n", &stranger_ca);
+
+    let yaml = format!(
+        "serving: {{ tls: {{ cert: listener.crt, key: listener.key }} }}\nauth: {{ mtls: {{ ca: clients.crt }} }}\n\
+         upstreams:\n  a: {}\naccess:\n  - allow: {{ subjects: ['spiffe://test/*'], tools: ['a_echo', 'a_whoami'] }}\n",
+        stdio_fixture("a")
+    );
+    let files = [("listener.crt", server_cert.as_str()), ("listener.key", &server_key), ("clients.crt", &clients_pem)];
+    let gw = TestGateway::start_full(&yaml, &files, &[], "127.0.0.1:0").await;
+    let url = gw.url("/mcp").replace("127.0.0.1", "localhost");
+    let root = || reqwest::Certificate::from_pem(server_ca.as_bytes()).unwrap();
+    let with = |identity: Option<reqwest::Identity>| {
+        let builder = reqwest::Client::builder().tls_certs_only([root()]);
+        match identity {
+            Some(identity) => builder.identity(identity),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+
+    let answer = initialize(&with(Some(alice)), &url).await.expect("alice's certificate");
+    assert_eq!(answer["result"]["serverInfo"]["name"], "mcpgw", "{answer}");
+    let answer = initialize(&with(Some(bob)), &url).await.expect("bob's certificate is valid");
+    assert_eq!(answer["error"]["code"], -32012, "bob (CN only) is named by no allow: {answer}");
+    let answer = initialize(&with(None), &url).await.expect("no certificate still connects");
+    assert_eq!(answer["error"]["code"], -32013, "without a certificate: {answer}");
+    assert!(initialize(&with(Some(mallory)), &url).await.is_err(), "a certificate under another CA got in");
+}
+
+#[test]
+fn client_certificates_need_the_listener_to_serve_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, pem) = ca(dir.path(), "clients");
+    std::fs::write(dir.path().join("clients.crt"), pem).unwrap();
+    let config = dir.path().join("g.yaml");
+    std::fs::write(&config, "auth: { mtls: { ca: clients.crt } }\nupstreams: {}\n").unwrap();
+    let out = std::process::Command::new(super::util::gateway_bin()).arg("check").arg(&config).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("auth.mtls: client certificates need the listener to serve TLS"), "{stderr}");
 }

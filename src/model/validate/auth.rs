@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::config::raw::{RawAuth, RawBasic, RawClientKey, RawIssuer, RawJwt};
-use crate::model::auth::{ALGORITHMS, ApiKey, Auth, Basic, Issuer, Jwt, KeySource, Methods, parse_sha256};
+use crate::model::auth::{ALGORITHMS, ApiKey, Auth, Basic, Issuer, Jwt, KeySource, Methods, Mtls, parse_sha256};
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
@@ -15,7 +15,7 @@ impl Validator<'_> {
     /// The `auth` block at `path` (absent: `Unset`).
     pub(super) fn auth(&mut self, path: &str, raw: Option<&RawAuth>) -> Auth {
         let Some(raw) = raw else { return Auth::Unset };
-        let given = raw.jwt.is_some() || raw.api_keys.is_some() || raw.basic.is_some();
+        let given = raw.jwt.is_some() || raw.api_keys.is_some() || raw.basic.is_some() || raw.mtls.is_some();
         match raw.none {
             Some(true) if given => {
                 self.error(
@@ -30,7 +30,7 @@ impl Validator<'_> {
                 self.error(
                     path,
                     "`none: false` and no method: nobody could authenticate",
-                    "give `jwt`, `api_keys` or `basic`",
+                    "give `jwt`, `api_keys`, `basic` or `mtls`",
                 );
                 return Auth::Unset;
             }
@@ -48,7 +48,38 @@ impl Validator<'_> {
         let api_keys =
             raw.api_keys.as_deref().map(|k| self.api_keys(&format!("{path}.api_keys"), k)).unwrap_or_default();
         let basic = raw.basic.as_ref().and_then(|b| self.basic(&format!("{path}.basic"), b));
-        Auth::Required(Methods { jwt, api_keys, basic })
+        let mtls = raw.mtls.as_ref().and_then(|m| {
+            let at = format!("{path}.mtls.ca");
+            let ca_pem = self.file(&at, &m.ca)?;
+            if let Err(why) = self.keys.client_ca(&ca_pem) {
+                self.error(&at, why, "give the PEM certificate(s) of the CA that issues client certificates");
+                return None;
+            }
+            Some(Mtls { ca_path: m.ca.clone(), ca_pem })
+        });
+        Auth::Required(Methods { jwt, api_keys, basic, mtls })
+    }
+
+    /// Client certificates are checked by the listener's TLS, once for all virtual servers: it
+    /// needs `serving.tls`, and one CA wherever `mtls` is given. `auths` are (path, auth).
+    pub(super) fn mtls_fits_listener(&mut self, auths: &[(String, &Auth)], tls: bool) {
+        let mut first: Option<&str> = None;
+        for (path, auth) in auths {
+            let Auth::Required(Methods { mtls: Some(mtls), .. }) = auth else { continue };
+            let at = format!("{path}.mtls");
+            if !tls {
+                self.error(&at, "client certificates need the listener to serve TLS", "configure `serving.tls`");
+            }
+            match first {
+                None => first = Some(&mtls.ca_path),
+                Some(ca) if ca != mtls.ca_path => self.error(
+                    &format!("{at}.ca"),
+                    format!("the listener checks client certificates against one CA, and {ca} is named elsewhere"),
+                    &format!("name {ca} here too, or put both CAs' certificates in one file"),
+                ),
+                Some(_) => {}
+            }
+        }
     }
 
     /// Says what an authentication setting means for a listener that is not on loopback.

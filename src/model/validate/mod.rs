@@ -13,7 +13,7 @@ use crate::config::env::{Env, ExpandError, expand};
 use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawServing, RawSessions, RawStdio, RawUpstream};
 use crate::config::{Diagnostic, Imported, Loaded, Positions, Syntax};
 
-use super::auth::KeyChecks;
+use super::auth::{Auth, KeyChecks};
 use super::{
     ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, ListKind, Model, OnChange, Pattern, RestChecks,
     Secret, Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
@@ -171,6 +171,14 @@ pub(crate) fn validate_with(
             v.auth_exposure(listen, own, &format!("virtual_servers.{}.auth", vs.name));
         }
     }
+    let auths: Vec<(String, &Auth)> = std::iter::once(("auth".to_string(), &auth))
+        .chain(
+            virtual_servers
+                .iter()
+                .filter_map(|vs| Some((format!("virtual_servers.{}.auth", vs.name), vs.auth.as_ref()?))),
+        )
+        .collect();
+    v.mtls_fits_listener(&auths, serving.tls.is_some());
     // Each rule is judged against the authentication of every virtual server it applies to, once.
     let mut judged = std::collections::HashSet::new();
     for vs in &virtual_servers {
@@ -225,6 +233,10 @@ impl KeyChecks for Structural {
     }
 
     fn tls(&self, _: &str, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn client_ca(&self, _: &str) -> Result<(), String> {
         Ok(())
     }
 }

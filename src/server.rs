@@ -157,8 +157,11 @@ async fn route(ctx: Arc<ServeContext>, peer: std::net::SocketAddr, request: Requ
         "/sse" => sse::open(ctx, DEFAULT_SERVER, peer, "/messages", request).await,
         "/messages" => sse::post(ctx, DEFAULT_SERVER, peer, request).await,
         "/ws" => websocket::upgrade(ctx, DEFAULT_SERVER, peer, request).await,
-        "/healthz" => admin::healthz(),
-        "/readyz" => admin::readyz(&ctx.live),
+        "/healthz" | "/readyz" => match crate::transport::screen(&ctx, &request) {
+            Some(refused) => refused,
+            None if path == "/healthz" => admin::healthz(),
+            None => admin::readyz(&ctx.live),
+        },
         _ => match path.strip_prefix("/servers/").and_then(|rest| rest.rsplit_once('/')) {
             Some((name, "mcp")) if valid_name(name) => streamable_http::handle(ctx, name, peer, request).await,
             Some((name, "rpc")) if valid_name(name) => jsonrpc_http::handle(ctx, name, peer, request).await,

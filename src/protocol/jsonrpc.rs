@@ -37,11 +37,18 @@ pub(crate) enum Message {
 #[derive(Deserialize)]
 struct Envelope {
     jsonrpc: Option<String>,
+    /// Present (even as `null`, which is then refused) or absent (a notification).
+    #[serde(default, deserialize_with = "present")]
     id: Option<RawJson>,
     method: Option<String>,
     params: Option<RawJson>,
     result: Option<RawJson>,
     error: Option<RawJson>,
+}
+
+/// A member that is present, whatever its value: `null` included (an `Option` would read it as absent).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<RawJson>, D::Error> {
+    RawJson::deserialize(deserializer).map(Some)
 }
 
 impl Message {
@@ -197,6 +204,8 @@ mod tests {
         assert_eq!(kind(r#"[1,2]"#), "error -32600");
         assert_eq!(kind(r#"{"id":1,"method":"ping"}"#), "error -32600");
         assert_eq!(kind(r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#), "error -32600");
+        // A null id is an id (refused), not a notification.
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":null,"method":"tools/call"}"#), "error -32600");
         assert_eq!(kind(r#"{"jsonrpc":"2.0"}"#), "error -32600");
         assert_eq!(kind("\u{0}\u{1}"), "error -32700");
     }

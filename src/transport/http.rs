@@ -134,6 +134,15 @@ const API_KEY_HEADER: &str = "x-api-key";
 /// Host names accepted on a loopback listener when the file lists none.
 const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];
 
+/// The refusal a request to a path outside the MCP endpoints (`/healthz`, `/readyz`) gets when
+/// its Origin or Host fails the DNS-rebinding checks: a page must not read upstream states either.
+pub(crate) fn screen(ctx: &ServeContext, request: &Request<Incoming>) -> Option<Response<Body>> {
+    let snapshot = ctx.live.snapshot();
+    check_origin_and_host(request, &snapshot.model.serving, &ctx.local_addr)
+        .err()
+        .map(|e| error_response(&e, None, false))
+}
+
 /// DNS-rebinding defence: a browser page must not reach a local gateway through a name it controls.
 fn check_origin_and_host(
     request: &Request<Incoming>,
@@ -151,6 +160,10 @@ fn check_origin_and_host(
             let message = format!("origin {origin:?} is not allowed; list it under serving.allowed_origins");
             return Err(refusal(StatusCode::FORBIDDEN, message));
         }
+    }
+    // Two Host headers would leave the check and a proxy behind it disagreeing on which counts.
+    if request.headers().get_all(HOST).iter().nth(1).is_some() {
+        return Err(refusal(StatusCode::BAD_REQUEST, "more than one Host header"));
     }
     let host = request
         .headers()

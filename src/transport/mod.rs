@@ -10,7 +10,7 @@ pub(crate) mod sse;
 mod stateless;
 pub(crate) mod stdio;
 pub(crate) mod streamable_http;
-pub(crate) use http::PeerCertificate;
+pub(crate) use http::{PeerCertificate, screen};
 pub(crate) mod websocket;
 
 use std::convert::Infallible;

@@ -99,6 +99,10 @@ pub(crate) async fn post(
         }
     };
     session.present(&caller);
+    if !header_has(request.headers().get(hyper::header::CONTENT_TYPE), "application/json") {
+        let e = refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
+        return error_response(&e, None, false);
+    }
     let limit = snapshot.model.serving.max_body_bytes;
     let Ok(body) = Limited::new(request.into_body(), limit).collect().await.map(|b| b.to_bytes()) else {
         let e = refusal(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes"));

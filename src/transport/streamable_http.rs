@@ -413,7 +413,12 @@ fn find_session(
         return Err(refusal(StatusCode::BAD_REQUEST, "Mcp-Session-Id header is required; send initialize first"));
     };
     let unknown = || refusal(StatusCode::NOT_FOUND, "unknown or expired session; send initialize again");
-    let session = ctx.sessions.get(id).filter(|s| s.virtual_server == virtual_server).ok_or_else(unknown)?;
+    // A legacy SSE session's id names nothing here: each binding keeps to its own sessions.
+    let session = ctx
+        .sessions
+        .get(id)
+        .filter(|s| s.virtual_server == virtual_server && s.caller.binding == Binding::StreamableHttp)
+        .ok_or_else(unknown)?;
     if !session.caller.identity.same_as(&caller.identity) {
         tracing::warn!(session = %id, subject = ?caller.identity.subject(), "a session presented by a caller other than its own");
         return Err(unknown());

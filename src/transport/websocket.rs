@@ -136,6 +136,10 @@ where
                 Some(CloseFrame { code: CloseCode::Unsupported, reason: "MCP messages are text frames".into() })
             }
             Err(WsError::Capacity(_)) => Some(CloseFrame { code: CloseCode::Size, reason: "message too large".into() }),
+            // RFC 6455 §7.4.1: 1007 for a text frame that is not UTF-8.
+            Err(WsError::Utf8(_)) => {
+                Some(CloseFrame { code: CloseCode::Invalid, reason: "text frames are UTF-8".into() })
+            }
             Err(_) => None,
         };
         if let Some(frame) = close {

@@ -213,3 +213,72 @@ async fn slow_headers_are_cut_off_after_the_header_timeout() {
     let mut c = Client::connect(gw.url("/mcp")).await;
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a");
 }
+
+/// The edges a probe found: a null id is a request (refused), not a notification; health paths
+/// pass the DNS-rebinding checks too; two Host headers are refused; the SSE messages endpoint
+/// takes JSON only; a legacy SSE session's id names nothing on the streamable HTTP endpoint; a
+/// WebSocket text frame that is not UTF-8 closes with 1007.
+#[tokio::test]
+async fn protocol_edges_found_by_a_probe_are_closed() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = gateway().await;
+
+    let (code, body) = raw_post(&gw, &[JSON], r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).await;
+    assert_eq!((code, body["error"]["code"].as_i64()), (400, Some(-32600)), "{body}");
+
+    for path in ["/healthz", "/readyz"] {
+        let r = reqwest::Client::new().get(gw.url(path)).header("host", "evil.example").send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path} with a foreign Host");
+        let r = reqwest::Client::new().get(gw.url(path)).header("origin", "http://evil.example").send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path} from a foreign origin");
+        assert_eq!(reqwest::get(gw.url(path)).await.unwrap().status(), 200, "{path} from here");
+    }
+
+    let address = gw.base.trim_start_matches("http://").to_string();
+    let mut two = tokio::net::TcpStream::connect(&address).await.unwrap();
+    two.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let _ = two.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "two Host headers: {answer}");
+
+    // A legacy SSE session: its POSTs take JSON only, and its id is no streamable HTTP session.
+    let sse = super::clients::TestClient::connect(&gw, super::clients::Transport::Sse, "default").await;
+    let messages = sse.sse_messages_url().to_string();
+    let r =
+        reqwest::Client::new().post(&messages).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    let session_id = messages.split("session_id=").nth(1).unwrap().to_string();
+    let (code, _) = raw_post(
+        &gw,
+        &[JSON, ("accept", "application/json, text/event-stream"), ("mcp-session-id", &session_id)],
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
+    assert_eq!(code, 404, "an SSE session's id on the streamable HTTP endpoint");
+    sse.close().await;
+
+    // A text frame of invalid UTF-8 closes the socket with 1007.
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
+    let mut request = gw.url("/ws").replace("http://", "ws://").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
+    socket.send(Message::Frame(Frame::from_payload(header, vec![0xff, 0xfe, 0x7b].into()))).await.unwrap();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Close(frame) = message {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed, Some(1007));
+}

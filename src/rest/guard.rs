@@ -13,11 +13,15 @@ pub(crate) fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_private_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            // An IPv6 form that carries an IPv4 address reaches that address (through a NAT64
+            // gateway or a 6to4 relay, or directly): it is judged by the address it carries.
+            if let Some(v4) = embedded_v4(v6) {
                 return is_private_v4(v4);
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
             v6.is_loopback()
+                || (segments[0], segments[1], segments[2]) == (0x64, 0xff9b, 1) // local-use NAT64 64:ff9b:1::/48
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
@@ -25,6 +29,22 @@ pub(crate) fn is_private(ip: IpAddr) -> bool {
                 || (first & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
                 || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1)
         }
+    }
+}
+
+/// The IPv4 address an IPv6 one carries: IPv4-compatible `::a.b.c.d` and IPv4-mapped
+/// `::ffff:a.b.c.d`, IPv4-translated `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, and 6to4
+/// `2002:aabb:ccdd::`. (`::` and `::1` are themselves, not 0.0.0.0 and 0.0.0.1.)
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |high: u16, low: u16| Some(Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8));
+    match s {
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
+        [0, 0, 0, 0, 0, 0 | 0xffff, high, low] => v4(high, low),
+        [0, 0, 0, 0, 0xffff, 0, high, low] => v4(high, low),
+        [0x64, 0xff9b, 0, 0, 0, 0, high, low] => v4(high, low),
+        [0x2002, high, low, ..] => v4(high, low),
+        _ => None,
     }
 }
 
@@ -101,10 +121,18 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
         ] {
             assert!(is_private(private.parse().unwrap()), "{private}");
         }
-        for public in ["1.1.1.1", "8.8.8.8", "2606:4700:4700::1111", "172.32.0.1"] {
+        for public in ["1.1.1.1", "8.8.8.8", "2606:4700:4700::1111", "172.32.0.1", "64:ff9b::101:101", "2002:808:808::"]
+        {
             assert!(!is_private(public.parse().unwrap()), "{public}");
         }
     }

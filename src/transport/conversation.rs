@@ -28,6 +28,9 @@ pub(crate) struct Conversation {
     /// a `subscriptions/listen` above all.
     /// The flag marks `subscriptions/listen`, which only ends when cancelled.
     stateless: std::collections::HashMap<String, (JoinHandle<()>, bool)>,
+    /// Stateless requests running at once on this connection (listens included), capped like a
+    /// session's: the next waits, which stops reading from this client until one ends.
+    stateless_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Conversation {
@@ -47,6 +50,7 @@ impl Conversation {
             requests: JoinSet::new(),
             forwarder: None,
             stateless: Default::default(),
+            stateless_slots: Arc::new(tokio::sync::Semaphore::new(crate::session::MAX_CONCURRENT_REQUESTS)),
         }
     }
 
@@ -73,6 +77,14 @@ impl Conversation {
             {
                 self.stateless.retain(|_, (task, _)| !task.is_finished());
                 let key = id.get().to_string();
+                // A second request under the id of one still running would orphan the first (a
+                // listen holding its subscriptions after the connection closes): refused.
+                if self.stateless.contains_key(&key) {
+                    let e = GatewayError::invalid_request(format!("request id {key} is already in use"));
+                    let _ = self.out.send(e.encode(Some(&id))).await;
+                    return;
+                }
+                let Ok(slot) = self.stateless_slots.clone().acquire_owned().await else { return };
                 let listening = method == "subscriptions/listen";
                 let task = super::stateless::converse(
                     self.ctx.clone(),
@@ -82,6 +94,7 @@ impl Conversation {
                     method,
                     params.as_deref(),
                     self.out.clone(),
+                    slot,
                 );
                 self.stateless.insert(key, (task, listening));
             }

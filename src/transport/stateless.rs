@@ -126,6 +126,7 @@ fn refuse(id: &RawValue, e: &GatewayError) -> Response<Body> {
 
 /// What a conversation (stdio, WebSocket) does with a stateless request: its answer, sent on `out`
 /// by the returned task (which, for `subscriptions/listen`, keeps sending until aborted).
+#[allow(clippy::too_many_arguments)] // the request's parts, and the connection's slot it holds
 pub(super) fn converse(
     ctx: Arc<ServeContext>,
     virtual_server: &str,
@@ -134,6 +135,7 @@ pub(super) fn converse(
     method: String,
     params: Option<&RawValue>,
     out: mpsc::Sender<Vec<u8>>,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> tokio::task::JoinHandle<()> {
     let read = Call::read(id, method, params).and_then(|call| match call.check() {
         Ok(_) => Ok(call),
@@ -141,6 +143,8 @@ pub(super) fn converse(
     });
     let (vs, caller) = (virtual_server.to_string(), caller.clone());
     let mut work = Box::pin(async move {
+        // Held until the request ends: a connection's stateless requests share its slots.
+        let _slot = slot;
         let answer = match read {
             Ok(call) => {
                 let id = call.id.clone();

@@ -170,6 +170,8 @@ async fn post(
 
 /// The protocol version that allowed JSON-RPC batches (2025-06-18 removed them).
 const BATCHING_VERSION: &str = "2025-03-26";
+/// Most messages in one batch.
+const MAX_BATCH: usize = 256;
 
 /// A JSON-RPC batch: allowed only in sessions that negotiated 2025-03-26. Requests are answered
 /// concurrently and their responses returned together; a batch of only notifications and
@@ -202,6 +204,11 @@ async fn batch(
     if items.is_empty() {
         return refuse(StatusCode::BAD_REQUEST, "an empty batch");
     }
+    if items.len() > MAX_BATCH {
+        let message =
+            format!("a batch of {} messages is more than the {MAX_BATCH} allowed; send fewer at a time", items.len());
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, message);
+    }
     let mut answers = Vec::new();
     let mut requests = Vec::new();
     for item in &items {
@@ -218,7 +225,12 @@ async fn batch(
         }
     }
     let session = &session;
+    // Each request takes one of the session's slots, like those of the stream transports, so a
+    // batch runs no more at once than a session may.
     let answered = requests.into_iter().map(|(id, method, params)| async move {
+        let Ok(_slot) = session.slots.acquire().await else {
+            return GatewayError::invalid_request("the session ended").encode(Some(&id));
+        };
         exchange::answer(ctx, session, id, method, params).await.unwrap_or_else(|refused| refused.encode())
     });
     answers.extend(futures_util::future::join_all(answered).await);

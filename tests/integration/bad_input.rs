@@ -282,3 +282,86 @@ async fn protocol_edges_found_by_a_probe_are_closed() {
     .unwrap();
     assert_eq!(closed, Some(1007));
 }
+
+/// The most calls running at once, seen by polling the fixture's `sleeping` count from another
+/// session while `work` runs.
+async fn peak_sleeping<F: std::future::Future>(gw: &TestGateway, work: F) -> (usize, F::Output) {
+    let watcher = Client::connect(gw.url("/mcp")).await;
+    let watcher = std::sync::Arc::new(tokio::sync::Mutex::new(watcher));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (w, d) = (watcher.clone(), done.clone());
+    let poll = tokio::spawn(async move {
+        let mut peak = 0usize;
+        while !d.load(std::sync::atomic::Ordering::Relaxed) {
+            let now: usize = w.lock().await.call_text("a_sleeping", json!({})).await.parse().unwrap_or(0);
+            peak = peak.max(now);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        peak
+    });
+    let output = work.await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    (poll.await.unwrap(), output)
+}
+
+/// A batch runs no more requests at once than a session may (64), and is capped in size with an
+/// error that says so; stateless requests on one WebSocket are capped alike, and a second
+/// request under a running one's id is refused.
+#[tokio::test]
+async fn batches_and_stateless_requests_on_one_connection_are_bounded() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let gw = TestGateway::start(&format!(
+        "serving: {{ max_body_bytes: 1000000 }}\nupstreams:\n  a: {}\n",
+        stdio_fixture("a")
+    ))
+    .await;
+    let old = session_at(&gw, "2025-03-26").await;
+    let ping = |id: usize| json!({"jsonrpc":"2.0","id":id,"method":"ping"});
+    let too_many: Vec<Value> = (0..300).map(ping).collect();
+    let (code, body) = raw_post(&gw, &[JSON, ("mcp-session-id", &old)], &Value::from(too_many).to_string()).await;
+    assert_eq!(code, 413, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("300 messages"), "{body}");
+
+    let sleep = |id: usize| json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"a_sleep","arguments":{"ms":300}}});
+    let batch: Vec<Value> = (0..100).map(sleep).collect();
+    let (peak, (code, body)) =
+        peak_sleeping(&gw, raw_post(&gw, &[JSON, ("mcp-session-id", &old)], &Value::from(batch).to_string())).await;
+    assert_eq!(code, 200);
+    assert_eq!(body.as_array().map(Vec::len), Some(100), "every call answered");
+    assert!((2..=64).contains(&peak), "{peak} calls of one batch ran at once");
+
+    // Stateless requests on one socket.
+    let mut request = gw.url("/ws").replace("http://", "ws://").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "mcp".parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut sink, mut stream) = socket.split();
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let call = |id: usize, ms: u64| json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"a_sleep","arguments":{"ms":ms},"_meta":meta}});
+    let sending = async {
+        for id in 0..100 {
+            sink.send(Message::Text(call(id, 300).to_string().into())).await.unwrap();
+        }
+        let mut answered = 0;
+        while answered < 100 {
+            if let Some(Ok(Message::Text(_))) = stream.next().await {
+                answered += 1;
+            }
+        }
+        (sink, stream)
+    };
+    let (peak, (mut sink, mut stream)) = peak_sleeping(&gw, sending).await;
+    assert!((2..=64).contains(&peak), "{peak} stateless calls of one socket ran at once");
+    sink.send(Message::Text(call(500, 1000).to_string().into())).await.unwrap();
+    sink.send(Message::Text(call(500, 10).to_string().into())).await.unwrap();
+    let refused = loop {
+        let Some(Ok(Message::Text(text))) = stream.next().await else { panic!("the socket closed") };
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        if answer["error"].is_object() {
+            break answer;
+        }
+    };
+    assert_eq!(refused["id"], 500);
+    assert!(refused["error"]["message"].as_str().unwrap().contains("already in use"), "{refused}");
+}

@@ -4,6 +4,7 @@
 
 pub(crate) mod items;
 pub(crate) mod jsonrpc;
+pub(crate) mod lines;
 pub(crate) mod mcp;
 pub(crate) mod methods;
 pub(crate) mod param_headers;

@@ -54,6 +54,11 @@ impl Conversation {
         }
     }
 
+    /// Answers a message that was too long to read (it was skipped, never held).
+    pub(crate) async fn refuse_oversized(&mut self, limit: usize) {
+        self.refuse(None, format!("the message is larger than {limit} bytes")).await;
+    }
+
     /// Handles one message from the client. Requests are answered concurrently.
     pub(crate) async fn receive(&mut self, bytes: &[u8]) {
         while self.requests.try_join_next().is_some() {}

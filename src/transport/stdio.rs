@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::ServeContext;
 use super::conversation::Conversation;
+use crate::protocol::lines::{Line, next_line};
 use crate::session::{Binding, Caller};
 
 /// Serves one client until its input ends.
@@ -27,11 +28,19 @@ pub(crate) async fn serve(
             }
         }
     });
+    // A line may be as long as a message may be; a longer one is skipped, never held.
+    let max = ctx.live.snapshot().model.serving.max_body_bytes;
     let mut conversation = Conversation::new(ctx, virtual_server, Caller::anonymous(Binding::Stdio, None), out);
-    let mut lines = BufReader::new(input).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if !line.trim().is_empty() {
-            conversation.receive(line.as_bytes()).await;
+    let mut input = BufReader::new(input);
+    let mut line = Vec::new();
+    loop {
+        match next_line(&mut input, &mut line, max).await {
+            // Bytes, not text: a line that is not UTF-8 is answered as a parse error, and the
+            // next one read.
+            Ok(Line::Complete) if line.trim_ascii().is_empty() => {}
+            Ok(Line::Complete) => conversation.receive(&line).await,
+            Ok(Line::TooLong) => conversation.refuse_oversized(max).await,
+            Ok(Line::End) | Err(_) => break,
         }
     }
     tracing::info!("stdio client closed its input");

@@ -16,6 +16,7 @@ use super::peer::Peer;
 use super::wire::Inbox;
 use crate::model::StdioCommand;
 use crate::protocol::RawJson;
+use crate::protocol::lines::{Line, next_line};
 use crate::session::Link;
 
 /// How long a child gets to exit after its stdin closes before it is killed.
@@ -83,9 +84,13 @@ impl StdioConnection {
             let mut line = Vec::new();
             loop {
                 match next_line(&mut stdout, &mut line, MAX_MESSAGE_BYTES).await {
-                    Ok(true) if line.trim_ascii().is_empty() => {}
-                    Ok(true) => reader.receive(&line).await,
-                    Ok(false) => break,
+                    Ok(Line::Complete) if line.trim_ascii().is_empty() => {}
+                    Ok(Line::Complete) => reader.receive(&line).await,
+                    Ok(Line::End) => break,
+                    Ok(Line::TooLong) => {
+                        tracing::warn!(upstream = %upstream, "a message over {MAX_MESSAGE_BYTES} bytes; dropping the connection");
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(upstream = %upstream, error = %e, "dropping the connection");
                         break;
@@ -101,15 +106,14 @@ impl StdioConnection {
             let mut line = Vec::new();
             loop {
                 match next_line(&mut stderr, &mut line, MAX_LOG_LINE_BYTES).await {
-                    Ok(true) => {
+                    Ok(Line::Complete) => {
                         tracing::info!(upstream = %upstream, stream = "stderr", "{}", String::from_utf8_lossy(&line))
                     }
-                    Ok(false) => break,
                     // Reading on keeps the child from blocking on a full pipe.
-                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    Ok(Line::TooLong) => {
                         tracing::info!(upstream = %upstream, stream = "stderr", "(a line over {MAX_LOG_LINE_BYTES} bytes, not shown)")
                     }
-                    Err(_) => break,
+                    Ok(Line::End) | Err(_) => break,
                 }
             }
         });
@@ -234,56 +238,3 @@ const MAX_LOG_LINE_BYTES: usize = 64 << 10;
 
 /// The longest message line read from a child (as large as an SSE event or a WebSocket message may be).
 const MAX_MESSAGE_BYTES: usize = crate::protocol::sse::MAX_EVENT_BYTES;
-
-/// Reads one line, without its end, into `line`: false at the end of input with nothing read.
-/// A line longer than `max` is an error, so a child cannot make us buffer without bound.
-async fn next_line(
-    reader: &mut (impl tokio::io::AsyncBufRead + Unpin),
-    line: &mut Vec<u8>,
-    max: usize,
-) -> std::io::Result<bool> {
-    use tokio::io::AsyncBufReadExt as _;
-    line.clear();
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(!line.is_empty());
-        }
-        let (taken, ended) = match available.iter().position(|&b| b == b'\n') {
-            Some(end) => (end, true),
-            None => (available.len(), false),
-        };
-        line.extend_from_slice(&available[..taken]);
-        reader.consume(if ended { taken + 1 } else { taken });
-        if line.len() > max {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a message over {max} bytes")));
-        }
-        if ended {
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            return Ok(true);
-        }
-    }
-}
-
-#[cfg(test)]
-mod line_tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn lines_are_read_whole_and_capped() {
-        let input: &[u8] = b"{\"a\":1}\r\n\nsecond\nlast without end";
-        let mut reader = tokio::io::BufReader::with_capacity(4, input);
-        let mut line = Vec::new();
-        let mut seen = Vec::new();
-        while next_line(&mut reader, &mut line, 64).await.unwrap() {
-            seen.push(String::from_utf8(line.clone()).unwrap());
-        }
-        assert_eq!(seen, ["{\"a\":1}", "", "second", "last without end"]);
-
-        let long: &[u8] = b"0123456789abcdef\n";
-        let mut reader = tokio::io::BufReader::with_capacity(4, long);
-        assert!(next_line(&mut reader, &mut line, 8).await.is_err());
-    }
-}

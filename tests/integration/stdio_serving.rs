@@ -83,3 +83,43 @@ async fn stdio_serves_stateless_requests_without_initialize() {
     c.notify("notifications/cancelled", json!({"requestId": 5})).await;
     assert_eq!(c.close().await, Some(0));
 }
+
+/// A line that is not UTF-8, or longer than a message may be, is answered with an error and the
+/// next line is read: neither ends the process nor is held whole.
+#[test]
+fn stdio_answers_bad_lines_and_goes_on() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(&path, "serving: { max_body_bytes: 1024 }\nupstreams: {}\n").unwrap();
+    let mut child = std::process::Command::new(super::util::gateway_bin())
+        .args(["stdio", "-c", path.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let ping = |id: u32| format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"ping\"}}\n");
+    stdin.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffing\"}\n").unwrap();
+    stdin.write_all(ping(2).as_bytes()).unwrap();
+    stdin.write_all(format!("{}\n", "x".repeat(100_000)).as_bytes()).unwrap();
+    stdin.write_all(ping(3).as_bytes()).unwrap();
+    drop(stdin);
+    let answers: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("every stdout line is JSON"))
+        .collect();
+    let _ = child.wait();
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    let errors: Vec<&Value> = answers.iter().filter(|a| a["error"].is_object()).collect();
+    assert_eq!(errors.len(), 2, "{answers:?}");
+    assert!(errors.iter().any(|e| e["error"]["code"] == -32700), "invalid UTF-8 is a parse error: {answers:?}");
+    assert!(
+        errors.iter().any(|e| e["error"]["message"].as_str().unwrap_or("").contains("larger than 1024 bytes")),
+        "{answers:?}"
+    );
+    for id in [2, 3] {
+        assert!(answers.iter().any(|a| a["id"] == id && a["result"] == json!({})), "ping {id}: {answers:?}");
+    }
+}

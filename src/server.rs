@@ -66,6 +66,104 @@ pub(crate) async fn serve(
 
 /// Longest wait for a client's TLS handshake.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+/// How often an HTTP/2 connection is pinged, and how long its answer may take.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// The HTTP/2 connection preface's length: a request has started once this much has come, or a
+/// whole short HTTP/1 request head.
+const PREFACE_LEN: usize = 24;
+
+/// The first bytes of a new connection, once a request has started within `deadline`: an
+/// HTTP/2 preface's length, or a whole short HTTP/1 head, or the client closing. `None` when none
+/// started in time: a client that connects and sends nothing, or a trickle, or half a preface,
+/// holds its socket no longer than `deadline`.
+async fn request_start(stream: &mut tokio::net::TcpStream, deadline: Duration) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let started = async {
+        let mut first = Vec::with_capacity(1024);
+        loop {
+            match stream.read_buf(&mut first).await {
+                Ok(0) | Err(_) => return first,
+                Ok(_) if first.len() >= PREFACE_LEN || first.windows(4).any(|w| w == b"\r\n\r\n") => return first,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(deadline, started).await.ok()
+}
+
+/// A stream whose first bytes were read already: they are read again first.
+struct Prefixed {
+    first: Vec<u8>,
+    at: usize,
+    stream: tokio::net::TcpStream,
+}
+
+impl tokio::io::AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.at < self.first.len() {
+            let n = buf.remaining().min(self.first.len() - self.at);
+            buf.put_slice(&self.first[self.at..self.at + n]);
+            self.at += n;
+            if self.at == self.first.len() {
+                self.first = Vec::new();
+                self.at = 0;
+            }
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// Answers a connection over a cap with 503 and closes it, off the accept loop.
+fn refuse_connection(mut stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+    tracing::warn!(%peer, "refused a connection: the connection cap is reached");
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(crate::transport::connections::REFUSED))
+            .await;
+        let _ = stream.shutdown().await;
+    });
+}
 
 /// One serving thread's accept loop, until `stopping` turns true.
 async fn accept(
@@ -94,23 +192,46 @@ async fn accept(
                 };
                 let _ = stream.set_nodelay(true);
                 let snapshot = ctx.live.snapshot();
-                let (header_timeout, tls) = (snapshot.model.serving.header_timeout, snapshot.tls.clone());
+                let serving = &snapshot.model.serving;
+                let (header_timeout, tls) = (serving.header_timeout, snapshot.tls.clone());
+                let admitted =
+                    ctx.connections.admit(peer.ip(), serving.max_connections, serving.max_connections_per_client);
                 drop(snapshot);
+                let Some(admitted) = admitted else {
+                    refuse_connection(stream, peer);
+                    continue;
+                };
                 // Built per connection so that a reload's `serving.header_timeout` applies to the next one.
                 let mut builder = auto::Builder::new(TokioExecutor::new());
                 if let Some(timeout) = header_timeout {
                     builder.http1().timer(TokioTimer::new()).header_read_timeout(timeout);
                 }
+                // An HTTP/2 client that stops answering pings is gone: its connection closes.
+                builder
+                    .http2()
+                    .timer(TokioTimer::new())
+                    .keep_alive_interval(Some(H2_KEEP_ALIVE))
+                    .keep_alive_timeout(H2_KEEP_ALIVE);
                 let Some(acceptor) = tls else {
-                    let ctx = ctx.clone();
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let ctx = ctx.clone();
-                        async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
-                    });
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                    let connection = graceful.watch(connection);
+                    let (graceful, ctx) = (graceful.clone(), ctx.clone());
                     tokio::spawn(async move {
-                        if let Err(e) = connection.await {
+                        let _admitted = admitted;
+                        let mut stream = stream;
+                        let first = match header_timeout {
+                            None => Vec::new(),
+                            Some(deadline) => match request_start(&mut stream, deadline).await {
+                                Some(first) => first,
+                                None => return tracing::debug!(%peer, "no request started in time; closing the connection"),
+                            },
+                        };
+                        let stream = Prefixed { first, at: 0, stream };
+                        let service = service_fn(move |request: Request<Incoming>| {
+                            let ctx = ctx.clone();
+                            async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
+                        });
+                        let connection =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                        if let Err(e) = graceful.watch(connection).await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
                     });
@@ -118,6 +239,7 @@ async fn accept(
                 };
                 let (graceful, ctx) = (graceful.clone(), ctx.clone());
                 tokio::spawn(async move {
+                    let _admitted = admitted;
                     // A client that never finishes its handshake holds nothing for long.
                     let stream = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => stream,

@@ -108,6 +108,7 @@ async fn serve_stdio(source: Source, server: &str) -> ExitCode {
 
 async fn serve(source: Source, listen: Option<&str>, workers: &Workers) -> ExitCode {
     let started = Instant::now();
+    raise_file_limit();
     let path = source.label().to_path_buf();
     let reloader = match start(source) {
         Ok(r) => r,
@@ -179,5 +180,22 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// Raises the soft limit on open files to the hard one: every client connection, upstream
+/// connection and child pipe holds a descriptor, and the soft default (often 1024) runs out first.
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(current), maximum) = (limit.current, limit.maximum) else { return };
+    // An unlimited hard limit still has a kernel ceiling (`nr_open`, 1 Mi by default).
+    let wanted = maximum.unwrap_or(1 << 20);
+    if current >= wanted {
+        return;
+    }
+    match setrlimit(Resource::Nofile, rustix::process::Rlimit { current: Some(wanted), maximum }) {
+        Ok(()) => tracing::info!(from = current, to = wanted, "raised the open-file limit"),
+        Err(e) => tracing::warn!(current, error = %e, "could not raise the open-file limit"),
     }
 }

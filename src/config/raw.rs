@@ -394,7 +394,15 @@ pub(crate) struct RawServing {
     /// How long a client may take to send a request's headers, counting the wait for the next
     /// request on a kept-alive connection; then the connection is closed (a defence against
     /// clients that hold connections open by sending slowly). `0s` turns it off. Default `30s`.
+    /// A new connection must also start its first request within it.
     pub header_timeout: Option<String>,
+    /// Longest wait for a request's body once its headers came, e.g. `30s` (then 408). Default `30s`.
+    pub body_timeout: Option<String>,
+    /// Most client connections open at once; the next is answered 503 and closed. Default 10000.
+    pub max_connections: Option<u32>,
+    /// Most connections open at once from one client address (behind a load balancer, its
+    /// address: raise this or set `0` for no per-address cap). Default 1000.
+    pub max_connections_per_client: Option<u32>,
     /// The URL clients reach the gateway at, e.g. `https://mcp.example.com` (behind a proxy, the
     /// proxy's). Protected-resource metadata and authentication challenges name resources under
     /// it. Default: `http://` (`https://` with `tls`) and the listen address.

@@ -273,8 +273,14 @@ pub(crate) struct Serving {
     /// How long an event-stream answer outlives its dropped connection, awaiting `Last-Event-ID`;
     /// zero: not resumable.
     pub resume_window: Duration,
-    /// Longest wait for a request's headers (idle keep-alive included); `None`: no limit.
+    /// Longest wait for a request's headers (idle keep-alive included), and for a new
+    /// connection's first request to start; `None`: no limit.
     pub header_timeout: Option<Duration>,
+    /// Longest wait for a request's body.
+    pub body_timeout: Duration,
+    /// Most connections at once, in all and from one address (0: no per-address cap).
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
     /// The URL clients reach the gateway at; `None`: `http://` (or `https://`) and the bound address.
     pub public_url: Option<url::Url>,
     /// The listener's certificate and key, when it serves HTTPS.

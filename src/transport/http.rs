@@ -194,6 +194,29 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
 
+/// A request's body: at most `serving.max_body_bytes`, arriving within `serving.body_timeout`;
+/// else the answer to send (413, or 408 for a body trickled or stalled).
+pub(super) async fn read_body(body: Incoming, serving: &Serving) -> Result<bytes::Bytes, Response<Body>> {
+    use http_body_util::{BodyExt, Limited};
+    let limit = serving.max_body_bytes;
+    match tokio::time::timeout(serving.body_timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(_)) => Err(error_response(
+            &refusal(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes")),
+            None,
+            false,
+        )),
+        Err(_) => Err(error_response(
+            &refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request body did not arrive within {:?}", serving.body_timeout),
+            ),
+            None,
+            false,
+        )),
+    }
+}
+
 /// Whether a comma-separated header (Accept, Content-Type) has an entry starting with `wanted`.
 pub(super) fn header_has(value: Option<&HeaderValue>, wanted: &str) -> bool {
     value.and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|part| part.trim().starts_with(wanted)))

@@ -4,12 +4,11 @@
 
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::http::{admit, error_response, json, refusal, refused_at};
+use super::http::{admit, error_response, json, read_body, refusal, refused_at};
 use super::{Body, ServeContext, empty, exchange};
 use crate::error::GatewayError;
 use crate::protocol::jsonrpc::Message;
@@ -42,10 +41,10 @@ pub(crate) async fn handle(
     if !is_json {
         return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json".into());
     }
-    let limit = snapshot.model.serving.max_body_bytes;
     let path = request.uri().path().to_string();
-    let Ok(body) = Limited::new(request.into_body(), limit).collect().await.map(|b| b.to_bytes()) else {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes"));
+    let body = match read_body(request.into_body(), &snapshot.model.serving).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     if Message::is_batch(&body) {
         return refuse(

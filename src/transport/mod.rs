@@ -1,5 +1,6 @@
 //! The serving side: bytes on a wire binding ⇄ JSON-RPC messages, one file per binding.
 
+pub(crate) mod connections;
 pub(crate) mod conversation;
 mod event_stream;
 pub(crate) mod exchange;
@@ -42,10 +43,12 @@ pub(crate) struct ServeContext {
     pub sessions: Sessions,
     /// Becomes true when the gateway stops; long-lived streams end on it.
     pub shutting_down: watch::Receiver<bool>,
+    /// Client connections open now.
+    pub connections: Arc<connections::Connections>,
 }
 
 impl ServeContext {
     pub(crate) fn new(live: Arc<Live>, local_addr: std::net::SocketAddr, shutting_down: watch::Receiver<bool>) -> Self {
-        ServeContext { live, local_addr, sessions: Sessions::default(), shutting_down }
+        ServeContext { live, local_addr, sessions: Sessions::default(), shutting_down, connections: Arc::default() }
     }
 }

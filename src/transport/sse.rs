@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::mpsc;
 
-use super::http::{admit, error_response, header_has, refusal, status};
+use super::http::{admit, error_response, header_has, read_body, refusal, status};
 use super::{Body, ServeContext, exchange};
 use crate::error::{GatewayError, Kind, Source};
 use crate::protocol::jsonrpc::Message;
@@ -103,10 +103,9 @@ pub(crate) async fn post(
         let e = refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
         return error_response(&e, None, false);
     }
-    let limit = snapshot.model.serving.max_body_bytes;
-    let Ok(body) = Limited::new(request.into_body(), limit).collect().await.map(|b| b.to_bytes()) else {
-        let e = refusal(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes"));
-        return error_response(&e, None, false);
+    let body = match read_body(request.into_body(), &snapshot.model.serving).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let out = session.stream.get().expect("checked above").clone();
     match Message::parse(&body) {

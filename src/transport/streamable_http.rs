@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::http::{admit, error_response, header_has, json, refusal, refused_at, status};
+use super::http::{admit, error_response, header_has, json, read_body, refusal, refused_at, status};
 use super::{Body, ServeContext, exchange};
 use crate::error::GatewayError;
 use crate::protocol::jsonrpc::{self, Message};
@@ -84,12 +84,9 @@ async fn post(
     }
     let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let accepts_stream = header_has(headers.get(ACCEPT), "text/event-stream");
-    let limit = ctx.live.snapshot().model.serving.max_body_bytes;
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes"));
-        }
+    let body = match read_body(body, &ctx.live.snapshot().model.serving).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     if Message::is_batch(&body) {
         if session_id.is_none() && super::stateless::applies(headers, None) {

@@ -365,3 +365,52 @@ async fn batches_and_stateless_requests_on_one_connection_are_bounded() {
     assert_eq!(refused["id"], 500);
     assert!(refused["error"]["message"].as_str().unwrap().contains("already in use"), "{refused}");
 }
+
+/// Connections that never start a request, half an HTTP/2 preface, and a trickled body are all
+/// closed within their deadlines; one address past its connection cap is answered 503 and closed,
+/// and gets its places back as its connections close.
+#[tokio::test]
+async fn idle_and_trickling_connections_are_closed_and_connections_are_capped_per_address() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let gw = TestGateway::start(&format!(
+        "serving: {{ header_timeout: 1s, body_timeout: 1s, max_connections_per_client: 6 }}\nupstreams:\n  a: {}\n",
+        stdio_fixture("a")
+    ))
+    .await;
+    let address = gw.base.trim_start_matches("http://").to_string();
+    let closed_within = |mut s: TcpStream, seconds: u64| async move {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(seconds), s.read_to_end(&mut buf)).await;
+        read.map(|_| String::from_utf8_lossy(&buf).to_string())
+    };
+
+    let silent = TcpStream::connect(&address).await.unwrap();
+    let mut half_preface = TcpStream::connect(&address).await.unwrap();
+    half_preface.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let mut trickle = TcpStream::connect(&address).await.unwrap();
+    trickle
+        .write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"js")
+        .await
+        .unwrap();
+    assert!(closed_within(silent, 5).await.is_ok(), "a connection that sent nothing stayed open");
+    assert!(closed_within(half_preface, 5).await.is_ok(), "half a preface stayed open");
+    let answer = closed_within(trickle, 5).await.expect("a trickled body stayed open");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // Six places for this address: the seventh connection is refused at once.
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let mut s = TcpStream::connect(&address).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let refused = closed_within(TcpStream::connect(&address).await.unwrap(), 5).await.expect("refused and closed");
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    drop(held);
+    eventually("the address's places to come back", || async {
+        reqwest::get(gw.url("/healthz")).await.ok().filter(|r| r.status() == 200).map(|_| ())
+    })
+    .await;
+}

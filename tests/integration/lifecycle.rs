@@ -49,7 +49,13 @@ async fn http_upstream_down_at_start_is_reported_and_joins_when_it_comes_up() {
 
     let _late = TestUpstream::http_at("late", &addr, &[]);
     gw.wait_upstream("late", "up").await;
-    assert_eq!(c.call_text("late_whoami", json!({})).await, "late");
+    // Its items join the catalog right after (clients hear `list_changed` then).
+    let c = std::sync::Arc::new(tokio::sync::Mutex::new(c));
+    eventually("late's tools to be listed", || async {
+        c.lock().await.tools().await.contains(&"late_whoami".to_string()).then_some(())
+    })
+    .await;
+    assert_eq!(c.lock().await.call_text("late_whoami", json!({})).await, "late");
 }
 
 #[tokio::test]

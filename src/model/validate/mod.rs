@@ -797,8 +797,16 @@ impl Validator<'_> {
             }
         });
         let tls = raw.tls.as_ref().and_then(|t| self.tls(t));
+        let body_timeout = self.duration("serving.body_timeout", raw.body_timeout.as_deref(), Duration::from_secs(30));
+        let max_connections = raw.max_connections.unwrap_or(10_000) as usize;
+        if max_connections == 0 {
+            self.error("serving.max_connections", "no connection could be served", "allow at least 1");
+        }
         Serving {
             tls,
+            body_timeout,
+            max_connections: max_connections.max(1),
+            max_connections_per_client: raw.max_connections_per_client.unwrap_or(1000) as usize,
             public_url,
             request_state_key,
             resume_window,

@@ -43,6 +43,10 @@ pub(super) fn resolve<'s>(snapshot: &'s Snapshot, request: &Request) -> Result<R
             request.virtual_server()
         )));
     };
+    // What the parser let through but an upstream may choke on is refused here, at once.
+    if let Some(params) = request.params() {
+        crate::protocol::jsonrpc::check_sound(params.get()).map_err(GatewayError::invalid_params)?;
+    }
     let stateless = request.session().is_stateless();
     let method = methods::find(&request.method)
         .filter(|m| if stateless { m.stateless() } else { m.session() })

@@ -92,6 +92,59 @@ impl Message {
     }
 }
 
+/// Deepest nesting of arrays and objects accepted in a request's params: far more than any tool
+/// needs, and less than what many upstreams' parsers accept.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// Checks JSON text the parser accepted but an upstream may not: nesting deeper than
+/// `MAX_DEPTH`, and `\u` escapes that leave a UTF-16 surrogate alone (valid JSON syntax, but no
+/// text). One pass over the bytes, nothing allocated: a request that would leave its caller
+/// waiting for an upstream that cannot read it is refused at once instead.
+pub(crate) fn check_sound(text: &str) -> Result<(), String> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i, mut in_string) = (0usize, 0usize, false);
+    let hex = |at: usize| -> Option<u16> {
+        let digits = bytes.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (false, b'"') | (true, b'"') => in_string = !in_string,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(format!("params nest deeper than {MAX_DEPTH} levels"));
+                }
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            (true, b'\\') => {
+                if bytes.get(i + 1) == Some(&b'u') {
+                    let unit = hex(i + 2).unwrap_or(0);
+                    if (0xD800..0xDC00).contains(&unit) {
+                        // A high surrogate must be followed by a low one.
+                        let low = (bytes.get(i + 6..i + 8) == Some(b"\\u")).then(|| hex(i + 8)).flatten();
+                        if !low.is_some_and(|l| (0xDC00..0xE000).contains(&l)) {
+                            return Err("a string holds a lone UTF-16 surrogate escape".into());
+                        }
+                        i += 12;
+                        continue;
+                    }
+                    if (0xDC00..0xE000).contains(&unit) {
+                        return Err("a string holds a lone UTF-16 surrogate escape".into());
+                    }
+                    i += 6;
+                    continue;
+                }
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 /// An error to send as a JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RpcError {
@@ -208,6 +261,19 @@ mod tests {
         assert_eq!(kind(r#"{"jsonrpc":"2.0","id":null,"method":"tools/call"}"#), "error -32600");
         assert_eq!(kind(r#"{"jsonrpc":"2.0"}"#), "error -32600");
         assert_eq!(kind("\u{0}\u{1}"), "error -32700");
+    }
+
+    #[test]
+    fn unsound_params_are_found_in_one_pass() {
+        assert!(check_sound(r#"{"a":[1,{"b":"x\"[[["}],"c":"\u00e9\ud83d\ude00"}"#).is_ok());
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(check_sound(&deep).unwrap_err().contains("deeper"));
+        let fine = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(check_sound(&fine).is_ok());
+        assert!(check_sound(r#"{"t":"\ud800"}"#).unwrap_err().contains("surrogate"));
+        assert!(check_sound(r#"{"t":"\ud800\u0041"}"#).is_err());
+        assert!(check_sound(r#"{"t":"\udc00x"}"#).is_err());
+        assert!(check_sound(r#"{"t":"[[[[\\"}"#).is_ok(), "brackets in strings do not count");
     }
 
     /// Every prefix and many byte-level corruptions of valid messages parse to a message or an

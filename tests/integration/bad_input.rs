@@ -414,3 +414,28 @@ async fn idle_and_trickling_connections_are_closed_and_connections_are_capped_pe
     })
     .await;
 }
+
+/// Arguments nested past 64 levels, or holding a lone surrogate escape, are refused by the
+/// gateway at once (an upstream that cannot parse them would leave the caller waiting for its
+/// timeout); everything else about the call path keeps working.
+#[tokio::test]
+async fn params_an_upstream_could_not_read_are_refused_at_once() {
+    let gw = gateway().await;
+    let c = Client::connect(gw.url("/mcp")).await;
+    let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+    for (arguments, why) in [
+        (format!(r#"{{"text":"x","deep":{deep}}}"#), "deeper than 64"),
+        (r#"{"text":"\ud800"}"#.to_string(), "surrogate"),
+    ] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"a_echo","arguments":{arguments}}}}}"#
+        );
+        let session = c.session.clone().unwrap();
+        let headers = [JSON, ("accept", "application/json, text/event-stream"), ("mcp-session-id", session.as_str())];
+        let (code, answer) = raw_post(&gw, &headers, &body).await;
+        assert_eq!((code, &answer["error"]["code"]), (200, &json!(-32602)), "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(why), "{answer}");
+    }
+    let mut c = c;
+    assert_eq!(c.call_text("a_echo", json!({"text": "\u{1F600} fine"})).await, "\u{1F600} fine");
+}

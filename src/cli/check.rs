@@ -63,7 +63,7 @@ fn live_findings(reloader: &Reloader) -> Vec<Finding> {
                 false,
                 format!("upstreams.{}", upstream.name),
                 format!("not connected: {why}"),
-                "its tools' pins cannot be verified until it answers".into(),
+                "check its command, URL and credentials; `mcpgw serve` keeps retrying it".into(),
             ));
             continue;
         }

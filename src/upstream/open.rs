@@ -15,9 +15,12 @@ pub(super) async fn open(
     inbox: Inbox,
     behind: Behind,
 ) -> Result<(Box<dyn Connection>, Established), UpstreamError> {
+    // A child that exits during the handshake is explained by its exit status and last words.
+    let mut last_words = None;
     let conn: Box<dyn Connection> = match &spec.transport {
         Transport::Stdio(cmd) => {
             let stdio = stdio::StdioConnection::spawn(&spec.name, cmd, inbox)?;
+            last_words = Some(stdio.last_words());
             // A stateless (2026-07-28) child answers discovery and needs no handshake.
             if spec.era != model::Era::Session {
                 match stdio.discover(spec.timeout).await {
@@ -44,6 +47,10 @@ pub(super) async fn open(
     let established = match handshake::initialize(conn.as_ref(), spec).await {
         Ok(e) => e,
         Err(e) => {
+            let e = match last_words {
+                Some(words) => words.explain(&spec.name, e).await,
+                None => e,
+            };
             conn.shutdown().await;
             return Err(e);
         }

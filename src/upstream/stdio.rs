@@ -34,6 +34,47 @@ pub(crate) struct StdioConnection {
     /// The id of the `subscriptions/listen` open now; ids count down from `u64::MAX`, so they
     /// never meet the peer's own (which count up from 1).
     listen_id: std::sync::atomic::AtomicU64,
+    /// How the child ended and what it said last, for the error of a start that failed.
+    last_words: Arc<LastWords>,
+}
+
+/// A child's last stderr lines and its exit status, once it exited.
+#[derive(Default)]
+pub(super) struct LastWords {
+    stderr: std::sync::Mutex<std::collections::VecDeque<String>>,
+    status: std::sync::Mutex<Option<String>>,
+    exited: tokio::sync::Notify,
+}
+
+/// Stderr lines kept for an error message, and the longest kept whole.
+const LAST_LINES: usize = 5;
+const LAST_LINE_CHARS: usize = 300;
+
+impl LastWords {
+    fn heard(&self, line: &str) {
+        let mut lines = self.stderr.lock().unwrap();
+        if lines.len() == LAST_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line.chars().take(LAST_LINE_CHARS).collect());
+    }
+
+    /// `e`, the failure of a start, told with the child's exit status and last stderr lines when
+    /// the child exited (waiting briefly for the exit to be seen).
+    pub(super) async fn explain(&self, name: &str, e: UpstreamError) -> UpstreamError {
+        let exited = self.exited.notified();
+        if self.status.lock().unwrap().is_none() {
+            let _ = tokio::time::timeout(Duration::from_millis(500), exited).await;
+        }
+        let Some(status) = self.status.lock().unwrap().clone() else { return e };
+        let lines: Vec<String> = self.stderr.lock().unwrap().iter().cloned().collect();
+        let said = if lines.is_empty() {
+            "and wrote nothing to stderr".to_string()
+        } else {
+            format!("and its stderr ended with: {}", lines.join(" | "))
+        };
+        UpstreamError::Transport(name.into(), format!("the child process exited ({status}) {said}"))
+    }
 }
 
 /// Longest wait for a child's answer to `server/discover` before it is taken for a
@@ -41,6 +82,11 @@ pub(crate) struct StdioConnection {
 const PROBE: Duration = Duration::from_secs(2);
 
 impl StdioConnection {
+    /// How the child ended and what it said last.
+    pub(super) fn last_words(&self) -> Arc<LastWords> {
+        self.last_words.clone()
+    }
+
     pub(super) fn spawn(name: &str, cmd: &StdioCommand, inbox: Inbox) -> Result<Self, UpstreamError> {
         let mut child = Command::new(&cmd.command)
             .args(&cmd.args)
@@ -101,13 +147,17 @@ impl StdioConnection {
         });
 
         let upstream = name.to_string();
+        let last_words = Arc::new(LastWords::default());
+        let words = last_words.clone();
         tokio::spawn(async move {
             let mut stderr = BufReader::new(stderr);
             let mut line = Vec::new();
             loop {
                 match next_line(&mut stderr, &mut line, MAX_LOG_LINE_BYTES).await {
                     Ok(Line::Complete) => {
-                        tracing::info!(upstream = %upstream, stream = "stderr", "{}", String::from_utf8_lossy(&line))
+                        let text = String::from_utf8_lossy(&line);
+                        words.heard(&text);
+                        tracing::info!(upstream = %upstream, stream = "stderr", "{text}")
                     }
                     // Reading on keeps the child from blocking on a full pipe.
                     Ok(Line::TooLong) => {
@@ -118,8 +168,9 @@ impl StdioConnection {
             }
         });
 
-        tokio::spawn(reap(name.to_string(), child, closing.subscribe(), exited_tx));
+        tokio::spawn(reap(name.to_string(), child, closing.subscribe(), exited_tx, last_words.clone()));
         Ok(StdioConnection {
+            last_words,
             peer,
             closing,
             exited,
@@ -213,7 +264,13 @@ impl Connection for StdioConnection {
 
 /// Owns the child: waits for it to exit, or once closing (the writer has dropped stdin by then)
 /// gives it `EXIT_GRACE` to exit on its own, then kills it.
-async fn reap(name: String, mut child: Child, mut closing: watch::Receiver<bool>, exited: watch::Sender<bool>) {
+async fn reap(
+    name: String,
+    mut child: Child,
+    mut closing: watch::Receiver<bool>,
+    exited: watch::Sender<bool>,
+    last_words: Arc<LastWords>,
+) {
     let status = tokio::select! {
         status = child.wait() => status,
         _ = async { let _ = closing.wait_for(|c| *c).await; } => {
@@ -226,10 +283,18 @@ async fn reap(name: String, mut child: Child, mut closing: watch::Receiver<bool>
             }
         }
     };
-    match status {
-        Ok(s) => tracing::info!(upstream = %name, status = %s, "child process exited"),
-        Err(e) => tracing::warn!(upstream = %name, error = %e, "waiting for the child process failed"),
-    }
+    let told = match status {
+        Ok(s) => {
+            tracing::info!(upstream = %name, status = %s, "child process exited");
+            s.to_string()
+        }
+        Err(e) => {
+            tracing::warn!(upstream = %name, error = %e, "waiting for the child process failed");
+            format!("status unknown: {e}")
+        }
+    };
+    *last_words.status.lock().unwrap() = Some(told);
+    last_words.exited.notify_waiters();
     let _ = exited.send(true);
 }
 

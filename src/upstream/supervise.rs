@@ -23,6 +23,8 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
     let mut stop = handle.stop.subscribe();
     let mut backoff = BACKOFF_START;
     let mut failures = 0u32;
+    // The last failure said at WARN: the same one again is said at DEBUG only.
+    let mut last_warned: Option<String> = None;
     while !*stop.borrow() {
         let (events_tx, mut events) = mpsc::channel::<Event>(64);
         let inbox = handle.inbox(events_tx);
@@ -40,6 +42,7 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
                 match items {
                     Ok(items) => {
                         failures = 0;
+                        last_warned = None;
                         tracing::info!(upstream = %name, transport = handle.spec.transport.kind(),
                             protocol_version = %established.protocol_version,
                             tools = items.tools.len(), resources = items.resources.len(),
@@ -75,9 +78,12 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
             }
             Err(e) => {
                 failures += 1;
-                // Say it loudly the first time and every tenth, so a long outage does not flood the log.
-                if failures == 1 || failures.is_multiple_of(10) {
+                // Said loudly once, and again only when the reason changes, so a long outage does not
+                // flood the log and a new cause is never missed.
+                let reason = e.to_string();
+                if last_warned.as_deref() != Some(reason.as_str()) {
                     tracing::warn!(upstream = %name, error = %e, failures, retry_in = ?backoff, "upstream unavailable");
+                    last_warned = Some(reason);
                 } else {
                     tracing::debug!(upstream = %name, error = %e, failures, retry_in = ?backoff, "upstream unavailable");
                 }

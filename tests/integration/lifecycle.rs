@@ -158,3 +158,29 @@ fn the_fixture_explains_its_options() {
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8(wrong.stderr).unwrap().starts_with("error: unknown argument --htp"));
 }
+
+/// A stdio child that exits at start is explained where people look, `/readyz` and `check
+/// --live`: its exit status and the last lines of its stderr, not just "not connected".
+#[tokio::test]
+async fn a_child_that_exits_at_start_is_explained_by_its_status_and_stderr() {
+    let yaml = "upstreams:\n  notes: { stdio: { command: sh, args: ['-c', 'echo first >&2; echo cannot open file notes.py >&2; exit 2'] } }\n";
+    let gw = TestGateway::start(yaml).await;
+    let (_, ready) = gw.readyz().await;
+    let error = ready["upstreams"]["notes"]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("exited (exit status: 2)"), "{ready}");
+    assert!(error.contains("first | cannot open file notes.py"), "{ready}");
+    eventually("three failed starts", || async {
+        (gw.readyz().await.1["upstreams"]["notes"]["failures"].as_u64() >= Some(3)).then_some(())
+    })
+    .await;
+    let warned = gw.log_text().lines().filter(|l| l.contains("upstream unavailable")).count();
+    assert_eq!(warned, 1, "one warning for one cause, however many retries:\n{}", gw.log_text());
+
+    let out = std::process::Command::new(super::util::gateway_bin())
+        .args(["check", "--live"])
+        .arg(&gw.config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot open file notes.py"), "{stderr}");
+}

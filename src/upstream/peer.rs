@@ -126,12 +126,18 @@ impl Peer {
             &self.inbox,
             &self.asked,
             |id, outcome| {
-                let waiter = id.get().parse::<u64>().ok().and_then(|n| self.pending.lock().unwrap().remove(&n));
+                let number = id.get().parse::<u64>().ok();
+                let waiter = number.and_then(|n| self.pending.lock().unwrap().remove(&n));
                 match waiter {
                     Some(w) => {
                         let _ = w.send(outcome);
                     }
-                    None => tracing::warn!(upstream = %self.name, id = id.get(), "response to an unknown request id"),
+                    // A late answer to a request we gave up on (timed out, cancelled, or the
+                    // listen a restart ended; listens count down from the top) is normal.
+                    None if number.is_some_and(|n| n < self.next_id.load(Ordering::Relaxed) || n > u64::MAX / 2) => {
+                        tracing::debug!(upstream = %self.name, id = id.get(), "a late answer to a request no longer awaited")
+                    }
+                    None => tracing::warn!(upstream = %self.name, id = id.get(), "response to a request id never sent"),
                 }
             },
             async |id, method, params| {

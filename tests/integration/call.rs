@@ -91,3 +91,15 @@ fn dry_run_prints_each_line_once_with_one_final_newline() {
         "POST https://api.example.com/notes\ncontent-type: text/plain; charset=utf-8\n\nhi\n"
     );
 }
+
+/// Stopping a stateless stdio upstream ends its `subscriptions/listen`, whose late answer is
+/// normal: `mcpgw call` prints no warning about it (nor about any answer to a request it sent).
+#[test]
+fn a_call_to_a_stateless_stdio_upstream_warns_about_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!("upstreams:\n  c: {{ stdio: {{ command: '{}', args: [--conformance] }} }}\n", fixture_bin());
+    let out = call(dir.path(), &yaml, &["c_test_simple_text"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("WARN"), "{stderr}");
+}

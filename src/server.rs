@@ -212,10 +212,10 @@ async fn accept(
                     .timer(TokioTimer::new())
                     .keep_alive_interval(Some(H2_KEEP_ALIVE))
                     .keep_alive_timeout(H2_KEEP_ALIVE);
-                let Some(acceptor) = tls else {
-                    let (graceful, ctx) = (graceful.clone(), ctx.clone());
-                    tokio::spawn(async move {
-                        let _admitted = admitted;
+                let (graceful, ctx) = (graceful.clone(), ctx.clone());
+                tokio::spawn(async move {
+                    let _admitted = admitted;
+                    let Some(acceptor) = tls else {
                         let mut stream = stream;
                         let first = match header_timeout {
                             None => Vec::new(),
@@ -224,22 +224,8 @@ async fn accept(
                                 None => return tracing::debug!(%peer, "no request started in time; closing the connection"),
                             },
                         };
-                        let stream = Prefixed { first, at: 0, stream };
-                        let service = service_fn(move |request: Request<Incoming>| {
-                            let ctx = ctx.clone();
-                            async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
-                        });
-                        let connection =
-                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                        if let Err(e) = graceful.watch(connection).await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    });
-                    continue;
-                };
-                let (graceful, ctx) = (graceful.clone(), ctx.clone());
-                tokio::spawn(async move {
-                    let _admitted = admitted;
+                        return serve_connection(builder, Prefixed { first, at: 0, stream }, ctx, peer, None, &graceful).await;
+                    };
                     // A client that never finishes its handshake holds nothing for long.
                     let stream = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => stream,
@@ -253,21 +239,36 @@ async fn accept(
                         .peer_certificates()
                         .and_then(|chain| chain.first())
                         .map(|leaf| PeerCertificate(leaf.as_ref().into()));
-                    let service = service_fn(move |mut request: Request<Incoming>| {
-                        if let Some(certificate) = &certificate {
-                            request.extensions_mut().insert(certificate.clone());
-                        }
-                        let ctx = ctx.clone();
-                        async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
-                    });
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                    if let Err(e) = graceful.watch(connection).await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
+                    serve_connection(builder, stream, ctx, peer, certificate, &graceful).await;
                 });
             }
             _ = stopping.changed() => break,
         }
+    }
+}
+
+/// Serves one connection's requests (a verified client certificate, if any, on each) until it
+/// closes or the gateway drains it.
+async fn serve_connection<I>(
+    builder: auto::Builder<TokioExecutor>,
+    io: I,
+    ctx: Arc<ServeContext>,
+    peer: std::net::SocketAddr,
+    certificate: Option<PeerCertificate>,
+    graceful: &GracefulShutdown,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
+        let ctx = ctx.clone();
+        async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
+    });
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned();
+    if let Err(e) = graceful.watch(connection).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 

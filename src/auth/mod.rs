@@ -60,7 +60,7 @@ struct Required {
     /// user → bcrypt hash.
     basic: HashMap<String, String>,
     /// Verified credentials, with when they stop holding (seconds since the epoch): by the
-    /// `Authorization` header of a bearer token, or `basic:` and the SHA-256 of a basic one (never
+    /// `Authorization` header of a bearer token, or the `sha256:` line of a basic one (never
     /// a password as it came). Per door: what one virtual server accepts another may not.
     remembered: moka::sync::Cache<Box<str>, (Arc<Principal>, u64)>,
     /// Whether a client certificate (verified by the listener's TLS) authenticates.
@@ -166,12 +166,9 @@ impl Required {
         let value = value.trim();
         let now = unix_now();
         let basic = scheme.eq_ignore_ascii_case("basic");
-        let fingerprint: std::borrow::Cow<'_, str> = if basic {
-            let digest = sha256(authorization);
-            format!("basic:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()).into()
-        } else {
-            authorization.into()
-        };
+        // A bearer header never starts `sha256:`, so the two kinds of key cannot meet.
+        let fingerprint: std::borrow::Cow<'_, str> =
+            if basic { crate::model::auth::hash_line(authorization).into() } else { authorization.into() };
         if let Some((principal, until)) = required.remembered.get(&*fingerprint)
             && until > now
         {

@@ -92,15 +92,10 @@ pub(crate) async fn answer(
     method: String,
     params: Option<RawJson>,
 ) -> Result<Vec<u8>, Refused> {
-    let (cancelled, in_flight) = session.begin(&id);
+    let registered = session.begin(&id);
     // Without a way back to the client, the call still belongs to its session.
     let request = Request::new(id, Link::unreachable(session), method, params);
-    let outcome = tokio::select! {
-        r = dispatch::handle(&ctx.live, &request) => r,
-        _ = cancelled.wait() => Err(GatewayError::cancelled()),
-    };
-    drop(in_flight);
-    match outcome {
+    match outcome(ctx, &request, registered).await {
         Ok(result) => Ok(jsonrpc::encode_result(&request.id, &result)),
         Err(error) => Err(Refused { id: request.id, error }),
     }
@@ -128,21 +123,31 @@ pub(crate) async fn queued_answer(
     })
 }
 
-/// Dispatches a request already registered as in flight, unless the client cancels it first.
+/// Dispatches a request already registered as in flight, unless the client cancels it first,
+/// and encodes its answer.
 pub(crate) async fn answer_registered(
     ctx: &ServeContext,
     request: Request,
     registered: (Cancelled, InFlight),
 ) -> Vec<u8> {
+    encode(&request.id, outcome(ctx, &request, registered).await)
+}
+
+/// The outcome of a request registered as in flight: dispatched, or cancelled by the client.
+async fn outcome(
+    ctx: &ServeContext,
+    request: &Request,
+    registered: (Cancelled, InFlight),
+) -> Result<RawJson, GatewayError> {
     let (cancelled, in_flight) = registered;
     // The work is written inside `select!` so that its (large) future is built where it is
     // polled rather than built and then copied there.
     let outcome = tokio::select! {
-        r = dispatch::handle(&ctx.live, &request) => r,
+        r = dispatch::handle(&ctx.live, request) => r,
         _ = cancelled.wait() => Err(GatewayError::cancelled()),
     };
     drop(in_flight);
-    encode(&request.id, outcome)
+    outcome
 }
 
 /// A request's answer as the message that carries it.

@@ -63,16 +63,7 @@ impl TestClient {
         virtual_server: &str,
         capabilities: Value,
     ) -> TestClient {
-        let client = Self::open(gw, transport, virtual_server).await;
-        if transport.supports_sessions() {
-            let version = if transport == Transport::Sse { "2024-11-05" } else { VERSION };
-            let answer = client.initialize(version, capabilities).await;
-            assert_eq!(answer["result"]["protocolVersion"], version, "{transport}: {answer}");
-            client.notify("notifications/initialized", json!({})).await;
-        } else {
-            *client.capabilities.lock().unwrap() = capabilities;
-        }
-        client
+        Self::connect_as_with(gw, transport, virtual_server, &[], capabilities).await
     }
 
     /// Opens the connection (the SSE stream, the socket, the process) without initializing.

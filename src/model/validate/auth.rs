@@ -166,11 +166,7 @@ impl Validator<'_> {
             KeySource::PublicKey { path: file.clone(), pem: self.file(&format!("{path}.public_key"), file)? }
         } else {
             let at = format!("{path}.secret");
-            let text = raw.secret.as_deref().expect("one source is given");
-            if !text.contains("${") {
-                self.warning(&at, "the secret is written in the file", "write it as ${VARIABLE} and set the variable");
-            }
-            let secret = self.secret(&at, text)?;
+            let secret = self.secret_from_env(&at, raw.secret.as_deref().expect("one source is given"))?;
             if secret.expose().len() < 32 {
                 self.error(&at, "an HS256 secret shorter than 32 bytes is guessable", "use at least 32 random bytes");
             }

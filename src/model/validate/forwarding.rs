@@ -98,17 +98,7 @@ impl Validator<'_> {
         }
         let client_secret: Option<Secret> = match &raw.client_secret {
             None => None,
-            Some(text) => {
-                let at = format!("{path}.client_secret");
-                if !text.contains("${") {
-                    self.warning(
-                        &at,
-                        "the secret is written in the file",
-                        "write it as ${VARIABLE} and set the variable",
-                    );
-                }
-                Some(self.secret(&at, text)?)
-            }
+            Some(text) => Some(self.secret_from_env(&format!("{path}.client_secret"), text)?),
         };
         let resource = raw.resource.clone().or_else(|| match transport {
             Some(Transport::StreamableHttp { url, .. }) => Some(url.to_string()),

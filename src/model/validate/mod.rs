@@ -300,6 +300,14 @@ impl Validator<'_> {
         self.expand(path, text).map(|v| Secret::new(v, text.to_string()))
     }
 
+    /// A secret that belongs in the environment: written literally, it is taken with a warning.
+    fn secret_from_env(&mut self, path: &str, text: &str) -> Option<Secret> {
+        if !text.contains("${") {
+            self.warning(path, "the secret is written in the file", "write it as ${VARIABLE} and set the variable");
+        }
+        self.secret(path, text)
+    }
+
     fn listen(&mut self, text: Option<&str>) -> SocketAddr {
         let fallback: SocketAddr = DEFAULT_LISTEN.parse().expect("default listen address parses");
         let Some(text) = text else { return fallback };

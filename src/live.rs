@@ -57,6 +57,11 @@ impl Snapshot {
         self.upstreams.get(name)
     }
 
+    /// Whether the table routes the items upstream `name` reports now (not an older set).
+    pub(crate) fn routes_items_of(&self, name: &str) -> bool {
+        self.upstream(name).is_some_and(|handle| self.table.lists(name, &handle.items()))
+    }
+
     /// Whether every upstream has finished its first connection attempt.
     pub(crate) fn settled(&self) -> bool {
         self.upstreams.values().all(|u| u.settled())

@@ -36,6 +36,10 @@ pub(crate) fn readyz(live: &Live) -> Response<Body> {
         let counts = published.get(up.name.as_str());
         let count = |kind: ItemKind| counts.map_or(0, |c| c[kind as usize].len());
         let mut entry = serde_json::to_value(&*handle.status()).unwrap_or_default();
+        if entry["state"] == "up" && !snapshot.routes_items_of(&up.name) {
+            // Connected, and the table routing its items is being built: a moment more.
+            entry["state"] = json!("connecting");
+        }
         entry["transport"] = json!(up.transport.kind());
         entry["tools"] = json!(count(ItemKind::Tool));
         entry["resources"] = json!(count(ItemKind::Resource));

@@ -100,6 +100,23 @@ pub(crate) struct RawUpstream {
     /// versions, `initialize` at once (no probe). `stateless`: the stateless 2026-07-28 protocol
     /// only; an upstream that does not answer `server/discover` is down.
     pub era: Option<RawEra>,
+    /// What happens while the connection is lost: how long the upstream's items stay listed,
+    /// and how long the gateway waits at most between attempts to reconnect.
+    pub reconnect: Option<RawReconnect>,
+}
+
+/// Riding out a lost connection. The gateway reconnects at once, then after 250 ms, doubling
+/// the delay up to `max_delay`; a connection that stays up 30 s starts the delays over.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReconnect {
+    /// How long a lost upstream's items stay listed while it reconnects, e.g. `30s`. Calls made
+    /// meanwhile wait for a reconnect that is due soon, else get error -32010 ("upstream
+    /// unavailable", retryable). After it, the items are withdrawn and clients hear
+    /// `list_changed`. `0s` withdraws them at once. Default `30s`.
+    pub grace: Option<String>,
+    /// Longest delay between two attempts to reconnect, e.g. `5s`. Default `30s`.
+    pub max_delay: Option<String>,
 }
 
 /// Where and how the gateway exchanges a caller's token for one meant for an upstream.

@@ -31,8 +31,11 @@ pub(super) async fn to_owner(
 pub(super) fn upstream_failure(upstream: &str, method: &str, e: UpstreamError) -> GatewayError {
     match e {
         UpstreamError::Rpc(error) => GatewayError::upstream_object(error),
-        UpstreamError::Unavailable(_) | UpstreamError::Unreachable(..) => {
+        // Never sent: the same call may be sent again. Lost: it may have run upstream.
+        UpstreamError::Unavailable(_) | UpstreamError::Unreachable(..) | UpstreamError::Lost(_) => {
+            let retryable = !matches!(e, UpstreamError::Lost(_));
             GatewayError::new(Kind::Unavailable, Source::Upstream, e.to_string())
+                .with_data(serde_json::json!({ "upstream": upstream, "retryable": retryable }))
         }
         UpstreamError::Timeout(..) => GatewayError::new(Kind::Timeout, Source::Upstream, e.to_string()),
         UpstreamError::Credentials(..) => GatewayError::new(Kind::Forbidden, Source::Upstream, e.to_string()),

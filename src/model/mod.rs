@@ -87,11 +87,29 @@ pub(crate) struct Upstream {
     pub shapes: Vec<ToolShape>,
     /// What it receives of the clients behind calls.
     pub forwarding: forwarding::Forwarding,
+    /// How a lost connection is ridden out.
+    pub reconnect: Reconnect,
+}
+
+/// Riding out a lost connection (`reconnect:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reconnect {
+    /// How long a lost upstream's items stay listed while it reconnects.
+    pub grace: Duration,
+    /// The longest delay between two attempts.
+    pub max_delay: Duration,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect { grace: Duration::from_secs(30), max_delay: Duration::from_secs(30) }
+    }
 }
 
 impl Upstream {
     /// Whether a running connection made for `self` serves `other` as well: same transport,
-    /// timeout and sessions. Prefix, filters and shapes only change how the catalog is built.
+    /// timeout, sessions and reconnect settings. Prefix, filters and shapes only change how the
+    /// catalog is built.
     pub(crate) fn connects_like(&self, other: &Upstream) -> bool {
         self.name == other.name
             && self.transport == other.transport
@@ -99,6 +117,7 @@ impl Upstream {
             && self.sessions == other.sessions
             && self.era == other.era
             && self.forwarding == other.forwarding
+            && self.reconnect == other.reconnect
     }
 
     /// The public name under which this upstream's item `key` of `kind` is published, or `None`

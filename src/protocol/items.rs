@@ -91,6 +91,10 @@ pub(crate) struct ItemSet {
 }
 
 impl ItemSet {
+    pub(crate) fn is_empty(&self) -> bool {
+        ItemKind::ALL.iter().all(|kind| self.of(*kind).is_empty())
+    }
+
     pub(crate) fn of(&self, kind: ItemKind) -> &[Item] {
         match kind {
             ItemKind::Tool => &self.tools,

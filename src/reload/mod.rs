@@ -19,6 +19,9 @@ use crate::model::{self, ListKind, Model, Unprovided};
 use crate::routing::{self, RoutingTable};
 use crate::upstream::{Outlets, UpstreamHandle, UpstreamState};
 
+/// How long a reload waits at most for a replacing connection before it swaps.
+const REPLACEMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(crate) use watch::watch;
 
 /// A config that passed every check, ready to serve.
@@ -212,6 +215,7 @@ impl Reloader {
             live_findings.push(d);
         }
         let upstreams = start_upstreams(&prepared.model, &previous.upstreams, &self.outlets, None);
+        make_before_break(&previous.upstreams, &upstreams).await;
         let (added, removed, changed) = diff(&previous.model, &prepared.model);
         for (name, old) in &previous.upstreams {
             let kept = upstreams.get(name).is_some_and(|new| Arc::ptr_eq(new, old));
@@ -275,11 +279,32 @@ fn start_upstreams(
         .map(|spec| {
             let handle = match running.get(&spec.name) {
                 Some(h) if h.spec.connects_like(spec) => h.clone(),
-                _ => UpstreamHandle::start(spec.clone(), outlets.clone()),
+                Some(h) => UpstreamHandle::start_replacing(spec.clone(), outlets.clone(), h),
+                None => UpstreamHandle::start(spec.clone(), outlets.clone()),
             };
             (spec.name.clone(), handle)
         })
         .collect()
+}
+
+/// Waits for the connections that replace running ones (their settings changed) to finish their
+/// first attempt, so the swap finds their items listed and no call meets an unknown tool;
+/// the old ones keep serving meanwhile and drain after the swap.
+async fn make_before_break(
+    running: &HashMap<String, Arc<UpstreamHandle>>,
+    next: &HashMap<String, Arc<UpstreamHandle>>,
+) {
+    let replacing = next.iter().filter(|(name, new)| running.get(*name).is_some_and(|old| !Arc::ptr_eq(old, new)));
+    let waits = replacing.map(|(name, new)| async move {
+        let limit = new.spec.timeout.min(REPLACEMENT_WAIT);
+        new.settle(limit).await;
+        if new.status().state != UpstreamState::Up {
+            tracing::warn!(upstream = %name, error = new.status().error.as_deref().unwrap_or("not connected yet"),
+                keep_listed_for = ?new.spec.reconnect.grace,
+                "the upstream's new connection is not up; the old one stops as the file asks, its items stay listed while the new one retries");
+        }
+    });
+    futures_util::future::join_all(waits).await;
 }
 
 /// Literal names in `model`'s virtual servers that no upstream publishes, judged from the items

@@ -141,9 +141,17 @@ pub(crate) struct RoutingTable {
     pub collisions: Vec<String>,
     /// Pinned tools whose upstream definition changed.
     pub drift: Vec<Drift>,
+    /// The item sets it was built from, by upstream.
+    built_from: HashMap<String, Arc<ItemSet>>,
 }
 
 impl RoutingTable {
+    /// Whether the table lists exactly `items` for `upstream` (the very set, not an equal one):
+    /// an upstream is `up` on `/readyz` only once its items are routed.
+    pub(crate) fn lists(&self, upstream: &str, items: &Arc<ItemSet>) -> bool {
+        self.built_from.get(upstream).is_some_and(|built| Arc::ptr_eq(built, items))
+    }
+
     pub(crate) fn catalog(&self, virtual_server: &str) -> Option<&Arc<Catalog>> {
         self.catalogs.get(virtual_server)
     }
@@ -237,7 +245,7 @@ pub(crate) fn build(generation: u64, model: &Model, items: &HashMap<String, Arc<
             (vs.name.clone(), Arc::new(catalog))
         })
         .collect();
-    RoutingTable { generation, catalogs, collisions, drift }
+    RoutingTable { generation, catalogs, collisions, drift, built_from: items.clone() }
 }
 
 /// The public name of an upstream's item, or `None` when the upstream's filter hides it.

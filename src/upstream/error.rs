@@ -7,8 +7,12 @@ use crate::protocol::RawJson;
 /// Why a request to an upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpstreamError {
-    #[error("upstream \"{0}\" is not connected")]
+    /// The call was never sent: the upstream is not connected and no reconnect came in time.
+    #[error("upstream \"{0}\" is not connected; retry the call")]
     Unavailable(String),
+    /// The connection closed while the call was in flight: it may or may not have run.
+    #[error("upstream \"{0}\": the connection closed during the request, which may have run")]
+    Lost(String),
     /// Nothing answered at the upstream's address.
     #[error("upstream \"{0}\": {1}")]
     Unreachable(String, String),

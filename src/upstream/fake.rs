@@ -85,7 +85,7 @@ impl UpstreamHandle {
         };
         handle.set_status(UpstreamState::Up, None, 0, Some(&established));
         handle.items.store(Arc::new(items));
-        handle.first_attempt_done.store(true, std::sync::atomic::Ordering::Release);
+        handle.attempt_ended();
         handle.outlets.subscribers.register(&handle);
         handle
     }

@@ -26,6 +26,7 @@ mod wire;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use serde_json::value::RawValue;
@@ -42,6 +43,9 @@ use progress::Relay;
 use subscribers::Left;
 pub(crate) use subscribers::Subscribers;
 use wire::{Established, Event, Inbox};
+
+/// How soon a reconnect must be due for a call that found the upstream down to wait for it.
+const RECONNECT_WAIT: Duration = Duration::from_secs(2);
 
 /// Where an upstream's connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -105,7 +109,11 @@ pub(crate) struct UpstreamHandle {
     status: ArcSwap<Status>,
     connection: ArcSwapOption<Box<dyn Connection>>,
     items: ArcSwap<ItemSet>,
-    first_attempt_done: AtomicBool,
+    /// Connection attempts ended, either way (and the stop): calls waiting for a reconnect
+    /// watch it.
+    attempts: watch::Sender<u64>,
+    /// When the next connection attempt starts; `None` while one runs or the upstream is up.
+    next_attempt: std::sync::Mutex<Option<Instant>>,
     /// Per-client upstream sessions (`sessions: per_client`), by client session key.
     /// Each entry is filled once; the map is locked only to find or add an entry, so one client's
     /// slow connect does not hold up another's.
@@ -131,10 +139,21 @@ pub(crate) struct UpstreamHandle {
 impl UpstreamHandle {
     /// Starts connecting in the background and returns at once.
     pub(crate) fn start(spec: model::Upstream, outlets: Outlets) -> Arc<Self> {
+        UpstreamHandle::new(spec, outlets).launched()
+    }
+
+    /// Like `start`, for the upstream `old` serves now with other connection settings: `old`'s
+    /// items stay listed (for the grace period) until the new connection lists its own.
+    pub(crate) fn start_replacing(spec: model::Upstream, outlets: Outlets, old: &UpstreamHandle) -> Arc<Self> {
         let handle = UpstreamHandle::new(spec, outlets);
-        handle.outlets.subscribers.register(&handle);
-        tokio::spawn(supervise::supervise(handle.clone()));
-        handle
+        handle.items.store(old.items());
+        handle.launched()
+    }
+
+    fn launched(self: Arc<Self>) -> Arc<Self> {
+        self.outlets.subscribers.register(&self);
+        tokio::spawn(supervise::supervise(self.clone()));
+        self
     }
 
     /// A handle not yet connected.
@@ -160,7 +179,8 @@ impl UpstreamHandle {
             }),
             connection: ArcSwapOption::empty(),
             items: ArcSwap::from_pointee(ItemSet::default()),
-            first_attempt_done: AtomicBool::new(false),
+            attempts: watch::channel(0).0,
+            next_attempt: std::sync::Mutex::new(None),
             log_level: Default::default(),
             clients: Default::default(),
             stop,
@@ -227,7 +247,42 @@ impl UpstreamHandle {
 
     /// Whether the first connection attempt has ended, either way.
     pub(crate) fn settled(&self) -> bool {
-        self.first_attempt_done.load(Ordering::Acquire)
+        *self.attempts.borrow() > 0
+    }
+
+    /// Waits until the first connection attempt has ended, at most `limit`.
+    pub(crate) async fn settle(&self, limit: Duration) {
+        let mut attempts = self.attempts.subscribe();
+        let _ = tokio::time::timeout(limit, attempts.wait_for(|n| *n > 0)).await;
+    }
+
+    fn attempt_ended(&self) {
+        self.attempts.send_modify(|n| *n += 1);
+    }
+
+    fn next_attempt(&self, at: Option<Instant>) {
+        *self.next_attempt.lock().unwrap() = at;
+    }
+
+    /// A shared connection for a call that found none, or found `closed` closed before the call
+    /// was sent: the outcome of the attempt running now, or of one due within `RECONNECT_WAIT`,
+    /// awaited no longer than the upstream's timeout. Anything else is `Unavailable` at once,
+    /// which the client may retry.
+    async fn reconnected(&self, closed: Option<&Shared>) -> Result<Shared, UpstreamError> {
+        let unavailable = || UpstreamError::Unavailable(self.spec.name.clone());
+        let mut attempts = self.attempts.subscribe();
+        let current = self.connection.load_full();
+        if let Some(conn) = current.filter(|c| closed.is_none_or(|old| !Arc::ptr_eq(c, old))) {
+            return Ok(conn);
+        }
+        let due = *self.next_attempt.lock().unwrap();
+        if *self.stop.borrow() || due.is_some_and(|at| at > Instant::now() + RECONNECT_WAIT) {
+            return Err(unavailable());
+        }
+        match tokio::time::timeout(self.spec.timeout, attempts.changed()).await {
+            Ok(Ok(())) => self.connection.load_full().ok_or_else(unavailable),
+            _ => Err(unavailable()),
+        }
     }
 
     /// Sends one request and returns the upstream's `result`. With `client`, progress the upstream
@@ -238,8 +293,9 @@ impl UpstreamHandle {
         params: Option<&RawValue>,
         client: Option<&Link>,
     ) -> Result<RawJson, UpstreamError> {
+        let shared = !client.is_some_and(|link| self.own_session_for(link));
         let (conn, _turn) = match client {
-            Some(link) if self.own_session_for(link) => {
+            Some(link) if !shared => {
                 // Boxed: opening a session is a large future, and the shared path should not carry it.
                 let session = Box::pin(self.client_connection(link)).await?;
                 session.follow_log_level(link, self.spec.timeout).await;
@@ -249,8 +305,10 @@ impl UpstreamHandle {
             }
             _ => {
                 let turn = self.take_turn(client).await;
-                let conn =
-                    self.connection.load_full().ok_or_else(|| UpstreamError::Unavailable(self.spec.name.clone()))?;
+                let conn = match self.connection.load_full() {
+                    Some(conn) => conn,
+                    None => self.reconnected(None).await?,
+                };
                 (conn, turn)
             }
         };
@@ -259,7 +317,15 @@ impl UpstreamHandle {
             _ => None,
         };
         let params = rewritten.as_ref().map(|(p, _)| &**p).or(params);
-        conn.request(method, params, self.spec.timeout, client).await
+        match conn.request(method, params, self.spec.timeout, client).await {
+            // The shared connection closed before the request was sent: it never reached the
+            // upstream, so it is sent once more on the next connection.
+            Err(UpstreamError::Unavailable(_)) if shared => {
+                let conn = self.reconnected(Some(&conn)).await?;
+                conn.request(method, params, self.spec.timeout, client).await
+            }
+            outcome => outcome,
+        }
     }
 
     /// Whether `link`'s calls go on an upstream session of that client's own: always with

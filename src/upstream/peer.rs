@@ -28,6 +28,9 @@ pub(super) struct Peer {
     name: String,
     outgoing: mpsc::Sender<Vec<u8>>,
     pending: Mutex<HashMap<u64, Waiter>>,
+    /// Requests the transport could not deliver (the upstream was gone before they were
+    /// written): they failed without reaching it, so they may be sent again elsewhere.
+    unsent: Mutex<std::collections::HashSet<u64>>,
     next_id: AtomicU64,
     closed: watch::Sender<bool>,
     inbox: Inbox,
@@ -55,6 +58,7 @@ impl Peer {
             name: name.to_string(),
             outgoing,
             pending: Mutex::default(),
+            unsent: Mutex::default(),
             next_id: AtomicU64::new(1),
             closed,
             inbox,
@@ -97,9 +101,8 @@ impl Peer {
         match outcome {
             Ok(Ok(Ok(result))) => Ok(result),
             Ok(Ok(Err(error))) => Err(UpstreamError::Rpc(error)),
-            Ok(Err(_)) => {
-                Err(UpstreamError::Transport(self.name.clone(), "the connection closed during the request".into()))
-            }
+            Ok(Err(_)) if self.unsent.lock().unwrap().remove(&id) => Err(UpstreamError::Unavailable(self.name.clone())),
+            Ok(Err(_)) => Err(UpstreamError::Lost(self.name.clone())),
             Err(_) => Err(UpstreamError::Timeout(self.name.clone(), timeout)),
         }
     }
@@ -160,6 +163,21 @@ impl Peer {
             },
         )
         .await;
+    }
+
+    /// The transport could not deliver `message` (the write failed, or the transport ended with
+    /// it still queued): a request among them fails as never sent, rather than lost.
+    pub(super) fn unsent(&self, message: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            id: Option<u64>,
+            method: Option<serde::de::IgnoredAny>,
+        }
+        let Ok(Envelope { id: Some(id), method: Some(_) }) = serde_json::from_slice(message) else { return };
+        if let Some(waiter) = self.pending.lock().unwrap().remove(&id) {
+            self.unsent.lock().unwrap().insert(id);
+            drop(waiter);
+        }
     }
 
     /// The transport lost the upstream: pending requests fail and the supervisor reconnects.

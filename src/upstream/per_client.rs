@@ -17,8 +17,9 @@ impl UpstreamHandle {
     /// the client session ends.
     pub(super) async fn client_connection(self: &Arc<Self>, link: &Link) -> Result<PerClient, UpstreamError> {
         if self.connection.load().is_none() {
-            // The shared session is down: so is the upstream; do not start a process per client.
-            return Err(UpstreamError::Unavailable(self.spec.name.clone()));
+            // The shared session is down: so is the upstream; do not start a process per client
+            // before it is back.
+            self.reconnected(None).await?;
         }
         let key = link.session.id.clone();
         let cell = self.clients.lock().await.entry(key.clone()).or_default().clone();

@@ -107,20 +107,33 @@ impl StdioConnection {
         let (exited_tx, exited) = watch::channel(false);
         let (closing, _) = watch::channel(false);
 
-        // Writer: one task owns stdin; when closing, stdin closes and the child sees EOF.
+        // Writer: one task owns stdin; when closing, stdin closes and the child sees EOF. It
+        // also ends the peer, once the reader has ended, so that what it never wrote fails as
+        // unsent (sent again on the next child), not as lost.
         let mut writer_closing = closing.subscribe();
+        let (read_all, mut reader_ended) = tokio::sync::oneshot::channel::<()>();
+        let writer = peer.clone();
         tokio::spawn(async move {
             let mut stdin = stdin;
             loop {
                 let mut line = tokio::select! {
-                    line = outbox.recv() => match line { Some(l) => l, None => break },
+                    biased;
+                    _ = &mut reader_ended => break,
                     _ = async { let _ = writer_closing.wait_for(|c| *c).await; } => break,
+                    line = outbox.recv() => match line { Some(l) => l, None => break },
                 };
                 line.push(b'\n');
                 if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+                    // The child is gone (its stdin closed): this line never reached it.
+                    writer.unsent(&line);
                     break;
                 }
             }
+            outbox.close();
+            while let Ok(line) = outbox.try_recv() {
+                writer.unsent(&line);
+            }
+            writer.mark_closed();
         });
 
         let reader = peer.clone();
@@ -143,7 +156,7 @@ impl StdioConnection {
                     }
                 }
             }
-            reader.mark_closed();
+            drop(read_all);
         });
 
         let upstream = name.to_string();

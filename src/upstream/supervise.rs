@@ -1,9 +1,12 @@
 //! Keeping an upstream connected: connect, list its items, serve its notifications, and on a
-//! lost connection reconnect with backoff (250 ms doubling to 30 s, reset after 30 s of uptime).
-//! A stop lets in-flight requests finish (up to the upstream's timeout) before closing.
+//! lost connection reconnect with backoff (250 ms doubling to `reconnect.max_delay`, reset after
+//! 30 s of uptime). A lost upstream's items stay listed for `reconnect.grace`, so clients' lists
+//! do not shrink and grow with every restart of a child; calls meanwhile wait for a reconnect
+//! that is due soon (`UpstreamHandle::reconnected`). A stop lets in-flight requests finish (up to
+//! the upstream's timeout) before closing.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -14,29 +17,34 @@ use crate::protocol::ItemSet;
 use crate::session::Note;
 
 const BACKOFF_START: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A connection that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
     let name = handle.spec.name.clone();
+    let max_delay = handle.spec.reconnect.max_delay;
     let mut stop = handle.stop.subscribe();
-    let mut backoff = BACKOFF_START;
+    let mut backoff = BACKOFF_START.min(max_delay);
     let mut failures = 0u32;
     // The last failure said at WARN: the same one again is said at DEBUG only.
     let mut last_warned: Option<String> = None;
+    // While the connection is lost: when its items are withdrawn, unless it is back by then.
+    // A handle replacing another starts with that one's items, under the same rule.
+    let mut grace = (!handle.items().is_empty()).then(|| Instant::now() + handle.spec.reconnect.grace);
     while !*stop.borrow() {
+        handle.next_attempt(None);
         let (events_tx, mut events) = mpsc::channel::<Event>(64);
         let inbox = handle.inbox(events_tx);
         let attempt = tokio::select! {
-            r = open::open(&handle.spec, inbox, handle.behind(None)) => r,
+            r = within_grace(&handle, &mut grace, open::open(&handle.spec, inbox, handle.behind(None))) => r,
             _ = stop.changed() => break,
         };
         match attempt {
             Ok((conn, established)) => {
                 let conn = Arc::new(conn);
+                let listing = handshake::fetch_items(conn.as_ref().as_ref(), &established, &handle.spec);
                 let items = tokio::select! {
-                    r = handshake::fetch_items(conn.as_ref().as_ref(), &established, &handle.spec) => r,
+                    r = within_grace(&handle, &mut grace, listing) => r,
                     _ = stop.changed() => { conn.shutdown().await; break }
                 };
                 match items {
@@ -51,28 +59,34 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
                         resubscribe(&handle, &conn);
                         handle.set_status(UpstreamState::Up, None, 0, Some(&established));
                         handle.set_items(items);
-                        handle.first_attempt_done.store(true, Ordering::Release);
+                        handle.attempt_ended();
                         let since = Instant::now();
                         let stopping = serve_events(&handle, &conn, &established, &mut events, &mut stop).await;
-                        handle.connection.store(None);
-                        handle.set_items(ItemSet::default());
                         if stopping {
+                            // Calls that loaded this generation just before the stop still find
+                            // the connection while it drains.
                             drain_and_close(&handle, conn).await;
+                            handle.connection.store(None);
                             break;
                         }
-                        conn.shutdown().await;
-                        tracing::warn!(upstream = %name, "upstream connection lost; reconnecting");
-                        handle.set_status(UpstreamState::Down, Some("connection lost".into()), 0, None);
                         if since.elapsed() >= STABLE_AFTER {
-                            backoff = BACKOFF_START;
+                            backoff = BACKOFF_START.min(max_delay);
                         }
+                        handle.connection.store(None);
+                        handle.next_attempt(Some(Instant::now() + backoff));
+                        conn.shutdown().await;
+                        grace = Some(Instant::now() + handle.spec.reconnect.grace);
+                        tracing::warn!(upstream = %name, retry_in = ?backoff, keep_listed_for = ?handle.spec.reconnect.grace,
+                            "upstream connection lost; reconnecting");
+                        handle.set_status(UpstreamState::Down, Some("connection lost".into()), 0, None);
                     }
                     Err(e) => {
                         conn.shutdown().await;
                         failures += 1;
                         tracing::warn!(upstream = %name, error = %e, "listing the upstream's items failed");
                         handle.set_status(UpstreamState::Down, Some(e.to_string()), failures, None);
-                        handle.first_attempt_done.store(true, Ordering::Release);
+                        handle.next_attempt(Some(Instant::now() + backoff));
+                        handle.attempt_ended();
                     }
                 }
             }
@@ -88,14 +102,15 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
                     tracing::debug!(upstream = %name, error = %e, failures, retry_in = ?backoff, "upstream unavailable");
                 }
                 handle.set_status(UpstreamState::Down, Some(e.to_string()), failures, None);
-                handle.first_attempt_done.store(true, Ordering::Release);
+                handle.next_attempt(Some(Instant::now() + backoff));
+                handle.attempt_ended();
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = within_grace(&handle, &mut grace, tokio::time::sleep(backoff)) => {}
             _ = stop.changed() => break,
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        backoff = (backoff * 2).min(max_delay);
     }
     for (_, cell) in handle.clients.lock().await.drain() {
         if let Some(session) = cell.get() {
@@ -103,8 +118,29 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
         }
     }
     handle.set_status(UpstreamState::Stopped, None, failures, None);
+    handle.attempt_ended();
     handle.stopped.notify_waiters();
     tracing::info!(upstream = %name, "upstream stopped");
+}
+
+/// Runs `work`; when the lost connection's grace period ends meanwhile, withdraws its items
+/// (the table is rebuilt and clients hear `list_changed`).
+async fn within_grace<T>(handle: &UpstreamHandle, grace: &mut Option<Instant>, work: impl Future<Output = T>) -> T {
+    tokio::pin!(work);
+    loop {
+        let Some(until) = *grace else { return work.await };
+        tokio::select! {
+            r = &mut work => return r,
+            _ = tokio::time::sleep_until(until.into()) => {
+                *grace = None;
+                if !handle.items().is_empty() {
+                    tracing::warn!(upstream = %handle.spec.name, after = ?handle.spec.reconnect.grace,
+                        "upstream still down; its items are withdrawn until it is back");
+                }
+                handle.set_items(ItemSet::default());
+            }
+        }
+    }
 }
 
 /// Subscribes a fresh connection to every URI clients hold at this upstream (a reconnect, or a
@@ -174,7 +210,8 @@ fn note(upstream: &str, method: &str, params: Option<serde_json::Value>) -> Opti
 /// Lets requests already sent finish (each holds the connection), then closes it.
 async fn drain_and_close(handle: &UpstreamHandle, conn: Shared) {
     let deadline = Instant::now() + handle.spec.timeout;
-    while Arc::strong_count(&conn) > 1 && Instant::now() < deadline {
+    // Held here and by the handle; every other holder is a request in flight.
+    while Arc::strong_count(&conn) > 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     conn.shutdown().await;

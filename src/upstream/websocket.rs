@@ -42,24 +42,32 @@ pub(super) async fn connect(
     let linked = Linked::new(peer.clone());
 
     let mut writer_closing = linked.closing();
+    let writer = peer.clone();
     tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
-            let frame = tokio::select! {
+            let (frame, message) = tokio::select! {
                 m = outbox.recv() => match m {
-                    Some(m) => Message::Text(String::from_utf8_lossy(&m).into_owned().into()),
+                    Some(m) => (Message::Text(String::from_utf8_lossy(&m).into_owned().into()), Some(m)),
                     None => break,
                 },
-                _ = ping.tick() => Message::Ping(Default::default()),
+                _ = ping.tick() => (Message::Ping(Default::default()), None),
                 _ = &mut writer_closing => {
                     let _ = sink.send(Message::Close(None)).await;
                     break;
                 }
             };
             if sink.send(frame).await.is_err() {
+                if let Some(message) = message {
+                    writer.unsent(&message);
+                }
                 break;
             }
+        }
+        outbox.close();
+        while let Ok(message) = outbox.try_recv() {
+            writer.unsent(&message);
         }
     });
 

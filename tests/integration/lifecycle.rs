@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::clients::{TestClient, Transport};
-use super::util::{Client, TestGateway, TestUpstream, eventually, process_alive, stdio_fixture};
+use super::util::{Client, EchoLoad, TestGateway, TestUpstream, eventually, process_alive, stdio_fixture};
 
 #[tokio::test]
 async fn crashed_stdio_upstream_takes_only_its_tools_away_and_comes_back() {
@@ -59,18 +59,87 @@ async fn http_upstream_down_at_start_is_reported_and_joins_when_it_comes_up() {
 }
 
 #[tokio::test]
-async fn calling_a_tool_of_a_dead_upstream_is_an_error_not_a_hang() {
+async fn a_dead_upstream_answers_retryable_errors_then_its_tools_are_withdrawn_after_the_grace() {
     let remote = TestUpstream::http("remote", &[]);
-    let yaml = format!("upstreams:\n  remote: {{ url: '{}', timeout: 5s }}\n", remote.url);
+    let yaml = format!("upstreams:\n  remote: {{ url: '{}', timeout: 5s, reconnect: {{ grace: 3s }} }}\n", remote.url);
     let gw = TestGateway::start(&yaml).await;
-    let mut c = Client::connect(gw.url("/mcp")).await;
+    let c = TestClient::connect(&gw, Transport::StreamableHttp, "default").await;
     assert_eq!(c.call_text("remote_whoami", json!({})).await, "remote");
     drop(remote);
     let r = c.call("remote_whoami", json!({})).await;
-    assert!(r["error"]["code"].is_i64(), "{r}");
+    assert_eq!(r["error"]["code"], -32010, "upstream unavailable: {r}");
+    assert_eq!(r["error"]["data"], json!({"upstream": "remote", "retryable": true}), "it never reached it: {r}");
     gw.wait_upstream("remote", "down").await;
+    let down_at = std::time::Instant::now();
+    let r = c.call("remote_whoami", json!({})).await;
+    assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
     let tools = c.tools().await;
-    assert!(tools.is_empty(), "a down upstream's tools are withdrawn: {tools:?}");
+    assert!(tools.contains(&"remote_whoami".to_string()), "listed through the grace period: {tools:?}");
+
+    // After the grace, the tools are withdrawn and the session hears it.
+    c.next_notification("notifications/tools/list_changed").await;
+    assert!(
+        down_at.elapsed() >= std::time::Duration::from_secs(2),
+        "not before the grace ended: {:?}",
+        down_at.elapsed()
+    );
+    let tools = c.tools().await;
+    assert!(tools.is_empty(), "a down upstream's tools are withdrawn after the grace: {tools:?}");
+}
+
+/// A child killed under load restarts behind its tools: they stay listed, calls made while it
+/// restarts wait for it, and only a call in flight at the kill fails, as lost (not retryable).
+#[tokio::test]
+async fn a_killed_child_keeps_its_tools_listed_and_calls_wait_for_its_restart() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let yaml = format!("upstreams:\n  a: {}\n", stdio_fixture("a"));
+    let gw = TestGateway::start(&yaml).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let load = EchoLoad::start(&c, "a_echo", 8);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let lister = {
+        let (mut c, stop) = (c.sibling(), stop.clone());
+        tokio::spawn(async move {
+            let mut short = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let tools = c.tools().await;
+                if !tools.contains(&"a_echo".to_string()) {
+                    short.push(tools);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            short
+        })
+    };
+    for _ in 0..2 {
+        let pid = c.call_text("a_pid", json!({})).await;
+        let killed = std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(killed.success());
+        // Asked while the child is dead or restarting: answered by the next one. (A request
+        // written to the pipe just before the kill landed counts as in flight, and lost.)
+        let mut asked = 0;
+        let next = loop {
+            let r = c.call("a_pid", json!({})).await;
+            match r["result"]["content"][0]["text"].as_str() {
+                Some(next) => break next.to_string(),
+                None if asked == 0 && r["error"]["data"]["retryable"] == false => asked += 1,
+                None => panic!("a call after the kill fails only if it was in flight at the kill: {r}"),
+            }
+        };
+        assert_ne!(next, pid, "a new child answers");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let short = lister.await.unwrap();
+    assert!(short.is_empty(), "the tools stayed listed through both restarts: {short:?}");
+    let (answered, failed) = load.stop().await;
+    for e in &failed {
+        assert_eq!(e["error"]["code"], -32010, "only calls in flight at a kill fail: {e}");
+        assert_eq!(e["error"]["data"]["retryable"], false, "and they are told they may have run: {e}");
+    }
+    assert!(failed.len() <= 16, "at most the calls in flight at the two kills were lost: {}", failed.len());
+    assert!(answered > 0);
+    assert!(!gw.log_text().contains("unknown tool"), "no call met an unknown tool");
 }
 
 /// On every binding with a session stream (streamable HTTP's GET stream, SSE, WebSocket frames, stdio lines).

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::util::{Client, TestGateway, eventually, stdio_fixture};
+use super::util::{Client, EchoLoad, TestGateway, eventually, fixture_bin, stdio_fixture};
 
 #[tokio::test]
 async fn reload_removes_and_adds_upstreams_while_a_call_is_in_flight() {
@@ -178,4 +178,28 @@ async fn a_reload_logs_each_virtual_server_s_catalog_changes() {
     let (_, ready) = gw.readyz().await;
     let diagnostics = ready["last_reload"]["diagnostics"].to_string();
     assert!(diagnostics.contains(r#"no upstream provides \"a_ech\""#), "also under last_reload: {ready}");
+}
+
+/// A reload that changes an upstream's connection settings starts the new connection before the
+/// old one stops (make before break): calls made all through a storm of such reloads succeed.
+#[tokio::test]
+async fn a_storm_of_reloads_changing_connection_settings_fails_no_call() {
+    let config = |timeout: u64| {
+        format!(
+            "upstreams:\n  a: {{ stdio: {{ command: '{}', args: [--name, a] }}, timeout: {timeout}s }}\n",
+            fixture_bin()
+        )
+    };
+    let gw = TestGateway::start(&config(30)).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let first_pid = c.call_text("a_pid", json!({})).await;
+    let load = EchoLoad::start(&c, "a_echo", 8);
+    for generation in 2..=11 {
+        gw.rewrite(&config(30 + generation)).await;
+        gw.wait_generation(generation).await;
+    }
+    let (answered, failed) = load.stop().await;
+    assert!(failed.is_empty(), "no call failed during the reloads: {failed:?}");
+    assert!(answered > 0);
+    assert_ne!(c.call_text("a_pid", json!({})).await, first_pid, "the new settings run in a new child");
 }

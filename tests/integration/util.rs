@@ -430,3 +430,45 @@ pub fn stdio_exchange(args: &[&str], lines: &[String]) -> (Vec<Value>, Option<i3
     };
     (out, code)
 }
+
+/// Clients calling an echo tool in a loop, each with its own text, until stopped.
+pub struct EchoLoad {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    callers: Vec<tokio::task::JoinHandle<(u32, Vec<Value>)>>,
+}
+
+impl EchoLoad {
+    /// `n` siblings of `c` calling `tool` (which must answer its `text` argument).
+    pub fn start(c: &Client, tool: &str, n: usize) -> EchoLoad {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let callers = (0..n)
+            .map(|i| {
+                let (mut c, stop, tool) = (c.sibling(), stop.clone(), tool.to_string());
+                tokio::spawn(async move {
+                    let (mut answered, mut failed) = (0u32, Vec::new());
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let r = c.call(&tool, json!({"text": format!("{i}")})).await;
+                        match r["result"]["content"][0]["text"].as_str() {
+                            Some(text) if text == format!("{i}") => answered += 1,
+                            _ => failed.push(r),
+                        }
+                    }
+                    (answered, failed)
+                })
+            })
+            .collect();
+        EchoLoad { stop, callers }
+    }
+
+    /// Stops the callers; returns how many calls were answered right and every other answer.
+    pub async fn stop(self) -> (u32, Vec<Value>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut answered, mut failed) = (0, Vec::new());
+        for caller in self.callers {
+            let (n, f) = caller.await.unwrap();
+            answered += n;
+            failed.extend(f);
+        }
+        (answered, failed)
+    }
+}

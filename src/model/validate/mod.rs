@@ -15,8 +15,8 @@ use crate::config::{Diagnostic, Imported, Loaded, Positions, Syntax};
 
 use super::auth::{Auth, KeyChecks};
 use super::{
-    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, ListKind, Model, OnChange, Pattern, RestChecks,
-    Secret, Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
+    ArgumentShape, DEFAULT_LISTEN, DEFAULT_SERVER, Era, ItemFilter, ListKind, Model, OnChange, Pattern, Reconnect,
+    RestChecks, Secret, Serving, Sessions, StdioCommand, ToolShape, Transport, Upstream, VirtualServer, parse_duration,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -289,7 +289,11 @@ impl Validator<'_> {
         let Some(t) = text else { return default };
         match parse_duration(t) {
             Some(d) if !d.is_zero() => d,
-            _ => {
+            Some(_) => {
+                self.error(path, format!("\"{t}\" is zero; this wait must last"), "write e.g. 500ms, 30s or 2m");
+                default
+            }
+            None => {
                 self.error(path, format!("\"{t}\" is not a duration"), "write e.g. 500ms, 30s or 2m");
                 default
             }
@@ -511,6 +515,7 @@ impl Validator<'_> {
             );
         }
         let forwarding = self.forwarding(&path, up, transport.as_ref());
+        let reconnect = self.reconnect(&path, up);
         Some(Upstream {
             name: name.to_string(),
             prefix,
@@ -523,7 +528,35 @@ impl Validator<'_> {
             sessions,
             era,
             shapes,
+            reconnect,
         })
+    }
+
+    /// `reconnect:`; a grace of zero is allowed (items withdrawn at once), a delay of zero is not.
+    fn reconnect(&mut self, path: &str, up: &RawUpstream) -> Reconnect {
+        let defaults = Reconnect::default();
+        let Some(raw) = &up.reconnect else { return defaults };
+        let grace = match raw.grace.as_deref() {
+            None => defaults.grace,
+            Some(t) => parse_duration(t).unwrap_or_else(|| {
+                self.error(
+                    &format!("{path}.reconnect.grace"),
+                    format!("\"{t}\" is not a duration"),
+                    "write e.g. 0s, 30s or 2m",
+                );
+                defaults.grace
+            }),
+        };
+        let max_delay =
+            self.duration(&format!("{path}.reconnect.max_delay"), raw.max_delay.as_deref(), defaults.max_delay);
+        if up.rest.is_some() || up.openapi.is_some() {
+            self.warning(
+                &format!("{path}.reconnect"),
+                "a REST API holds no connection to lose, so `reconnect` does nothing here",
+                "remove it",
+            );
+        }
+        Reconnect { grace, max_delay }
     }
 
     fn stdio(&mut self, p: &str, stdio: &RawStdio, base_dir: &Path) -> Option<Transport> {
@@ -943,6 +976,21 @@ mod tests {
                 "8:5 upstreams.local.stdo: unknown key \"stdo\"",
                 "10:34 upstreams.bad.stdio.args: expected a list, found a string",
                 "11:14 upstreams.bad.timeout: \"soon\" is not a duration",
+            ]
+        );
+    }
+
+    #[test]
+    fn reconnect_takes_a_zero_grace_but_no_zero_delay() {
+        let (model, ds) = check("upstreams:\n  a: { url: 'http://h', reconnect: { grace: 0s, max_delay: 5s } }\n");
+        let reconnect = model.unwrap().upstreams[0].reconnect;
+        assert_eq!((reconnect.grace, reconnect.max_delay), (Duration::ZERO, Duration::from_secs(5)), "{ds:?}");
+        let ds = check_all("upstreams:\n  a: { url: 'http://h', reconnect: { grace: soon, max_delay: 0s } }\n");
+        assert_eq!(
+            ds,
+            [
+                "2:45 upstreams.a.reconnect.grace: \"soon\" is not a duration",
+                "2:62 upstreams.a.reconnect.max_delay: \"0s\" is zero; this wait must last",
             ]
         );
     }

@@ -219,7 +219,7 @@ fn finish(method: &str, answer: Result<RawJson, GatewayError>) -> Result<RawJson
 /// publishes and it may use), acknowledges what it will deliver, then sends exactly the list
 /// changes and resource updates the client opted in to, each tagged with the subscription's id,
 /// until the client goes (the stream closed, or the request cancelled), which ends the request's
-/// session and with it the upstream subscriptions.
+/// session and with it the upstream subscriptions. A listen granted nothing ends at once.
 pub(super) async fn listen(live: &Arc<Live>, snapshot: &Snapshot, request: &Request) -> Result<RawJson, GatewayError> {
     let fields = super::resolve::object(request)?;
     let wanted = fields.get("notifications").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -259,7 +259,9 @@ pub(super) async fn listen(live: &Arc<Live>, snapshot: &Snapshot, request: &Requ
     let out = &request.link.out;
     let acknowledged =
         jsonrpc::encode_notification("notifications/subscriptions/acknowledged", Some(&jsonrpc::raw(&ack)));
-    if out.try_send(acknowledged).is_err() {
+    // A listen that was granted nothing would hold its stream (and a connection slot) forever:
+    // it ends at once, after the acknowledgement that says so.
+    if out.try_send(acknowledged).is_err() || honored.is_empty() {
         return Ok(super::answers::empty());
     }
     for (uri, item) in subscribed {

@@ -83,7 +83,10 @@ pub(super) async fn request(
         let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
         let (vs, live, shutting_down) = (virtual_server.to_string(), ctx.live.clone(), ctx.shutting_down.clone());
         let task = tokio::spawn(async move {
-            let _ = call.run(&live, &vs, caller, tx, None).await;
+            // A listen the gateway ends (one granted nothing) closes its stream with its result.
+            let id = call.id.clone();
+            let answer = exchange::encode(&id, call.run(&live, &vs, caller, tx.clone(), None).await);
+            let _ = tx.send(answer).await;
         });
         return listen_response(rx, task, shutting_down);
     }

@@ -544,3 +544,24 @@ async fn a_stateless_clients_task_runs_on_a_session_upstreams_tasks() {
     let cancelled = tasks.request("tasks/get", json!({"taskId": id})).await;
     assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
 }
+
+/// A listen granted nothing (it asked for nothing, or only for resources it may not have) ends
+/// right after its acknowledgement instead of holding a stream open forever.
+#[tokio::test]
+async fn a_listen_granted_nothing_ends_after_its_acknowledgement() {
+    let gw = TestGateway::start(&format!("upstreams:\n  f: {}\n", stdio_fixture("f"))).await;
+    for notifications in [json!({}), json!({"resourceSubscriptions": ["fixture://nowhere"]})] {
+        let r = post(&gw.url("/mcp"), 7, "subscriptions/listen", json!({"notifications": notifications}), &[
+            ("mcp-protocol-version", VERSION),
+            ("mcp-method", "subscriptions/listen"),
+        ])
+        .await;
+        assert_eq!(r.status(), 200);
+        let text = tokio::time::timeout(super::util::DEADLINE, r.text()).await.expect("the stream ends").unwrap();
+        let messages = super::util::sse_messages(&text);
+        assert_eq!(messages.len(), 2, "{text}");
+        assert_eq!(messages[0]["method"], "notifications/subscriptions/acknowledged");
+        assert_eq!(messages[0]["params"]["notifications"], json!({}), "granted nothing: {text}");
+        assert_eq!(messages[1]["id"], 7, "then its result: {text}");
+    }
+}

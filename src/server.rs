@@ -10,10 +10,11 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::transport::PeerCertificate;
+use crate::transport::idle::{self, Activity};
 
 use crate::admin;
 use crate::model::DEFAULT_SERVER;
@@ -31,8 +32,9 @@ pub(crate) async fn serve(
     workers: &[tokio::runtime::Handle],
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = Arc::new(GracefulShutdown::new());
-    let (stop, stopping) = tokio::sync::watch::channel(false);
+    // Every connection holds a receiver: draining ends when the last one is dropped.
+    let (drain, draining) = watch::channel(false);
+    let (stop, stopping) = watch::channel(false);
     let listener = match listener.into_std() {
         Ok(l) => l,
         Err(e) => {
@@ -50,7 +52,7 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        loops.push(handle.spawn(accept(listener, ctx.clone(), graceful.clone(), stopping.clone())));
+        loops.push(handle.spawn(accept(listener, ctx.clone(), draining.clone(), stopping.clone())));
     }
     drop(listener);
     shutdown.await;
@@ -58,8 +60,9 @@ pub(crate) async fn serve(
     for accepting in loops {
         let _ = accepting.await;
     }
-    let Some(graceful) = Arc::into_inner(graceful) else { return };
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    drop(draining);
+    let _ = drain.send(true);
+    if tokio::time::timeout(DRAIN, drain.closed()).await.is_err() {
         tracing::warn!("connections still open after {DRAIN:?}; closing them");
     }
 }
@@ -169,8 +172,8 @@ fn refuse_connection(mut stream: tokio::net::TcpStream, peer: std::net::SocketAd
 async fn accept(
     listener: std::net::TcpListener,
     ctx: Arc<ServeContext>,
-    graceful: Arc<GracefulShutdown>,
-    mut stopping: tokio::sync::watch::Receiver<bool>,
+    draining: watch::Receiver<bool>,
+    mut stopping: watch::Receiver<bool>,
 ) {
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -193,7 +196,7 @@ async fn accept(
                 let _ = stream.set_nodelay(true);
                 let snapshot = ctx.live.snapshot();
                 let serving = &snapshot.model.serving;
-                let (header_timeout, tls) = (serving.header_timeout, snapshot.tls.clone());
+                let (header_timeout, idle_timeout, tls) = (serving.header_timeout, serving.idle_timeout, snapshot.tls.clone());
                 let admitted =
                     ctx.connections.admit(peer.ip(), serving.max_connections, serving.max_connections_per_client);
                 drop(snapshot);
@@ -212,7 +215,8 @@ async fn accept(
                     .timer(TokioTimer::new())
                     .keep_alive_interval(Some(H2_KEEP_ALIVE))
                     .keep_alive_timeout(H2_KEEP_ALIVE);
-                let (graceful, ctx) = (graceful.clone(), ctx.clone());
+                let (draining, ctx) = (draining.clone(), ctx.clone());
+                let limits = Limits { idle_timeout, draining };
                 tokio::spawn(async move {
                     let _admitted = admitted;
                     let Some(acceptor) = tls else {
@@ -224,7 +228,7 @@ async fn accept(
                                 None => return tracing::debug!(%peer, "no request started in time; closing the connection"),
                             },
                         };
-                        return serve_connection(builder, Prefixed { first, at: 0, stream }, ctx, peer, None, &graceful).await;
+                        return serve_connection(builder, Prefixed { first, at: 0, stream }, ctx, peer, None, limits).await;
                     };
                     // A client that never finishes its handshake holds nothing for long.
                     let stream = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
@@ -239,7 +243,7 @@ async fn accept(
                         .peer_certificates()
                         .and_then(|chain| chain.first())
                         .map(|leaf| PeerCertificate(leaf.as_ref().into()));
-                    serve_connection(builder, stream, ctx, peer, certificate, &graceful).await;
+                    serve_connection(builder, stream, ctx, peer, certificate, limits).await;
                 });
             }
             _ = stopping.changed() => break,
@@ -247,28 +251,64 @@ async fn accept(
     }
 }
 
+/// What ends a connection from the gateway's side: nothing open on it for this long, and the
+/// gateway draining.
+struct Limits {
+    idle_timeout: Option<Duration>,
+    draining: watch::Receiver<bool>,
+}
+
 /// Serves one connection's requests (a verified client certificate, if any, on each) until it
-/// closes or the gateway drains it.
+/// closes, the gateway drains it, or nothing was open on it for `idle_timeout` (which matters
+/// for HTTP/2: HTTP/1.1 waits for a next request within `header_timeout`).
 async fn serve_connection<I>(
     builder: auto::Builder<TokioExecutor>,
     io: I,
     ctx: Arc<ServeContext>,
     peer: std::net::SocketAddr,
     certificate: Option<PeerCertificate>,
-    graceful: &GracefulShutdown,
+    mut limits: Limits,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let activity = Arc::new(Activity::default());
+    let counted = activity.clone();
     let service = service_fn(move |mut request: Request<Incoming>| {
         if let Some(certificate) = &certificate {
             request.extensions_mut().insert(certificate.clone());
         }
+        let busy = counted.begin();
         let ctx = ctx.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(ctx, peer, request).await) }
+        async move { Ok::<_, std::convert::Infallible>(idle::until_sent(route(ctx, peer, request).await, busy)) }
     });
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned();
-    if let Err(e) = graceful.watch(connection).await {
-        tracing::debug!(error = %e, "connection ended with an error");
+    tokio::pin!(connection);
+    let idle = async {
+        match limits.idle_timeout {
+            Some(limit) => activity.idle_for(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(idle);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            ended = connection.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = limits.draining.wait_for(|d| *d), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            _ = &mut idle, if !closing => {
+                tracing::debug!(%peer, "closing an idle connection");
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
     }
 }
 

@@ -295,6 +295,8 @@ pub(crate) struct Serving {
     /// Longest wait for a request's headers (idle keep-alive included), and for a new
     /// connection's first request to start; `None`: no limit.
     pub header_timeout: Option<Duration>,
+    /// Longest a connection stays open with no request open on it; `None`: no limit.
+    pub idle_timeout: Option<Duration>,
     /// Longest wait for a request's body.
     pub body_timeout: Duration,
     /// Most connections at once, in all and from one address (0: no per-address cap).

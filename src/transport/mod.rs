@@ -5,6 +5,7 @@ pub(crate) mod conversation;
 mod event_stream;
 pub(crate) mod exchange;
 mod http;
+pub(crate) mod idle;
 pub(crate) mod jsonrpc_http;
 pub(crate) mod metadata;
 pub(crate) mod sse;

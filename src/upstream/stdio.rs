@@ -39,11 +39,18 @@ pub(crate) struct StdioConnection {
 }
 
 /// A child's last stderr lines and its exit status, once it exited.
-#[derive(Default)]
 pub(super) struct LastWords {
     stderr: std::sync::Mutex<std::collections::VecDeque<String>>,
     status: std::sync::Mutex<Option<String>>,
-    exited: tokio::sync::Notify,
+    /// What has ended of the two things told: the exit (status known) and stderr (read to its
+    /// end); both, once this is 2.
+    ended: watch::Sender<u8>,
+}
+
+impl Default for LastWords {
+    fn default() -> Self {
+        LastWords { stderr: Default::default(), status: Default::default(), ended: watch::channel(0).0 }
+    }
 }
 
 /// Stderr lines kept for an error message, and the longest kept whole.
@@ -59,13 +66,15 @@ impl LastWords {
         lines.push_back(line.chars().take(LAST_LINE_CHARS).collect());
     }
 
+    fn ended(&self) {
+        self.ended.send_modify(|n| *n += 1);
+    }
+
     /// `e`, the failure of a start, told with the child's exit status and last stderr lines when
-    /// the child exited (waiting briefly for the exit to be seen).
+    /// the child exited (waiting briefly for the exit, and the rest of its stderr, to be read).
     pub(super) async fn explain(&self, name: &str, e: UpstreamError) -> UpstreamError {
-        let exited = self.exited.notified();
-        if self.status.lock().unwrap().is_none() {
-            let _ = tokio::time::timeout(Duration::from_millis(500), exited).await;
-        }
+        let mut ended = self.ended.subscribe();
+        let _ = tokio::time::timeout(Duration::from_millis(500), ended.wait_for(|n| *n >= 2)).await;
         let Some(status) = self.status.lock().unwrap().clone() else { return e };
         let lines: Vec<String> = self.stderr.lock().unwrap().iter().cloned().collect();
         let said = if lines.is_empty() {
@@ -179,6 +188,7 @@ impl StdioConnection {
                     Ok(Line::End) | Err(_) => break,
                 }
             }
+            words.ended();
         });
 
         tokio::spawn(reap(name.to_string(), child, closing.subscribe(), exited_tx, last_words.clone()));
@@ -307,7 +317,7 @@ async fn reap(
         }
     };
     *last_words.status.lock().unwrap() = Some(told);
-    last_words.exited.notify_waiters();
+    last_words.ended();
     let _ = exited.send(true);
 }
 

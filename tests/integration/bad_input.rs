@@ -450,3 +450,55 @@ async fn params_an_upstream_could_not_read_are_refused_at_once() {
     let mut c = c;
     assert_eq!(c.call_text("a_echo", json!({"text": "\u{1F600} fine"})).await, "\u{1F600} fine");
 }
+
+/// An HTTP/2 connection answers keep-alive pings while idle, so pings alone cannot bound it: with
+/// nothing open on it for `serving.idle_timeout` it is closed, while one holding an event stream
+/// stays open however long the stream lasts.
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_but_one_holding_a_stream_is_kept() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let gw = TestGateway::start(&format!("serving: {{ idle_timeout: 1s }}\nupstreams:\n  a: {}\n", stdio_fixture("a")))
+        .await;
+    let address = gw.base.trim_start_matches("http://").to_string();
+    let h2c = || async {
+        let io = TokioIo::new(tokio::net::TcpStream::connect(&address).await.unwrap());
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake::<_, _, http_body_util::Full<bytes::Bytes>>(TokioExecutor::new(), io)
+                .await
+                .unwrap();
+        (sender, tokio::spawn(connection))
+    };
+    let request = |method: &str, body: &str, session: Option<&str>| {
+        let mut r = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}/mcp", gw.base))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(session) = session {
+            r = r.header("mcp-session-id", session).header("mcp-protocol-version", "2025-06-18");
+        }
+        r.body(http_body_util::Full::new(bytes::Bytes::from(body.to_string()))).unwrap()
+    };
+
+    // Idle: one request, then nothing; the gateway ends the connection.
+    let (mut sender, idle) = h2c().await;
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+    let answered = sender.send_request(request("POST", init, None)).await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let session = answered.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    drop(answered);
+    tokio::time::timeout(super::util::DEADLINE, idle)
+        .await
+        .expect("an idle HTTP/2 connection was closed")
+        .unwrap()
+        .unwrap();
+
+    // Holding the session's event stream: kept well past the idle timeout, closed once it ends.
+    let (mut sender, holding) = h2c().await;
+    let stream = sender.send_request(request("GET", "", Some(&session))).await.unwrap();
+    assert_eq!(stream.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(!holding.is_finished(), "a connection carrying an open stream was closed as idle");
+    drop(stream);
+    tokio::time::timeout(super::util::DEADLINE, holding).await.expect("closed once the stream ended").unwrap().unwrap();
+}

@@ -551,10 +551,13 @@ async fn a_stateless_clients_task_runs_on_a_session_upstreams_tasks() {
 async fn a_listen_granted_nothing_ends_after_its_acknowledgement() {
     let gw = TestGateway::start(&format!("upstreams:\n  f: {}\n", stdio_fixture("f"))).await;
     for notifications in [json!({}), json!({"resourceSubscriptions": ["fixture://nowhere"]})] {
-        let r = post(&gw.url("/mcp"), 7, "subscriptions/listen", json!({"notifications": notifications}), &[
-            ("mcp-protocol-version", VERSION),
-            ("mcp-method", "subscriptions/listen"),
-        ])
+        let r = post(
+            &gw.url("/mcp"),
+            7,
+            "subscriptions/listen",
+            json!({"notifications": notifications}),
+            &[("mcp-protocol-version", VERSION), ("mcp-method", "subscriptions/listen")],
+        )
         .await;
         assert_eq!(r.status(), 200);
         let text = tokio::time::timeout(super::util::DEADLINE, r.text()).await.expect("the stream ends").unwrap();

@@ -300,6 +300,24 @@ impl Validator<'_> {
         }
     }
 
+    /// A limit that `0s` turns off (`None`); `default_secs` when not given or not a duration.
+    fn duration_or_none(&mut self, path: &str, text: Option<&str>, default_secs: u64) -> Option<Duration> {
+        let default = Some(Duration::from_secs(default_secs));
+        let Some(t) = text else { return default };
+        match parse_duration(t) {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None => {
+                self.error(
+                    path,
+                    format!("\"{t}\" is not a duration"),
+                    &format!("write e.g. {default_secs}s, or 0s for none"),
+                );
+                default
+            }
+        }
+    }
+
     fn secret(&mut self, path: &str, text: &str) -> Option<Secret> {
         self.expand(path, text).map(|v| Secret::new(v, text.to_string()))
     }
@@ -808,21 +826,8 @@ impl Validator<'_> {
                 Duration::from_secs(10)
             }),
         };
-        let header_timeout = match raw.header_timeout.as_deref() {
-            None => Some(Duration::from_secs(30)),
-            Some(t) => match parse_duration(t) {
-                Some(d) if d.is_zero() => None,
-                Some(d) => Some(d),
-                None => {
-                    self.error(
-                        "serving.header_timeout",
-                        format!("\"{t}\" is not a duration"),
-                        "write e.g. 30s, or 0s for none",
-                    );
-                    Some(Duration::from_secs(30))
-                }
-            },
-        };
+        let header_timeout = self.duration_or_none("serving.header_timeout", raw.header_timeout.as_deref(), 30);
+        let idle_timeout = self.duration_or_none("serving.idle_timeout", raw.idle_timeout.as_deref(), 120);
         let public_url = raw.public_url.as_deref().and_then(|text| {
             let expanded = self.expand("serving.public_url", text)?;
             match url::Url::parse(&expanded) {
@@ -852,6 +857,7 @@ impl Validator<'_> {
             request_state_key,
             resume_window,
             header_timeout,
+            idle_timeout,
             allowed_origins: raw.allowed_origins.clone().unwrap_or_default(),
             allowed_hosts: raw.allowed_hosts.clone(),
             max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024) as usize,

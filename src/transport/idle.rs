@@ -1,0 +1,114 @@
+//! How busy one connection is, so that a connection with nothing open on it is closed after
+//! `serving.idle_timeout`. It matters for HTTP/2, whose keep-alive pings prove a client is there,
+//! not that it needs the connection. A request counts until its response body has been sent, so
+//! an open event stream keeps its connection.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use hyper::Response;
+use hyper::body::{Frame, SizeHint};
+use tokio::sync::Notify;
+
+use super::Body;
+
+/// One connection's requests in progress.
+#[derive(Default)]
+pub(crate) struct Activity {
+    open: AtomicUsize,
+    changed: Notify,
+}
+
+impl Activity {
+    /// A request begins; it counts until the returned guard drops.
+    pub(crate) fn begin(self: &Arc<Self>) -> Busy {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_waiters();
+        Busy(self.clone())
+    }
+
+    /// Resolves once no request has been open for `limit` straight.
+    pub(crate) async fn idle_for(&self, limit: Duration) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.open.load(Ordering::Acquire) > 0 {
+                changed.await;
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(limit) => return,
+                _ = changed => {}
+            }
+        }
+    }
+}
+
+/// A request in progress on its connection.
+pub(crate) struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// `response`, counting as `busy` until its body has been sent (or dropped).
+pub(crate) fn until_sent(response: Response<Body>, busy: Busy) -> Response<Body> {
+    response.map(|inner| Tracked { inner, _busy: busy }.boxed())
+}
+
+struct Tracked {
+    inner: Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_only_after_the_last_request_ends_and_the_limit_passes() {
+        let activity = Arc::new(Activity::default());
+        let busy = activity.begin();
+        let limit = Duration::from_secs(5);
+        let idle = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.idle_for(limit).await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!idle.is_finished(), "never idle while a request is open");
+        drop(busy);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let again = activity.begin();
+        drop(again);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!idle.is_finished(), "a request restarts the wait");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(idle.is_finished(), "idle once the limit passed with nothing open");
+    }
+}

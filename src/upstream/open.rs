@@ -9,6 +9,16 @@ use super::wire::{Established, Inbox};
 use super::{Connection, UpstreamError, sse, stdio, websocket};
 use crate::model::{self, Transport};
 
+/// How long a connection and its handshake may take in all: the upstream's timeout once (an
+/// upstream that hangs holds readiness no longer), plus, for a stdio child that may be
+/// session-based, the short discovery probe it may leave unanswered.
+pub(super) fn handshake_limit(spec: &model::Upstream) -> std::time::Duration {
+    match spec.transport {
+        Transport::Stdio(_) if spec.era == model::Era::Auto => spec.timeout + stdio::PROBE,
+        _ => spec.timeout,
+    }
+}
+
 /// Connects and completes the handshake.
 pub(super) async fn open(
     spec: &model::Upstream,

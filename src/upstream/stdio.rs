@@ -88,7 +88,7 @@ impl LastWords {
 
 /// Longest wait for a child's answer to `server/discover` before it is taken for a
 /// session-based server (which may not answer anything before `initialize`).
-const PROBE: Duration = Duration::from_secs(2);
+pub(super) const PROBE: Duration = Duration::from_secs(2);
 
 impl StdioConnection {
     /// How the child ended and what it said last.

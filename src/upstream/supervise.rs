@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use super::wire::{Established, Event};
-use super::{Shared, UpstreamHandle, UpstreamState, handshake, open, uri_params};
+use super::{Shared, UpstreamError, UpstreamHandle, UpstreamState, handshake, open, uri_params};
 use crate::protocol::ItemSet;
 use crate::session::Note;
 
@@ -35,8 +35,12 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
         handle.next_attempt(None);
         let (events_tx, mut events) = mpsc::channel::<Event>(64);
         let inbox = handle.inbox(events_tx);
+        let limit = open::handshake_limit(&handle.spec);
+        let opening = tokio::time::timeout(limit, open::open(&handle.spec, inbox, handle.behind(None)));
         let attempt = tokio::select! {
-            r = within_grace(&handle, &mut grace, open::open(&handle.spec, inbox, handle.behind(None))) => r,
+            r = within_grace(&handle, &mut grace, opening) => {
+                r.unwrap_or_else(|_| Err(UpstreamError::Timeout(name.clone(), limit)))
+            }
             _ = stop.changed() => break,
         };
         match attempt {

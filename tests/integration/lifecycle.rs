@@ -253,3 +253,25 @@ async fn a_child_that_exits_at_start_is_explained_by_its_status_and_stderr() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot open file notes.py"), "{stderr}");
 }
+
+/// An upstream that accepts connections and never answers holds readiness for its timeout once
+/// (the discovery probe and `initialize` share it), not once per handshake step.
+#[tokio::test]
+async fn an_upstream_that_hangs_at_start_holds_readiness_for_its_timeout_once() {
+    // Connections complete in the kernel's backlog; nothing ever reads or answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let yaml = format!(
+        "upstreams:\n  hung: {{ url: 'http://{}/mcp', timeout: 4s }}\n  a: {}\n",
+        silent.local_addr().unwrap(),
+        stdio_fixture("a")
+    );
+    let started = std::time::Instant::now();
+    let gw = TestGateway::start(&yaml).await;
+    let waited = started.elapsed();
+    // Two steps of 4 s each took 8 s before; one limit for both takes 4 s.
+    assert!(waited < std::time::Duration::from_secs(7), "ready after {waited:?}");
+    let (_, ready) = gw.readyz().await;
+    assert_eq!(ready["upstreams"]["hung"]["state"], "down", "{ready}");
+    assert!(ready["upstreams"]["hung"]["error"].as_str().unwrap_or_default().contains("4s"), "{ready}");
+    drop(silent);
+}

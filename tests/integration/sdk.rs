@@ -36,7 +36,7 @@ fn node_has_websocket() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn which(program: &str) -> bool {
+pub(super) fn which(program: &str) -> bool {
     Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
@@ -138,12 +138,12 @@ async fn typescript_sdk_client_lists_and_calls_through_the_gateway() {
 
 /// The Python interpreter of the venv holding the official Python SDK (`mcp`), or `None` (after
 /// saying so) when it is not installed. Under CI a missing install is a failure.
-fn python_sdk() -> Option<PathBuf> {
+pub(super) fn python_sdk() -> Option<PathBuf> {
     python_venv("py", "mcp", "mcp==1.30.0")
 }
 
 /// The interpreter of the venv `folder` under the test tools, when it can import `module`.
-fn python_venv(folder: &str, module: &str, package: &str) -> Option<PathBuf> {
+pub(super) fn python_venv(folder: &str, module: &str, package: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("MCPGW_TEST_TOOLS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mcpgw-test"))
@@ -186,7 +186,7 @@ async fn python_sdk_client_over_streamable_http_sse_and_stdio() {
 }
 
 /// The venv holding the official Python SDK 2.x (stateless-capable), like `python_sdk`.
-fn python_sdk2() -> Option<PathBuf> {
+pub(super) fn python_sdk2() -> Option<PathBuf> {
     python_venv("py2", "mcp_types", "mcp==2.3.0")
 }
 

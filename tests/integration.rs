@@ -18,6 +18,7 @@ mod integration {
     mod check;
     mod client_requests;
     mod conformance;
+    mod container;
     mod examples;
     mod federation;
     mod forwarding;

@@ -362,7 +362,7 @@ pub(crate) struct RawIssuer {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawClientKey {
-    /// `sha256:<hex>` of the key.
+    /// `sha256:<hex>` of the key; may be `${VAR}`.
     pub hash: String,
     /// Who holds the key: the caller's subject.
     pub subject: String,

@@ -12,10 +12,8 @@ fn examples_dir() -> PathBuf {
 
 /// Every file of `examples/clients/`, by name.
 fn example_files() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(examples_dir())
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(examples_dir()).unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
     names.sort();
     names
 }

@@ -245,7 +245,9 @@ impl Validator<'_> {
             if key.subject.trim().is_empty() {
                 self.error(&format!("{at}.subject"), "the subject is empty", "name who holds the key");
             }
-            let Some(sha256) = parse_sha256(&key.hash) else {
+            // A hash may come from the environment (`${MCPGW_API_KEY_HASH}` in a container image).
+            let Some(hash) = self.expand(&format!("{at}.hash"), &key.hash) else { continue };
+            let Some(sha256) = parse_sha256(&hash) else {
                 self.error(
                     &format!("{at}.hash"),
                     "not a key hash (`sha256:` and 64 hex digits)",

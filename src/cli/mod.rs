@@ -5,6 +5,7 @@ mod auth;
 mod bridge;
 mod call;
 mod check;
+mod config_doc;
 mod import;
 mod live;
 mod pin;
@@ -103,8 +104,13 @@ pub enum Command {
     /// API keys and development tokens for the file's `auth`.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
-    /// Print the JSON Schema of the config file.
-    Schema,
+    /// Print the JSON Schema of the config file (`schema/gateway.schema.json`), or with
+    /// `--markdown` the config reference (`docs/config.md`).
+    Schema {
+        /// The reference as Markdown: every key, its type and meaning.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -130,8 +136,13 @@ pub fn run(cli: Cli) -> ExitCode {
             pin::run(args)
         }
         Command::Auth(command) => auth::run(command),
-        Command::Schema => {
-            println!("{}", schema_json());
+        Command::Schema { markdown } => {
+            if markdown {
+                let schema: serde_json::Value = serde_json::from_str(&schema_json()).expect("the schema is JSON");
+                print!("{}", config_doc::markdown(&schema));
+            } else {
+                println!("{}", schema_json());
+            }
             ExitCode::SUCCESS
         }
     }

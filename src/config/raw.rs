@@ -164,6 +164,7 @@ pub(crate) enum RawSessions {
 pub(crate) struct RawStdio {
     /// Program to run; looked up on PATH.
     pub command: String,
+    /// Arguments passed to the program. Values may use `${VAR}`.
     #[serde(default)]
     pub args: Vec<String>,
     /// Environment variables added for the child. Values may use `${VAR}`.
@@ -479,7 +480,9 @@ pub(crate) struct RawRestAuth {
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBasicAuth {
+    /// The user name; may use `${VAR}`.
     pub username: String,
+    /// The password; may use `${VAR}`, which keeps it out of the file.
     pub password: String,
 }
 

@@ -121,6 +121,19 @@ fn warnings_fail_only_with_deny_warnings() {
 }
 
 #[test]
+fn the_config_reference_matches_the_config_types() {
+    let out = mcpgw(&["schema", "--markdown"]);
+    assert_eq!(out.status.code(), Some(0));
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let path = repo().join("docs/config.md");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(committed == generated, "docs/config.md is stale: run `cargo run -- schema --markdown > docs/config.md`");
+}
+
+#[test]
 fn committed_schema_matches_the_config_types() {
     let out = mcpgw(&["schema"]);
     assert_eq!(out.status.code(), Some(0));

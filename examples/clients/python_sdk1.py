@@ -7,7 +7,6 @@ from mcp.client.streamable_http import streamablehttp_client
 
 url = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:4444/mcp"
 
-
 async def main():
     async with streamablehttp_client(url) as (read, write, _):
         async with ClientSession(read, write) as session:
@@ -17,6 +16,5 @@ async def main():
             if len(sys.argv) > 2:
                 result = await session.call_tool(sys.argv[2], json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}"))
                 print("result:", result.content[0].text)
-
 
 asyncio.run(main())

@@ -6,7 +6,6 @@ from mcp import Client
 
 url = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:4444/mcp"
 
-
 async def main():
     async with Client(url) as client:
         tools = (await client.list_tools()).tools
@@ -14,6 +13,5 @@ async def main():
         if len(sys.argv) > 2:
             result = await client.call_tool(sys.argv[2], json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}"))
             print("result:", result.content[0].text)
-
 
 asyncio.run(main())

@@ -275,3 +275,20 @@ async fn an_upstream_that_hangs_at_start_holds_readiness_for_its_timeout_once() 
     assert!(ready["upstreams"]["hung"]["error"].as_str().unwrap_or_default().contains("4s"), "{ready}");
     drop(silent);
 }
+
+/// A child slow to start (as `npx` is when it first downloads a package) answers the discovery
+/// probe after the gateway stopped waiting: that late answer is expected, and no warning.
+#[tokio::test]
+async fn a_child_slow_to_start_connects_without_a_warning() {
+    let yaml = format!(
+        "upstreams:\n  slow: {{ stdio: {{ command: sh, args: ['-c', 'sleep 3; exec \"$0\" --name slow', '{}'] }} }}\n",
+        super::util::fixture_bin()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    gw.wait_upstream("slow", "up").await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    assert_eq!(c.call_text("slow_whoami", json!({})).await, "slow");
+    let log = gw.log_text();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("\"WARN\"")).collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}

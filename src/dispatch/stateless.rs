@@ -264,6 +264,9 @@ pub(super) async fn listen(live: &Arc<Live>, snapshot: &Snapshot, request: &Requ
     if out.try_send(acknowledged).is_err() || honored.is_empty() {
         return Ok(super::answers::empty());
     }
+    // Listening starts before the subscriptions are made, so an update that follows a
+    // subscription at once is heard.
+    let mut events = live.events();
     for (uri, item) in subscribed {
         let subscribing = Request::new(
             request.id.clone(),
@@ -275,7 +278,6 @@ pub(super) async fn listen(live: &Arc<Live>, snapshot: &Snapshot, request: &Requ
             tracing::warn!(%uri, error = %e, "a listen's resource subscription failed");
         }
     }
-    let mut events = live.events();
     while let Some(note) = events.next(request.session()).await {
         if let Some(tagged) = tag(&note, &subscription, &kinds)
             && out.send(tagged).await.is_err()

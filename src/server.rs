@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::transport::PeerCertificate;
+use crate::transport::first_request::started;
 use crate::transport::idle::{self, Activity};
 
 use crate::admin;
@@ -71,92 +72,6 @@ pub(crate) async fn serve(
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// How often an HTTP/2 connection is pinged, and how long its answer may take.
 const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
-/// The HTTP/2 connection preface's length: a request has started once this much has come, or a
-/// whole short HTTP/1 request head.
-const PREFACE_LEN: usize = 24;
-
-/// The first bytes of a new connection, once a request has started within `deadline`: an
-/// HTTP/2 preface's length, or a whole short HTTP/1 head, or the client closing. `None` when none
-/// started in time: a client that connects and sends nothing, or a trickle, or half a preface,
-/// holds its socket no longer than `deadline`.
-async fn request_start(stream: &mut tokio::net::TcpStream, deadline: Duration) -> Option<Vec<u8>> {
-    use tokio::io::AsyncReadExt as _;
-    let started = async {
-        let mut first = Vec::with_capacity(1024);
-        loop {
-            match stream.read_buf(&mut first).await {
-                Ok(0) | Err(_) => return first,
-                Ok(_) if first.len() >= PREFACE_LEN || first.windows(4).any(|w| w == b"\r\n\r\n") => return first,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::time::timeout(deadline, started).await.ok()
-}
-
-/// A stream whose first bytes were read already: they are read again first.
-struct Prefixed {
-    first: Vec<u8>,
-    at: usize,
-    stream: tokio::net::TcpStream,
-}
-
-impl tokio::io::AsyncRead for Prefixed {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        if self.at < self.first.len() {
-            let n = buf.remaining().min(self.first.len() - self.at);
-            buf.put_slice(&self.first[self.at..self.at + n]);
-            self.at += n;
-            if self.at == self.first.len() {
-                self.first = Vec::new();
-                self.at = 0;
-            }
-            return std::task::Poll::Ready(Ok(()));
-        }
-        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for Prefixed {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        data: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write(cx, data)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-}
-
 /// Answers a connection over a cap with 503 and closes it, off the accept loop.
 fn refuse_connection(mut stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
     tracing::warn!(%peer, "refused a connection: the connection cap is reached");
@@ -220,15 +135,8 @@ async fn accept(
                 tokio::spawn(async move {
                     let _admitted = admitted;
                     let Some(acceptor) = tls else {
-                        let mut stream = stream;
-                        let first = match header_timeout {
-                            None => Vec::new(),
-                            Some(deadline) => match request_start(&mut stream, deadline).await {
-                                Some(first) => first,
-                                None => return tracing::debug!(%peer, "no request started in time; closing the connection"),
-                            },
-                        };
-                        return serve_connection(builder, Prefixed { first, at: 0, stream }, ctx, peer, None, limits).await;
+                        let Some(stream) = started(stream, header_timeout, peer).await else { return };
+                        return serve_connection(builder, stream, ctx, peer, None, limits).await;
                     };
                     // A client that never finishes its handshake holds nothing for long.
                     let stream = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
@@ -243,6 +151,7 @@ async fn accept(
                         .peer_certificates()
                         .and_then(|chain| chain.first())
                         .map(|leaf| PeerCertificate(leaf.as_ref().into()));
+                    let Some(stream) = started(stream, header_timeout, peer).await else { return };
                     serve_connection(builder, stream, ctx, peer, certificate, limits).await;
                 });
             }

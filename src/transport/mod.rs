@@ -4,6 +4,7 @@ pub(crate) mod connections;
 pub(crate) mod conversation;
 mod event_stream;
 pub(crate) mod exchange;
+pub(crate) mod first_request;
 mod http;
 pub(crate) mod idle;
 pub(crate) mod jsonrpc_http;

@@ -224,3 +224,44 @@ fn client_certificates_need_the_listener_to_serve_tls() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("auth.mtls: client certificates need the listener to serve TLS"), "{stderr}");
 }
+
+/// On a TLS listener too, a client that completes its handshake and then sends nothing, half a
+/// request head or (having chosen HTTP/2) half a preface holds its connection no longer than
+/// `serving.header_timeout`.
+#[tokio::test]
+async fn a_tls_client_that_sends_nothing_after_its_handshake_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let keys = tempfile::tempdir().unwrap();
+    let (ca_pem, cert, key) = certificate(keys.path(), "idle");
+    let yaml = format!(
+        "serving: {{ tls: {{ cert: listener.crt, key: listener.key }}, header_timeout: 1s }}\nupstreams:\n  a: {}\n",
+        stdio_fixture("a")
+    );
+    let gw =
+        TestGateway::start_full(&yaml, &[("listener.crt", &cert), ("listener.key", &key)], &[], "127.0.0.1:0").await;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let http1 = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config.clone()));
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let http2 = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let address = gw.base.trim_start_matches("https://").to_string();
+    for (connector, sent) in
+        [(&http1, &b""[..]), (&http1, b"POST /mcp HTTP/1.1\r\nHost: local"), (&http2, b"PRI * HTTP/2.0\r\n")]
+    {
+        let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.expect("the handshake completes");
+        tls.write_all(sent).await.unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(super::util::DEADLINE, tls.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "a TLS connection that started no request stayed open ({} bytes sent)", sent.len());
+    }
+}

@@ -112,6 +112,8 @@ pub(crate) struct UpstreamHandle {
     /// Connection attempts ended, either way (and the stop): calls waiting for a reconnect
     /// watch it.
     attempts: watch::Sender<u64>,
+    /// The handle a reload started in this one's place (its connection settings changed).
+    successor: ArcSwapOption<UpstreamHandle>,
     /// When the next connection attempt starts; `None` while one runs or the upstream is up.
     next_attempt: std::sync::Mutex<Option<Instant>>,
     /// Per-client upstream sessions (`sessions: per_client`), by client session key.
@@ -147,6 +149,7 @@ impl UpstreamHandle {
     pub(crate) fn start_replacing(spec: model::Upstream, outlets: Outlets, old: &UpstreamHandle) -> Arc<Self> {
         let handle = UpstreamHandle::new(spec, outlets);
         handle.items.store(old.items());
+        old.successor.store(Some(handle.clone()));
         handle.launched()
     }
 
@@ -181,6 +184,7 @@ impl UpstreamHandle {
             items: ArcSwap::from_pointee(ItemSet::default()),
             attempts: watch::channel(0).0,
             next_attempt: std::sync::Mutex::new(None),
+            successor: ArcSwapOption::empty(),
             log_level: Default::default(),
             clients: Default::default(),
             stop,
@@ -276,11 +280,16 @@ impl UpstreamHandle {
             return Ok(conn);
         }
         let due = *self.next_attempt.lock().unwrap();
-        if *self.stop.borrow() || due.is_some_and(|at| at > Instant::now() + RECONNECT_WAIT) {
-            return Err(unavailable());
+        if !*self.stop.borrow() && due.is_none_or(|at| at <= Instant::now() + RECONNECT_WAIT) {
+            let waited = tokio::time::timeout(self.spec.timeout, attempts.changed()).await;
+            if let (Ok(Ok(())), Some(conn)) = (waited, self.connection.load_full()) {
+                return Ok(conn);
+            }
         }
-        match tokio::time::timeout(self.spec.timeout, attempts.changed()).await {
-            Ok(Ok(())) => self.connection.load_full().ok_or_else(unavailable),
+        // Replaced by a reload (its connection settings changed) while down: the call goes to
+        // the connection that replaces this one.
+        match self.successor.load_full() {
+            Some(next) if *self.stop.borrow() => Box::pin(next.reconnected(None)).await,
             _ => Err(unavailable()),
         }
     }

@@ -5,11 +5,14 @@
 //!
 //! Run: `cargo bench --bench gateway` (optionally `-- --seconds 5 --only instant:1,1ms:64`).
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use support::{Killed, start_fixture};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -20,18 +23,8 @@ use tokio::net::TcpStream;
 
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn main() {
-    let seconds: u64 =
-        std::env::args().skip_while(|a| a != "--seconds").nth(1).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let seconds = support::seconds_argument(3);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(run(Duration::from_secs(seconds)));
 }
@@ -368,18 +361,6 @@ async fn http_get_body(address: &str, path: &str) -> String {
     let request = Request::get(path).header("host", address).body(Full::new(Bytes::new())).unwrap();
     let response = sender.send_request(request).await.unwrap();
     String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).to_string()
-}
-
-fn start_fixture(args: &[&str]) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpgw-fixture"))
-        .args(["--http", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (Killed(child), line.trim().trim_start_matches("listening on ").to_string())
 }
 
 fn host(url: &str) -> String {

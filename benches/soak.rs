@@ -8,14 +8,17 @@
 //! The legitimate clients connect from 127.0.0.1; each hostile kind connects from its own other
 //! loopback address (127.0.0.2, …), so the per-address connection cap falls on it alone.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{Killed, start_fixture};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -70,18 +73,8 @@ const WS_ROUNDS: usize = 5;
 /// `POST /messages` per SSE session before it is closed and another opened.
 const SSE_POSTS: usize = 2000;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn main() {
-    let seconds: u64 =
-        std::env::args().skip_while(|a| a != "--seconds").nth(1).and_then(|s| s.parse().ok()).unwrap_or(120);
+    let seconds = support::seconds_argument(120);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(run(Duration::from_secs(seconds)));
 }
@@ -313,18 +306,6 @@ impl Config {
         std::fs::write(&temporary, self.yaml(timeout)).unwrap();
         std::fs::rename(&temporary, &self.path).unwrap();
     }
-}
-
-fn start_fixture(args: &[&str]) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpgw-fixture"))
-        .args(["--http", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (Killed(child), line.trim().trim_start_matches("listening on ").to_string())
 }
 
 // ---------------------------------------------------------------------------------------------

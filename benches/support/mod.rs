@@ -1,0 +1,33 @@
+//! What both benchmarks need: the fixture upstream started on loopback, a child process killed
+//! when it goes out of scope, and the `--seconds` argument.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A child process killed when dropped.
+pub(crate) struct Killed(pub(crate) Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The fixture MCP server over streamable HTTP on a free loopback port, and its URL.
+pub(crate) fn start_fixture(args: &[&str]) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpgw-fixture"))
+        .args(["--http", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (Killed(child), line.trim().trim_start_matches("listening on ").to_string())
+}
+
+/// The value of `--seconds`, or `default`.
+pub(crate) fn seconds_argument(default: u64) -> u64 {
+    std::env::args().skip_while(|a| a != "--seconds").nth(1).and_then(|s| s.parse().ok()).unwrap_or(default)
+}

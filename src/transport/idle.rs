@@ -27,8 +27,10 @@ pub(crate) struct Activity {
 impl Activity {
     /// A request begins; it counts until the returned guard drops.
     pub(crate) fn begin(self: &Arc<Self>) -> Busy {
-        self.open.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
+        // Only the edges between idle and busy matter to `idle_for`, so only they wake it.
+        if self.open.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.changed.notify_waiters();
+        }
         Busy(self.clone())
     }
 
@@ -55,8 +57,9 @@ pub(crate) struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
-        self.0.changed.notify_waiters();
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.changed.notify_waiters();
+        }
     }
 }
 

@@ -76,7 +76,7 @@ impl UpstreamHandle {
         items: ItemSet,
         outlets: Outlets,
     ) -> Arc<UpstreamHandle> {
-        let handle = UpstreamHandle::new(spec, outlets);
+        let handle = UpstreamHandle::new(spec, outlets, Arc::default());
         handle.connection.store(Some(Arc::new(conn)));
         let established = Established {
             protocol_version: crate::protocol::mcp::LATEST_VERSION.into(),

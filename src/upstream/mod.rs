@@ -141,13 +141,15 @@ pub(crate) struct UpstreamHandle {
 impl UpstreamHandle {
     /// Starts connecting in the background and returns at once.
     pub(crate) fn start(spec: model::Upstream, outlets: Outlets) -> Arc<Self> {
-        UpstreamHandle::new(spec, outlets).launched()
+        UpstreamHandle::new(spec, outlets, Arc::default()).launched()
     }
 
     /// Like `start`, for the upstream `old` serves now with other connection settings: `old`'s
-    /// items stay listed (for the grace period) until the new connection lists its own.
+    /// items stay listed (for the grace period) until the new connection lists its own. The two
+    /// share their progress routes: a call `old` hands over (see `reconnected`) carries a token
+    /// `old` issued, and its progress arrives on the new connection.
     pub(crate) fn start_replacing(spec: model::Upstream, outlets: Outlets, old: &UpstreamHandle) -> Arc<Self> {
-        let handle = UpstreamHandle::new(spec, outlets);
+        let handle = UpstreamHandle::new(spec, outlets, old.relay.clone());
         handle.items.store(old.items());
         old.successor.store(Some(handle.clone()));
         handle.launched()
@@ -160,7 +162,7 @@ impl UpstreamHandle {
     }
 
     /// A handle not yet connected.
-    fn new(spec: model::Upstream, outlets: Outlets) -> Arc<Self> {
+    fn new(spec: model::Upstream, outlets: Outlets, relay: Arc<Relay>) -> Arc<Self> {
         let (stop, _) = watch::channel(false);
         let forwarder = match forwarding::Forwarder::new(&spec.name, &spec.forwarding) {
             Ok(f) => f.map(Arc::new),
@@ -189,7 +191,7 @@ impl UpstreamHandle {
             clients: Default::default(),
             stop,
             stopped: Notify::new(),
-            relay: Arc::default(),
+            relay,
             asks_clients: Arc::default(),
             turns: tokio::sync::RwLock::new(()),
             outlets,

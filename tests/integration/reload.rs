@@ -203,3 +203,46 @@ async fn a_storm_of_reloads_changing_connection_settings_fails_no_call() {
     assert!(answered > 0);
     assert_ne!(c.call_text("a_pid", json!({})).await, first_pid, "the new settings run in a new child");
 }
+
+/// A call that waits for a restarting child when a reload replaces the upstream (its settings
+/// changed) is answered by the replacement, and the progress it asked for still reaches it.
+#[tokio::test]
+async fn a_call_waiting_on_a_replaced_upstream_is_answered_by_the_replacement_with_its_progress() {
+    let flags = tempfile::tempdir().unwrap();
+    let (slow, restarting) = (flags.path().join("slow"), flags.path().join("restarting"));
+    // While `slow` exists, a new child hangs before it starts, so the old upstream stays down.
+    let config = |timeout: u64| {
+        format!(
+            "upstreams:\n  a: {{ stdio: {{ command: sh, args: ['-c', 'if [ -f {slow} ]; then touch {restarting}; exec sleep 60; fi; exec {fixture} --name a'] }}, timeout: {timeout}s }}\n",
+            slow = slow.display(),
+            restarting = restarting.display(),
+            fixture = fixture_bin()
+        )
+    };
+    let gw = TestGateway::start(&config(20)).await;
+    let mut c = Client::connect(gw.url("/mcp")).await;
+    let pid = c.call_text("a_pid", json!({})).await;
+    std::fs::write(&slow, "").unwrap();
+    assert!(std::process::Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    eventually("the restart to hang", || async { restarting.exists().then_some(()) }).await;
+
+    let caller = c.sibling();
+    let call = tokio::spawn(async move {
+        let body = json!({"jsonrpc":"2.0","id":7,"method":"tools/call",
+            "params":{"name": "a_progress", "arguments": {"steps": 3}, "_meta": {"progressToken": "tok"}}});
+        super::util::sse_messages(&caller.post(body).await.text().await.unwrap())
+    });
+    // Time for the call to reach the old upstream and wait there; were it later, it would go
+    // to the replacement directly and the test would pass without showing anything.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    std::fs::remove_file(&slow).unwrap();
+    gw.rewrite(&config(21)).await;
+    gw.wait_generation(2).await;
+
+    let messages = call.await.unwrap();
+    let progress: Vec<_> = messages.iter().filter(|m| m["method"] == "notifications/progress").collect();
+    assert_eq!(progress.len(), 3, "every progress notification arrived: {messages:?}");
+    assert!(progress.iter().all(|m| m["params"]["progressToken"] == "tok"), "{messages:?}");
+    let last = messages.last().unwrap();
+    assert_eq!(last["result"]["content"][0]["text"], "progressed", "{messages:?}");
+}

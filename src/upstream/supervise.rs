@@ -70,7 +70,6 @@ pub(super) async fn supervise(handle: Arc<UpstreamHandle>) {
                             // Calls that loaded this generation just before the stop still find
                             // the connection while it drains.
                             drain_and_close(&handle, conn).await;
-                            handle.connection.store(None);
                             break;
                         }
                         if since.elapsed() >= STABLE_AFTER {
@@ -211,12 +210,21 @@ fn note(upstream: &str, method: &str, params: Option<serde_json::Value>) -> Opti
     })
 }
 
-/// Lets requests already sent finish (each holds the connection), then closes it.
+/// Lets requests already sent finish (each holds the connection), then closes it. Calls keep
+/// finding the connection until those already holding it are done; then it is taken from the
+/// handle, so later calls go to a successor (or are told the upstream is unavailable), and any
+/// that took it in between finish before it closes: none is cut off mid-request.
 async fn drain_and_close(handle: &UpstreamHandle, conn: Shared) {
     let deadline = Instant::now() + handle.spec.timeout;
     // Held here and by the handle; every other holder is a request in flight.
-    while Arc::strong_count(&conn) > 2 && Instant::now() < deadline {
+    until_held_by(&conn, 2, deadline).await;
+    handle.connection.store(None);
+    until_held_by(&conn, 1, deadline).await;
+    conn.shutdown().await;
+}
+
+async fn until_held_by(conn: &Shared, holders: usize, deadline: Instant) {
+    while Arc::strong_count(conn) > holders && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    conn.shutdown().await;
 }

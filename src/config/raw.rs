@@ -117,6 +117,23 @@ pub(crate) struct RawReconnect {
     pub grace: Option<String>,
     /// Longest delay between two attempts to reconnect, e.g. `5s`. Default `30s`.
     pub max_delay: Option<String>,
+    /// What becomes of a request in flight when the connection is lost, which the upstream may
+    /// have carried out. `idempotent` (the default): sent once more on the next connection when
+    /// running it twice is harmless: reads (`resources/read`, `prompts/get`,
+    /// `completion/complete`) and calls to tools annotated `readOnlyHint` or `idempotentHint`,
+    /// as the upstream declares them or as `tools.shape` sets them. `never`: the caller gets
+    /// error -32010 with `retryable: false`.
+    pub resend_lost: Option<RawResendLost>,
+}
+
+/// Which requests lost with their connection are sent again.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawResendLost {
+    // Reads, and tools annotated read-only or idempotent.
+    Idempotent,
+    // None: the caller decides.
+    Never,
 }
 
 /// Where and how the gateway exchanges a caller's token for one meant for an upstream.

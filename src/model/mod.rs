@@ -98,17 +98,21 @@ pub(crate) struct Reconnect {
     pub grace: Duration,
     /// The longest delay between two attempts.
     pub max_delay: Duration,
+    /// Whether a request lost with its connection is sent again when running it twice is
+    /// harmless. Read from the live model when a request is lost, so changing it restarts
+    /// nothing.
+    pub resend_idempotent: bool,
 }
 
 impl Default for Reconnect {
     fn default() -> Self {
-        Reconnect { grace: Duration::from_secs(30), max_delay: Duration::from_secs(30) }
+        Reconnect { grace: Duration::from_secs(30), max_delay: Duration::from_secs(30), resend_idempotent: true }
     }
 }
 
 impl Upstream {
     /// Whether a running connection made for `self` serves `other` as well: same transport,
-    /// timeout, sessions and reconnect settings. Prefix, filters and shapes only change how the
+    /// timeout, sessions and reconnect delays. Prefix, filters and shapes only change how the
     /// catalog is built.
     pub(crate) fn connects_like(&self, other: &Upstream) -> bool {
         self.name == other.name
@@ -117,7 +121,7 @@ impl Upstream {
             && self.sessions == other.sessions
             && self.era == other.era
             && self.forwarding == other.forwarding
-            && self.reconnect == other.reconnect
+            && (self.reconnect.grace, self.reconnect.max_delay) == (other.reconnect.grace, other.reconnect.max_delay)
     }
 
     /// The public name under which this upstream's item `key` of `kind` is published, or `None`

@@ -292,3 +292,40 @@ async fn a_child_slow_to_start_connects_without_a_warning() {
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains("\"WARN\"")).collect();
     assert!(warnings.is_empty(), "{warnings:#?}");
 }
+
+/// A call in flight when its stdio child dies may have run. It is sent once more to the next
+/// child when running it twice is harmless: here `sleep` is idempotent by the file's shape. Another
+/// tool's call, or any call with `resend_lost: never`, is answered -32010, not retryable.
+#[tokio::test]
+async fn a_call_lost_with_its_child_is_sent_again_only_when_running_it_twice_is_harmless() {
+    let fixture = super::util::fixture_bin();
+    let idempotent = "tools: { shape: { sleep: { annotations: { idempotentHint: true } } } }";
+    let yaml = format!(
+        "upstreams:\n  a: {{ stdio: {{ command: '{fixture}', args: [--name, a] }}, {idempotent} }}\n  \
+         b: {{ stdio: {{ command: '{fixture}', args: [--name, b] }} }}\n  \
+         c: {{ stdio: {{ command: '{fixture}', args: [--name, c] }}, {idempotent}, reconnect: {{ resend_lost: never }} }}\n"
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let c = Client::connect(gw.url("/mcp")).await;
+    for (upstream, resent) in [("a", true), ("b", false), ("c", false)] {
+        let pid = c.sibling().call_text(&format!("{upstream}_pid"), json!({})).await;
+        let mut caller = c.sibling();
+        let tool = format!("{upstream}_sleep");
+        let call = tokio::spawn(async move { caller.call(&tool, json!({"ms": 1500})).await });
+        eventually("the call to be running upstream", || {
+            let mut c = c.sibling();
+            let tool = format!("{upstream}_sleeping");
+            async move { (c.call_text(&tool, json!({})).await == "1").then_some(()) }
+        })
+        .await;
+        assert!(std::process::Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+        let answer = call.await.unwrap();
+        if resent {
+            assert_eq!(answer["result"]["content"][0]["text"], "slept", "{upstream}: the next child ran it: {answer}");
+        } else {
+            assert_eq!(answer["error"]["code"], -32010, "{upstream}: {answer}");
+            assert_eq!(answer["error"]["data"]["retryable"], false, "{upstream}: it may have run: {answer}");
+        }
+    }
+    assert!(gw.log_text().contains("sending it once more"), "the resend is logged");
+}

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawSessions, RawStdio, RawUpstream};
+use crate::config::raw::{RawEra, RawFilter, RawOnChange, RawResendLost, RawSessions, RawStdio, RawUpstream};
 
 use super::super::{
     ArgumentShape, Era, ItemFilter, OnChange, Pattern, Reconnect, Secret, Sessions, StdioCommand, ToolShape, Transport,
@@ -223,7 +223,8 @@ impl Validator<'_> {
                 "remove it",
             );
         }
-        Reconnect { grace, max_delay }
+        let resend_idempotent = raw.resend_lost != Some(RawResendLost::Never);
+        Reconnect { grace, max_delay, resend_idempotent }
     }
 
     fn stdio(&mut self, p: &str, stdio: &RawStdio, base_dir: &Path) -> Option<Transport> {

@@ -4,6 +4,9 @@
 //! how each hostile operation was answered, and the gateway's memory, descriptors and children.
 //!
 //! Run: `cargo bench --bench soak` (optionally `-- --seconds 30`; the default is 120).
+//! `kid`'s echo tool is declared read-only in the file, so a legitimate call in flight at a kill is
+//! sent again to the next child and every legitimate failure is one to explain; `-- --no-resend`
+//! sets `reconnect.resend_lost: never` to count the calls a kill catches in flight instead.
 //!
 //! The legitimate clients connect from 127.0.0.1; each hostile kind connects from its own other
 //! loopback address (127.0.0.2, …), so the per-address connection cap falls on it alone.
@@ -41,7 +44,9 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const CALL_DEADLINE: Duration = Duration::from_secs(20);
 /// A hostile operation not finished within this is counted as such and abandoned.
 const HOSTILE_DEADLINE: Duration = Duration::from_secs(30);
-const KEPT_FAILURES: usize = 20;
+/// Failures kept whole (the report shows the first few, and every one away from a kill).
+const KEPT_FAILURES: usize = 2000;
+const SHOWN_FAILURES: usize = 20;
 
 /// The limits the hostile mix is meant to reach within the run. The total connection cap stays
 /// far above what all hostile addresses together may hold (5 × 200), so a refusal never falls on
@@ -82,7 +87,8 @@ fn main() {
 async fn run(duration: Duration) {
     let (web, web_url) = start_fixture(&["--name", "web"]);
     let dir = tempfile::tempdir().unwrap();
-    let config = Config { path: dir.path().join("gateway.yaml"), web_url };
+    let resend = !std::env::args().any(|a| a == "--no-resend");
+    let config = Config { path: dir.path().join("gateway.yaml"), web_url, resend };
     config.write(TIMEOUTS[0]);
     // Times in the report (failures, kills, reloads, the gateway's log) count from here.
     let epoch = Instant::now();
@@ -100,10 +106,11 @@ async fn run(duration: Duration) {
     });
     let before = Usage::of(gateway.pid);
     println!(
-        "mcpgw soak: {} s, {} cores, gateway at {address}, upstream web at {}",
+        "mcpgw soak: {} s, {} cores, gateway at {address}, upstream web at {}, lost calls {}",
         duration.as_secs(),
         num_cpus(),
-        config.web_url
+        config.web_url,
+        if config.resend { "to read-only kid_echo resent" } else { "never resent" }
     );
 
     // The legitimate clients open their sessions before the hostile mix starts.
@@ -161,6 +168,10 @@ impl Soak {
 
     fn record(&self, event: Event) {
         self.events.lock().unwrap().push((self.started.elapsed(), event));
+    }
+
+    fn kill_times(&self) -> Vec<Duration> {
+        self.events.lock().unwrap().iter().filter(|(_, e)| e.is_kill()).map(|(t, _)| *t).collect()
     }
 
     /// The last kill and the last reload at or before `at`, as "2.1 s after kill 3".
@@ -287,14 +298,18 @@ impl LogSummary {
 struct Config {
     path: PathBuf,
     web_url: String,
+    /// Whether a call lost with its connection is resent when harmless (`reconnect.resend_lost`).
+    resend: bool,
 }
 
 impl Config {
     fn yaml(&self, timeout: &str) -> String {
         format!(
-            "{SERVING}\nupstreams:\n  kid: {{ stdio: {{ command: '{}', args: [--name, kid] }}, timeout: {timeout} }}\n  \
-             web: {{ url: '{}' }}\n",
+            "{SERVING}\nupstreams:\n  kid:\n    stdio: {{ command: '{}', args: [--name, kid] }}\n    timeout: {timeout}\n    \
+             tools: {{ shape: {{ echo: {{ annotations: {{ readOnlyHint: true }} }} }} }}\n    \
+             reconnect: {{ resend_lost: {} }}\n  web: {{ url: '{}' }}\n",
             env!("CARGO_BIN_EXE_mcpgw-fixture"),
+            if self.resend { "idempotent" } else { "never" },
             self.web_url
         )
     }
@@ -472,6 +487,7 @@ impl Upstream {
     }
 }
 
+#[derive(Clone)]
 struct Failure {
     /// When the call was sent, and how long it took to fail.
     sent: Duration,
@@ -1321,9 +1337,19 @@ fn report(
     }
 
     if !calls.kept.is_empty() {
+        // The first few, and the first few of those no kill explains.
+        let kills = soak.kill_times();
+        let away: Vec<&Failure> =
+            calls.kept.iter().filter(|f| near_kill(&kills, f.sent + f.took).is_none()).take(SHOWN_FAILURES).collect();
+        let mut shown: Vec<Failure> = calls.kept.iter().take(SHOWN_FAILURES).chain(away).cloned().collect();
+        shown.sort_by_key(|f| (f.sent, f.client));
+        shown.dedup_by_key(|f| (f.sent, f.client));
         println!();
-        println!("first {} legitimate failures (t: when the call was sent; since the start):", calls.kept.len());
-        for f in &calls.kept {
+        println!(
+            "{} legitimate failures: the first ones, and those not within 2 s after a kill (t: when the call was sent; since the start):",
+            shown.len()
+        );
+        for f in &shown {
             println!(
                 "  t={:.3} s, failed after {:.3} s, client {}, {} ({}): {}",
                 f.sent.as_secs_f64(),
@@ -1334,8 +1360,13 @@ fn report(
                 shorten(&f.what, 500)
             );
         }
-        print_timeline(soak, &calls.kept, log);
+        print_timeline(soak, &shown, log);
     }
+}
+
+/// The kill (by index) within 2 s before `failed`, if any.
+fn near_kill(kills: &[Duration], failed: Duration) -> Option<usize> {
+    kills.iter().rposition(|t| *t <= failed).filter(|&k| failed - kills[k] < Duration::from_secs(2))
 }
 
 /// Each legitimate failure set against the kill before it: a failure within 2 s of a kill is
@@ -1345,6 +1376,8 @@ fn print_failures_by_kill(soak: &Soak, calls: &Legit) {
     struct Row<'a> {
         sent_before: usize,
         sent_after: usize,
+        /// How long after the kill the last of those sent after it was sent.
+        latest_after: Duration,
         kinds: BTreeMap<&'a str, usize>,
     }
     if calls.failures.is_empty() {
@@ -1353,15 +1386,18 @@ fn print_failures_by_kill(soak: &Soak, calls: &Legit) {
     let events = soak.events.lock().unwrap();
     let kills: Vec<(Duration, String)> =
         events.iter().filter(|(_, e)| e.is_kill()).map(|(t, e)| (*t, e.detail())).collect();
+    let times: Vec<Duration> = kills.iter().map(|(t, _)| *t).collect();
     let mut rows = vec![Row::default(); kills.len() + 1];
     for (sent, failed, kind) in &calls.failures {
-        let near =
-            kills.iter().rposition(|(t, _)| t <= failed).filter(|&k| *failed - kills[k].0 < Duration::from_secs(2));
+        let near = near_kill(&times, *failed);
         let row = &mut rows[near.unwrap_or(kills.len())];
         if near.is_some_and(|k| *sent < kills[k].0) {
             row.sent_before += 1;
         } else {
             row.sent_after += 1;
+            if let Some(k) = near {
+                row.latest_after = row.latest_after.max(sent.saturating_sub(kills[k].0));
+            }
         }
         *row.kinds.entry(kind).or_default() += 1;
     }
@@ -1374,8 +1410,12 @@ fn print_failures_by_kill(soak: &Soak, calls: &Legit) {
             None => ("not within 2 s after a kill".to_string(), "-".to_string()),
         };
         let kinds: Vec<String> = row.kinds.iter().map(|(kind, n)| format!("{kind}: {n}")).collect();
+        let latest = match (i < kills.len(), row.sent_after) {
+            (true, 1..) => format!(", the last {} ms after it", row.latest_after.as_millis()),
+            _ => String::new(),
+        };
         println!(
-            "| {name} | {at} | {} ({} / {}) | {} |",
+            "| {name} | {at} | {} ({} / {}{latest}) | {} |",
             row.sent_before + row.sent_after,
             row.sent_before,
             row.sent_after,

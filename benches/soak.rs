@@ -242,8 +242,9 @@ impl Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcpgw"))
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "-c"])
             .arg(config)
-            // Upstream and reload events at INFO: the timeline each legitimate failure is set against.
-            .env("MCPGW_LOG", "warn,mcpgw::cli=info,mcpgw::upstream=info,mcpgw::reload=info")
+            // Upstream and reload events, and resent requests, at INFO: the timeline each
+            // legitimate failure is set against.
+            .env("MCPGW_LOG", "warn,mcpgw::cli=info,mcpgw::upstream=info,mcpgw::reload=info,mcpgw::dispatch::owner=info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

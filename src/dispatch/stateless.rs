@@ -112,6 +112,20 @@ impl Call {
             || self.fields.get("_meta").is_some_and(|m| m.get("progressToken").is_some())
     }
 
+    /// The policy's scope challenge for this request, if it meets one. Asked before an answer is
+    /// streamed: once a stream's 200 is sent, the 403 and `WWW-Authenticate` a challenge needs
+    /// can no longer be.
+    pub(crate) fn challenged(&self, live: &Live, virtual_server: &str, caller: &Caller) -> Option<GatewayError> {
+        if live.snapshot().policy.is_empty() {
+            return None;
+        }
+        let session = Session::detached(virtual_server, &self.version, caller.clone());
+        let _end = EndOnDrop(session.clone());
+        let link = Link::unreachable(&session);
+        let probe = Request::new(self.id.clone(), link, self.method.clone(), Some(jsonrpc::raw(&self.fields)));
+        super::challenged(live, &probe)
+    }
+
     /// Runs the request for `caller` on `virtual_server`; messages before the answer go to `out`.
     /// The answer is the result the stateless protocol prescribes: `input_required` when the
     /// upstream asked the client something, `resultType` and cache hints added.

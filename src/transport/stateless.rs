@@ -93,6 +93,9 @@ pub(super) async fn request(
     let id = call.id.clone();
     let vs = virtual_server.to_string();
     if accepts_stream && call.wants_stream() {
+        if let Some(e) = call.challenged(&ctx.live, &vs, &caller) {
+            return refused_at(&ctx, path, &e, Some(&id), true);
+        }
         return super::event_stream::of(move |tx| async move {
             exchange::encode(&id, call.run(&ctx.live, &vs, caller, tx, param_headers).await)
         });

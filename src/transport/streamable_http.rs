@@ -92,7 +92,7 @@ async fn post(
         if session_id.is_none() && super::stateless::applies(headers, None) {
             return super::stateless::refuse_message("JSON-RPC batches are not part of the stateless protocol");
         }
-        return batch(&ctx, virtual_server, &caller, session_id.as_deref(), &body).await;
+        return batch(&ctx, virtual_server, &caller, session_id.as_deref(), &body, parts.uri.path()).await;
     }
     let message = match Message::parse(&body) {
         Ok(m) => m,
@@ -179,6 +179,7 @@ async fn batch(
     caller: &Caller,
     session_id: Option<&str>,
     body: &[u8],
+    path: &str,
 ) -> Response<Body> {
     let session = match find_session(ctx, session_id, virtual_server, caller) {
         Ok(s) => s,
@@ -221,6 +222,9 @@ async fn batch(
             Ok(Message::Response { id, outcome }) => exchange::response(&session, &id, outcome),
         }
     }
+    if let Some(refused) = challenged_batch(ctx, &session, &requests, path) {
+        return refused;
+    }
     let session = &session;
     // Each request takes one of the session's slots, like those of the stream transports, so a
     // batch runs no more at once than a session may.
@@ -234,6 +238,61 @@ async fn batch(
     if answers.is_empty() {
         return status(StatusCode::ACCEPTED);
     }
+    json(StatusCode::OK, json_array(&answers))
+}
+
+/// A batch in which some request meets a scope challenge is refused whole, before any of it
+/// runs: the 403 and `WWW-Authenticate` the challenge needs belong to the HTTP response, which
+/// the batch's other answers share. The challenge names every scope the batch needs; each
+/// request needing some is answered with its own refusal, the others as not run.
+fn challenged_batch(
+    ctx: &ServeContext,
+    session: &Arc<Session>,
+    requests: &[(RawJson, String, Option<RawJson>)],
+    path: &str,
+) -> Option<Response<Body>> {
+    if ctx.live.snapshot().policy.is_empty() {
+        return None;
+    }
+    let refusals: Vec<Option<GatewayError>> = requests
+        .iter()
+        .map(|(id, method, params)| {
+            let link = session::Link::unreachable(session);
+            crate::dispatch::challenged(
+                &ctx.live,
+                &crate::dispatch::Request::new(id.clone(), link, method.clone(), params.clone()),
+            )
+        })
+        .collect();
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in refusals.iter().flatten().filter_map(|e| e.challenge.as_ref()).flat_map(|c| &c.scope) {
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    let first = refusals.iter().flatten().next()?;
+    let needs = format!("this batch needs a token with the scopes {}", scopes.join(" "));
+    let mut whole = GatewayError::new(first.kind, first.source, needs.clone());
+    whole.challenge = first.challenge.clone().map(|c| crate::error::Challenge {
+        scope: scopes,
+        error: c.error.map(|(code, _)| (code, needs.clone())),
+        ..c
+    });
+    let answers: Vec<Vec<u8>> = requests
+        .iter()
+        .zip(&refusals)
+        .map(|((id, ..), refusal)| match refusal {
+            Some(e) => e.encode(Some(id)),
+            None => GatewayError::new(first.kind, first.source, format!("not run: {needs}")).encode(Some(id)),
+        })
+        .collect();
+    let mut response = refused_at(ctx, path, &whole, None, false);
+    *response.body_mut() = super::full(json_array(&answers));
+    Some(response)
+}
+
+/// Answers (each a JSON value) as one JSON array.
+fn json_array(answers: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(answers.iter().map(|a| a.len() + 1).sum::<usize>() + 2);
     out.push(b'[');
     for (i, answer) in answers.iter().enumerate() {
@@ -243,7 +302,7 @@ async fn batch(
         out.extend_from_slice(answer);
     }
     out.push(b']');
-    json(StatusCode::OK, out)
+    out
 }
 
 /// Answers one request as an event stream: messages the upstream sends about it (progress,

@@ -192,6 +192,58 @@ async fn a_missing_scope_is_refused_with_403_and_one_challenge_naming_it() {
         "{challenge}"
     );
     assert!(challenge.contains("oauth-protected-resource/mcp"), "{challenge}");
+    // One that asks for progress would be answered as a stream: the challenge comes first.
+    let r = reqwest::Client::new()
+        .post(gw.url("/mcp"))
+        .header("authorization", &reader)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", STATELESS_VERSION)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "a_echo")
+        .json(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "a_echo",
+            "arguments": {"text": "x"}, "_meta": {"io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {}, "progressToken": "p"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a streamed stateless answer is challenged before it starts");
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("scope=\"files.write\""));
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!((answer["id"].clone(), answer["error"]["code"].clone()), (json!(5), json!(-32012)), "{answer}");
+
+    // A 2025-03-26 batch shares one response: one request needing a scope refuses the batch
+    // before any of it runs, and every request is answered.
+    let http = reqwest::Client::new();
+    let post = |body: Value, session: Option<&str>| {
+        let mut r = http
+            .post(gw.url("/mcp"))
+            .header("authorization", &reader)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(id) = session {
+            r = r.header("mcp-session-id", id).header("mcp-protocol-version", "2025-03-26");
+        }
+        r.send()
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-03-26",
+        "capabilities": {}, "clientInfo": {"name": "batch", "version": "1"}}});
+    let r = post(init, None).await.unwrap();
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let call = |id: u64, tool: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": {"text": "x"}}})
+    };
+    let r = post(json!([call(6, "a_whoami"), call(7, "a_echo")]), Some(&session)).await.unwrap();
+    assert_eq!(r.status(), 403, "a batch with a request needing a scope is challenged");
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("scope=\"files.write\""));
+    let answers: Vec<Value> = r.json().await.unwrap();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(answers.iter().all(|a| a["error"]["code"] == -32012), "{answers:?}");
+    assert!(answers[0]["error"]["message"].as_str().unwrap().starts_with("not run"), "{answers:?}");
+    let r = post(json!([call(8, "a_whoami"), call(9, "a_whoami")]), Some(&session)).await.unwrap();
+    assert_eq!(r.status(), 200, "a batch needing no scope runs");
+    let answers: Vec<Value> = r.json().await.unwrap();
+    assert!(answers.iter().all(|a| a["result"]["content"][0]["text"] == "a"), "{answers:?}");
 
     // A WebSocket has no status: the JSON-RPC error says it.
     let c = TestClient::connect_as(&gw, Transport::WebSocket, "default", &[("authorization", &reader)]).await;

@@ -5,7 +5,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,40 +13,44 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::Response;
 use hyper::body::{Frame, SizeHint};
-use tokio::sync::Notify;
 
 use super::Body;
 
-/// One connection's requests in progress.
+/// Looks per idle limit: a connection is closed after between one and 1.25 limits of idleness.
+const LOOKS: u32 = 4;
+
+/// One connection's requests: how many are open, and how many ever began. A request only
+/// counts (two atomic additions, no clock, no wake-up); `idle_for` looks now and then.
 #[derive(Default)]
 pub(crate) struct Activity {
     open: AtomicUsize,
-    changed: Notify,
+    begun: AtomicU64,
 }
 
 impl Activity {
     /// A request begins; it counts until the returned guard drops.
     pub(crate) fn begin(self: &Arc<Self>) -> Busy {
-        // Only the edges between idle and busy matter to `idle_for`, so only they wake it.
-        if self.open.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.changed.notify_waiters();
-        }
+        self.open.fetch_add(1, Ordering::AcqRel);
+        self.begun.fetch_add(1, Ordering::Relaxed);
         Busy(self.clone())
     }
 
-    /// Resolves once no request has been open for `limit` straight.
+    /// Resolves once no request has been open for `limit` straight (at most a quarter more):
+    /// it looks every quarter of `limit`, and four looks in a row that find nothing open and
+    /// nothing begun since the last look make `limit`.
     pub(crate) async fn idle_for(&self, limit: Duration) {
+        let every = (limit / LOOKS).max(Duration::from_millis(1));
+        let mut looks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut quiet, mut last_begun) = (0, self.begun.load(Ordering::Relaxed));
         loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if self.open.load(Ordering::Acquire) > 0 {
-                changed.await;
-                continue;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(limit) => return,
-                _ = changed => {}
+            looks.tick().await;
+            let begun = self.begun.load(Ordering::Relaxed);
+            let idle = self.open.load(Ordering::Acquire) == 0 && begun == last_begun;
+            quiet = if idle { quiet + 1 } else { 0 };
+            last_begun = begun;
+            if quiet == LOOKS {
+                return;
             }
         }
     }
@@ -57,9 +61,7 @@ pub(crate) struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.changed.notify_waiters();
-        }
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -112,6 +114,6 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(!idle.is_finished(), "a request restarts the wait");
         tokio::time::sleep(Duration::from_secs(3)).await;
-        assert!(idle.is_finished(), "idle once the limit passed with nothing open");
+        assert!(idle.is_finished(), "idle once the limit (and at most a quarter more) passed with nothing open");
     }
 }

@@ -244,7 +244,10 @@ impl Gateway {
             .arg(config)
             // Upstream and reload events, and resent requests, at INFO: the timeline each
             // legitimate failure is set against.
-            .env("MCPGW_LOG", "warn,mcpgw::cli=info,mcpgw::upstream=info,mcpgw::reload=info,mcpgw::dispatch::owner=info")
+            .env(
+                "MCPGW_LOG",
+                "warn,mcpgw::cli=info,mcpgw::upstream=info,mcpgw::reload=info,mcpgw::dispatch::owner=info",
+            )
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

@@ -282,7 +282,9 @@ pub(crate) struct RawRule {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMatch {
-    /// Caller subjects: a token's `sub`, an API key's `subject`, a basic-auth user.
+    /// Caller subjects: a token's `sub`, an API key's `subject`, a basic-auth user. A subject
+    /// matches whichever issuer or method vouched for it; add `claims: { iss: … }` to name one
+    /// token issuer.
     pub subjects: Option<Vec<String>>,
     /// The caller is in one of these groups (the token's `groups` claim).
     pub groups: Option<Vec<String>>,

@@ -172,19 +172,23 @@ async fn a_missing_scope_is_refused_with_403_and_one_challenge_naming_it() {
     assert_eq!(c.call_text("a_whoami", json!({})).await, "a", "allowed calls still stream");
     c.close().await;
 
-    let r = reqwest::Client::new()
-        .post(gw.url("/mcp"))
-        .header("authorization", &reader)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", STATELESS_VERSION)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "a_echo")
-        .json(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "a_echo",
-            "arguments": {"text": "x"}, "_meta": {"io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
-            "io.modelcontextprotocol/clientCapabilities": {}}}}))
-        .send()
-        .await
-        .unwrap();
+    // A stateless call to a_echo; `meta` joins its `_meta`.
+    let stateless_echo = |id: u64, meta: Value| {
+        let mut fields = json!({"io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {}});
+        fields.as_object_mut().unwrap().extend(meta.as_object().cloned().unwrap_or_default());
+        reqwest::Client::new()
+            .post(gw.url("/mcp"))
+            .header("authorization", &reader)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", STATELESS_VERSION)
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "a_echo")
+            .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "a_echo", "arguments": {"text": "x"}, "_meta": fields}}))
+            .send()
+    };
+    let r = stateless_echo(4, json!({})).await.unwrap();
     assert_eq!(r.status(), 403);
     let challenge = r.headers()["www-authenticate"].to_str().unwrap();
     assert!(
@@ -193,19 +197,7 @@ async fn a_missing_scope_is_refused_with_403_and_one_challenge_naming_it() {
     );
     assert!(challenge.contains("oauth-protected-resource/mcp"), "{challenge}");
     // One that asks for progress would be answered as a stream: the challenge comes first.
-    let r = reqwest::Client::new()
-        .post(gw.url("/mcp"))
-        .header("authorization", &reader)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", STATELESS_VERSION)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "a_echo")
-        .json(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "a_echo",
-            "arguments": {"text": "x"}, "_meta": {"io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
-            "io.modelcontextprotocol/clientCapabilities": {}, "progressToken": "p"}}}))
-        .send()
-        .await
-        .unwrap();
+    let r = stateless_echo(5, json!({"progressToken": "p"})).await.unwrap();
     assert_eq!(r.status(), 403, "a streamed stateless answer is challenged before it starts");
     assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("scope=\"files.write\""));
     let answer: Value = r.json().await.unwrap();

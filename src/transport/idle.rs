@@ -36,19 +36,22 @@ impl Activity {
     }
 
     /// Resolves once no request has been open for `limit` straight (at most a quarter more):
-    /// it looks every quarter of `limit`, and four looks in a row that find nothing open and
-    /// nothing begun since the last look make `limit`.
+    /// it looks every quarter of `limit`; a quarter is quiet when the looks at both its ends
+    /// found nothing open and nothing began in between, and four quiet quarters in a row make
+    /// `limit`.
     pub(crate) async fn idle_for(&self, limit: Duration) {
         let every = (limit / LOOKS).max(Duration::from_millis(1));
         let mut looks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (mut quiet, mut last_begun) = (0, self.begun.load(Ordering::Relaxed));
+        let mut quiet = 0;
+        let mut last_begun = self.begun.load(Ordering::Relaxed);
+        let mut was_idle = self.open.load(Ordering::Acquire) == 0;
         loop {
             looks.tick().await;
             let begun = self.begun.load(Ordering::Relaxed);
-            let idle = self.open.load(Ordering::Acquire) == 0 && begun == last_begun;
-            quiet = if idle { quiet + 1 } else { 0 };
-            last_begun = begun;
+            let idle = self.open.load(Ordering::Acquire) == 0;
+            quiet = if idle && was_idle && begun == last_begun { quiet + 1 } else { 0 };
+            (last_begun, was_idle) = (begun, idle);
             if quiet == LOOKS {
                 return;
             }
@@ -115,5 +118,24 @@ mod tests {
         assert!(!idle.is_finished(), "a request restarts the wait");
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(idle.is_finished(), "idle once the limit (and at most a quarter more) passed with nothing open");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_ending_just_before_a_look_still_leaves_the_whole_limit() {
+        let activity = Arc::new(Activity::default());
+        let limit = Duration::from_secs(4);
+        let idle = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.idle_for(limit).await }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let busy = activity.begin();
+        // Open at the look at 1 s, over before the one at 2 s: idle from 1.9 s.
+        tokio::time::sleep(Duration::from_millis(1400)).await;
+        drop(busy);
+        tokio::time::sleep(Duration::from_millis(3600)).await;
+        assert!(!idle.is_finished(), "3.6 s of idleness is less than the limit");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(idle.is_finished(), "closed within a quarter past the limit");
     }
 }

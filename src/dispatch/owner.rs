@@ -26,7 +26,9 @@ pub(super) async fn to_owner(
     };
     let link = Some(&request.link);
     match handle.request(method, params, link).await {
-        Err(UpstreamError::Lost(_)) if resendable(snapshot, item, method) => {
+        // Not within a stateless call's rounds: a second run would ask its questions again,
+        // and the answers carried in its request state would meet the wrong ones.
+        Err(UpstreamError::Lost(_)) if request.link.rounds.is_none() && resendable(snapshot, item, method) => {
             // It may have run, and running it again is harmless: the caller need not know.
             tracing::info!(%upstream, %method, item = %item.public_key,
                 "the connection was lost during the request; sending it once more");
@@ -73,9 +75,12 @@ fn harmless_twice(tool: &RawJson) -> bool {
 pub(super) fn upstream_failure(upstream: &str, method: &str, e: UpstreamError) -> GatewayError {
     match e {
         UpstreamError::Rpc(error) => GatewayError::upstream_object(error),
-        // Never sent: the same call may be sent again. Lost: it may have run upstream.
-        UpstreamError::Unavailable(_) | UpstreamError::Unreachable(..) | UpstreamError::Lost(_) => {
-            let retryable = !matches!(e, UpstreamError::Lost(_));
+        // Never sent: the same call may be sent again. Lost or dropped: it may have run upstream.
+        UpstreamError::Unavailable(_)
+        | UpstreamError::Unreachable(..)
+        | UpstreamError::Lost(_)
+        | UpstreamError::Dropped(_) => {
+            let retryable = !matches!(e, UpstreamError::Lost(_) | UpstreamError::Dropped(_));
             GatewayError::new(Kind::Unavailable, Source::Upstream, e.to_string())
                 .with_data(serde_json::json!({ "upstream": upstream, "retryable": retryable }))
         }

@@ -13,6 +13,13 @@ pub(crate) enum UpstreamError {
     /// The connection closed while the call was in flight: it may or may not have run.
     #[error("upstream \"{0}\": the connection closed during the request, which may have run")]
     Lost(String),
+    /// The gateway dropped the connection while the call was in flight, because the upstream
+    /// sent a message over the size limit: the call may have run, and is not sent again, since
+    /// it may be the one whose answer was too large.
+    #[error(
+        "upstream \"{0}\" sent a message over 64 MiB, so its connection was dropped during the request, which may have run"
+    )]
+    Dropped(String),
     /// Nothing answered at the upstream's address.
     #[error("upstream \"{0}\": {1}")]
     Unreachable(String, String),

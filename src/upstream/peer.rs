@@ -3,7 +3,7 @@
 //! (stdio lines, WebSocket frames, legacy SSE events).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +42,8 @@ pub(super) struct Peer {
     calls: Mutex<HashMap<u64, (Link, Duration)>>,
     /// The upstream's requests that wait on a client's answer.
     asked: Arc<Asked>,
+    /// Set when the gateway drops the connection over an oversized message (`drop_oversized`).
+    dropped: AtomicBool,
 }
 
 impl Peer {
@@ -65,6 +67,7 @@ impl Peer {
             client: Mutex::default(),
             calls: Mutex::default(),
             asked: Arc::default(),
+            dropped: AtomicBool::new(false),
         };
         (Arc::new(peer), queue)
     }
@@ -102,6 +105,7 @@ impl Peer {
             Ok(Ok(Ok(result))) => Ok(result),
             Ok(Ok(Err(error))) => Err(UpstreamError::Rpc(error)),
             Ok(Err(_)) if self.unsent.lock().unwrap().remove(&id) => Err(UpstreamError::Unavailable(self.name.clone())),
+            Ok(Err(_)) if self.dropped.load(Ordering::Relaxed) => Err(UpstreamError::Dropped(self.name.clone())),
             Ok(Err(_)) => Err(UpstreamError::Lost(self.name.clone())),
             Err(_) => Err(UpstreamError::Timeout(self.name.clone(), timeout)),
         }
@@ -180,10 +184,17 @@ impl Peer {
         }
     }
 
+    /// The transport drops the connection because the upstream sent a message over the size
+    /// limit: the requests in flight fail as `Dropped`, not `Lost`, so none is sent again.
+    pub(super) fn drop_oversized(&self) {
+        self.dropped.store(true, Ordering::Relaxed);
+    }
+
     /// The transport lost the upstream: pending requests fail and the supervisor reconnects.
     pub(super) fn mark_closed(&self) {
-        self.pending.lock().unwrap().clear();
+        // Closed first: a caller woken by its failed request finds the connection closed.
         self.closed.send_replace(true);
+        self.pending.lock().unwrap().clear();
     }
 
     pub(super) async fn closed(&self) {

@@ -103,6 +103,7 @@ pub(super) async fn connect(
             }
             if decoder.too_large {
                 tracing::warn!(upstream = %upstream_name, "an event over 64 MiB; dropping the stream");
+                reader.drop_oversized();
                 break;
             }
         }

@@ -157,6 +157,7 @@ impl StdioConnection {
                     Ok(Line::End) => break,
                     Ok(Line::TooLong) => {
                         tracing::warn!(upstream = %upstream, "a message over {MAX_MESSAGE_BYTES} bytes; dropping the connection");
+                        reader.drop_oversized();
                         break;
                     }
                     Err(e) => {

@@ -87,6 +87,9 @@ pub(super) async fn connect(
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     tracing::warn!(upstream = %upstream, error = %e, "WebSocket read failed");
+                    if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+                        reader.drop_oversized();
+                    }
                     break;
                 }
             }

@@ -167,14 +167,20 @@ async fn batches_are_answered_only_in_sessions_whose_version_allows_them() {
 
 /// An upstream message past 64 MiB fails that call, over HTTP and stdio alike, and the gateway
 /// goes on serving (the stdio child is restarted): an upstream cannot exhaust the gateway's memory.
+/// A call caught in the dropped connection is not sent again, though its tool is idempotent: it
+/// may be the one whose answer was too large.
 #[tokio::test]
 async fn an_oversized_upstream_message_fails_only_its_call() {
     let remote = TestUpstream::http("remote", &[]);
-    let yaml = format!("upstreams:\n  remote: {{ url: '{}' }}\n  local: {}\n", remote.url, stdio_fixture("local"));
+    let local = format!(
+        "{{ stdio: {{ command: '{}', args: [--name, local] }}, tools: {{ shape: {{ huge: {{ annotations: {{ idempotentHint: true }} }} }} }} }}",
+        super::util::fixture_bin()
+    );
+    let yaml = format!("upstreams:\n  remote: {{ url: '{}' }}\n  local: {local}\n", remote.url);
     let gw = TestGateway::start(&yaml).await;
     let mut c = Client::connect(gw.url("/mcp")).await;
     assert_eq!(c.call_text("remote_huge", json!({"mib": 1})).await.len(), 1 << 20, "large is fine");
-    for (tool, failure) in [("remote_huge", "a body over 67108864 bytes"), ("local_huge", "connection closed")] {
+    for (tool, failure) in [("remote_huge", "a body over 67108864 bytes"), ("local_huge", "connection was dropped")] {
         let answer = c.call(tool, json!({"mib": 65})).await;
         let error = answer["error"]["message"].as_str().unwrap_or_else(|| {
             let text = answer.to_string();
@@ -183,6 +189,7 @@ async fn an_oversized_upstream_message_fails_only_its_call() {
         assert!(error.contains(failure), "{tool}: {error}");
     }
     assert_eq!(c.call_text("remote_whoami", json!({})).await, "remote");
+    assert!(!gw.log_text().contains("sending it once more"), "the dropped call was not sent again");
     // The stdio child is restarted (the status may still say `up` from before the drop).
     eventually("the stdio upstream to serve again", || {
         let endpoint = gw.url("/mcp");

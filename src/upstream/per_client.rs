@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio::sync::mpsc;
 
 use super::wire::Event;
@@ -39,6 +40,16 @@ impl UpstreamHandle {
             }
         };
         if !opened {
+            // Its connection is gone (the client's own child exited): it is forgotten, and this
+            // call opens the next one.
+            if session.conn.closed().now_or_never().is_some() {
+                let mut clients = self.clients.lock().await;
+                if clients.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                    clients.remove(&key);
+                }
+                drop(clients);
+                return Box::pin(self.client_connection(link)).await;
+            }
             return Ok(session);
         }
         tracing::debug!(upstream = %self.spec.name, client = %key, "opened a per-client upstream session");

@@ -294,8 +294,9 @@ async fn a_child_slow_to_start_connects_without_a_warning() {
 }
 
 /// A call in flight when its stdio child dies may have run. It is sent once more to the next
-/// child when running it twice is harmless: here `sleep` is idempotent by the file's shape. Another
-/// tool's call, or any call with `resend_lost: never`, is answered -32010, not retryable.
+/// child when running it twice is harmless: here `sleep` is idempotent by the file's shape (`p`
+/// gives each client its own child). Another tool's call, or any call with `resend_lost: never`,
+/// is answered -32010, not retryable.
 #[tokio::test]
 async fn a_call_lost_with_its_child_is_sent_again_only_when_running_it_twice_is_harmless() {
     let fixture = super::util::fixture_bin();
@@ -303,11 +304,12 @@ async fn a_call_lost_with_its_child_is_sent_again_only_when_running_it_twice_is_
     let yaml = format!(
         "upstreams:\n  a: {{ stdio: {{ command: '{fixture}', args: [--name, a] }}, {idempotent} }}\n  \
          b: {{ stdio: {{ command: '{fixture}', args: [--name, b] }} }}\n  \
-         c: {{ stdio: {{ command: '{fixture}', args: [--name, c] }}, {idempotent}, reconnect: {{ resend_lost: never }} }}\n"
+         c: {{ stdio: {{ command: '{fixture}', args: [--name, c] }}, {idempotent}, reconnect: {{ resend_lost: never }} }}\n  \
+         p: {{ stdio: {{ command: '{fixture}', args: [--name, p] }}, {idempotent}, sessions: per_client }}\n"
     );
     let gw = TestGateway::start(&yaml).await;
     let c = Client::connect(gw.url("/mcp")).await;
-    for (upstream, resent) in [("a", true), ("b", false), ("c", false)] {
+    for (upstream, resent) in [("a", true), ("b", false), ("c", false), ("p", true)] {
         let pid = c.sibling().call_text(&format!("{upstream}_pid"), json!({})).await;
         let mut caller = c.sibling();
         let tool = format!("{upstream}_sleep");

@@ -222,7 +222,7 @@ async fn batch(
             Ok(Message::Response { id, outcome }) => exchange::response(&session, &id, outcome),
         }
     }
-    if let Some(refused) = challenged_batch(ctx, &session, &requests, path) {
+    if let Some(refused) = challenged_batch(ctx, &session, &requests, &answers, path) {
         return refused;
     }
     let session = &session;
@@ -241,14 +241,17 @@ async fn batch(
     json(StatusCode::OK, json_array(&answers))
 }
 
-/// A batch in which some request meets a scope challenge is refused whole, before any of it
-/// runs: the 403 and `WWW-Authenticate` the challenge needs belong to the HTTP response, which
-/// the batch's other answers share. The challenge names every scope the batch needs; each
-/// request needing some is answered with its own refusal, the others as not run.
+/// A batch in which some request meets a scope challenge is refused whole, before any of its
+/// requests runs (its notifications and responses were taken already): the 403 and
+/// `WWW-Authenticate` the challenge needs belong to the HTTP response, which the batch's other
+/// answers share. The challenge names every scope the batch needs; each request needing some is
+/// answered with its own refusal, the others as not run, after the answers already made
+/// (`answered`: messages that were invalid, or not allowed in a batch).
 fn challenged_batch(
     ctx: &ServeContext,
     session: &Arc<Session>,
     requests: &[(RawJson, String, Option<RawJson>)],
+    answered: &[Vec<u8>],
     path: &str,
 ) -> Option<Response<Body>> {
     if ctx.live.snapshot().policy.is_empty() {
@@ -278,13 +281,13 @@ fn challenged_batch(
         error: c.error.map(|(code, _)| (code, needs.clone())),
         ..c
     });
-    let answers: Vec<Vec<u8>> = requests
+    let answers: Vec<Vec<u8>> = answered
         .iter()
-        .zip(&refusals)
-        .map(|((id, ..), refusal)| match refusal {
+        .cloned()
+        .chain(requests.iter().zip(&refusals).map(|((id, ..), refusal)| match refusal {
             Some(e) => e.encode(Some(id)),
             None => GatewayError::new(first.kind, first.source, format!("not run: {needs}")).encode(Some(id)),
-        })
+        }))
         .collect();
     let mut response = refused_at(ctx, path, &whole, None, false);
     *response.body_mut() = super::full(json_array(&answers));

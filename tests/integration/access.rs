@@ -225,13 +225,17 @@ async fn a_missing_scope_is_refused_with_403_and_one_challenge_naming_it() {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
         "params": {"name": tool, "arguments": {"text": "x"}}})
     };
-    let r = post(json!([call(6, "a_whoami"), call(7, "a_echo")]), Some(&session)).await.unwrap();
+    let misplaced = json!({"jsonrpc": "2.0", "id": 10, "method": "initialize", "params": {}});
+    let r = post(json!([call(6, "a_whoami"), call(7, "a_echo"), misplaced]), Some(&session)).await.unwrap();
     assert_eq!(r.status(), 403, "a batch with a request needing a scope is challenged");
     assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("scope=\"files.write\""));
     let answers: Vec<Value> = r.json().await.unwrap();
-    assert_eq!(answers.len(), 2, "{answers:?}");
-    assert!(answers.iter().all(|a| a["error"]["code"] == -32012), "{answers:?}");
-    assert!(answers[0]["error"]["message"].as_str().unwrap().starts_with("not run"), "{answers:?}");
+    let by_id = |id: u64| answers.iter().find(|a| a["id"] == id).unwrap_or_else(|| panic!("{id}: {answers:?}"));
+    assert_eq!(answers.len(), 3, "every request is answered: {answers:?}");
+    assert_eq!(by_id(10)["error"]["code"], -32600, "{answers:?}");
+    assert_eq!(by_id(7)["error"]["code"], -32012, "{answers:?}");
+    assert_eq!(by_id(6)["error"]["code"], -32012, "{answers:?}");
+    assert!(by_id(6)["error"]["message"].as_str().unwrap().starts_with("not run"), "{answers:?}");
     let r = post(json!([call(8, "a_whoami"), call(9, "a_whoami")]), Some(&session)).await.unwrap();
     assert_eq!(r.status(), 200, "a batch needing no scope runs");
     let answers: Vec<Value> = r.json().await.unwrap();

@@ -99,7 +99,7 @@ pub(crate) struct Reconnect {
     /// The longest delay between two attempts.
     pub max_delay: Duration,
     /// Whether a request lost with its connection is sent again when running it twice is
-    /// harmless. Read from the live model when a request is lost, so changing it restarts
+    /// harmless. Read from the generation the lost request runs on, so changing it restarts
     /// nothing.
     pub resend_idempotent: bool,
 }

@@ -198,19 +198,8 @@ fn strip_port(host: &str) -> &str {
 /// else the answer to send (413, or 408 for a body trickled or stalled).
 pub(super) async fn read_body(body: Incoming, serving: &Serving) -> Result<bytes::Bytes, Response<Body>> {
     use http_body_util::{BodyExt, Limited};
-    use std::future::Future;
-    use std::task::Poll;
     let limit = serving.max_body_bytes;
-    let collect = Limited::new(body, limit).collect();
-    tokio::pin!(collect);
-    // A small body usually came with its headers: read at once, it needs no timer (arming and
-    // dropping one costs more than the rest of reading it).
-    let first = std::future::poll_fn(|cx| Poll::Ready(Future::poll(collect.as_mut(), cx))).await;
-    let read = match first {
-        Poll::Ready(read) => Ok(read),
-        Poll::Pending => tokio::time::timeout(serving.body_timeout, collect).await,
-    };
-    match read {
+    match tokio::time::timeout(serving.body_timeout, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(_)) => Err(error_response(
             &refusal(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes")),

@@ -26,9 +26,11 @@ pub(super) async fn to_owner(
     };
     let link = Some(&request.link);
     match handle.request(method, params, link).await {
-        // Not within a stateless call's rounds: a second run would ask its questions again,
-        // and the answers carried in its request state would meet the wrong ones.
-        Err(UpstreamError::Lost(_)) if request.link.rounds.is_none() && resendable(snapshot, item, method) => {
+        // A stateless call's round starts over with it: the upstream asks its questions again,
+        // and they take the answers its request state carries from the first.
+        Err(UpstreamError::Lost(_))
+            if resendable(snapshot, item, method) && request.link.rounds.as_ref().is_none_or(|r| r.restart()) =>
+        {
             // It may have run, and running it again is harmless: the caller need not know.
             tracing::info!(%upstream, %method, item = %item.public_key,
                 "the connection was lost during the request; sending it once more");

@@ -66,6 +66,18 @@ impl InputRounds {
         None
     }
 
+    /// Starts the round over, for a call sent again from its start (its connection was lost):
+    /// the upstream will ask its questions again, so they take the answers from the first. False
+    /// when the round has already ended, and the call with it.
+    pub(crate) fn restart(&self) -> bool {
+        let pending = self.pending.lock().unwrap();
+        if *pending != RoundEnd::Running {
+            return false;
+        }
+        self.next.store(0, Ordering::Relaxed);
+        true
+    }
+
     pub(crate) fn lacks(&self, capability: &'static str) {
         *self.pending.lock().unwrap() = RoundEnd::LacksCapability(capability);
         self.ended.notify_one();
@@ -99,5 +111,20 @@ impl InputRounds {
             }
             notified.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restarted_round_answers_from_the_first_answer_until_it_has_ended() {
+        let rounds = InputRounds::new(vec![serde_json::json!("first")]);
+        assert_eq!(rounds.answer_next("elicitation/create", None), Some(serde_json::json!("first")));
+        assert!(rounds.restart(), "a running round starts over");
+        assert_eq!(rounds.answer_next("elicitation/create", None), Some(serde_json::json!("first")));
+        assert_eq!(rounds.answer_next("elicitation/create", None), None, "a question without an answer ends it");
+        assert!(!rounds.restart(), "an ended round does not start over");
     }
 }

@@ -329,5 +329,17 @@ async fn a_call_lost_with_its_child_is_sent_again_only_when_running_it_twice_is_
             assert_eq!(answer["error"]["data"]["retryable"], false, "{upstream}: it may have run: {answer}");
         }
     }
+    // A stateless client's call is sent again too (its round starts over with it).
+    let pid = c.sibling().call_text("a_pid", json!({})).await;
+    let stateless = TestClient::connect(&gw, Transport::Stateless, "default").await;
+    let call = tokio::spawn(async move { stateless.call("a_sleep", json!({"ms": 1500})).await });
+    eventually("the stateless call to be running upstream", || {
+        let mut c = c.sibling();
+        async move { (c.call_text("a_sleeping", json!({})).await == "1").then_some(()) }
+    })
+    .await;
+    assert!(std::process::Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    let answer = call.await.unwrap();
+    assert_eq!(answer["result"]["content"][0]["text"], "slept", "stateless: the next child ran it: {answer}");
     assert!(gw.log_text().contains("sending it once more"), "the resend is logged");
 }

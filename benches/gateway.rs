@@ -24,9 +24,7 @@ use tokio::net::TcpStream;
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
 
 fn main() {
-    let seconds = support::seconds_argument(3);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(run(Duration::from_secs(seconds)));
+    support::run_for(3, run);
 }
 
 async fn run(duration: Duration) {

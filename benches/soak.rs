@@ -79,9 +79,7 @@ const WS_ROUNDS: usize = 5;
 const SSE_POSTS: usize = 2000;
 
 fn main() {
-    let seconds = support::seconds_argument(120);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(run(Duration::from_secs(seconds)));
+    support::run_for(120, run);
 }
 
 async fn run(duration: Duration) {

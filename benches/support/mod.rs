@@ -1,8 +1,9 @@
 //! What both benchmarks need: the fixture upstream started on loopback, a child process killed
-//! when it goes out of scope, and the `--seconds` argument.
+//! when it goes out of scope, and their `main`: the `--seconds` argument and the runtime.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// A child process killed when dropped.
 pub(crate) struct Killed(pub(crate) Child);
@@ -27,7 +28,14 @@ pub(crate) fn start_fixture(args: &[&str]) -> (Killed, String) {
     (Killed(child), line.trim().trim_start_matches("listening on ").to_string())
 }
 
-/// The value of `--seconds`, or `default`.
-pub(crate) fn seconds_argument(default: u64) -> u64 {
-    std::env::args().skip_while(|a| a != "--seconds").nth(1).and_then(|s| s.parse().ok()).unwrap_or(default)
+/// Runs `bench` for the duration `--seconds` gives (else `default_seconds`) on two worker
+/// threads, the cores the figures are quoted for.
+pub(crate) fn run_for<F: std::future::Future<Output = ()>>(default_seconds: u64, bench: impl FnOnce(Duration) -> F) {
+    let seconds = std::env::args()
+        .skip_while(|a| a != "--seconds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_seconds);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(bench(Duration::from_secs(seconds)));
 }

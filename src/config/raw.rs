@@ -434,9 +434,9 @@ pub(crate) struct RawServing {
     /// A new connection must also start its first request within it.
     pub header_timeout: Option<String>,
     /// How long a connection may stay open with no request on it (an open event stream counts as
-    /// a request); then, within a quarter of it more, it is closed (HTTP/2: with GOAWAY). It bounds HTTP/2 connections, which
-    /// answer keep-alive pings while idle; an idle HTTP/1.1 connection meets `header_timeout`
-    /// first. `0s` turns it off. Default `120s`.
+    /// a request); then, within a quarter of it more, it is closed (HTTP/2: with GOAWAY). It
+    /// bounds HTTP/2 connections, which answer keep-alive pings while idle; an idle HTTP/1.1
+    /// connection meets `header_timeout` first. `0s` turns it off. Default `120s`.
     pub idle_timeout: Option<String>,
     /// Longest wait for a request's body once its headers came, e.g. `30s` (then 408). Default `30s`.
     pub body_timeout: Option<String>,

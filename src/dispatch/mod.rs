@@ -90,14 +90,22 @@ pub(crate) async fn handle(live: &Arc<Live>, request: &Request) -> Result<RawJso
 }
 
 /// The refusal, if the policy makes one that challenges the caller's credentials (a missing
-/// scope), found before a binding commits to answering as a stream, whose status is already 200.
-pub(crate) fn challenged(live: &Live, request: &Request) -> Option<GatewayError> {
+/// scope), to the request `id`, `method`, `params` of `session`, found before a binding commits
+/// to an answer whose status is already 200 (a stream, a batch's shared response).
+pub(crate) fn challenged(
+    live: &Live,
+    session: &Arc<Session>,
+    id: &RawJson,
+    method: &str,
+    params: Option<&RawJson>,
+) -> Option<GatewayError> {
     let snapshot = live.snapshot();
     if snapshot.policy.is_empty() {
         return None;
     }
-    let resolved = resolve::resolve(&snapshot, request).ok()?;
-    match decide(&snapshot, request, &resolved) {
+    let request = Request::new(id.clone(), Link::unreachable(session), method, params.cloned());
+    let resolved = resolve::resolve(&snapshot, &request).ok()?;
+    match decide(&snapshot, &request, &resolved) {
         Err(Denial::Refused(e)) if e.challenge.is_some() => Some(e),
         _ => None,
     }

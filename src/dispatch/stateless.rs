@@ -121,9 +121,7 @@ impl Call {
         }
         let session = Session::detached(virtual_server, &self.version, caller.clone());
         let _end = EndOnDrop(session.clone());
-        let link = Link::unreachable(&session);
-        let probe = Request::new(self.id.clone(), link, self.method.clone(), Some(jsonrpc::raw(&self.fields)));
-        super::challenged(live, &probe)
+        super::challenged(live, &session, &self.id, &self.method, Some(&jsonrpc::raw(&self.fields)))
     }
 
     /// Runs the request for `caller` on `virtual_server`; messages before the answer go to `out`.

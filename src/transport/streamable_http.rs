@@ -133,12 +133,8 @@ async fn post(
                 && ["sampling", "elicitation", "roots"].iter().any(|c| session.supports(c));
             if accepts_stream && may_stream && (wants_progress || may_be_asked) {
                 // A scope challenge needs its 403, which a stream could no longer carry.
-                if !ctx.live.snapshot().policy.is_empty() {
-                    let link = session::Link::unreachable(&session);
-                    let probe = crate::dispatch::Request::new(id.clone(), link, method.clone(), params.clone());
-                    if let Some(e) = crate::dispatch::challenged(&ctx.live, &probe) {
-                        return refused_at(&ctx, parts.uri.path(), &e, Some(&id), false);
-                    }
+                if let Some(e) = crate::dispatch::challenged(&ctx.live, &session, &id, &method, params.as_ref()) {
+                    return refused_at(&ctx, parts.uri.path(), &e, Some(&id), false);
                 }
                 return stream_answer(ctx, session, id, method, params);
             }
@@ -259,13 +255,7 @@ fn challenged_batch(
     }
     let refusals: Vec<Option<GatewayError>> = requests
         .iter()
-        .map(|(id, method, params)| {
-            let link = session::Link::unreachable(session);
-            crate::dispatch::challenged(
-                &ctx.live,
-                &crate::dispatch::Request::new(id.clone(), link, method.clone(), params.clone()),
-            )
-        })
+        .map(|(id, method, params)| crate::dispatch::challenged(&ctx.live, session, id, method, params.as_ref()))
         .collect();
     let mut scopes: Vec<String> = Vec::new();
     for scope in refusals.iter().flatten().filter_map(|e| e.challenge.as_ref()).flat_map(|c| &c.scope) {

@@ -227,13 +227,7 @@ impl Gateway {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = lines.next().expect("mcpgw exited").unwrap();
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if let Some(a) = v["address"].as_str() {
-                break a.to_string();
-            }
-        };
+        let address = support::listening_address(&mut lines);
         let listening = started.elapsed();
         std::thread::spawn(move || for _ in lines {});
         Gateway { address, pid: child.id(), started, listening, _process: Killed(child) }

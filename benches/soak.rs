@@ -251,13 +251,7 @@ impl Gateway {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = lines.next().expect("mcpgw exited").unwrap();
-            let v: Value = serde_json::from_str(&line).unwrap_or_default();
-            if let Some(a) = v["address"].as_str() {
-                break a.to_string();
-            }
-        };
+        let address = support::listening_address(&mut lines);
         // The log is read to its end (or the gateway would block on a full pipe), and its warnings
         // and errors are counted: a soak's surprises often show there first.
         let log = Arc::new(Mutex::new(LogSummary::default()));

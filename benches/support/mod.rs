@@ -1,8 +1,8 @@
 //! What both benchmarks need: the fixture upstream started on loopback, a child process killed
 //! when it goes out of scope, and their `main`: the `--seconds` argument and the runtime.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
 
 /// A child process killed when dropped.
@@ -38,4 +38,15 @@ pub(crate) fn run_for<F: std::future::Future<Output = ()>>(default_seconds: u64,
         .unwrap_or(default_seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(bench(Duration::from_secs(seconds)));
+}
+
+/// The address mcpgw (started with `--log-format json`) says it listens on, read from its log.
+pub(crate) fn listening_address(log: &mut Lines<BufReader<ChildStderr>>) -> String {
+    loop {
+        let line = log.next().expect("mcpgw exited").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(a) = v["address"].as_str() {
+            return a.to_string();
+        }
+    }
 }

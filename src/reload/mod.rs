@@ -229,6 +229,10 @@ impl Reloader {
         let model = Arc::new(prepared.model);
         let table = Arc::new(build_table(generation, &model, &upstreams));
         let changes = catalog_changes(&previous.table, &preview, &model);
+        // The status first: a /readyz that shows the new generation never shows the previous
+        // reload's result with it (a rejection there would look like this file's).
+        let rendered = prepared.diagnostics.iter().chain(&live_findings).map(ToString::to_string).collect();
+        self.live.set_reload_status(ReloadStatus { result: "ok", generation, at: unix_now(), diagnostics: rendered });
         self.live.swap(Snapshot::new(model, table, upstreams, self.outlets.subscribers.clone()));
         tracing::info!(
             generation, %reason, ?added, ?removed, ?changed, elapsed_us = started.elapsed().as_micros() as u64,
@@ -240,8 +244,6 @@ impl Reloader {
                 "catalog changed"
             );
         }
-        let rendered = prepared.diagnostics.iter().chain(&live_findings).map(ToString::to_string).collect();
-        self.live.set_reload_status(ReloadStatus { result: "ok", generation, at: unix_now(), diagnostics: rendered });
         true
     }
 
